@@ -1,0 +1,69 @@
+"""
+The clinic's roles, as Django groups, and what each may do.
+
+Groups are created (and kept in step) by a data migration that calls `sync_roles`, so every
+database has them without a manual step. A user's role is their group.
+"""
+
+CLINIC_STAFF = "Clinic staff"
+CLINICIAN = "Clinician"
+CLINIC_ADMIN = "Clinic admin"
+PATIENT = "Patient"
+
+_FRONT_DESK = [
+    "patients.view_patient",
+    "patients.add_patient",
+    "patients.change_patient",
+    "treatments.view_treatmentsession",
+    "treatments.add_treatmentsession",
+    "treatments.change_treatmentsession",
+    "treatments.view_followup",
+    "treatments.change_followup",
+    "treatments.view_followupphoto",
+    "treatments.add_followupphoto",
+    "treatments.view_productlot",
+    "treatments.view_sessionvial",
+    "treatments.view_room",
+    "treatments.view_protocolversion",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    CLINIC_STAFF: _FRONT_DESK,
+    CLINICIAN: _FRONT_DESK
+    + [
+        "treatments.record_nsaid_decision",
+        "treatments.complete_treatmentsession",
+        "treatments.add_sessionvial",
+    ],
+    CLINIC_ADMIN: _FRONT_DESK
+    + [
+        "treatments.record_nsaid_decision",
+        "treatments.complete_treatmentsession",
+        "treatments.add_sessionvial",
+        "treatments.add_productlot",
+        "treatments.change_productlot",
+        "treatments.add_room",
+        "treatments.change_room",
+        "treatments.add_protocolversion",
+        "treatments.change_protocolversion",
+        "treatments.add_followup",
+    ],
+    # Patients see their own records through the portal, which checks ownership; they hold
+    # no model permissions.
+    PATIENT: [],
+}
+
+
+def sync_roles(apps) -> None:
+    """Create the role groups and set exactly their permissions (idempotent)."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            wanted.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)

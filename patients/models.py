@@ -1,0 +1,115 @@
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+phone_validator = RegexValidator(
+    r"^\+?[0-9 ()\-]{6,20}$",
+    "Enter a phone number of digits, spaces and dashes, optionally starting with +.",
+)
+
+
+def validate_time_zone(value):
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "%(value)s is not a known time zone (e.g. Europe/Berlin).",
+            code="invalid_time_zone",
+            params={"value": value},
+        )
+
+
+def default_time_zone():
+    return settings.CLINIC_TIME_ZONE
+
+
+class Patient(models.Model):
+    """A person treated by the clinic. Their own time zone decides the dates they read."""
+
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    email = models.EmailField(help_text="Also the patient's sign-in name for the portal.")
+    phone = models.CharField(max_length=32, blank=True, validators=[phone_validator])
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="Where the patient lives; reminders follow their local clock.",
+    )
+
+    # Reminder channels and consent.
+    reminders_by_email = models.BooleanField(default=True)
+    reminders_by_sms = models.BooleanField(default=False)
+    contact_consent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the patient agreed to be contacted about care."
+    )
+    non_essential_opt_out = models.BooleanField(
+        default=False,
+        help_text="Only essential messages (cancellations, aftercare warning signs).",
+    )
+
+    # Medical background the protocol needs.
+    medications = models.TextField(blank=True, help_text="Current medications, one per line.")
+    takes_prescribed_nsaid = models.BooleanField(
+        default=False,
+        help_text="A regular prescribed NSAID (e.g. daily low-dose aspirin): a clinician decides, "
+        "the patient is never just told to stop it.",
+    )
+    prescribed_nsaid = models.CharField(max_length=200, blank=True)
+    allergies = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="patient",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="patient_email_unique_ci"),
+            models.CheckConstraint(
+                condition=models.Q(takes_prescribed_nsaid=False) | ~models.Q(prescribed_nsaid=""),
+                name="patient_prescribed_nsaid_named",
+            ),
+        ]
+        indexes = [models.Index(fields=["last_name", "first_name"], name="patient_name_idx")]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def clean(self):
+        errors = {}
+        self.email = (self.email or "").strip()
+        if self.date_of_birth and self.date_of_birth > timezone.localdate():
+            errors["date_of_birth"] = ValidationError(
+                "The date of birth cannot be in the future.", code="invalid"
+            )
+        if self.takes_prescribed_nsaid and not self.prescribed_nsaid.strip():
+            errors["prescribed_nsaid"] = ValidationError(
+                "Name the prescribed NSAID and its dose (e.g. aspirin 100 mg daily).",
+                code="required",
+            )
+        if self.reminders_by_sms and not self.phone:
+            errors["phone"] = ValidationError(
+                "A phone number is needed for SMS reminders.", code="required"
+            )
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,407 @@
+from datetime import date, time
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import rules
+
+
+def default_follow_up_plan():
+    return rules.follow_up_plan_as_json(rules.DEFAULT_FOLLOW_UP_PLAN)
+
+
+class ProtocolVersionQuerySet(models.QuerySet):
+    def in_force_on(self, day: date) -> "ProtocolVersion":
+        """The version in force on `day`: the newest that took effect on or before it."""
+        version = self.filter(effective_from__lte=day).order_by("-effective_from", "-id").first()
+        if version is None:
+            raise ProtocolVersion.DoesNotExist(f"No protocol version is in force on {day}.")
+        return version
+
+
+class ProtocolVersion(models.Model):
+    """The numbers of the protocol a clinic follows, from a date on.
+
+    A session keeps the version it was booked under, and the dates derived from it are stored
+    on the session and its follow-ups, so a new version never moves an existing patient's
+    dates. A version that sessions were booked under can no longer be edited.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    effective_from = models.DateField(help_text="New bookings from this day on use this version.")
+    gap_months = models.PositiveSmallIntegerField(
+        default=6, help_text="Calendar months at least between two sessions of one patient."
+    )
+    nsaid_days_before = models.PositiveSmallIntegerField(
+        default=3, help_text="No NSAIDs from this many days before the session day."
+    )
+    nsaid_days_after = models.PositiveSmallIntegerField(
+        default=21, help_text="...through this many days after it (inclusive)."
+    )
+    follow_up_plan = models.JSONField(
+        default=default_follow_up_plan,
+        help_text='List of {"kind": ..., "months": n} or {"kind": ..., "days": n}.',
+    )
+    quiet_hours_start = models.TimeField(default=time(21, 0))
+    quiet_hours_end = models.TimeField(default=time(8, 0))
+    notes = models.TextField(blank=True, help_text="Why this version: the doctors' decision.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ProtocolVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-effective_from", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(gap_months__gte=1), name="protocol_gap_positive"),
+            models.CheckConstraint(
+                condition=Q(nsaid_days_before__lte=60) & Q(nsaid_days_after__lte=120),
+                name="protocol_nsaid_days_sane",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} (from {self.effective_from})"
+
+    @property
+    def terms(self) -> rules.ProtocolTerms:
+        return rules.ProtocolTerms(
+            gap_months=self.gap_months,
+            nsaid_days_before=self.nsaid_days_before,
+            nsaid_days_after=self.nsaid_days_after,
+            follow_up_plan=rules.parse_follow_up_plan(self.follow_up_plan),
+            quiet_hours_start=self.quiet_hours_start,
+            quiet_hours_end=self.quiet_hours_end,
+        )
+
+    @property
+    def in_use(self) -> bool:
+        return self.pk is not None and self.sessions.exists()
+
+    def clean(self):
+        try:
+            rules.parse_follow_up_plan(self.follow_up_plan)
+        except ValueError as exc:
+            raise ValidationError({"follow_up_plan": str(exc)}, code="invalid_plan") from exc
+
+
+class Room(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ProductLot(models.Model):
+    """A lot of exosome vials as delivered, with the safety certificate the clinic checked."""
+
+    product_name = models.CharField(max_length=200)
+    manufacturer = models.CharField(max_length=200)
+    lot_number = models.CharField(max_length=100)
+    exosomes_per_vial = models.BigIntegerField(
+        default=400_000_000_000, validators=[MinValueValidator(1)]
+    )
+    expiry_date = models.DateField()
+    vials_received = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    received_on = models.DateField(default=timezone.localdate)
+    certificate_file = models.FileField(upload_to="certificates/%Y/", blank=True)
+    certificate_issuer = models.CharField(max_length=200, blank=True)
+    certificate_valid_until = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["expiry_date", "lot_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manufacturer", "lot_number"], name="lot_unique_per_manufacturer"
+            ),
+            models.CheckConstraint(
+                condition=Q(exosomes_per_vial__gt=0), name="lot_exosomes_positive"
+            ),
+            models.CheckConstraint(condition=Q(vials_received__gt=0), name="lot_vials_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.product_name} lot {self.lot_number} ({self.manufacturer})"
+
+    def unusable_reason(self, day: date) -> str | None:
+        """Why this lot may not be recorded on a session held on `day`, or None if it may."""
+        if self.expiry_date < day:
+            return f"it expired on {self.expiry_date:%d %B %Y}"
+        if not (self.certificate_file and self.certificate_issuer and self.certificate_valid_until):
+            return "its safety certificate (document, issuer, valid-until) is not on file"
+        if self.certificate_valid_until < day:
+            return f"its safety certificate expired on {self.certificate_valid_until:%d %B %Y}"
+        return None
+
+
+class SessionStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    CONFIRMED = "confirmed", "Confirmed"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+
+
+# Sessions that count for the six-month rule and occupy their clinician and room.
+LIVE_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED, SessionStatus.COMPLETED)
+# Sessions that can still be moved, cancelled, completed or marked no-show.
+OPEN_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED)
+
+
+class TreatmentSession(models.Model):
+    """One treatment of one patient.
+
+    `local_date` (the clinic's calendar day of the start) and `gap_until` (the first day a
+    later session may take place, by the protocol version booked under) are derived by
+    treatments.rules when the session is booked or moved, and stored so PostgreSQL can hold
+    the six-month rule in an exclusion constraint (see migration 0002).
+    """
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="sessions"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clinician_sessions"
+    )
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="sessions")
+    status = models.CharField(
+        max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED
+    )
+    cancellation_reason = models.TextField(blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    protocol = models.ForeignKey(ProtocolVersion, on_delete=models.PROTECT, related_name="sessions")
+    gap_months = models.PositiveSmallIntegerField(help_text="Copied from the protocol version.")
+    local_date = models.DateField(help_text="The session's day in the clinic's time zone.")
+    gap_until = models.DateField(help_text="The first day a later session may take place.")
+
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    booked_at = models.DateTimeField(default=timezone.now)
+
+    # Short-notice bookings: staff record that the patient confirmed no NSAID since the
+    # window's first day.
+    nsaid_free_confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Patients on a prescribed NSAID: a clinician's recorded decision.
+    nsaid_decision = models.TextField(blank=True)
+    nsaid_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    nsaid_decided_at = models.DateTimeField(null=True, blank=True)
+
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    notes = models.TextField(blank=True)
+    side_effects = models.TextField(blank=True)
+    lots = models.ManyToManyField(ProductLot, through="SessionVial", related_name="sessions")
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        permissions = [
+            ("record_nsaid_decision", "Can record the clinician's decision on a prescribed NSAID"),
+            ("complete_treatmentsession", "Can complete a treatment session"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="session_ends_after_start"
+            ),
+            models.CheckConstraint(condition=Q(gap_months__gte=1), name="session_gap_positive"),
+            models.CheckConstraint(
+                condition=Q(gap_until__gt=F("local_date")), name="session_gap_until_after_day"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=SessionStatus.CANCELLED) | ~Q(cancellation_reason=""),
+                name="session_cancellation_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=SessionStatus.COMPLETED) | Q(completed_at__isnull=False),
+                name="session_completed_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "local_date"], name="session_patient_day_idx"),
+            models.Index(fields=["clinician", "starts_at"], name="session_clinician_idx"),
+            models.Index(fields=["room", "starts_at"], name="session_room_idx"),
+            models.Index(fields=["starts_at"], name="session_starts_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.patient} on {self.local_date:%d %b %Y} ({self.get_status_display()})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def nsaid_review_pending(self) -> bool:
+        """The patient takes a prescribed NSAID and no clinician decision is on file."""
+        return self.patient.takes_prescribed_nsaid and not self.nsaid_decided_at
+
+    def patient_day(self) -> date:
+        """The session's day on the patient's own calendar (their NSAID window counts from it)."""
+        return rules.local_day(self.starts_at, self.patient.tz)
+
+    def nsaid_window(self) -> rules.NsaidWindow:
+        return rules.nsaid_window(self.patient_day(), terms=self.protocol.terms)
+
+    def set_calendar_days(self, clinic_tz: ZoneInfo) -> None:
+        """Derive local_date and gap_until from starts_at and the session's gap."""
+        self.local_date = rules.local_day(self.starts_at, clinic_tz)
+        self.gap_until = rules.earliest_next_session(self.local_date, gap_months=self.gap_months)
+
+    def as_booked_day(self) -> rules.BookedDay:
+        return rules.BookedDay(self.local_date, self.gap_months)
+
+
+class SessionVial(models.Model):
+    """Vials of one lot used in one session: the trail a recall follows."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.CASCADE, related_name="vials_used"
+    )
+    lot = models.ForeignKey(ProductLot, on_delete=models.PROTECT, related_name="uses")
+    vials = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "lot"], name="session_vial_lot_once"),
+            models.CheckConstraint(condition=Q(vials__gt=0), name="session_vial_count_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.vials} × {self.lot}"
+
+
+class FollowUpKind(models.TextChoices):
+    AFTERCARE_CHECK = "aftercare_check", "Aftercare check"
+    EARLY_RESULT = "early_result", "Early result"
+    ASSESSMENT = "assessment", "Assessment"
+    LONG_TERM = "long_term", "Long-term"
+
+
+class FollowUpStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    DONE = "done", "Done"
+    MISSED = "missed", "Missed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class FollowUp(models.Model):
+    """A planned look at the result of one session, and what was found."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.CASCADE, related_name="follow_ups"
+    )
+    kind = models.CharField(max_length=20, choices=FollowUpKind.choices)
+    due_date = models.DateField()
+    status = models.CharField(
+        max_length=12, choices=FollowUpStatus.choices, default=FollowUpStatus.PLANNED
+    )
+    seen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    seen_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    side_effects = models.TextField(blank=True)
+    hair_density_per_cm2 = models.DecimalField(
+        "hair density (hairs/cm²)",
+        max_digits=6,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(1000)],
+    )
+    shaft_thickness_um = models.DecimalField(
+        "shaft thickness (µm)",
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(500)],
+    )
+    patient_rating = models.PositiveSmallIntegerField(
+        "patient's own rating (1–10)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+    )
+    shared_with_patient = models.BooleanField(
+        default=False, help_text="Notes and photos are shown to the patient in the portal."
+    )
+    recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "kind"], name="follow_up_kind_once"),
+            models.CheckConstraint(
+                condition=Q(patient_rating__isnull=True)
+                | Q(patient_rating__gte=1, patient_rating__lte=10),
+                name="follow_up_rating_1_to_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(hair_density_per_cm2__isnull=True) | Q(hair_density_per_cm2__gte=0),
+                name="follow_up_density_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(shaft_thickness_um__isnull=True) | Q(shaft_thickness_um__gt=0),
+                name="follow_up_thickness_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=FollowUpStatus.DONE) | Q(seen_by__isnull=False),
+                name="follow_up_done_has_clinician",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_date"], name="follow_up_status_due_idx"),
+            models.Index(fields=["due_date"], name="follow_up_due_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.session} (due {self.due_date:%d %b %Y})"
+
+    def is_overdue(self, today: date) -> bool:
+        return self.status == FollowUpStatus.PLANNED and self.due_date < today
+
+
+class PhotoView(models.TextChoices):
+    TOP = "top", "Top"
+    FRONT = "front", "Hairline (front)"
+    CROWN = "crown", "Crown"
+    LEFT = "left", "Left side"
+    RIGHT = "right", "Right side"
+
+
+class FollowUpPhoto(models.Model):
+    """A standardised photo taken at a follow-up. Served only through permission-checking views."""
+
+    follow_up = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="photos")
+    view = models.CharField(max_length=10, choices=PhotoView.choices)
+    image = models.ImageField(upload_to="follow-ups/%Y/%m/")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["follow_up", "view", "id"]
+
+    def __str__(self):
+        return f"{self.get_view_display()} photo of {self.follow_up}"

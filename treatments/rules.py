@@ -1,0 +1,221 @@
+"""
+The protocol arithmetic, in one place.
+
+Everything that decides a date of the protocol lives here: the earliest next session (the
+six-month rule, in both directions), the NSAID avoidance window and the follow-up due dates.
+Forms, services, reminders, the portal and the admin all ask this module; none of them does
+the arithmetic itself.
+
+This module is pure: dates and protocol terms in, dates out. It never reads the clock, the
+database or settings; "today" and time zones are passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+# --- Protocol terms -----------------------------------------------------------------------
+
+FOLLOW_UP_KINDS = ("aftercare_check", "early_result", "assessment", "long_term")
+
+
+@dataclass(frozen=True)
+class FollowUpStep:
+    """One planned follow-up: its kind and how long after the session day it is due."""
+
+    kind: str
+    months: int = 0
+    days: int = 0
+
+
+DEFAULT_FOLLOW_UP_PLAN = (
+    FollowUpStep("aftercare_check", days=7),
+    FollowUpStep("early_result", months=3),
+    FollowUpStep("assessment", months=6),
+    FollowUpStep("long_term", months=12),
+)
+
+
+@dataclass(frozen=True)
+class ProtocolTerms:
+    """The numbers of one protocol version. Defaults are the stricter reading of the sources."""
+
+    gap_months: int = 6
+    nsaid_days_before: int = 3
+    nsaid_days_after: int = 21
+    follow_up_plan: tuple[FollowUpStep, ...] = field(default=DEFAULT_FOLLOW_UP_PLAN)
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+
+
+def parse_follow_up_plan(raw: object) -> tuple[FollowUpStep, ...]:
+    """Turn the stored JSON plan into steps; raise ValueError with a readable reason."""
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("The follow-up plan must be a non-empty list.")
+    steps = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) - {"kind", "months", "days"}:
+            raise ValueError(f"Each follow-up needs a kind and months and/or days, not {item!r}.")
+        kind = item.get("kind")
+        if kind not in FOLLOW_UP_KINDS:
+            raise ValueError(f"Unknown follow-up kind {kind!r}; use one of {FOLLOW_UP_KINDS}.")
+        months, days = item.get("months", 0), item.get("days", 0)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (months, days)):
+            raise ValueError(f"Months and days of {kind!r} must be whole numbers, 0 or more.")
+        if months == 0 and days == 0:
+            raise ValueError(f"The {kind!r} follow-up cannot be due on the session day itself.")
+        steps.append(FollowUpStep(kind, months=months, days=days))
+    kinds = [s.kind for s in steps]
+    if len(set(kinds)) != len(kinds):
+        raise ValueError("Each follow-up kind may appear only once in the plan.")
+    return tuple(steps)
+
+
+def follow_up_plan_as_json(plan: Iterable[FollowUpStep]) -> list[dict]:
+    return [
+        {"kind": s.kind, **({"months": s.months} if s.months else {}), **({"days": s.days} if s.days else {})}
+        for s in plan
+    ]
+
+
+# --- Calendar helpers ---------------------------------------------------------------------
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day of the month `months` later (or earlier), clamped to that month's end.
+
+    31 Aug + 6 → 28 Feb (29 Feb in a leap year); 30 Jun + 6 → 30 Dec. PostgreSQL's
+    `date + interval 'n months'` clamps the same way, which the database constraint relies on.
+    """
+    index = day.year * 12 + (day.month - 1) + months
+    year, month0 = divmod(index, 12)
+    last = calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(day.day, last))
+
+
+def is_month_end(day: date) -> bool:
+    return day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def local_day(instant: datetime, tz: ZoneInfo) -> date:
+    """The calendar day an aware instant falls on in the zone `tz`."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("local_day() needs an aware datetime; naive times are ambiguous.")
+    return instant.astimezone(tz).date()
+
+
+# --- Rule 1: at least `gap_months` calendar months between two sessions ---------------------
+
+
+def earliest_next_session(session_day: date, *, gap_months: int) -> date:
+    """The first day a later session may take place after a session on `session_day`."""
+    return add_months(session_day, gap_months)
+
+
+def latest_previous_session(session_day: date, *, gap_months: int) -> date:
+    """The last day an earlier session may take place before a session on `session_day`.
+
+    The inverse of earliest_next_session: the largest d with
+    earliest_next_session(d) <= session_day. Where `session_day` is a month's last day, every
+    day of the month `gap_months` before clamps onto it, so that month's last day is allowed.
+    """
+    candidate = add_months(session_day, -gap_months)
+    if is_month_end(session_day):
+        candidate = candidate.replace(day=calendar.monthrange(candidate.year, candidate.month)[1])
+    return candidate
+
+
+@dataclass(frozen=True)
+class BookedDay:
+    """A live session of the patient as the gap rule sees it: its day and its own gap."""
+
+    day: date
+    gap_months: int
+
+    @property
+    def blocks_until(self) -> date:
+        """The session blocks [day, blocks_until): no other session may start in it."""
+        return earliest_next_session(self.day, gap_months=self.gap_months)
+
+
+def gap_conflicts(day: date, *, gap_months: int, others: Iterable[BookedDay]) -> list[BookedDay]:
+    """The live sessions a session on `day` would be too close to, in either direction.
+
+    A session is too close when the earlier of the two blocks the later one's day: the gap of
+    the earlier session (the protocol version it was booked under) decides.
+    """
+    mine = BookedDay(day, gap_months)
+    return [o for o in others if o.day < mine.blocks_until and mine.day < o.blocks_until]
+
+
+def earliest_allowed_day(requested: date, *, gap_months: int, others: Sequence[BookedDay]) -> date:
+    """The first day on or after `requested` on which a session breaks no gap.
+
+    Every day before the largest `blocks_until` among the conflicts still conflicts with that
+    session (months only add forward), so jumping there skips no allowed day.
+    """
+    candidate = requested
+    while conflicts := gap_conflicts(candidate, gap_months=gap_months, others=others):
+        candidate = max(c.blocks_until for c in conflicts)
+    return candidate
+
+
+# --- Rule 2: the NSAID avoidance window ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NsaidWindow:
+    """No NSAIDs from first_day through last_day, both inclusive, by the patient's calendar."""
+
+    first_day: date
+    last_day: date
+
+    @property
+    def resume_day(self) -> date:
+        """The first day NSAIDs may be taken again."""
+        return self.last_day + timedelta(days=1)
+
+    def contains(self, day: date) -> bool:
+        return self.first_day <= day <= self.last_day
+
+    def has_started(self, today: date) -> bool:
+        """True from the window's first day on: a booking made then is at short notice."""
+        return today >= self.first_day
+
+    def day_number(self, day: date) -> int:
+        """Which day of the window `day` is, counting the first day as 1."""
+        if not self.contains(day):
+            raise ValueError(f"{day} is outside the NSAID window.")
+        return (day - self.first_day).days + 1
+
+    @property
+    def length_days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+
+def nsaid_window(session_day: date, *, terms: ProtocolTerms) -> NsaidWindow:
+    """The window for a session on `session_day` (the patient's local date of the session)."""
+    return NsaidWindow(
+        first_day=session_day - timedelta(days=terms.nsaid_days_before),
+        last_day=session_day + timedelta(days=terms.nsaid_days_after),
+    )
+
+
+def earliest_day_without_short_notice(today: date, *, terms: ProtocolTerms) -> date:
+    """The first session day whose NSAID window has not started yet on `today`."""
+    return today + timedelta(days=terms.nsaid_days_before + 1)
+
+
+# --- Follow-ups -------------------------------------------------------------------------------
+
+
+def follow_up_due_dates(session_day: date, *, terms: ProtocolTerms) -> dict[str, date]:
+    """Due date of each planned follow-up, counted from the clinic's local session day."""
+    return {
+        step.kind: add_months(session_day, step.months) + timedelta(days=step.days)
+        for step in terms.follow_up_plan
+    }

@@ -1,0 +1,513 @@
+"""
+Every state change of sessions and follow-ups.
+
+Each service takes keyword arguments only, runs in one transaction and refuses with a
+`django.core.exceptions.ValidationError` whose `code` is stable (views map codes to form
+fields; other code may branch on them):
+
+    session_gap            the six-month rule; the message names the earliest allowed date
+    slot_taken             the clinician or the room is already booked then
+    in_the_past            the session would start before now
+    invalid_times          the session would not end after it starts
+    nsaid_window_started   short notice without the patient's no-NSAID confirmation
+    nsaid_review_required  prescribed NSAID and no clinician decision on file
+    lot_not_usable         expired lot, or no valid safety certificate
+    vials_required         completing a session without recording a vial
+    invalid_status         the session or follow-up is not in a state that allows this
+    not_started            completing or marking no-show before the session starts
+    reason_required        cancelling without a reason
+    decision_required      recording an empty NSAID decision
+    session_not_completed  recording a done follow-up of a session not carried out
+
+PostgreSQL constraints hold the gap and the double-booking rules too; should a concurrent
+write slip past a check here, the constraint error is turned into the same coded error.
+The arithmetic comes from treatments.rules; this module only asks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from patients.models import Patient
+
+from . import rules
+from .db import CLINICIAN_SLOT_CONSTRAINT, GAP_CONSTRAINT, ROOM_SLOT_CONSTRAINT, constraint_name
+from .models import (
+    LIVE_STATUSES,
+    OPEN_STATUSES,
+    FollowUp,
+    FollowUpPhoto,
+    FollowUpStatus,
+    ProductLot,
+    ProtocolVersion,
+    SessionStatus,
+    SessionVial,
+    TreatmentSession,
+)
+
+
+def clinic_tz() -> ZoneInfo:
+    return ZoneInfo(settings.CLINIC_TIME_ZONE)
+
+
+def _fmt(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+# --- Booking ------------------------------------------------------------------------------
+
+
+def book_session(
+    *,
+    patient: Patient,
+    starts_at: datetime,
+    ends_at: datetime,
+    clinician,
+    room,
+    booked_by,
+    nsaid_free_confirmed: bool = False,
+    nsaid_decision: str = "",
+    notes: str = "",
+    now: datetime | None = None,
+) -> TreatmentSession:
+    """Book a session under the protocol version in force today, and plan its follow-ups.
+
+    `nsaid_free_confirmed`: at short notice (the NSAID window has already begun), staff
+    record that the patient confirmed taking no NSAID since the window's first day.
+    `nsaid_decision`: for a patient on a prescribed NSAID, the clinician's decision, recorded
+    now by `booked_by` (who must be allowed to record it).
+    """
+    now = now or timezone.now()
+    _check_times(starts_at, ends_at, now)
+    protocol = ProtocolVersion.objects.in_force_on(rules.local_day(now, clinic_tz()))
+    session = TreatmentSession(
+        patient=patient,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        clinician=clinician,
+        room=room,
+        status=SessionStatus.SCHEDULED,
+        protocol=protocol,
+        gap_months=protocol.gap_months,
+        booked_by=booked_by,
+        booked_at=now,
+        notes=notes,
+    )
+    session.set_calendar_days(clinic_tz())
+    if nsaid_decision.strip():
+        _set_nsaid_decision(session, decision=nsaid_decision, clinician=booked_by, now=now)
+    try:
+        with transaction.atomic():
+            _lock_patient(patient)
+            _check_gap(session)
+            _check_slot(session)
+            _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
+            session.full_clean(exclude=["patient", "clinician", "room", "protocol", "booked_by"])
+            session.save()
+            _plan_follow_ups(session)
+    except IntegrityError as exc:
+        raise _constraint_error(exc, session) from exc
+    return session
+
+
+def reschedule_session(
+    *,
+    session: TreatmentSession,
+    starts_at: datetime,
+    ends_at: datetime,
+    changed_by,
+    clinician=None,
+    room=None,
+    nsaid_free_confirmed: bool = False,
+    now: datetime | None = None,
+) -> TreatmentSession:
+    """Move a scheduled or confirmed session; its NSAID window and planned follow-ups move too.
+
+    The session keeps its protocol version. A move into short notice needs the patient's
+    no-NSAID confirmation again, for the new window.
+    """
+    now = now or timezone.now()
+    _check_times(starts_at, ends_at, now)
+    try:
+        with transaction.atomic():
+            _lock_patient(session.patient)
+            session = _locked(session)
+            _require_status(session, OPEN_STATUSES, "moved")
+            session.starts_at, session.ends_at = starts_at, ends_at
+            session.clinician = clinician or session.clinician
+            session.room = room or session.room
+            session.set_calendar_days(clinic_tz())
+            session.nsaid_free_confirmed_at = None
+            _check_gap(session)
+            _check_slot(session)
+            _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
+            session.full_clean(exclude=["patient", "clinician", "room", "protocol", "booked_by"])
+            session.save()
+            _move_follow_ups(session)
+    except IntegrityError as exc:
+        raise _constraint_error(exc, session) from exc
+    return session
+
+
+def cancel_session(
+    *, session: TreatmentSession, reason: str, cancelled_by, now: datetime | None = None
+) -> TreatmentSession:
+    """Cancel a session with a reason; it stops counting for the gap and its follow-ups end."""
+    now = now or timezone.now()
+    if not reason.strip():
+        raise ValidationError("Say why the session is cancelled.", code="reason_required")
+    with transaction.atomic():
+        session = _locked(session)
+        _require_status(session, OPEN_STATUSES, "cancelled")
+        session.status = SessionStatus.CANCELLED
+        session.cancellation_reason = reason.strip()
+        session.cancelled_at = now
+        session.save(update_fields=["status", "cancellation_reason", "cancelled_at"])
+        _end_planned_follow_ups(session)
+    return session
+
+
+def confirm_session(*, session: TreatmentSession, confirmed_by) -> TreatmentSession:
+    """The patient confirmed they will come."""
+    with transaction.atomic():
+        session = _locked(session)
+        _require_status(session, (SessionStatus.SCHEDULED,), "confirmed")
+        session.status = SessionStatus.CONFIRMED
+        session.save(update_fields=["status"])
+    return session
+
+
+def record_nsaid_decision(
+    *, session: TreatmentSession, decision: str, clinician, now: datetime | None = None
+) -> TreatmentSession:
+    """A clinician records what a patient on a prescribed NSAID does around the session."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _locked(session)
+        _require_status(session, OPEN_STATUSES, "given an NSAID decision")
+        _set_nsaid_decision(session, decision=decision, clinician=clinician, now=now)
+        session.save(update_fields=["nsaid_decision", "nsaid_decided_by", "nsaid_decided_at"])
+    return session
+
+
+def complete_session(
+    *,
+    session: TreatmentSession,
+    vials: Sequence[tuple[ProductLot, int]],
+    completed_by,
+    notes: str = "",
+    side_effects: str = "",
+    now: datetime | None = None,
+) -> TreatmentSession:
+    """Record that the session was carried out, with the vial(s) used, and plan follow-ups."""
+    now = now or timezone.now()
+    if not completed_by.has_perm("treatments.complete_treatmentsession"):
+        raise PermissionDenied("Only a clinician can complete a session.")
+    if not vials:
+        raise ValidationError("Record the vial(s) used in this session.", code="vials_required")
+    with transaction.atomic():
+        session = _locked(session)
+        _require_status(session, OPEN_STATUSES, "completed")
+        if session.starts_at > now:
+            raise ValidationError(
+                "This session has not started yet; it can be completed from %(start)s.",
+                code="not_started",
+                params={"start": timezone.localtime(session.starts_at).strftime("%d %b %Y %H:%M")},
+            )
+        if session.nsaid_review_pending:
+            raise _nsaid_review_error(session.patient)
+        for lot, count in vials:
+            reason = lot.unusable_reason(session.local_date)
+            if reason:
+                raise ValidationError(
+                    "Lot %(lot)s cannot be used: %(reason)s.",
+                    code="lot_not_usable",
+                    params={"lot": lot.lot_number, "reason": reason},
+                )
+            if count < 1:
+                raise ValidationError("Record at least one vial per lot.", code="vials_required")
+        for lot, count in vials:
+            SessionVial.objects.update_or_create(
+                session=session, lot=lot, defaults={"vials": count}
+            )
+        session.status = SessionStatus.COMPLETED
+        session.completed_at = now
+        session.completed_by = completed_by
+        session.notes = notes or session.notes
+        session.side_effects = side_effects
+        session.save()
+        _plan_follow_ups(session)
+    return session
+
+
+def mark_no_show(
+    *, session: TreatmentSession, recorded_by, now: datetime | None = None
+) -> TreatmentSession:
+    """The patient did not come: the session stops counting and its follow-ups end."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _locked(session)
+        _require_status(session, OPEN_STATUSES, "marked as a no-show")
+        if session.starts_at > now:
+            raise ValidationError(
+                "A session can be marked as a no-show only once it has started.",
+                code="not_started",
+            )
+        session.status = SessionStatus.NO_SHOW
+        session.save(update_fields=["status"])
+        _end_planned_follow_ups(session)
+    return session
+
+
+def record_follow_up(
+    *,
+    follow_up: FollowUp,
+    status: str,
+    seen_by=None,
+    notes: str = "",
+    side_effects: str = "",
+    hair_density_per_cm2=None,
+    shaft_thickness_um=None,
+    patient_rating: int | None = None,
+    shared_with_patient: bool = False,
+    photos: Iterable[tuple[str, object]] = (),
+    recorded_by=None,
+    now: datetime | None = None,
+) -> FollowUp:
+    """Record what happened at a follow-up: done (who saw the patient, findings), or missed.
+
+    `photos` are (view, uploaded image file) pairs.
+    """
+    now = now or timezone.now()
+    if status not in (FollowUpStatus.DONE, FollowUpStatus.MISSED, FollowUpStatus.CANCELLED):
+        raise ValidationError(
+            "A follow-up is recorded as done, missed or cancelled.", code="invalid_status"
+        )
+    with transaction.atomic():
+        follow_up = FollowUp.objects.select_for_update().select_related("session").get(
+            pk=follow_up.pk
+        )
+        if status == FollowUpStatus.DONE:
+            if follow_up.session.status != SessionStatus.COMPLETED:
+                raise ValidationError(
+                    "This follow-up belongs to a session that was not carried out.",
+                    code="session_not_completed",
+                )
+            if seen_by is None:
+                raise ValidationError(
+                    {"seen_by": ValidationError("Say who saw the patient.", code="required")}
+                )
+        follow_up.status = status
+        follow_up.seen_by = seen_by
+        follow_up.seen_at = now if status == FollowUpStatus.DONE else None
+        follow_up.notes = notes
+        follow_up.side_effects = side_effects
+        follow_up.hair_density_per_cm2 = hair_density_per_cm2
+        follow_up.shaft_thickness_um = shaft_thickness_um
+        follow_up.patient_rating = patient_rating
+        follow_up.shared_with_patient = shared_with_patient
+        follow_up.recorded_at = now
+        follow_up.full_clean(exclude=["session", "seen_by"])
+        follow_up.save()
+        for view, image in photos:
+            photo = FollowUpPhoto(
+                follow_up=follow_up, view=view, image=image, uploaded_by=recorded_by or seen_by
+            )
+            photo.full_clean(exclude=["follow_up", "uploaded_by"])
+            photo.save()
+    return follow_up
+
+
+# --- Checks -------------------------------------------------------------------------------
+
+
+def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
+    if timezone.is_naive(starts_at) or timezone.is_naive(ends_at):
+        raise ValueError("Session times must be time-zone aware.")
+    if ends_at <= starts_at:
+        raise ValidationError("The session must end after it starts.", code="invalid_times")
+    if starts_at < now:
+        raise ValidationError(
+            "That time has already passed; choose a time in the future.", code="in_the_past"
+        )
+
+
+def _lock_patient(patient: Patient) -> None:
+    """Serialise bookings of one patient, so the gap check sees every committed session."""
+    Patient.objects.select_for_update().filter(pk=patient.pk).exists()
+
+
+def _locked(session: TreatmentSession) -> TreatmentSession:
+    return (
+        TreatmentSession.objects.select_for_update(of=("self",))
+        .select_related("patient", "protocol")
+        .get(pk=session.pk)
+    )
+
+
+def _require_status(session: TreatmentSession, allowed, action: str) -> None:
+    if session.status not in allowed:
+        raise ValidationError(
+            "A %(status)s session cannot be %(action)s.",
+            code="invalid_status",
+            params={"status": session.get_status_display().lower(), "action": action},
+        )
+
+
+def _other_live_sessions(session: TreatmentSession):
+    qs = TreatmentSession.objects.filter(status__in=LIVE_STATUSES)
+    return qs.exclude(pk=session.pk) if session.pk else qs
+
+
+def _check_gap(session: TreatmentSession) -> None:
+    others = [
+        s.as_booked_day()
+        for s in _other_live_sessions(session).filter(patient_id=session.patient_id).only(
+            "local_date", "gap_months"
+        )
+    ]
+    conflicts = rules.gap_conflicts(session.local_date, gap_months=session.gap_months, others=others)
+    if conflicts:
+        raise _gap_error(session, others, conflicts)
+
+
+def _gap_error(session, others, conflicts) -> ValidationError:
+    earliest = rules.earliest_allowed_day(
+        session.local_date, gap_months=session.gap_months, others=others
+    )
+    nearest = min(conflicts, key=lambda c: abs((c.day - session.local_date).days))
+    return ValidationError(
+        "Sessions of one patient must be at least %(months)s months apart, and this patient "
+        "has a session on %(other)s. The earliest date this session can be booked is "
+        "%(earliest)s.",
+        code="session_gap",
+        params={
+            "months": session.gap_months,
+            "other": _fmt(nearest.day),
+            "earliest": _fmt(earliest),
+            "earliest_date": earliest,
+        },
+    )
+
+
+def _check_slot(session: TreatmentSession) -> None:
+    overlapping = _other_live_sessions(session).filter(
+        starts_at__lt=session.ends_at, ends_at__gt=session.starts_at
+    )
+    if overlapping.filter(clinician_id=session.clinician_id).exists():
+        raise _slot_error("clinician")
+    if overlapping.filter(room_id=session.room_id).exists():
+        raise _slot_error("room")
+
+
+def _slot_error(what: str) -> ValidationError:
+    return ValidationError(
+        "The %(what)s is already booked at that time; choose another time or %(what)s.",
+        code="slot_taken",
+        params={"what": what},
+    )
+
+
+def _check_nsaid_notice(session: TreatmentSession, *, now: datetime, confirmed: bool) -> None:
+    patient = session.patient
+    terms = session.protocol.terms
+    window = rules.nsaid_window(session.patient_day(), terms=terms)
+    today = rules.local_day(now, patient.tz)
+    if not window.has_started(today):
+        return
+    if patient.takes_prescribed_nsaid:
+        if not session.nsaid_decided_at:
+            raise _nsaid_review_error(patient)
+        return
+    if not confirmed:
+        raise ValidationError(
+            "At this short notice the NSAID pause has already begun (on %(first)s). Record the "
+            "patient's confirmation that they have taken no NSAID (aspirin, ibuprofen, "
+            "naproxen…) since %(first)s, or choose a date on or after %(later)s.",
+            code="nsaid_window_started",
+            params={
+                "first": _fmt(window.first_day),
+                "later": _fmt(rules.earliest_day_without_short_notice(today, terms=terms)),
+            },
+        )
+    session.nsaid_free_confirmed_at = now
+
+
+def _nsaid_review_error(patient: Patient) -> ValidationError:
+    return ValidationError(
+        "%(name)s takes a prescribed NSAID (%(drug)s). A clinician must record a decision about "
+        "it before this session; the patient must not simply be told to stop it.",
+        code="nsaid_review_required",
+        params={"name": patient.full_name, "drug": patient.prescribed_nsaid or "NSAID"},
+    )
+
+
+def _set_nsaid_decision(session, *, decision: str, clinician, now: datetime) -> None:
+    if not clinician.has_perm("treatments.record_nsaid_decision"):
+        raise PermissionDenied("Only a clinician can record a decision on a prescribed NSAID.")
+    if not decision.strip():
+        raise ValidationError("Write down the decision.", code="decision_required")
+    session.nsaid_decision = decision.strip()
+    session.nsaid_decided_by = clinician
+    session.nsaid_decided_at = now
+
+
+def _constraint_error(exc: IntegrityError, session: TreatmentSession) -> Exception:
+    """The coded error for a constraint a concurrent write made us break; else the original."""
+    name = constraint_name(exc)
+    if name == GAP_CONSTRAINT:
+        others = [
+            s.as_booked_day()
+            for s in _other_live_sessions(session).filter(patient_id=session.patient_id)
+        ]
+        conflicts = rules.gap_conflicts(
+            session.local_date, gap_months=session.gap_months, others=others
+        )
+        if conflicts:
+            return _gap_error(session, others, conflicts)
+        return ValidationError(
+            "Another session of this patient was booked at the same moment, too close to this "
+            "one. Reload and choose another date.",
+            code="session_gap",
+        )
+    if name == CLINICIAN_SLOT_CONSTRAINT:
+        return _slot_error("clinician")
+    if name == ROOM_SLOT_CONSTRAINT:
+        return _slot_error("room")
+    return exc
+
+
+# --- Follow-up planning ---------------------------------------------------------------------
+
+
+def _plan_follow_ups(session: TreatmentSession) -> None:
+    """Create the follow-ups of the session's protocol plan that do not exist yet."""
+    due = rules.follow_up_due_dates(session.local_date, terms=session.protocol.terms)
+    existing = set(session.follow_ups.values_list("kind", flat=True))
+    FollowUp.objects.bulk_create(
+        FollowUp(session=session, kind=kind, due_date=day)
+        for kind, day in due.items()
+        if kind not in existing
+    )
+
+
+def _move_follow_ups(session: TreatmentSession) -> None:
+    due = rules.follow_up_due_dates(session.local_date, terms=session.protocol.terms)
+    planned = list(session.follow_ups.filter(status=FollowUpStatus.PLANNED))
+    for follow_up in planned:
+        follow_up.due_date = due.get(follow_up.kind, follow_up.due_date)
+    FollowUp.objects.bulk_update(planned, ["due_date"])
+    _plan_follow_ups(session)
+
+
+def _end_planned_follow_ups(session: TreatmentSession) -> None:
+    session.follow_ups.filter(status=FollowUpStatus.PLANNED).update(
+        status=FollowUpStatus.CANCELLED
+    )
