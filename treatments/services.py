@@ -340,8 +340,12 @@ def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
 
 
 def _lock_patient(patient: Patient) -> None:
-    """Serialise bookings of one patient, so the gap check sees every committed session."""
-    Patient.objects.select_for_update().filter(pk=patient.pk).exists()
+    """Serialise bookings of one patient, so the gap check sees every committed session.
+
+    NO KEY UPDATE conflicts with itself (two bookings of one patient queue up) but not with
+    the key-share locks that inserts referencing the patient take.
+    """
+    list(Patient.objects.select_for_update(no_key=True).filter(pk=patient.pk).values_list("pk"))
 
 
 def _locked(session: TreatmentSession) -> TreatmentSession:

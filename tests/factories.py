@@ -1,0 +1,106 @@
+"""Test data. Sessions are always made through treatments.services (see `book`)."""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import factory
+from django.contrib.auth.models import Group, User
+from factory.django import DjangoModelFactory
+
+from accounts import roles
+from patients.models import Patient
+from treatments import services
+from treatments.models import ProductLot, Room
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# A fixed "now" for the services: Monday 4 January 2027, 09:00 in the clinic.
+NOW = datetime(2027, 1, 4, 9, 0, tzinfo=BERLIN)
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@clinic.test")
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+        self.save()
+
+
+def clinician(**kwargs) -> User:
+    return UserFactory(role=roles.CLINICIAN, **kwargs)
+
+
+def staff(**kwargs) -> User:
+    return UserFactory(role=roles.CLINIC_STAFF, **kwargs)
+
+
+class PatientFactory(DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    first_name = factory.Sequence(lambda n: f"Pat{n}")
+    last_name = factory.Sequence(lambda n: f"Ient{n}")
+    date_of_birth = date(1985, 5, 17)
+    email = factory.Sequence(lambda n: f"patient{n}@example.test")
+    phone = "+49 170 1234567"
+    time_zone = "Europe/Berlin"
+
+
+class RoomFactory(DjangoModelFactory):
+    class Meta:
+        model = Room
+
+    name = factory.Sequence(lambda n: f"Room {n}")
+
+
+class ProductLotFactory(DjangoModelFactory):
+    class Meta:
+        model = ProductLot
+
+    product_name = "ExoHair 400"
+    manufacturer = "VesiclePharm GmbH"
+    lot_number = factory.Sequence(lambda n: f"LOT-{n:05d}")
+    expiry_date = date(2030, 12, 31)
+    vials_received = 50
+    certificate_file = factory.django.FileField(filename="certificate.pdf", data=b"%PDF-1.4 ok")
+    certificate_issuer = "TÜV Süd"
+    certificate_valid_until = date(2030, 12, 31)
+
+
+def at(day: date, hour: int = 10, minute: int = 0, tz: ZoneInfo = BERLIN) -> datetime:
+    """An aware datetime at a local wall-clock time."""
+    return datetime.combine(day, time(hour, minute), tzinfo=tz)
+
+
+def book(
+    patient=None,
+    day: date = date(2027, 3, 10),
+    hour: int = 10,
+    *,
+    minutes: int = 60,
+    clinician_user=None,
+    room=None,
+    booked_by=None,
+    now: datetime = NOW,
+    **kwargs,
+):
+    """Book through the real service, with sensible defaults for everything not under test."""
+    doctor = clinician_user or clinician()
+    starts = at(day, hour)
+    return services.book_session(
+        patient=patient or PatientFactory(),
+        starts_at=starts,
+        ends_at=starts + timedelta(minutes=minutes),
+        clinician=doctor,
+        room=room or RoomFactory(),
+        booked_by=booked_by or doctor,
+        now=now,
+        **kwargs,
+    )
