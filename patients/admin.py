@@ -14,7 +14,12 @@ class PatientAdmin(admin.ModelAdmin):
         "time_zone",
         "takes_prescribed_nsaid",
     )
-    list_filter = ("takes_prescribed_nsaid", "reminders_by_sms", "non_essential_opt_out", "time_zone")
+    list_filter = (
+        "takes_prescribed_nsaid",
+        "reminders_by_sms",
+        "non_essential_opt_out",
+        "time_zone",
+    )
     search_fields = ("last_name", "first_name", "email", "phone")
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)

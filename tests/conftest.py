@@ -8,8 +8,8 @@ def _postgresql_only():
     engine = django_settings.DATABASES["default"]["ENGINE"]
     if "postgresql" not in engine:
         pytest.exit(
-            "The tests run on PostgreSQL. Set DATABASE_URL=postgres://postgres@127.0.0.1:5432/clinic "
-            "(or run `make test`, which does).",
+            "The tests run on PostgreSQL. Set "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/clinic (or run `make test`).",
             returncode=2,
         )
 

@@ -6,8 +6,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from treatments import selectors, services
-from treatments.models import FollowUpStatus, ProtocolVersion, SessionStatus
 from tests.factories import (
     NOW,
     PatientFactory,
@@ -18,6 +16,8 @@ from tests.factories import (
     clinician,
     staff,
 )
+from treatments import selectors, services
+from treatments.models import FollowUpStatus, ProtocolVersion, SessionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -271,7 +271,9 @@ class TestLots:
         assert not session.vials_used.exists()
 
     def test_a_lot_valid_on_the_session_day_is_recorded_and_traceable(self):
-        lot = ProductLotFactory(expiry_date=date(2027, 3, 10), certificate_valid_until=date(2027, 3, 10))
+        lot = ProductLotFactory(
+            expiry_date=date(2027, 3, 10), certificate_valid_until=date(2027, 3, 10)
+        )
         session = book(day=date(2027, 3, 10))
         complete(session, lot)
         assert list(selectors.lot_recipients(lot)) == [session]

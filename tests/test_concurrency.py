@@ -11,10 +11,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from treatments import services
-from treatments.models import TreatmentSession
 from tests.factories import NOW, PatientFactory, RoomFactory, at, clinician
 from tests.test_constraints import raw_session
+from treatments import services
+from treatments.models import TreatmentSession
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

@@ -5,9 +5,9 @@ from datetime import date, timedelta
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from tests.factories import NOW, PatientFactory, RoomFactory, at, book, clinician
 from treatments import rules
 from treatments.models import SessionStatus, TreatmentSession
-from tests.factories import NOW, PatientFactory, RoomFactory, at, book, clinician
 
 pytestmark = pytest.mark.django_db
 

@@ -64,7 +64,9 @@ def parse_follow_up_plan(raw: object) -> tuple[FollowUpStep, ...]:
         if kind not in FOLLOW_UP_KINDS:
             raise ValueError(f"Unknown follow-up kind {kind!r}; use one of {FOLLOW_UP_KINDS}.")
         months, days = item.get("months", 0), item.get("days", 0)
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (months, days)):
+        if not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (months, days)
+        ):
             raise ValueError(f"Months and days of {kind!r} must be whole numbers, 0 or more.")
         if months == 0 and days == 0:
             raise ValueError(f"The {kind!r} follow-up cannot be due on the session day itself.")
@@ -77,7 +79,11 @@ def parse_follow_up_plan(raw: object) -> tuple[FollowUpStep, ...]:
 
 def follow_up_plan_as_json(plan: Iterable[FollowUpStep]) -> list[dict]:
     return [
-        {"kind": s.kind, **({"months": s.months} if s.months else {}), **({"days": s.days} if s.days else {})}
+        {
+            "kind": s.kind,
+            **({"months": s.months} if s.months else {}),
+            **({"days": s.days} if s.days else {}),
+        }
         for s in plan
     ]
 

@@ -291,8 +291,8 @@ def record_follow_up(
             "A follow-up is recorded as done, missed or cancelled.", code="invalid_status"
         )
     with transaction.atomic():
-        follow_up = FollowUp.objects.select_for_update().select_related("session").get(
-            pk=follow_up.pk
+        follow_up = (
+            FollowUp.objects.select_for_update().select_related("session").get(pk=follow_up.pk)
         )
         if status == FollowUpStatus.DONE:
             if follow_up.session.status != SessionStatus.COMPLETED:
@@ -373,11 +373,13 @@ def _other_live_sessions(session: TreatmentSession):
 def _check_gap(session: TreatmentSession) -> None:
     others = [
         s.as_booked_day()
-        for s in _other_live_sessions(session).filter(patient_id=session.patient_id).only(
-            "local_date", "gap_months"
-        )
+        for s in _other_live_sessions(session)
+        .filter(patient_id=session.patient_id)
+        .only("local_date", "gap_months")
     ]
-    conflicts = rules.gap_conflicts(session.local_date, gap_months=session.gap_months, others=others)
+    conflicts = rules.gap_conflicts(
+        session.local_date, gap_months=session.gap_months, others=others
+    )
     if conflicts:
         raise _gap_error(session, others, conflicts)
 
@@ -512,6 +514,4 @@ def _move_follow_ups(session: TreatmentSession) -> None:
 
 
 def _end_planned_follow_ups(session: TreatmentSession) -> None:
-    session.follow_ups.filter(status=FollowUpStatus.PLANNED).update(
-        status=FollowUpStatus.CANCELLED
-    )
+    session.follow_ups.filter(status=FollowUpStatus.PLANNED).update(status=FollowUpStatus.CANCELLED)

@@ -1,0 +1,75 @@
+"""The Django admin works for every model: list (with search and filters) and change pages."""
+
+from datetime import date
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from tests.factories import ProductLotFactory, book
+
+pytestmark = pytest.mark.django_db
+
+OUR_APPS = ("patients", "treatments")
+
+
+@pytest.fixture
+def admin_client(client):
+    user = User.objects.create_superuser("boss", "boss@clinic.test", "pw-for-tests-only")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def data():
+    session = book(day=date(2027, 3, 10))
+    ProductLotFactory()
+    return session
+
+
+def our_models():
+    return [
+        m
+        for m in apps.get_models()
+        if m._meta.app_label in OUR_APPS and admin.site.is_registered(m)
+    ]
+
+
+def test_every_domain_model_is_registered():
+    registered = {m.__name__ for m in our_models()}
+    assert {
+        "Patient",
+        "TreatmentSession",
+        "FollowUp",
+        "ProductLot",
+        "ProtocolVersion",
+        "Room",
+    } <= registered
+
+
+@pytest.mark.parametrize("query", ["", "?q=Ient", "?o=1"])
+def test_changelists(admin_client, data, query):
+    for model in our_models():
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        response = admin_client.get(url + query)
+        assert response.status_code == 200, url
+
+
+def test_change_pages(admin_client, data):
+    for obj in [data, data.patient, data.protocol, data.room, data.follow_ups.first()]:
+        url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+        assert admin_client.get(url).status_code == 200, url
+
+
+def test_a_protocol_version_in_use_is_frozen(admin_client, data):
+    url = reverse("admin:treatments_protocolversion_change", args=[data.protocol.pk])
+    admin_client.post(url, {"name": "Changed", "gap_months": 1})
+    data.protocol.refresh_from_db()
+    assert (data.protocol.name, data.protocol.gap_months) == ("Standard protocol v1", 6)
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get(reverse("admin:patients_patient_changelist"))
+    assert response.status_code == 302 and "/login/" in response["Location"]

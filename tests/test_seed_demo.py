@@ -1,0 +1,53 @@
+"""seed_demo: a clinic at every stage, twice without duplicates, on PostgreSQL and SQLite."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from patients.models import Patient
+from treatments.models import FollowUp, TreatmentSession
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def counts():
+    return (
+        User.objects.count(),
+        Patient.objects.count(),
+        TreatmentSession.objects.count(),
+        FollowUp.objects.count(),
+    )
+
+
+@pytest.mark.django_db
+def test_seed_twice_duplicates_nothing():
+    call_command("seed_demo")
+    first = counts()
+    call_command("seed_demo")
+    assert counts() == first
+    assert first[1] == 8
+    assert Patient.objects.filter(sessions__isnull=True).count() == 1  # the new patient
+    assert Patient.objects.filter(takes_prescribed_nsaid=True, sessions__isnull=False).exists()
+    assert TreatmentSession.objects.filter(status="completed").count() == 2
+    assert User.objects.filter(username="dr.meyer", groups__name="Clinician").exists()
+
+
+def test_embedded_sqlite_default_migrates_and_seeds(tmp_path):
+    env = {**os.environ, "DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
+    for args in (["migrate", "-v0"], ["seed_demo"], ["seed_demo"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+    assert "0 new patients" in result.stdout
+    assert "dr.meyer" in result.stdout

@@ -1,0 +1,48 @@
+"""Settings come from the environment; production settings pass `check --deploy`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x9#Lk2!vQp7@rT4zW8$mN3^bC6&hJ1*dF5(gY0)sA-eU=iO+oP_lK~jH`nB",
+    "ALLOWED_HOSTS": "clinic.example.com",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/clinic",
+}
+
+
+def manage(*args, env):
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_check_deploy():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_no_secret_key_outside_debug_refuses_to_start():
+    env = {**PRODUCTION, "SECRET_KEY": ""}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_unknown_clinic_time_zone_refuses_to_start():
+    result = manage("check", env={"DEBUG": "1", "CLINIC_TIME_ZONE": "Europe/Atlantis"})
+    assert result.returncode != 0
+    assert "CLINIC_TIME_ZONE" in result.stderr

@@ -1,0 +1,185 @@
+"""
+A believable demo clinic: staff with known logins, rooms, lots, and patients at every stage
+of the protocol. Sessions are made through treatments.services (with a "now" in the past
+where the story needs it), so the demo data obeys every rule. Running it again adds nothing.
+"""
+
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import roles
+from patients.models import Patient
+from patients.services import register_patient
+from treatments import services
+from treatments.models import FollowUpStatus, ProductLot, Room
+
+DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - printed on purpose: demo logins only
+
+STAFF = [
+    ("admin", "Clinic", "Admin", roles.CLINIC_ADMIN, True),
+    ("reception", "Rita", "Reception", roles.CLINIC_STAFF, False),
+    ("dr.meyer", "Anna", "Meyer", roles.CLINICIAN, False),
+    ("dr.okafor", "Chidi", "Okafor", roles.CLINICIAN, False),
+]
+
+# (first, last, email, stage, extra registration fields)
+PATIENTS = [
+    ("Jonas", "Becker", "jonas.becker@example.com", "new", {}),
+    ("Maria", "Santos", "maria.santos@example.com", "booked", {"time_zone": "Europe/Lisbon"}),
+    ("Lukas", "Schmidt", "lukas.schmidt@example.com", "in_window", {}),
+    ("Emma", "Wagner", "emma.wagner@example.com", "today", {}),
+    ("Sofia", "Rossi", "sofia.rossi@example.com", "in_follow_up", {"time_zone": "Europe/Rome"}),
+    ("David", "Cohen", "david.cohen@example.com", "eligible_again", {}),
+    (
+        "Peter",
+        "Hoffmann",
+        "peter.hoffmann@example.com",
+        "prescribed_nsaid",
+        {"takes_prescribed_nsaid": True, "prescribed_nsaid": "Aspirin 100 mg daily (cardiology)"},
+    ),
+    (
+        "Olivia",
+        "Brown",
+        "olivia.brown@example.com",
+        "today",
+        {"time_zone": "America/New_York", "reminders_by_sms": True},
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "Create a demo clinic with staff logins and patients at every stage (idempotent)."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            users = self._staff()
+            rooms = [Room.objects.get_or_create(name=n)[0] for n in ("Room 1", "Room 2")]
+            lot = self._lot()
+            created = 0
+            for index, (first, last, email, stage, extra) in enumerate(PATIENTS):
+                if Patient.objects.filter(email__iexact=email).exists():
+                    continue
+                patient = register_patient(
+                    first_name=first,
+                    last_name=last,
+                    date_of_birth=date(1970 + 3 * index, 1 + index, 10 + index),
+                    email=email,
+                    phone=f"+49 170 555 01{index:02d}",
+                    contact_consent_at=timezone.now(),
+                    medications="Minoxidil 5% topical" if index % 2 else "",
+                    **extra,
+                )
+                self._story(patient, stage, users, rooms[index % 2], lot, slot=index)
+                created += 1
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new patients)."))
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for username, _, _, role, _ in STAFF:
+            self.stdout.write(f"  {username:<10} {role}")
+
+    def _staff(self) -> dict[str, User]:
+        users = {}
+        for username, first, last, role, is_superuser in STAFF:
+            user, made = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@clinic.example.com",
+                    "is_staff": True,
+                    "is_superuser": is_superuser,
+                },
+            )
+            if made:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+                user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        return users
+
+    def _lot(self) -> ProductLot:
+        lot, made = ProductLot.objects.get_or_create(
+            manufacturer="VesiclePharm GmbH",
+            lot_number="VP-2026-0412",
+            defaults={
+                "product_name": "ExoHair 400",
+                "expiry_date": timezone.localdate() + timedelta(days=540),
+                "vials_received": 40,
+                "certificate_issuer": "TÜV Süd Product Service",
+                "certificate_valid_until": timezone.localdate() + timedelta(days=365),
+                "received_on": timezone.localdate() - timedelta(days=400),
+            },
+        )
+        if made:
+            lot.certificate_file.save(
+                "vp-2026-0412-certificate.pdf", ContentFile(b"%PDF-1.4 demo certificate")
+            )
+        return lot
+
+    def _story(self, patient, stage, users, room, lot, slot):
+        """Book (and where the story says so, carry out) the patient's sessions."""
+        if stage == "new":
+            return
+        tz = timezone.get_default_timezone()
+        today = timezone.localdate()
+        doctor = users["dr.meyer"] if slot % 2 else users["dr.okafor"]
+
+        def book(day: date, hour: int, booked_days_before: int):
+            starts = datetime.combine(day, time(hour, 0), tzinfo=tz)
+            return services.book_session(
+                patient=patient,
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=1),
+                clinician=doctor,
+                room=room,
+                booked_by=users["reception"] if stage != "prescribed_nsaid" else doctor,
+                nsaid_decision="Continue aspirin as prescribed; agreed with cardiology."
+                if stage == "prescribed_nsaid"
+                else "",
+                now=starts - timedelta(days=booked_days_before),
+            )
+
+        def carry_out(session):
+            return services.complete_session(
+                session=session,
+                vials=[(lot, 1)],
+                completed_by=doctor,
+                notes="Injected across the thinning area; tolerated well.",
+                now=session.ends_at,
+            )
+
+        def follow_up(session, kind, density, rating):
+            services.record_follow_up(
+                follow_up=session.follow_ups.get(kind=kind),
+                status=FollowUpStatus.DONE,
+                seen_by=doctor,
+                hair_density_per_cm2=density,
+                patient_rating=rating,
+                shared_with_patient=True,
+                notes="Progress photos taken.",
+                now=session.ends_at + timedelta(days=1),
+            )
+
+        if stage == "booked":
+            book(today + timedelta(days=14), 10, 7)
+        elif stage == "in_window":
+            book(today + timedelta(days=2), 14, 10)
+        elif stage == "today":
+            book(today, 9 + slot, 20)  # distinct hours: 12:00 and 16:00
+        elif stage == "prescribed_nsaid":
+            book(today + timedelta(days=21), 11, 3)
+        elif stage == "in_follow_up":
+            session = carry_out(book(today - timedelta(days=60), 10, 14))
+            follow_up(session, "aftercare_check", None, 6)
+        elif stage == "eligible_again":
+            session = carry_out(book(today - timedelta(days=200), 15, 14))
+            follow_up(session, "aftercare_check", None, 7)
+            follow_up(session, "early_result", 118.0, 7)
+            follow_up(session, "assessment", 131.5, 8)
+        if settings.DEBUG:
+            self.stdout.write(f"  {patient.full_name}: {stage.replace('_', ' ')}")
