@@ -1,0 +1,35 @@
+# Two commands for a newcomer: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/clinic
+
+.PHONY: install run test lint clean
+
+# Reinstall only when the pinned dependencies change.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	./scripts/run-dev.sh
+
+test: install
+	@export DEBUG=1 DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}"; \
+	$(BIN)/python scripts/check_services.py --require postgres redis && \
+	$(BIN)/ruff check . && \
+	$(BIN)/ruff format --check . && \
+	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .run build staticfiles .pytest_cache .ruff_cache *.egg-info
