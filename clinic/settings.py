@@ -74,6 +74,14 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # Plain-text messages (email text parts, SMS): no HTML escaping.
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 WSGI_APPLICATION = "clinic.wsgi.application"
@@ -152,6 +160,19 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"{CLINIC_NAME} <clinic@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- Reminders ----------------------------------------------------------------------------
+# Email goes through EMAIL_URL (above; EMAIL_BACKEND overrides it, e.g. for tests). SMS goes
+# through SMS_BACKEND: the console/log backend until a provider backend is configured.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_CONFIG["EMAIL_BACKEND"])
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".run" / "mail"))
+SMS_BACKEND = env.str("SMS_BACKEND", default="treatments.channels.ConsoleSmsBackend")
+REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=100)
+REMINDER_LEASE_SECONDS = env.int("REMINDER_LEASE_SECONDS", default=300)
+REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
+# A dispatch task drains due reminders for at most this long, then hands over to a new task.
+REMINDER_DISPATCH_SECONDS = env.int("REMINDER_DISPATCH_SECONDS", default=50)
+REMINDER_MESSAGE_ID_DOMAIN = env.str("REMINDER_MESSAGE_ID_DOMAIN", default="clinic.invalid")
+
 # --- Celery (Redis broker) ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
@@ -161,6 +182,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BEAT_SCHEDULE = {
+    # Every minute, in UTC. Local reminder times are computed in treatments.rules, never by
+    # a crontab that would have to know about DST.
+    "dispatch-due-reminders": {
+        "task": "treatments.tasks.dispatch_due_reminders",
+        "schedule": 60.0,
+    },
+}
 
 # --- Security -----------------------------------------------------------------------------
 # Secure by default; DEBUG (a developer's machine, plain http) relaxes what needs https.

@@ -2,6 +2,9 @@
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from treatments import reminders
 
 from .models import Patient
 
@@ -66,3 +69,30 @@ def _duplicate_email_error(email: str) -> ValidationError:
         code="duplicate_email",
         params={"email": email},
     )
+
+
+def update_reminder_preferences(
+    *,
+    patient: Patient,
+    reminders_by_email: bool,
+    reminders_by_sms: bool,
+    non_essential_opt_out: bool,
+    phone: str | None = None,
+    time_zone: str | None = None,
+    now=None,
+) -> Patient:
+    """Change how the patient is reminded; pending reminders follow at once."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        patient.reminders_by_email = reminders_by_email
+        patient.reminders_by_sms = reminders_by_sms
+        patient.non_essential_opt_out = non_essential_opt_out
+        if phone is not None:
+            patient.phone = phone.strip()
+        if time_zone:
+            patient.time_zone = time_zone
+        patient.full_clean(validate_constraints=False)
+        patient.save()
+        reminders.plan_for_patient(patient, now=now)
+    return patient

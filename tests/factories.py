@@ -51,6 +51,7 @@ class PatientFactory(DjangoModelFactory):
     email = factory.Sequence(lambda n: f"patient{n}@example.test")
     phone = "+49 170 1234567"
     time_zone = "Europe/Berlin"
+    contact_consent_at = datetime(2026, 12, 1, 12, 0, tzinfo=BERLIN)
 
 
 class RoomFactory(DjangoModelFactory):

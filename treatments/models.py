@@ -15,6 +15,10 @@ def default_follow_up_plan():
     return rules.follow_up_plan_as_json(rules.DEFAULT_FOLLOW_UP_PLAN)
 
 
+def default_reminder_schedule():
+    return rules.reminder_schedule_as_json(rules.ReminderSchedule())
+
+
 class ProtocolVersionQuerySet(models.QuerySet):
     def in_force_on(self, day: date) -> "ProtocolVersion":
         """The version in force on `day`: the newest that took effect on or before it."""
@@ -47,8 +51,15 @@ class ProtocolVersion(models.Model):
         default=default_follow_up_plan,
         help_text='List of {"kind": ..., "months": n} or {"kind": ..., "days": n}.',
     )
-    quiet_hours_start = models.TimeField(default=time(21, 0))
-    quiet_hours_end = models.TimeField(default=time(8, 0))
+    reminder_schedule = models.JSONField(
+        default=default_reminder_schedule,
+        help_text="Patient-local times of the reminders, e.g. "
+        '{"day_before_at": "09:00", "follow_up_due_days_before": 2}.',
+    )
+    quiet_hours_start = models.TimeField(
+        default=time(21, 0), help_text="No reminder goes out from this patient-local time..."
+    )
+    quiet_hours_end = models.TimeField(default=time(8, 0), help_text="...until this one.")
     notes = models.TextField(blank=True, help_text="Why this version: the doctors' decision.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -76,6 +87,7 @@ class ProtocolVersion(models.Model):
             follow_up_plan=rules.parse_follow_up_plan(self.follow_up_plan),
             quiet_hours_start=self.quiet_hours_start,
             quiet_hours_end=self.quiet_hours_end,
+            reminders=rules.parse_reminder_schedule(self.reminder_schedule),
         )
 
     @property
@@ -83,10 +95,17 @@ class ProtocolVersion(models.Model):
         return self.pk is not None and self.sessions.exists()
 
     def clean(self):
-        try:
-            rules.parse_follow_up_plan(self.follow_up_plan)
-        except ValueError as exc:
-            raise ValidationError({"follow_up_plan": str(exc)}, code="invalid_plan") from exc
+        errors = {}
+        for field, parse in (
+            ("follow_up_plan", rules.parse_follow_up_plan),
+            ("reminder_schedule", rules.parse_reminder_schedule),
+        ):
+            try:
+                parse(getattr(self, field))
+            except ValueError as exc:
+                errors[field] = ValidationError(str(exc), code="invalid")
+        if errors:
+            raise ValidationError(errors)
 
 
 class Room(models.Model):
@@ -189,6 +208,7 @@ class TreatmentSession(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     booked_at = models.DateTimeField(default=timezone.now)
+    reschedule_count = models.PositiveSmallIntegerField(default=0, editable=False)
 
     # Short-notice bookings: staff record that the patient confirmed no NSAID since the
     # window's first day.
@@ -405,3 +425,123 @@ class FollowUpPhoto(models.Model):
 
     def __str__(self):
         return f"{self.get_view_display()} photo of {self.follow_up}"
+
+
+class ReminderKind(models.TextChoices):
+    BOOKING_CONFIRMATION = "booking_confirmation", "Booking confirmation"
+    NSAID_STOP = "nsaid_stop", "NSAID stop"
+    DAY_BEFORE = "day_before", "Day before"
+    AFTERCARE = "aftercare", "Aftercare"
+    NSAID_END = "nsaid_end", "NSAID end"
+    FOLLOW_UP_DUE = "follow_up_due", "Follow-up due"
+    NEXT_SESSION_ELIGIBLE = "next_session_eligible", "Next session eligible"
+    CANCELLATION = "cancellation", "Cancellation notice"
+
+
+# Sent whatever the patient's opt-out of non-essential messages says.
+ESSENTIAL_KINDS = frozenset(
+    {
+        ReminderKind.BOOKING_CONFIRMATION,
+        ReminderKind.NSAID_STOP,
+        ReminderKind.AFTERCARE,
+        ReminderKind.CANCELLATION,
+    }
+)
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class ReminderState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    EXPIRED = "expired", "Expired"
+
+
+class Reminder(models.Model):
+    """One message to one patient on one channel: the outbox row a worker delivers.
+
+    Each (session or follow-up, kind, channel) exists once, so no code path can queue a
+    reminder twice. A worker claims due rows by taking a lease (`leased_until`); one killed
+    mid-send leaves the row pending, and it is claimed again once the lease runs out.
+    """
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.CASCADE, related_name="reminders"
+    )
+    follow_up = models.ForeignKey(
+        FollowUp, null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
+    )
+    kind = models.CharField(max_length=24, choices=ReminderKind.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    # The session's reschedule count when planned: a moved session gets fresh reminders for
+    # its new date while those already sent for the old one stay in the log.
+    occasion = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(
+        max_length=12, choices=ReminderState.choices, default=ReminderState.PENDING
+    )
+    due_at = models.DateTimeField(help_text="When it is meant to go out (UTC).")
+    expires_at = models.DateTimeField(help_text="It is never sent at or after this instant.")
+    not_before = models.DateTimeField(help_text="When a worker may next try (retries back off).")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    status_note = models.TextField(blank=True, help_text="Why it failed or was withdrawn.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "kind", "channel", "occasion"],
+                condition=Q(follow_up__isnull=True),
+                name="reminder_once_per_session",
+            ),
+            models.UniqueConstraint(
+                fields=["follow_up", "kind", "channel"],
+                condition=Q(follow_up__isnull=False),
+                name="reminder_once_per_follow_up",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=ReminderState.SENT) | Q(sent_at__isnull=False),
+                name="reminder_sent_has_time",
+            ),
+        ]
+        indexes = [
+            # The dispatcher's hot path: few pending rows among millions of sent ones.
+            models.Index(
+                fields=["not_before"],
+                condition=Q(state=ReminderState.PENDING),
+                name="reminder_pending_idx",
+            ),
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(state=ReminderState.FAILED),
+                name="reminder_failed_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.get_channel_display()} ({self.state})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at handing a reminder to its channel: the delivery log staff read."""
+
+    reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, related_name="deliveries")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    succeeded = models.BooleanField()
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self):
+        return f"{'OK' if self.succeeded else 'failed'} at {self.attempted_at:%Y-%m-%d %H:%M}"

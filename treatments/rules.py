@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 # --- Protocol terms -----------------------------------------------------------------------
@@ -41,6 +41,58 @@ DEFAULT_FOLLOW_UP_PLAN = (
 
 
 @dataclass(frozen=True)
+class ReminderSchedule:
+    """The patient-local wall-clock times of the scheduled reminders."""
+
+    nsaid_stop_at: time = time(8, 0)  # morning of the window's first day
+    day_before_at: time = time(9, 0)  # morning of the day before
+    aftercare_at: time = time(18, 0)  # evening of the session day
+    nsaid_end_at: time = time(9, 0)  # morning after the window's last day
+    follow_up_due_days_before: int = 2
+    follow_up_due_at: time = time(9, 0)
+    next_session_eligible_at: time = time(10, 0)  # at the six-month mark
+
+
+REMINDER_SCHEDULE_FIELDS = {
+    "nsaid_stop_at": time,
+    "day_before_at": time,
+    "aftercare_at": time,
+    "nsaid_end_at": time,
+    "follow_up_due_days_before": int,
+    "follow_up_due_at": time,
+    "next_session_eligible_at": time,
+}
+
+
+def parse_reminder_schedule(raw: object) -> ReminderSchedule:
+    """The stored JSON schedule ({"day_before_at": "09:00", ...}); missing keys keep defaults."""
+    if not isinstance(raw, dict):
+        raise ValueError("The reminder schedule must be an object of times.")
+    values = {}
+    for key, value in raw.items():
+        kind = REMINDER_SCHEDULE_FIELDS.get(key)
+        if kind is None:
+            raise ValueError(f"Unknown reminder setting {key!r}.")
+        if kind is int:
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 30:
+                raise ValueError(f"{key} must be a whole number of days from 0 to 30.")
+            values[key] = value
+        else:
+            try:
+                values[key] = time.fromisoformat(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{key} must be a time like 09:00, not {value!r}.") from exc
+    return ReminderSchedule(**values)
+
+
+def reminder_schedule_as_json(schedule: ReminderSchedule) -> dict:
+    return {
+        key: getattr(schedule, key) if kind is int else getattr(schedule, key).strftime("%H:%M")
+        for key, kind in REMINDER_SCHEDULE_FIELDS.items()
+    }
+
+
+@dataclass(frozen=True)
 class ProtocolTerms:
     """The numbers of one protocol version. Defaults are the stricter reading of the sources."""
 
@@ -50,6 +102,7 @@ class ProtocolTerms:
     follow_up_plan: tuple[FollowUpStep, ...] = field(default=DEFAULT_FOLLOW_UP_PLAN)
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
+    reminders: ReminderSchedule = field(default_factory=ReminderSchedule)
 
 
 def parse_follow_up_plan(raw: object) -> tuple[FollowUpStep, ...]:
@@ -225,3 +278,125 @@ def follow_up_due_dates(session_day: date, *, terms: ProtocolTerms) -> dict[str,
         step.kind: add_months(session_day, step.months) + timedelta(days=step.days)
         for step in terms.follow_up_plan
     }
+
+
+# --- Reminders ----------------------------------------------------------------------------
+#
+# A reminder has a planned instant (a wall-clock time on a day of the patient's calendar) and
+# an expiry: the instant after which sending it would be nonsense ("your session is
+# tomorrow" after the session). place_reminder() turns the two into the instant to send at,
+# or None: a late booking sends what still matters at once; nothing goes out in the
+# patient's quiet hours; nothing goes out once expired.
+
+
+def at_local(day: date, wall_time: time, tz: ZoneInfo) -> datetime:
+    """The instant `wall_time` on `day` in zone `tz`, in UTC.
+
+    A wall time that does not exist (skipped by a DST change) is read with the offset before
+    the change, which lands just after the gap.
+    """
+    return datetime.combine(day, wall_time, tzinfo=tz).astimezone(UTC)
+
+
+def in_quiet_hours(local: time, *, start: time, end: time) -> bool:
+    if start == end:
+        return False
+    if start > end:  # over midnight, e.g. 21:00–08:00
+        return local >= start or local < end
+    return start <= local < end
+
+
+def after_quiet_hours(instant: datetime, tz: ZoneInfo, *, start: time, end: time) -> datetime:
+    """`instant`, or the end of the patient's quiet hours if it falls within them (UTC)."""
+    local = instant.astimezone(tz)
+    if not in_quiet_hours(local.timetz().replace(tzinfo=None), start=start, end=end):
+        return instant.astimezone(UTC)
+    day = local.date()
+    if start > end and local.time() >= start:
+        day += timedelta(days=1)  # evening: wait for tomorrow morning
+    return at_local(day, end, tz)
+
+
+def place_reminder(
+    *,
+    planned: datetime,
+    expires: datetime,
+    now: datetime,
+    tz: ZoneInfo,
+    terms: ProtocolTerms,
+) -> datetime | None:
+    """When to send a reminder planned for `planned` that must not go out at or after
+    `expires`, seen at `now`; None where it can no longer be sent sensibly."""
+    send = max(planned, now)
+    send = after_quiet_hours(send, tz, start=terms.quiet_hours_start, end=terms.quiet_hours_end)
+    return send if send < expires else None
+
+
+@dataclass(frozen=True)
+class ReminderPlan:
+    """A scheduled reminder: when it is planned and when it stops making sense (UTC)."""
+
+    kind: str
+    planned: datetime
+    expires: datetime
+
+
+def session_reminder_plans(
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    booked_at: datetime,
+    patient_tz: ZoneInfo,
+    terms: ProtocolTerms,
+) -> list[ReminderPlan]:
+    """The reminders of a booked session, by the patient's calendar and clock."""
+    schedule = terms.reminders
+    day = local_day(starts_at, patient_tz)
+    window = nsaid_window(day, terms=terms)
+    resume_start = at_local(window.resume_day, time(0, 0), patient_tz)
+    aftercare = max(at_local(day, schedule.aftercare_at, patient_tz), ends_at)
+    return [
+        ReminderPlan("booking_confirmation", booked_at, starts_at),
+        ReminderPlan(
+            "nsaid_stop", at_local(window.first_day, schedule.nsaid_stop_at, patient_tz), starts_at
+        ),
+        ReminderPlan(
+            "day_before",
+            at_local(day - timedelta(days=1), schedule.day_before_at, patient_tz),
+            # It says "tomorrow": never on the session day itself.
+            min(at_local(day, time(0, 0), patient_tz), starts_at),
+        ),
+        ReminderPlan("aftercare", aftercare, resume_start),
+        ReminderPlan(
+            "nsaid_end",
+            at_local(window.resume_day, schedule.nsaid_end_at, patient_tz),
+            resume_start + timedelta(days=3),
+        ),
+    ]
+
+
+def follow_up_reminder_plan(
+    due_date: date, *, patient_tz: ZoneInfo, terms: ProtocolTerms
+) -> ReminderPlan:
+    """The "follow-up due" reminder: some days before the follow-up, in the morning."""
+    schedule = terms.reminders
+    return ReminderPlan(
+        "follow_up_due",
+        at_local(
+            due_date - timedelta(days=schedule.follow_up_due_days_before),
+            schedule.follow_up_due_at,
+            patient_tz,
+        ),
+        at_local(due_date + timedelta(days=1), time(0, 0), patient_tz),
+    )
+
+
+def next_session_reminder_plan(
+    gap_until: date, *, patient_tz: ZoneInfo, terms: ProtocolTerms
+) -> ReminderPlan:
+    """The "next session eligible" reminder, at the six-month mark."""
+    return ReminderPlan(
+        "next_session_eligible",
+        at_local(gap_until, terms.reminders.next_session_eligible_at, patient_tz),
+        at_local(gap_until + timedelta(days=30), time(0, 0), patient_tz),
+    )

@@ -27,7 +27,7 @@ The arithmetic comes from treatments.rules; this module only asks it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -37,8 +37,9 @@ from django.utils import timezone
 
 from patients.models import Patient
 
-from . import rules
+from . import reminders, rules
 from .db import CLINICIAN_SLOT_CONSTRAINT, GAP_CONSTRAINT, ROOM_SLOT_CONSTRAINT, constraint_name
+from .formatting import long_date
 from .models import (
     LIVE_STATUSES,
     OPEN_STATUSES,
@@ -55,10 +56,6 @@ from .models import (
 
 def clinic_tz() -> ZoneInfo:
     return ZoneInfo(settings.CLINIC_TIME_ZONE)
-
-
-def _fmt(day: date) -> str:
-    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 # --- Booking ------------------------------------------------------------------------------
@@ -112,6 +109,8 @@ def book_session(
             session.full_clean(exclude=["patient", "clinician", "room", "protocol", "booked_by"])
             session.save()
             _plan_follow_ups(session)
+            reminders.plan_for_session(session, now=now)
+            _nudge_dispatcher_on_commit()
     except IntegrityError as exc:
         raise _constraint_error(exc, session) from exc
     return session
@@ -145,12 +144,15 @@ def reschedule_session(
             session.room = room or session.room
             session.set_calendar_days(clinic_tz())
             session.nsaid_free_confirmed_at = None
+            session.reschedule_count += 1  # reminders for the new date are planned afresh
             _check_gap(session)
             _check_slot(session)
             _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
             session.full_clean(exclude=["patient", "clinician", "room", "protocol", "booked_by"])
             session.save()
             _move_follow_ups(session)
+            reminders.plan_for_session(session, now=now)
+            _nudge_dispatcher_on_commit()
     except IntegrityError as exc:
         raise _constraint_error(exc, session) from exc
     return session
@@ -171,6 +173,9 @@ def cancel_session(
         session.cancelled_at = now
         session.save(update_fields=["status", "cancellation_reason", "cancelled_at"])
         _end_planned_follow_ups(session)
+        reminders.plan_for_session(session, now=now)
+        reminders.notify_cancellation(session, now=now)
+        _nudge_dispatcher_on_commit()
     return session
 
 
@@ -244,6 +249,7 @@ def complete_session(
         session.side_effects = side_effects
         session.save()
         _plan_follow_ups(session)
+        reminders.plan_for_session(session, now=now)
     return session
 
 
@@ -263,6 +269,7 @@ def mark_no_show(
         session.status = SessionStatus.NO_SHOW
         session.save(update_fields=["status"])
         _end_planned_follow_ups(session)
+        reminders.plan_for_session(session, now=now)
     return session
 
 
@@ -322,6 +329,7 @@ def record_follow_up(
             )
             photo.full_clean(exclude=["follow_up", "uploaded_by"])
             photo.save()
+        reminders.plan_for_session(follow_up.session, now=now)
     return follow_up
 
 
@@ -396,8 +404,8 @@ def _gap_error(session, others, conflicts) -> ValidationError:
         code="session_gap",
         params={
             "months": session.gap_months,
-            "other": _fmt(nearest.day),
-            "earliest": _fmt(earliest),
+            "other": long_date(nearest.day),
+            "earliest": long_date(earliest),
             "earliest_date": earliest,
         },
     )
@@ -439,8 +447,8 @@ def _check_nsaid_notice(session: TreatmentSession, *, now: datetime, confirmed: 
             "naproxen…) since %(first)s, or choose a date on or after %(later)s.",
             code="nsaid_window_started",
             params={
-                "first": _fmt(window.first_day),
-                "later": _fmt(rules.earliest_day_without_short_notice(today, terms=terms)),
+                "first": long_date(window.first_day),
+                "later": long_date(rules.earliest_day_without_short_notice(today, terms=terms)),
             },
         )
     session.nsaid_free_confirmed_at = now
@@ -488,6 +496,12 @@ def _constraint_error(exc: IntegrityError, session: TreatmentSession) -> Excepti
     if name == ROOM_SLOT_CONSTRAINT:
         return _slot_error("room")
     return exc
+
+
+def _nudge_dispatcher_on_commit() -> None:
+    from .tasks import nudge_dispatcher
+
+    transaction.on_commit(nudge_dispatcher)
 
 
 # --- Follow-up planning ---------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""
+How a reminder reaches a patient: email through Django's email backend (plain text and HTML,
+from templates) and SMS through a small pluggable backend (`SMS_BACKEND` setting).
+
+The words of every message are templates under templates/reminders/; this module only
+gathers the facts they need (in the patient's own time zone) and hands the result over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils.module_loading import import_string
+
+from . import rules
+from .formatting import local_when, long_date
+from .models import Channel, Reminder
+
+logger = logging.getLogger("clinic.reminders")
+
+SUBJECTS = {
+    "booking_confirmation": "Your session on {session_day} is booked",
+    "nsaid_stop": "From today: no aspirin, ibuprofen or other NSAIDs until {nsaid_last}",
+    "day_before": "Your session tomorrow, {session_day}",
+    "aftercare": "Aftercare after your session today",
+    "nsaid_end": "You may take NSAIDs again from today",
+    "follow_up_due": "Your follow-up visit on {follow_up_day}",
+    "next_session_eligible": "Six months on: your result and a possible next session",
+    "cancellation": "Your session on {session_day} is cancelled",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    text: str
+    html: str
+    sms: str
+
+
+def message_context(reminder: Reminder) -> dict:
+    session = reminder.session
+    patient = session.patient
+    tz = patient.tz
+    window = rules.nsaid_window(
+        rules.local_day(session.starts_at, tz), terms=session.protocol.terms
+    )
+    context = {
+        "reminder": reminder,
+        "patient": patient,
+        "first_name": patient.first_name,
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_address": settings.CLINIC_ADDRESS,
+        "clinic_phone": settings.CLINIC_PHONE,
+        "portal_url": settings.SITE_URL,
+        "session_when": local_when(session.starts_at, tz),
+        "session_day": long_date(session.starts_at.astimezone(tz).date()),
+        "session_time": f"{session.starts_at.astimezone(tz):%H:%M}",
+        "time_zone": patient.time_zone,
+        "moved": reminder.occasion > 0,
+        "nsaid_first": long_date(window.first_day),
+        "nsaid_last": long_date(window.last_day),
+        "nsaid_resume": long_date(window.resume_day),
+        "prescribed_nsaid": patient.prescribed_nsaid if patient.takes_prescribed_nsaid else "",
+        "eligible_day": long_date(session.gap_until),
+    }
+    if reminder.follow_up_id:
+        context["follow_up_day"] = long_date(reminder.follow_up.due_date)
+        context["follow_up_kind"] = reminder.follow_up.get_kind_display().lower()
+    return context
+
+
+def render(reminder: Reminder) -> Message:
+    context = message_context(reminder)
+    kind = reminder.kind
+    text = render_to_string(f"reminders/{kind}.txt", context, using="text").strip()
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    return Message(
+        subject=SUBJECTS[kind].format(**context),
+        text=text,
+        html=render_to_string("reminders/email.html", {**context, "paragraphs": paragraphs}),
+        sms=" ".join(render_to_string(f"reminders/{kind}.sms.txt", context, using="text").split()),
+    )
+
+
+def send(reminder: Reminder, message: Message, *, email_connection=None) -> None:
+    """Hand the message to the reminder's channel; raise on any failure."""
+    patient = reminder.session.patient
+    if reminder.channel == Channel.EMAIL:
+        email = EmailMultiAlternatives(
+            subject=message.subject,
+            body=message.text,
+            to=[patient.email],
+            connection=email_connection,
+            headers={
+                # Stable per reminder, so mail systems can drop a resend after a crash.
+                "Message-ID": f"<reminder-{reminder.pk}@{settings.REMINDER_MESSAGE_ID_DOMAIN}>",
+                "X-Clinic-Reminder": str(reminder.pk),
+            },
+        )
+        email.attach_alternative(message.html, "text/html")
+        email.send(fail_silently=False)
+    elif reminder.channel == Channel.SMS:
+        sms_backend().send(to=patient.phone, body=message.sms, reference=f"reminder-{reminder.pk}")
+    else:
+        raise ValueError(f"Unknown channel {reminder.channel!r}")
+
+
+# --- SMS backends -------------------------------------------------------------------------
+
+
+class BaseSmsBackend:
+    """Send one SMS or raise. `reference` is stable per reminder (for provider de-duplication)."""
+
+    def send(self, *, to: str, body: str, reference: str) -> None:
+        raise NotImplementedError
+
+
+class ConsoleSmsBackend(BaseSmsBackend):
+    """Writes the SMS to the log: the default until a provider is configured."""
+
+    def send(self, *, to: str, body: str, reference: str) -> None:
+        logger.info("SMS to %s [%s]: %s", to, reference, body)
+
+
+class LocmemSmsBackend(BaseSmsBackend):
+    """Keeps sent messages in memory (tests, benchmarks)."""
+
+    outbox: list[dict] = []
+    _lock = threading.Lock()
+
+    def send(self, *, to: str, body: str, reference: str) -> None:
+        with self._lock:
+            self.outbox.append({"to": to, "body": body, "reference": reference})
+
+
+def sms_backend() -> BaseSmsBackend:
+    return import_string(settings.SMS_BACKEND)()
