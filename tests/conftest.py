@@ -1,5 +1,11 @@
+import os
+
 import pytest
 from django.conf import settings as django_settings
+
+# Tasks the tests publish (a booking nudges the dispatcher on commit) go to a Redis database
+# of their own, never to the one a developer's `make run` worker listens on.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -12,6 +18,13 @@ def _postgresql_only():
             "DATABASE_URL=postgres://postgres@127.0.0.1:5432/clinic (or run `make test`).",
             returncode=2,
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_broker():
+    from clinic.celery import app
+
+    app.conf.broker_url = TEST_REDIS_URL
 
 
 @pytest.fixture(autouse=True)

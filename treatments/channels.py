@@ -36,11 +36,10 @@ SUBJECTS = {
 
 
 @dataclass(frozen=True)
-class Message:
+class Email:
     subject: str
     text: str
     html: str
-    sms: str
 
 
 def message_context(reminder: Reminder) -> dict:
@@ -75,26 +74,31 @@ def message_context(reminder: Reminder) -> dict:
     return context
 
 
-def render(reminder: Reminder) -> Message:
-    context = message_context(reminder)
-    kind = reminder.kind
-    text = render_to_string(f"reminders/{kind}.txt", context, using="text").strip()
+def render_email(reminder: Reminder, context: dict | None = None) -> Email:
+    context = context or message_context(reminder)
+    text = render_to_string(f"reminders/{reminder.kind}.txt", context, using="text").strip()
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
-    return Message(
-        subject=SUBJECTS[kind].format(**context),
+    return Email(
+        subject=SUBJECTS[reminder.kind].format(**context),
         text=text,
         html=render_to_string("reminders/email.html", {**context, "paragraphs": paragraphs}),
-        sms=" ".join(render_to_string(f"reminders/{kind}.sms.txt", context, using="text").split()),
     )
 
 
-def send(reminder: Reminder, message: Message, *, email_connection=None) -> None:
-    """Hand the message to the reminder's channel; raise on any failure."""
+def render_sms(reminder: Reminder, context: dict | None = None) -> str:
+    context = context or message_context(reminder)
+    body = render_to_string(f"reminders/{reminder.kind}.sms.txt", context, using="text")
+    return " ".join(body.split())
+
+
+def send(reminder: Reminder, *, email_connection=None) -> None:
+    """Render the reminder for its channel and hand it over; raise on any failure."""
     patient = reminder.session.patient
     if reminder.channel == Channel.EMAIL:
+        content = render_email(reminder)
         email = EmailMultiAlternatives(
-            subject=message.subject,
-            body=message.text,
+            subject=content.subject,
+            body=content.text,
             to=[patient.email],
             connection=email_connection,
             headers={
@@ -103,10 +107,12 @@ def send(reminder: Reminder, message: Message, *, email_connection=None) -> None
                 "X-Clinic-Reminder": str(reminder.pk),
             },
         )
-        email.attach_alternative(message.html, "text/html")
+        email.attach_alternative(content.html, "text/html")
         email.send(fail_silently=False)
     elif reminder.channel == Channel.SMS:
-        sms_backend().send(to=patient.phone, body=message.sms, reference=f"reminder-{reminder.pk}")
+        sms_backend().send(
+            to=patient.phone, body=render_sms(reminder), reference=f"reminder-{reminder.pk}"
+        )
     else:
         raise ValueError(f"Unknown channel {reminder.channel!r}")
 

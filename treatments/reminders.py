@@ -278,7 +278,7 @@ def deliver(reminder: Reminder, *, token: uuid.UUID, worker: str, email_connecti
             return ReminderState.EXPIRED
         attempts = row.attempts + 1
         try:
-            channels.send(reminder, channels.render(reminder), email_connection=email_connection)
+            channels.send(reminder, email_connection=email_connection)
         except Exception as exc:
             logger.warning("Reminder %s attempt %s failed: %s", row.pk, attempts, exc)
             if attempts >= settings.REMINDER_MAX_ATTEMPTS:

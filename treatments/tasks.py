@@ -9,10 +9,10 @@ from . import reminders
 logger = logging.getLogger("clinic.reminders")
 
 
-@shared_task(ignore_result=True)
-def dispatch_due_reminders() -> dict:
+@shared_task(bind=True, ignore_result=True)
+def dispatch_due_reminders(self) -> dict:
     """Run by beat every minute (and nudged after a booking): deliver what is due."""
-    counts = reminders.dispatch_due()
+    counts = reminders.dispatch_due(worker=self.request.hostname or "")
     if counts["claimed"]:
         logger.info("Reminder dispatch: %s", counts)
     return counts
