@@ -237,7 +237,7 @@ def private_redis(tmp_path):
     """A Redis server of this test's own, so it can be killed and restarted."""
     if not shutil.which("redis-server"):
         pytest.fail(
-            "redis-server is not installed: the restart test needs it (apt-get install redis-server)"
+            "redis-server is not installed; the restart test needs it: apt-get install redis-server"
         )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
