@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/clinic
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean bench-reminders
 
 # Reinstall only when the pinned dependencies change.
 $(STAMP): pyproject.toml
@@ -27,6 +27,9 @@ test: install
 	$(BIN)/ruff format --check . && \
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
 	$(BIN)/pytest
+
+bench-reminders: install
+	$(BIN)/python bench/reminders.py
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from .models import Patient
 
@@ -23,8 +25,9 @@ class PatientAdmin(admin.ModelAdmin):
     search_fields = ("last_name", "first_name", "email", "phone")
     date_hierarchy = "created_at"
     raw_id_fields = ("user",)
+    readonly_fields = ("reminders",)
     fieldsets = (
-        (None, {"fields": ("first_name", "last_name", "date_of_birth", "user")}),
+        (None, {"fields": ("first_name", "last_name", "date_of_birth", "user", "reminders")}),
         ("Contact", {"fields": ("email", "phone", "time_zone")}),
         (
             "Reminders and consent",
@@ -50,3 +53,14 @@ class PatientAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    @admin.display(description="Reminders")
+    def reminders(self, obj):
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:treatments_reminder_changelist")
+        return format_html(
+            '<a href="{}?session__patient__id__exact={}">All reminders of this patient</a>',
+            url,
+            obj.pk,
+        )

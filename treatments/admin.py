@@ -172,6 +172,12 @@ class ReminderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def lookup_allowed(self, lookup, value, request=None):
+        # The patient page links here with the patient's reminders.
+        return lookup == "session__patient__id__exact" or super().lookup_allowed(
+            lookup, value, request
+        )
+
     @admin.display(ordering="session__patient__last_name")
     def patient(self, obj):
         return obj.session.patient

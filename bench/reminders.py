@@ -1,0 +1,235 @@
+#!/usr/bin/env python
+"""
+Reminder dispatch throughput: N due reminders on PostgreSQL, delivered by real Celery worker
+processes over Redis, with the console email backend (output discarded). A benchmark, not a
+test: it prints figures.
+
+    .venv/bin/python bench/reminders.py                 # N=10,000, one worker then two
+    .venv/bin/python bench/reminders.py --sizes 10000 40000 --workers 1
+
+It uses a database of its own (clinic_bench, dropped and re-created) and Redis database 14.
+Target (issue 3): at least 10,000 reminders a minute per worker, worker memory flat as N grows.
+"""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+DATABASE_URL = f"{SERVER}/clinic_bench"
+BROKER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+os.environ.update(
+    DEBUG="1",
+    DATABASE_URL=DATABASE_URL,
+    REDIS_URL=BROKER,
+    DJANGO_SETTINGS_MODULE="clinic.settings",
+    EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
+)
+
+
+def recreate_database():
+    import psycopg2
+
+    conn = psycopg2.connect(f"{SERVER}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS clinic_bench WITH (FORCE)")
+        cur.execute("CREATE DATABASE clinic_bench")
+    conn.close()
+
+
+def setup_django():
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def make_backlog(n: int) -> None:
+    """n due email reminders over n/100 booked sessions (rows as the planner writes them)."""
+    from datetime import date, datetime
+    from datetime import time as dtime
+
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from patients.models import Patient
+    from treatments import services
+    from treatments.models import ProtocolVersion, Reminder, Room, TreatmentSession
+
+    ProtocolVersion.objects.get_or_create(
+        name="Bench: no quiet hours",
+        defaults={
+            "effective_from": date(2001, 1, 1),
+            "quiet_hours_start": dtime(0),
+            "quiet_hours_end": dtime(0),
+        },
+    )
+    Reminder.objects.all().delete()
+    TreatmentSession.objects.all().delete()
+    doctor, _ = User.objects.get_or_create(username="bench-doctor", is_superuser=True)
+    room, _ = Room.objects.get_or_create(name="Bench room")
+    now = timezone.now()
+    per_session = 100
+    sessions = []
+    for i in range((n + per_session - 1) // per_session):
+        patient, _ = Patient.objects.get_or_create(
+            email=f"bench{i}@example.test",
+            defaults={
+                "first_name": "Bench",
+                "last_name": f"Patient {i}",
+                "date_of_birth": date(1980, 1, 1),
+            },
+        )
+        starts = datetime.combine(
+            timezone.localdate() + timedelta(days=30),
+            dtime(8),
+            tzinfo=timezone.get_current_timezone(),
+        ) + timedelta(minutes=30 * i)
+        sessions.append(
+            services.book_session(
+                patient=patient,
+                starts_at=starts,
+                ends_at=starts + timedelta(minutes=30),
+                clinician=doctor,
+                room=room,
+                booked_by=doctor,
+                now=now,
+            )
+        )
+    Reminder.objects.all().delete()
+    rows = []
+    for index in range(n):
+        session = sessions[index // per_session]
+        rows.append(
+            Reminder(
+                session=session,
+                kind="booking_confirmation",
+                channel="email",
+                occasion=index % per_session,
+                due_at=now,
+                not_before=now,
+                expires_at=now + timedelta(days=1),
+            )
+        )
+    Reminder.objects.bulk_create(rows, batch_size=5000)
+
+
+def start_worker(name: str) -> subprocess.Popen:
+    log = open(ROOT / ".run" / f"bench-{name}.log", "w")  # noqa: SIM115 - lives with the worker
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "clinic",
+            "worker",
+            "--loglevel=WARNING",
+            "--concurrency=1",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
+    return proc
+
+
+def group_peak_rss_mb(pgid: int) -> float:
+    """The largest peak resident size (VmHWM) among the worker's processes, in MB."""
+    peak = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            pid = int(status.parent.name)
+            if os.getpgid(pid) != pgid:
+                continue
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+    return peak / 1024
+
+
+def run(n: int, workers: int) -> dict:
+    import redis
+    from celery import Celery
+
+    from treatments.models import Reminder
+
+    make_backlog(n)
+    redis.Redis.from_url(BROKER).flushdb()
+    procs = [start_worker(f"bench{i}") for i in range(workers)]
+    time.sleep(4)  # let them connect
+    probe = Celery("bench", broker=BROKER)
+    started = time.monotonic()
+    for _ in range(workers):
+        probe.send_task("treatments.tasks.dispatch_due_reminders")
+    last_kick = started
+    while Reminder.objects.filter(state="pending").exists():
+        time.sleep(0.25)
+        if time.monotonic() - last_kick > 45:  # what beat would do each minute
+            for _ in range(workers):
+                probe.send_task("treatments.tasks.dispatch_due_reminders")
+            last_kick = time.monotonic()
+    elapsed = time.monotonic() - started
+    rss = [group_peak_rss_mb(p.pid) for p in procs]
+    for p in procs:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=30)
+    probe.close()
+    sent = Reminder.objects.filter(state="sent").count()
+    return {
+        "n": n,
+        "workers": workers,
+        "sent": sent,
+        "seconds": elapsed,
+        "per_second": sent / elapsed,
+        "per_minute_per_worker": sent / elapsed * 60 / workers,
+        "peak_rss_mb": max(rss),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    (ROOT / ".run").mkdir(exist_ok=True)
+    recreate_database()
+    setup_django()
+    print(
+        f"{'N':>8} {'workers':>7} {'sent':>8} {'seconds':>8} {'per s':>8} "
+        f"{'per min/worker':>15} {'peak RSS MB':>12}"
+    )
+    for n in args.sizes:
+        for w in args.workers:
+            r = run(n, w)
+            print(
+                f"{r['n']:>8} {r['workers']:>7} {r['sent']:>8} {r['seconds']:>8.1f} "
+                f"{r['per_second']:>8.0f} {r['per_minute_per_worker']:>15.0f} "
+                f"{r['peak_rss_mb']:>12.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
