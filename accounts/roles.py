@@ -74,3 +74,31 @@ def sync_roles(apps) -> None:
                 Permission.objects.filter(content_type__app_label=app_label, codename=codename)
             )
         group.permissions.set(wanted)
+
+
+STAFF_ROLES = (CLINIC_STAFF, CLINICIAN, CLINIC_ADMIN)
+
+
+def roles_of(user) -> set[str]:
+    """The user's roles; a superuser is a clinic admin. Cached on the user for the request."""
+    if not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_clinic_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        if user.is_superuser:
+            cached.add(CLINIC_ADMIN)
+        user._clinic_roles = cached
+    return cached
+
+
+def is_staff_member(user) -> bool:
+    return bool(roles_of(user) & set(STAFF_ROLES))
+
+
+def is_clinic_admin(user) -> bool:
+    return CLINIC_ADMIN in roles_of(user)
+
+
+def is_patient(user) -> bool:
+    return PATIENT in roles_of(user) and not is_staff_member(user)

@@ -209,6 +209,9 @@ class TreatmentSession(models.Model):
     )
     booked_at = models.DateTimeField(default=timezone.now)
     reschedule_count = models.PositiveSmallIntegerField(default=0, editable=False)
+    # The booking form's one-time key: a double click or a resubmitted form books once.
+    booking_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    checked_in_at = models.DateTimeField(null=True, blank=True)
 
     # Short-notice bookings: staff record that the patient confirmed no NSAID since the
     # window's first day.

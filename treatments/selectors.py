@@ -1,14 +1,35 @@
-"""Reads the pages and other services need. No writes here."""
+"""Reads the pages and other services need. No writes here.
+
+Each page's read issues a fixed number of queries whatever the amount of data (related rows
+come through select_related / prefetch_related, flags are computed in bulk).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
+from django.contrib.auth.models import User
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+
+from accounts import roles
 from patients.models import Patient
 
 from . import rules
-from .models import LIVE_STATUSES, FollowUpKind, FollowUpStatus, ProductLot, TreatmentSession
+from .models import (
+    LIVE_STATUSES,
+    OPEN_STATUSES,
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
+    ProductLot,
+    Reminder,
+    ReminderState,
+    SessionStatus,
+    SessionVial,
+    TreatmentSession,
+)
 
 
 @dataclass(frozen=True)
@@ -19,27 +40,30 @@ class NextSessionEligibility:
     reason: str
 
 
-def next_session_eligibility(patient: Patient, *, today: date) -> NextSessionEligibility:
-    """The first day from `today` on that a new session of the patient breaks no gap."""
-    sessions = list(
-        TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES).only(
-            "local_date", "gap_months"
-        )
-    )
-    if not sessions:
+def eligibility_from(sessions, *, today: date) -> NextSessionEligibility:
+    """Eligibility from the patient's sessions (already loaded; only live ones count)."""
+    booked = [s.as_booked_day() for s in sessions if s.status in LIVE_STATUSES]
+    if not booked:
         return NextSessionEligibility(today, "No session yet: a first session can be booked.")
-    booked = [s.as_booked_day() for s in sessions]
-    # The gap of a new session is checked against the newest protocol terms at booking; the
-    # earlier sessions' own gaps decide what they block.
-    gap = max(s.gap_months for s in sessions)
+    gap = max(b.gap_months for b in booked)
     earliest = rules.earliest_allowed_day(today, gap_months=gap, others=booked)
-    last = max(booked, key=lambda b: b.day)
+    if earliest == today:
+        return NextSessionEligibility(today, "The gap since the last session has passed.")
+    blocking = max(
+        (b for b in booked if b.day < earliest), key=lambda b: b.blocks_until, default=booked[0]
+    )
     return NextSessionEligibility(
         earliest,
-        f"{last.gap_months} months after the session on {last.day:%d %B %Y}"
-        if earliest > today
-        else "The gap since the last session has passed.",
+        f"{blocking.gap_months} months after the session on {blocking.day:%d %B %Y}",
     )
+
+
+def next_session_eligibility(patient: Patient, *, today: date) -> NextSessionEligibility:
+    """The first day from `today` on that a new session of the patient breaks no gap."""
+    sessions = TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES).only(
+        "local_date", "gap_months", "status"
+    )
+    return eligibility_from(list(sessions), today=today)
 
 
 def previous_assessment_missing(session: TreatmentSession) -> bool:
@@ -47,20 +71,31 @@ def previous_assessment_missing(session: TreatmentSession) -> bool:
 
     Staff are warned (not stopped): the assessment should decide on the repeat session.
     """
-    previous = (
-        TreatmentSession.objects.filter(
-            patient_id=session.patient_id,
-            status="completed",
-            local_date__lt=session.local_date,
-        )
-        .order_by("-local_date")
-        .first()
+    return session.pk in _sessions_missing_assessment([session])
+
+
+def _sessions_missing_assessment(sessions) -> set[int]:
+    """Of `sessions`, those whose patient's previous completed session lacks a done
+    assessment. One query for any number of sessions."""
+    patient_ids = {s.patient_id for s in sessions}
+    if not patient_ids:
+        return set()
+    done = FollowUp.objects.filter(
+        session=OuterRef("pk"), kind=FollowUpKind.ASSESSMENT, status=FollowUpStatus.DONE
     )
-    if previous is None:
-        return False
-    return not previous.follow_ups.filter(
-        kind=FollowUpKind.ASSESSMENT, status=FollowUpStatus.DONE
-    ).exists()
+    completed = defaultdict(list)
+    for row in (
+        TreatmentSession.objects.filter(patient_id__in=patient_ids, status=SessionStatus.COMPLETED)
+        .annotate(assessed=Exists(done))
+        .values("patient_id", "local_date", "assessed")
+    ):
+        completed[row["patient_id"]].append(row)
+    missing = set()
+    for session in sessions:
+        earlier = [r for r in completed[session.patient_id] if r["local_date"] < session.local_date]
+        if earlier and not max(earlier, key=lambda r: r["local_date"])["assessed"]:
+            missing.add(session.pk)
+    return missing
 
 
 def lot_recipients(lot: ProductLot):
@@ -69,4 +104,215 @@ def lot_recipients(lot: ProductLot):
         TreatmentSession.objects.filter(vials_used__lot=lot)
         .select_related("patient", "clinician")
         .order_by("local_date")
+    )
+
+
+def usable_lots(day: date):
+    """Lots that may be recorded on a session held on `day` (ProductLot.unusable_reason)."""
+    return (
+        ProductLot.objects.filter(expiry_date__gte=day, certificate_valid_until__gte=day)
+        .exclude(certificate_issuer="")
+        .exclude(certificate_file="")
+        .order_by("expiry_date")
+    )
+
+
+def clinicians():
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(groups__name=roles.CLINICIAN) | Q(is_superuser=True))
+        .distinct()
+        .order_by("last_name", "username")
+    )
+
+
+# --- The schedule ---------------------------------------------------------------------------
+
+
+@dataclass
+class ScheduleEntry:
+    session: TreatmentSession
+    flags: list[tuple[str, str]] = field(default_factory=list)  # (style, text)
+
+
+def schedule(
+    *, start: date, days: int, today: date, now: datetime, clinician_id=None, room_id=None
+) -> dict[date, list[ScheduleEntry]]:
+    """Sessions per clinic day from `start`, with the flags staff must see. Three queries."""
+    sessions = list(
+        TreatmentSession.objects.filter(
+            local_date__gte=start, local_date__lt=start + timedelta(days=days)
+        )
+        .filter(**({"clinician_id": clinician_id} if clinician_id else {}))
+        .filter(**({"room_id": room_id} if room_id else {}))
+        .select_related("patient", "clinician", "room", "protocol")
+        .order_by("starts_at", "id")
+    )
+    missing_assessment = _sessions_missing_assessment(
+        [s for s in sessions if s.status in OPEN_STATUSES]
+    )
+    by_day: dict[date, list[ScheduleEntry]] = {start + timedelta(days=i): [] for i in range(days)}
+    for session in sessions:
+        by_day[session.local_date].append(
+            ScheduleEntry(
+                session,
+                session_flags(
+                    session,
+                    today=today,
+                    now=now,
+                    missing_assessment=session.pk in missing_assessment,
+                ),
+            )
+        )
+    return by_day
+
+
+def session_flags(session, *, today: date, now: datetime, missing_assessment: bool):
+    flags = []
+    if not session.is_open:
+        return flags
+    window = session.nsaid_window()
+    patient_today = rules.local_day(now, session.patient.tz)
+    if window.contains(patient_today):
+        flags.append(("warning", f"In NSAID window (day {window.day_number(patient_today)})"))
+    if session.nsaid_review_pending:
+        flags.append(("danger", "Prescribed NSAID: clinician decision needed"))
+    if missing_assessment:
+        flags.append(("danger", "Repeat session without 6-month assessment"))
+    if session.starts_at <= now:
+        flags.append(("secondary", "Lot not yet recorded"))
+    return flags
+
+
+# --- The patient page -----------------------------------------------------------------------
+
+
+@dataclass
+class PatientPage:
+    patient: Patient
+    sessions: list[TreatmentSession]
+    follow_ups: list[FollowUp]
+    eligibility: NextSessionEligibility
+    current_window: rules.NsaidWindow | None
+    current_window_session: TreatmentSession | None
+    reminders: list[Reminder]
+    progress: list[FollowUp]
+    missing_assessment: set[int]
+
+
+def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage:
+    sessions = list(
+        patient.sessions.select_related("clinician", "room", "protocol")
+        .prefetch_related(
+            Prefetch(
+                "follow_ups",
+                queryset=FollowUp.objects.select_related("seen_by").prefetch_related("photos"),
+            ),
+            Prefetch("vials_used", queryset=SessionVial.objects.select_related("lot")),
+        )
+        .order_by("-starts_at")
+    )
+    for session in sessions:
+        session.patient = patient  # already loaded: no query per session
+    follow_ups = sorted(
+        (f for s in sessions for f in s.follow_ups.all()), key=lambda f: (f.due_date, f.pk)
+    )
+    patient_today = rules.local_day(now, patient.tz)
+    current = next(
+        (
+            s
+            for s in sessions
+            if s.status in LIVE_STATUSES and s.nsaid_window().contains(patient_today)
+        ),
+        None,
+    )
+    reminders = list(
+        Reminder.objects.filter(session__patient=patient)
+        .select_related("follow_up")
+        .prefetch_related("deliveries")
+        .order_by("-due_at", "-id")[:100]
+    )
+    return PatientPage(
+        patient=patient,
+        sessions=sessions,
+        follow_ups=follow_ups,
+        eligibility=eligibility_from(sessions, today=today),
+        current_window=current.nsaid_window() if current else None,
+        current_window_session=current,
+        reminders=reminders,
+        progress=[
+            f
+            for f in follow_ups
+            if f.status == FollowUpStatus.DONE
+            and (f.hair_density_per_cm2 is not None or f.patient_rating is not None)
+        ],
+        missing_assessment=_sessions_missing_assessment(
+            [s for s in sessions if s.status in OPEN_STATUSES]
+        ),
+    )
+
+
+# --- Follow-up review (clinic admins) -------------------------------------------------------
+
+REVIEW_STATUSES = ("due", "overdue", "missed", "done", "all")
+
+
+def follow_up_review(
+    *,
+    today: date,
+    status: str = "overdue",
+    kind: str = "",
+    clinician_id=None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+):
+    """The follow-ups an admin reviews, filtered; ordered by due date."""
+    qs = FollowUp.objects.select_related("session__patient", "session__clinician", "seen_by")
+    if status == "due":
+        qs = qs.filter(status=FollowUpStatus.PLANNED, due_date__gte=today)
+    elif status == "overdue":
+        qs = qs.filter(status=FollowUpStatus.PLANNED, due_date__lt=today)
+    elif status == "missed":
+        qs = qs.filter(status=FollowUpStatus.MISSED)
+    elif status == "done":
+        qs = qs.filter(status=FollowUpStatus.DONE)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if clinician_id:
+        qs = qs.filter(session__clinician_id=clinician_id)
+    if date_from:
+        qs = qs.filter(due_date__gte=date_from)
+    if date_to:
+        qs = qs.filter(due_date__lte=date_to)
+    return qs.order_by("due_date", "id")
+
+
+def follow_up_counts(*, today: date) -> dict:
+    """Overdue now, due this week (Monday to Sunday), adherence over the last 90 days. One query."""
+    week_start = today - timedelta(days=today.weekday())
+    week_end = week_start + timedelta(days=6)
+    since = today - timedelta(days=90)
+    planned = Q(status=FollowUpStatus.PLANNED)
+    recent = Q(due_date__gte=since, due_date__lt=today)
+    counts = FollowUp.objects.aggregate(
+        overdue=Count("id", filter=planned & Q(due_date__lt=today)),
+        due_this_week=Count("id", filter=planned & Q(due_date__gte=today, due_date__lte=week_end)),
+        recent_done=Count("id", filter=recent & Q(status=FollowUpStatus.DONE)),
+        recent_due=Count(
+            "id",
+            filter=recent
+            & Q(status__in=[FollowUpStatus.DONE, FollowUpStatus.MISSED, FollowUpStatus.PLANNED]),
+        ),
+    )
+    counts["adherence"] = (
+        round(100 * counts["recent_done"] / counts["recent_due"]) if counts["recent_due"] else None
+    )
+    return counts
+
+
+def failed_reminders():
+    return (
+        Reminder.objects.filter(state=ReminderState.FAILED)
+        .select_related("session__patient")
+        .order_by("-updated_at", "-id")
     )

@@ -18,6 +18,7 @@ fields; other code may branch on them):
     reason_required        cancelling without a reason
     decision_required      recording an empty NSAID decision
     session_not_completed  recording a done follow-up of a session not carried out
+    not_today              checking in on another day than the session's
 
 PostgreSQL constraints hold the gap and the double-booking rules too; should a concurrent
 write slip past a check here, the constraint error is turned into the same coded error.
@@ -72,9 +73,13 @@ def book_session(
     nsaid_free_confirmed: bool = False,
     nsaid_decision: str = "",
     notes: str = "",
+    booking_key=None,
     now: datetime | None = None,
 ) -> TreatmentSession:
     """Book a session under the protocol version in force today, and plan its follow-ups.
+
+    `booking_key`: the form's one-time key. A second booking with the same key (a double
+    click, a resubmitted form) returns the session the first one booked.
 
     `nsaid_free_confirmed`: at short notice (the NSAID window has already begun), staff
     record that the patient confirmed taking no NSAID since the window's first day.
@@ -96,6 +101,7 @@ def book_session(
         booked_by=booked_by,
         booked_at=now,
         notes=notes,
+        booking_key=booking_key,
     )
     session.set_calendar_days(clinic_tz())
     if nsaid_decision.strip():
@@ -103,6 +109,10 @@ def book_session(
     try:
         with transaction.atomic():
             _lock_patient(patient)
+            if booking_key:
+                already = TreatmentSession.objects.filter(booking_key=booking_key).first()
+                if already is not None:
+                    return already
             _check_gap(session)
             _check_slot(session)
             _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
@@ -187,6 +197,39 @@ def confirm_session(*, session: TreatmentSession, confirmed_by) -> TreatmentSess
         session.status = SessionStatus.CONFIRMED
         session.save(update_fields=["status"])
     return session
+
+
+def check_in_session(
+    *, session: TreatmentSession, checked_in_by, now: datetime | None = None
+) -> TreatmentSession:
+    """The patient has arrived for the session today."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        session = _locked(session)
+        _require_status(session, OPEN_STATUSES, "checked in")
+        if rules.local_day(now, clinic_tz()) != session.local_date:
+            raise ValidationError(
+                "A patient can be checked in only on the day of the session.", code="not_today"
+            )
+        session.checked_in_at = now
+        if session.status == SessionStatus.SCHEDULED:
+            session.status = SessionStatus.CONFIRMED
+        session.save(update_fields=["checked_in_at", "status"])
+    return session
+
+
+def mark_follow_ups_missed(*, follow_ups, recorded_by, now: datetime | None = None) -> int:
+    """Bulk "missed" from the follow-up review: only planned follow-ups already due."""
+    now = now or timezone.now()
+    today = rules.local_day(now, clinic_tz())
+    marked = 0
+    for follow_up in follow_ups:
+        if follow_up.status == FollowUpStatus.PLANNED and follow_up.due_date <= today:
+            record_follow_up(
+                follow_up=follow_up, status=FollowUpStatus.MISSED, recorded_by=recorded_by, now=now
+            )
+            marked += 1
+    return marked
 
 
 def record_nsaid_decision(

@@ -1,0 +1,13 @@
+from django.conf import settings
+
+from . import roles
+
+
+def clinic(request):
+    """What every page's navigation needs to know about the signed-in user."""
+    context = {"CLINIC_NAME": settings.CLINIC_NAME}
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        context["is_staff_member"] = roles.is_staff_member(user)
+        context["is_clinic_admin"] = roles.is_clinic_admin(user)
+    return context

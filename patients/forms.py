@@ -1,0 +1,50 @@
+import zoneinfo
+
+from django import forms
+from django.conf import settings
+
+from .models import Patient
+
+TIME_ZONES = sorted(zoneinfo.available_timezones())
+
+
+class PatientForm(forms.ModelForm):
+    """Registration: the fields; patients.services.register_patient decides."""
+
+    time_zone = forms.ChoiceField(choices=[(z, z) for z in TIME_ZONES])
+    contact_consent = forms.BooleanField(
+        required=False, label="The patient agrees to be contacted about their care (reminders)"
+    )
+
+    class Meta:
+        model = Patient
+        fields = [
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "email",
+            "phone",
+            "time_zone",
+            "reminders_by_email",
+            "reminders_by_sms",
+            "non_essential_opt_out",
+            "medications",
+            "takes_prescribed_nsaid",
+            "prescribed_nsaid",
+            "allergies",
+            "notes",
+        ]
+        widgets = {
+            "date_of_birth": forms.DateInput(attrs={"type": "date"}),
+            "medications": forms.Textarea(attrs={"rows": 2}),
+            "allergies": forms.Textarea(attrs={"rows": 2}),
+            "notes": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].initial = settings.CLINIC_TIME_ZONE
+
+    def _post_clean(self):
+        # Model validation happens in the service, which reports errors by field.
+        pass

@@ -1,0 +1,71 @@
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+
+from accounts.decorators import staff_required
+from treatments import rules
+from treatments.charts import progress_chart
+from treatments.selectors import patient_page
+from treatments.services import clinic_tz
+
+from .forms import PatientForm
+from .models import Patient
+from .services import register_patient
+
+
+@staff_required
+def patient_list(request):
+    query = request.GET.get("q", "").strip()
+    patients = Patient.objects.order_by("last_name", "first_name", "id")
+    for word in query.split():
+        patients = patients.filter(
+            Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+            | Q(phone__icontains=word)
+        )
+    page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "staff/patient_list.html",
+        {"page": page, "query": query, "page_query": urlencode({"q": query}) if query else ""},
+    )
+
+
+@staff_required
+def patient_create(request):
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        consent = data.pop("contact_consent")
+        try:
+            patient = register_patient(
+                **data, contact_consent_at=timezone.now() if consent else None
+            )
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for field, errors in exc.error_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                form.add_error("email" if exc.code == "duplicate_email" else None, exc)
+        else:
+            messages.success(request, f"{patient.full_name} is registered.")
+            return redirect("patient_detail", pk=patient.pk)
+    return render(request, "staff/patient_form.html", {"form": form})
+
+
+@staff_required
+def patient_detail(request, pk):
+    patient = get_object_or_404(Patient, pk=pk)
+    now = timezone.now()
+    page = patient_page(patient, today=rules.local_day(now, clinic_tz()), now=now)
+    return render(
+        request,
+        "staff/patient_detail.html",
+        {"page": page, "patient": patient, "chart": progress_chart(page.progress), "now": now},
+    )

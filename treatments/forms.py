@@ -1,0 +1,211 @@
+"""Forms of the front office. They parse and validate input; the services decide.
+
+A service refusal (a ValidationError with a code) is shown next to the field it concerns,
+by `add_service_error`, and the form keeps what the user typed.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from .models import FollowUpKind, FollowUpStatus, PhotoView, Room
+from .selectors import clinicians, usable_lots
+from .services import clinic_tz
+
+# Which field a refusal code belongs next to (None: above the form).
+FIELD_FOR_CODE = {
+    "session_gap": "day",
+    "in_the_past": "day",
+    "invalid_times": "duration",
+    "nsaid_window_started": "nsaid_free_confirmed",
+    "nsaid_review_required": "nsaid_decision",
+    "decision_required": "decision",
+    "lot_not_usable": "lot",
+    "vials_required": "lot",
+    "reason_required": "reason",
+    "not_started": None,
+    "invalid_status": None,
+}
+
+
+def add_service_error(form: forms.Form, exc: ValidationError) -> None:
+    """Put a service's coded refusal next to the field it concerns."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+        return
+    for error in exc.error_list:
+        field = FIELD_FOR_CODE.get(error.code)
+        if error.code == "slot_taken":
+            field = (error.params or {}).get("what")  # "clinician" or "room"
+        form.add_error(field if field in form.fields else None, error)
+
+
+DURATIONS = [(30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"), (90, "1½ hours")]
+
+
+class SessionTimeForm(forms.Form):
+    """Day, time, length, clinician and room: the parts of a booking and of a move."""
+
+    day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}))
+    duration = forms.TypedChoiceField(choices=DURATIONS, coerce=int, initial=60)
+    clinician = forms.ModelChoiceField(queryset=None)
+    room = forms.ModelChoiceField(queryset=None)
+    nsaid_free_confirmed = forms.BooleanField(
+        required=False,
+        label="The patient confirms having taken no NSAID since the window's first day",
+        help_text="Only needed at short notice, once the NSAID pause has already begun.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = clinicians()
+        self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
+        self.fields["room"].queryset = Room.objects.filter(is_active=True)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("day") and data.get("time"):
+            data["starts_at"] = datetime.combine(data["day"], data["time"], tzinfo=clinic_tz())
+            data["ends_at"] = data["starts_at"] + timedelta(minutes=data.get("duration") or 60)
+        return data
+
+
+class BookingForm(SessionTimeForm):
+    nsaid_decision = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Clinician's decision on the prescribed NSAID",
+        help_text="Clinicians only. Required at short notice for a patient on a prescribed NSAID.",
+    )
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    booking_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+
+class RescheduleForm(SessionTimeForm):
+    pass
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Why is it cancelled?")
+
+
+class NsaidDecisionForm(forms.Form):
+    decision = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Decision on the prescribed NSAID",
+        help_text="E.g. continue as prescribed (agreed with cardiology), or pause from ... to ...",
+    )
+
+
+class CompleteForm(forms.Form):
+    lot = forms.ModelChoiceField(queryset=None, label="Lot used")
+    vials = forms.IntegerField(min_value=1, max_value=10, initial=1)
+    second_lot = forms.ModelChoiceField(queryset=None, required=False, label="Second lot (if any)")
+    second_vials = forms.IntegerField(min_value=1, max_value=10, required=False)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    side_effects = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, session, **kwargs):
+        super().__init__(*args, **kwargs)
+        lots = usable_lots(session.local_date)  # only usable lots are offered
+        self.fields["lot"].queryset = lots
+        self.fields["second_lot"].queryset = lots
+
+    def vials_used(self):
+        data = self.cleaned_data
+        used = [(data["lot"], data["vials"])]
+        if data.get("second_lot") and data["second_lot"] != data["lot"]:
+            used.append((data["second_lot"], data.get("second_vials") or 1))
+        return used
+
+
+def validate_photo(image):
+    if image.size > settings.PHOTO_MAX_BYTES:
+        raise ValidationError(
+            "The photo is %(size)s MB; at most %(max)s MB.",
+            code="photo_too_large",
+            params={
+                "size": round(image.size / 1024 / 1024, 1),
+                "max": settings.PHOTO_MAX_BYTES // 1024 // 1024,
+            },
+        )
+    kind = (getattr(getattr(image, "image", None), "format", "") or "").lower()
+    if kind not in settings.PHOTO_TYPES:
+        raise ValidationError(
+            "Upload a JPEG, PNG or WebP photo.", code="photo_type", params={"kind": kind}
+        )
+
+
+class FollowUpForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[(FollowUpStatus.DONE, "Done"), (FollowUpStatus.MISSED, "Missed")],
+        widget=forms.RadioSelect,
+    )
+    seen_by = forms.ModelChoiceField(queryset=None, required=False, label="Seen by")
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    side_effects = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    hair_density_per_cm2 = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_value=1000,
+        decimal_places=1,
+        label="Hair density (hairs/cm²)",
+    )
+    shaft_thickness_um = forms.DecimalField(
+        required=False, min_value=1, max_value=500, decimal_places=1, label="Shaft thickness (µm)"
+    )
+    patient_rating = forms.IntegerField(
+        required=False, min_value=1, max_value=10, label="Patient's own rating (1–10)"
+    )
+    shared_with_patient = forms.BooleanField(
+        required=False, label="Share notes and photos with the patient"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["seen_by"].queryset = clinicians()
+        self.fields["seen_by"].label_from_instance = lambda u: u.get_full_name() or u.username
+        for view, label in PhotoView.choices:
+            self.fields[f"photo_{view}"] = forms.ImageField(
+                required=False, label=f"Photo: {label}", validators=[validate_photo]
+            )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("status") == FollowUpStatus.DONE and not data.get("seen_by"):
+            self.add_error("seen_by", "Say who saw the patient.")
+        return data
+
+    def photos(self):
+        return [
+            (view, self.cleaned_data[f"photo_{view}"])
+            for view, _ in PhotoView.choices
+            if self.cleaned_data.get(f"photo_{view}")
+        ]
+
+
+class ReviewFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[
+            ("overdue", "Overdue"),
+            ("due", "Due"),
+            ("missed", "Missed"),
+            ("done", "Done"),
+            ("all", "All"),
+        ],
+        required=False,
+    )
+    kind = forms.ChoiceField(choices=[("", "Any kind"), *FollowUpKind.choices], required=False)
+    clinician = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any clinician")
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = clinicians()
+        self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username

@@ -1,0 +1,513 @@
+"""The front office: thin views that parse a form, call one service or selector, render."""
+
+import csv
+from datetime import datetime, time, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_time
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import admin_required, staff_required
+from patients.models import Patient
+
+from . import reminders, rules, selectors, services
+from .formatting import long_date
+from .forms import (
+    BookingForm,
+    CancelForm,
+    CompleteForm,
+    FollowUpForm,
+    NsaidDecisionForm,
+    RescheduleForm,
+    ReviewFilterForm,
+    add_service_error,
+)
+from .models import (
+    LIVE_STATUSES,
+    FollowUp,
+    FollowUpPhoto,
+    ProtocolVersion,
+    Reminder,
+    Room,
+    TreatmentSession,
+)
+
+
+def _now_and_today():
+    now = timezone.now()
+    return now, rules.local_day(now, services.clinic_tz())
+
+
+# --- Schedule -----------------------------------------------------------------------------
+
+
+@staff_required
+def schedule(request):
+    now, today = _now_and_today()
+    day = parse_date(request.GET.get("day") or "") or today
+    week = request.GET.get("view") == "week"
+    start = day - timedelta(days=day.weekday()) if week else day
+    length = 7 if week else 1
+    clinician_id = request.GET.get("clinician") or None
+    room_id = request.GET.get("room") or None
+    by_day = selectors.schedule(
+        start=start,
+        days=length,
+        today=today,
+        now=now,
+        clinician_id=int(clinician_id) if clinician_id and clinician_id.isdigit() else None,
+        room_id=int(room_id) if room_id and room_id.isdigit() else None,
+    )
+    return render(
+        request,
+        "staff/schedule.html",
+        {
+            "by_day": by_day,
+            "day": day,
+            "week": week,
+            "today": today,
+            "previous": start - timedelta(days=length),
+            "next": start + timedelta(days=length),
+            "clinicians": selectors.clinicians(),
+            "rooms": Room.objects.filter(is_active=True),
+            "clinician_id": clinician_id,
+            "room_id": room_id,
+        },
+    )
+
+
+# --- Booking ------------------------------------------------------------------------------
+
+
+@staff_required
+def session_book(request, patient_pk):
+    patient = get_object_or_404(Patient, pk=patient_pk)
+    now, today = _now_and_today()
+    form = BookingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            session = services.book_session(
+                patient=patient,
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+                clinician=data["clinician"],
+                room=data["room"],
+                booked_by=request.user,
+                nsaid_free_confirmed=data["nsaid_free_confirmed"],
+                nsaid_decision=data["nsaid_decision"],
+                notes=data["notes"],
+                booking_key=data["booking_key"],
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        except PermissionDenied as exc:
+            form.add_error("nsaid_decision", str(exc))
+        else:
+            messages.success(request, f"Session booked for {long_date(session.local_date)}.")
+            return redirect("session_detail", pk=session.pk)
+    eligibility = selectors.next_session_eligibility(patient, today=today)
+    return render(
+        request,
+        "staff/session_book.html",
+        {"form": form, "patient": patient, "eligibility": eligibility},
+    )
+
+
+@staff_required
+def session_preview(request, patient_pk):
+    """What a chosen date would give, before submitting: the gap and the NSAID window."""
+    patient = get_object_or_404(Patient, pk=patient_pk)
+    now, today = _now_and_today()
+    sessions = list(
+        TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES).only(
+            "local_date", "gap_months", "status"
+        )
+    )
+    eligibility = selectors.eligibility_from(sessions, today=today)
+    result = {
+        "earliest_allowed": eligibility.earliest_day.isoformat(),
+        "earliest_allowed_text": long_date(eligibility.earliest_day),
+        "reason": eligibility.reason,
+    }
+    day = parse_date(request.GET.get("day") or "")
+    if day:
+        at = parse_time(request.GET.get("time") or "") or time(10, 0)
+        terms = ProtocolVersion.objects.in_force_on(today).terms
+        others = [s.as_booked_day() for s in sessions]
+        starts = datetime.combine(day, at, tzinfo=services.clinic_tz())
+        window = rules.nsaid_window(rules.local_day(starts, patient.tz), terms=terms)
+        earliest = rules.earliest_allowed_day(day, gap_months=terms.gap_months, others=others)
+        result.update(
+            gap_ok=earliest == day,
+            earliest_from_day=long_date(earliest),
+            nsaid_first=long_date(window.first_day),
+            nsaid_last=long_date(window.last_day),
+            nsaid_resume=long_date(window.resume_day),
+            short_notice=window.has_started(rules.local_day(now, patient.tz)),
+        )
+    return JsonResponse(result)
+
+
+# --- One session --------------------------------------------------------------------------
+
+
+def _session(pk):
+    return get_object_or_404(
+        TreatmentSession.objects.select_related("patient", "clinician", "room", "protocol"), pk=pk
+    )
+
+
+@staff_required
+def session_detail(request, pk):
+    session = _session(pk)
+    now, today = _now_and_today()
+    return render(
+        request,
+        "staff/session_detail.html",
+        {
+            "session": session,
+            "window": session.nsaid_window(),
+            "flags": selectors.session_flags(
+                session,
+                today=today,
+                now=now,
+                missing_assessment=selectors.previous_assessment_missing(session),
+            ),
+            "vials": session.vials_used.select_related("lot"),
+            "complete_form": CompleteForm(session=session),
+            "decision_form": NsaidDecisionForm(),
+            "cancel_form": CancelForm(),
+            "can_complete": request.user.has_perm("treatments.complete_treatmentsession"),
+            "can_decide": request.user.has_perm("treatments.record_nsaid_decision"),
+        },
+    )
+
+
+def _act(request, session, action, success):
+    """Run a service for a POSTed action; refusals become messages on the session page."""
+    try:
+        action()
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or "You may not do that.")
+    else:
+        messages.success(request, success)
+    return redirect("session_detail", pk=session.pk)
+
+
+@staff_required
+@require_POST
+def session_check_in(request, pk):
+    session = _session(pk)
+    return _act(
+        request,
+        session,
+        lambda: services.check_in_session(session=session, checked_in_by=request.user),
+        "Checked in.",
+    )
+
+
+@staff_required
+@require_POST
+def session_no_show(request, pk):
+    session = _session(pk)
+    return _act(
+        request,
+        session,
+        lambda: services.mark_no_show(session=session, recorded_by=request.user),
+        "Marked as a no-show.",
+    )
+
+
+@staff_required
+def session_complete(request, pk):
+    session = _session(pk)
+    if not request.user.has_perm("treatments.complete_treatmentsession"):
+        raise PermissionDenied
+    form = CompleteForm(request.POST or None, session=session)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.complete_session(
+                session=session,
+                vials=form.vials_used(),
+                completed_by=request.user,
+                notes=form.cleaned_data["notes"],
+                side_effects=form.cleaned_data["side_effects"],
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, "Session completed; its follow-ups are planned.")
+            return redirect("session_detail", pk=session.pk)
+    return render(request, "staff/session_complete.html", {"session": session, "form": form})
+
+
+@staff_required
+def session_nsaid_decision(request, pk):
+    session = _session(pk)
+    if not request.user.has_perm("treatments.record_nsaid_decision"):
+        raise PermissionDenied
+    form = NsaidDecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_nsaid_decision(
+                session=session, decision=form.cleaned_data["decision"], clinician=request.user
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, "Decision recorded.")
+            return redirect("session_detail", pk=session.pk)
+    return render(
+        request,
+        "staff/simple_form.html",
+        {
+            "form": form,
+            "title": "NSAID decision",
+            "session": session,
+            "button": "Record decision",
+        },
+    )
+
+
+@staff_required
+def session_reschedule(request, pk):
+    session = _session(pk)
+    local_start = timezone.localtime(session.starts_at, services.clinic_tz())
+    form = RescheduleForm(
+        request.POST or None,
+        initial={
+            "day": local_start.date(),
+            "time": local_start.time(),
+            "duration": int((session.ends_at - session.starts_at).total_seconds() // 60),
+            "clinician": session.clinician_id,
+            "room": session.room_id,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.reschedule_session(
+                session=session,
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+                clinician=data["clinician"],
+                room=data["room"],
+                changed_by=request.user,
+                nsaid_free_confirmed=data["nsaid_free_confirmed"],
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, "Session moved; its reminders and follow-ups moved too.")
+            return redirect("session_detail", pk=session.pk)
+    return render(
+        request,
+        "staff/simple_form.html",
+        {
+            "form": form,
+            "title": "Move session",
+            "session": session,
+            "button": "Move",
+        },
+    )
+
+
+@staff_required
+def session_cancel(request, pk):
+    session = _session(pk)
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.cancel_session(
+                session=session, reason=form.cleaned_data["reason"], cancelled_by=request.user
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, "Session cancelled; the patient is told.")
+            return redirect("patient_detail", pk=session.patient_id)
+    return render(
+        request,
+        "staff/simple_form.html",
+        {
+            "form": form,
+            "title": "Cancel session",
+            "session": session,
+            "button": "Cancel session",
+            "danger": True,
+        },
+    )
+
+
+# --- Follow-ups ---------------------------------------------------------------------------
+
+
+@staff_required
+def follow_up_record(request, pk):
+    follow_up = get_object_or_404(
+        FollowUp.objects.select_related("session__patient", "session__protocol"), pk=pk
+    )
+    form = FollowUpForm(
+        request.POST or None,
+        request.FILES or None,
+        initial={
+            "seen_by": request.user.pk
+            if request.user.has_perm("treatments.complete_treatmentsession")
+            else None,
+            "status": "done",
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.record_follow_up(
+                follow_up=follow_up,
+                status=data["status"],
+                seen_by=data["seen_by"],
+                notes=data["notes"],
+                side_effects=data["side_effects"],
+                hair_density_per_cm2=data["hair_density_per_cm2"],
+                shaft_thickness_um=data["shaft_thickness_um"],
+                patient_rating=data["patient_rating"],
+                shared_with_patient=data["shared_with_patient"],
+                photos=form.photos(),
+                recorded_by=request.user,
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, "Follow-up recorded.")
+            return redirect("patient_detail", pk=follow_up.session.patient_id)
+    return render(request, "staff/follow_up_form.html", {"form": form, "follow_up": follow_up})
+
+
+@staff_required
+def follow_up_photo(request, pk):
+    """A follow-up photo, to signed-in staff only (photos are never public media)."""
+    photo = get_object_or_404(FollowUpPhoto, pk=pk)
+    try:
+        return FileResponse(photo.image.open("rb"))
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+
+
+def _review_filters(request, today):
+    form = ReviewFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    status = data.get("status") or "overdue"
+    qs = selectors.follow_up_review(
+        today=today,
+        status=status,
+        kind=data.get("kind") or "",
+        clinician_id=data["clinician"].pk if data.get("clinician") else None,
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+    )
+    return form, status, qs
+
+
+@admin_required
+def follow_up_review(request):
+    now, today = _now_and_today()
+    form, status, qs = _review_filters(request, today)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "staff/follow_up_review.html",
+        {
+            "form": form,
+            "page": page,
+            "status": status,
+            "counts": selectors.follow_up_counts(today=today),
+            "today": today,
+            "page_query": query.urlencode(),
+        },
+    )
+
+
+@admin_required
+def follow_up_review_csv(request):
+    now, today = _now_and_today()
+    _, status, qs = _review_filters(request, today)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="follow-ups-{status}-{today}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "due date",
+            "kind",
+            "status",
+            "patient",
+            "email",
+            "phone",
+            "clinician",
+            "session day",
+            "hair density",
+            "rating",
+        ]
+    )
+    for f in qs.iterator(chunk_size=1000):
+        patient = f.session.patient
+        writer.writerow(
+            [
+                f.due_date.isoformat(),
+                f.get_kind_display(),
+                f.get_status_display(),
+                _csv_safe(patient.full_name),
+                patient.email,
+                _csv_safe(patient.phone),
+                _csv_safe(f.session.clinician.get_full_name() or f.session.clinician.username),
+                f.session.local_date.isoformat(),
+                f.hair_density_per_cm2 or "",
+                f.patient_rating or "",
+            ]
+        )
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+@admin_required
+@require_POST
+def follow_up_mark_missed(request):
+    ids = [int(i) for i in request.POST.getlist("follow_up") if i.isdigit()]
+    follow_ups = FollowUp.objects.filter(pk__in=ids).select_related("session")
+    marked = services.mark_follow_ups_missed(follow_ups=follow_ups, recorded_by=request.user)
+    messages.success(request, f"{marked} follow-up(s) marked as missed.")
+    return redirect(request.POST.get("next") or "follow_up_review")
+
+
+# --- Reminders ----------------------------------------------------------------------------
+
+
+@admin_required
+def failed_reminders(request):
+    page = Paginator(selectors.failed_reminders(), 50).get_page(request.GET.get("page"))
+    return render(request, "staff/failed_reminders.html", {"page": page})
+
+
+@staff_required
+@require_POST
+def reminder_resend(request, pk):
+    reminder = get_object_or_404(Reminder.objects.select_related("session"), pk=pk)
+    try:
+        reminders.resend(reminder, by=request.user.get_username())
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, "The reminder will be sent again within a minute.")
+    return redirect("patient_detail", pk=reminder.session.patient_id)
