@@ -34,3 +34,56 @@ def _clinic_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def frozen():
+    """Freeze the clock at tests.factories.NOW (Monday 4 January 2027, 09:00 in the clinic)."""
+    import time_machine
+
+    from tests.factories import NOW
+
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+def _client_for(client, role):
+    """A client signed in as a new user of `role` (under the frozen clock: view tests' data
+    lives in January 2027)."""
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    client = Client()
+    user = UserFactory(role=role, first_name="Role", last_name=role)
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def staff_client(client, db, frozen):
+    from accounts import roles
+
+    return _client_for(client, roles.CLINIC_STAFF)
+
+
+@pytest.fixture
+def clinician_client(client, db, frozen):
+    from accounts import roles
+
+    return _client_for(client, roles.CLINICIAN)
+
+
+@pytest.fixture
+def clinic_admin_client(client, db, frozen):
+    from accounts import roles
+
+    return _client_for(client, roles.CLINIC_ADMIN)
+
+
+@pytest.fixture
+def patient_client(client, db, frozen):
+    from accounts import roles
+
+    return _client_for(client, roles.PATIENT)

@@ -1,0 +1,112 @@
+"""Every front-office page issues the same number of SQL queries whatever the data size."""
+
+import io
+from datetime import date, timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from PIL import Image
+
+from tests.factories import NOW, PatientFactory, ProductLotFactory, at, book
+from treatments import services
+from treatments.models import FollowUpStatus, Reminder
+
+pytestmark = pytest.mark.django_db
+
+# The pinned ceilings: a page may get cheaper, never dearer, and never grow with the data.
+MAX_QUERIES = {
+    "schedule": 7,
+    "schedule_week": 7,
+    "patient_list": 5,
+    "patient_detail": 11,
+    "session_book": 7,
+    "session_detail": 8,
+    "follow_up_review": 7,
+    "failed_reminders": 5,
+}
+
+
+def photo():
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    return SimpleUploadedFile("p.png", buffer.getvalue(), content_type="image/png")
+
+
+def populate(n: int):
+    """n patients with a session today; the first also has n earlier, fully recorded ones."""
+    lot = ProductLotFactory()
+    first = None
+    for i in range(n):
+        patient = PatientFactory()
+        first = first or patient
+        book(patient, date(2027, 1, 4), hour=10 + i % 8, now=at(date(2026, 12, 1)))
+    for k in range(n):
+        day = date(2021, 1, 10) + timedelta(days=190 * k)
+        session = book(first, day, hour=9, now=at(day - timedelta(days=10)))
+        services.complete_session(
+            session=session, vials=[(lot, 1)], completed_by=session.clinician, now=session.ends_at
+        )
+        for follow_up in session.follow_ups.all():
+            services.record_follow_up(
+                follow_up=follow_up,
+                status=FollowUpStatus.DONE,
+                seen_by=session.clinician,
+                hair_density_per_cm2=100 + k,
+                patient_rating=5,
+                photos=[("top", photo())],
+                now=at(follow_up.due_date),
+            )
+    Reminder.objects.filter(kind="nsaid_end").update(state="failed")
+    return first
+
+
+def pages(patient):
+    session = patient.sessions.order_by("-starts_at").first()
+    return {
+        "schedule": reverse("schedule") + "?day=2027-01-04",
+        "schedule_week": reverse("schedule") + "?day=2027-01-04&view=week",
+        "patient_list": reverse("patient_list"),
+        "patient_detail": reverse("patient_detail", args=[patient.pk]),
+        "session_book": reverse("session_book", args=[patient.pk]),
+        "session_detail": reverse("session_detail", args=[session.pk]),
+        "follow_up_review": reverse("follow_up_review") + "?status=all",
+        "failed_reminders": reverse("failed_reminders"),
+    }
+
+
+def count(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(ctx.captured_queries)
+
+
+@pytest.fixture
+def measured(clinic_admin_client, django_db_blocker):
+    """Query counts of every page at size 2, then at size 5 (more of everything)."""
+    patient = populate(2)
+    small = {name: count(clinic_admin_client, url) for name, url in pages(patient).items()}
+    patient = populate(5)
+    large = {name: count(clinic_admin_client, url) for name, url in pages(patient).items()}
+    return small, large, patient
+
+
+def test_query_counts_do_not_grow_with_the_data(measured):
+    small, large, _ = measured
+    assert large == small
+
+
+@pytest.mark.parametrize("name", MAX_QUERIES)
+def test_query_ceilings(measured, clinic_admin_client, django_assert_max_num_queries, name):
+    _, _, patient = measured
+    with django_assert_max_num_queries(MAX_QUERIES[name]):
+        assert clinic_admin_client.get(pages(patient)[name]).status_code == 200
+
+
+def test_the_data_really_grew(measured):
+    _, _, patient = measured
+    assert patient.sessions.count() == 6
+    assert NOW.date() == date(2027, 1, 4)

@@ -1,0 +1,160 @@
+"""The booking form: refusals appear next to their field, input is kept, one booking per form."""
+
+import uuid
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import PatientFactory, ProductLotFactory, RoomFactory, book, clinician
+from treatments.models import TreatmentSession
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def patient():
+    return PatientFactory()
+
+
+@pytest.fixture
+def doctor():
+    return clinician()
+
+
+@pytest.fixture
+def room():
+    return RoomFactory()
+
+
+def form_data(doctor, room, day="2027-03-10", time="10:00", **extra):
+    return {
+        "day": day,
+        "time": time,
+        "duration": "60",
+        "clinician": doctor.pk,
+        "room": room.pk,
+        "booking_key": str(uuid.uuid4()),
+        **extra,
+    }
+
+
+def post(client, patient, data):
+    return client.post(reverse("session_book", args=[patient.pk]), data)
+
+
+def test_booking_form_shows_earliest_date(staff_client, patient):
+    book(patient, date(2027, 3, 10))
+    page = staff_client.get(reverse("session_book", args=[patient.pk])).content.decode()
+    assert "Friday 10 September 2027" in page
+
+
+def test_a_booking(staff_client, patient, doctor, room):
+    response = post(staff_client, patient, form_data(doctor, room))
+    session = TreatmentSession.objects.get(patient=patient)
+    assert response["Location"] == reverse("session_detail", args=[session.pk])
+    assert session.booked_by == staff_client.user
+    assert session.local_date == date(2027, 3, 10)
+
+
+def test_session_gap_is_shown_next_to_the_day_with_the_earliest_date(
+    staff_client, patient, doctor, room
+):
+    book(patient, date(2027, 3, 10))
+    response = post(
+        staff_client, patient, form_data(doctor, room, day="2027-07-10", notes="keep me")
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert "Friday 10 September 2027" in form.errors["day"][0]
+    assert form.data["notes"] == "keep me"  # what the user typed stays
+    assert (
+        'value="keep me"' in response.content.decode()
+        or "keep me</textarea>" in response.content.decode()
+    )
+    assert TreatmentSession.objects.filter(patient=patient).count() == 1
+
+
+def test_slot_taken_on_the_clinician_or_room_field(staff_client, doctor, room):
+    book(day=date(2027, 3, 10), clinician_user=doctor)
+    response = post(staff_client, PatientFactory(), form_data(doctor, RoomFactory()))
+    assert "clinician is already booked" in response.context["form"].errors["clinician"][0]
+    book(day=date(2027, 3, 11), room=room)
+    response = post(staff_client, PatientFactory(), form_data(clinician(), room, day="2027-03-11"))
+    assert "room is already booked" in response.context["form"].errors["room"][0]
+
+
+def test_in_the_past(staff_client, patient, doctor, room):
+    response = post(staff_client, patient, form_data(doctor, room, day="2027-01-04", time="08:00"))
+    assert "already passed" in response.context["form"].errors["day"][0]
+
+
+def test_nsaid_window_started_on_the_confirmation_field(staff_client, patient, doctor, room):
+    response = post(staff_client, patient, form_data(doctor, room, day="2027-01-06"))
+    errors = response.context["form"].errors["nsaid_free_confirmed"]
+    assert "NSAID pause has already begun" in errors[0]
+    response = post(
+        staff_client, patient, form_data(doctor, room, day="2027-01-06", nsaid_free_confirmed="on")
+    )
+    assert response.status_code == 302
+
+
+def test_nsaid_review_required_on_the_decision_field(clinician_client, doctor, room):
+    patient = PatientFactory(takes_prescribed_nsaid=True, prescribed_nsaid="Aspirin 100 mg")
+    response = post(clinician_client, patient, form_data(doctor, room, day="2027-01-06"))
+    assert "Aspirin 100 mg" in response.context["form"].errors["nsaid_decision"][0]
+    response = post(
+        clinician_client,
+        patient,
+        form_data(doctor, room, day="2027-01-06", nsaid_decision="Continue; cardiology agreed"),
+    )
+    assert response.status_code == 302
+
+
+def test_front_desk_cannot_record_a_decision(staff_client, doctor, room):
+    patient = PatientFactory(takes_prescribed_nsaid=True, prescribed_nsaid="Aspirin 100 mg")
+    response = post(staff_client, patient, form_data(doctor, room, nsaid_decision="stop it"))
+    assert "Only a clinician" in response.context["form"].errors["nsaid_decision"][0]
+
+
+def test_bad_input(staff_client, patient, doctor, room):
+    response = post(staff_client, patient, form_data(doctor, room, day="31/02/2027", time="25:00"))
+    form = response.context["form"]
+    assert "day" in form.errors and "time" in form.errors
+
+
+def test_double_submission_books_once(staff_client, patient, doctor, room):
+    data = form_data(doctor, room)
+    first = post(staff_client, patient, data)
+    second = post(staff_client, patient, data)  # double click / back and resubmit
+    assert first["Location"] == second["Location"]
+    assert TreatmentSession.objects.filter(patient=patient).count() == 1
+
+
+def test_preview(staff_client, patient):
+    book(patient, date(2027, 3, 10))
+    url = reverse("session_preview", args=[patient.pk])
+    too_close = staff_client.get(url, {"day": "2027-07-10", "time": "10:00"}).json()
+    assert too_close["gap_ok"] is False
+    assert too_close["earliest_allowed_text"] == "Friday 10 September 2027"
+    fine = staff_client.get(url, {"day": "2027-09-10", "time": "10:00"}).json()
+    assert fine["gap_ok"] is True
+    assert fine["nsaid_first"] == "Tuesday 7 September 2027"
+    assert fine["nsaid_resume"] == "Saturday 2 October 2027"
+    assert fine["short_notice"] is False
+
+
+def test_lot_not_usable_on_completion(clinician_client):
+    session = book(day=date(2027, 1, 4), hour=8, now=date_time(2026, 12, 20))
+    expired = ProductLotFactory(expiry_date=date(2027, 1, 1))
+    url = reverse("session_complete", args=[session.pk])
+    page = clinician_client.get(url).content.decode()
+    assert expired.lot_number not in page  # unusable lots are not offered
+    response = clinician_client.post(url, {"lot": expired.pk, "vials": 1})
+    assert "lot" in response.context["form"].errors
+
+
+def date_time(y, m, d):
+    from tests.factories import at
+
+    return at(date(y, m, d), 9)

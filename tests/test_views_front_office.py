@@ -1,0 +1,398 @@
+"""Running a session, recording follow-ups, the admin review, patients, and signing in."""
+
+import csv
+import io
+from datetime import date
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+
+from patients.models import Patient
+from tests.factories import NOW, PatientFactory, ProductLotFactory, at, book, clinician
+from treatments import services
+from treatments.forms import BookingForm, CompleteForm, add_service_error
+from treatments.models import FollowUpPhoto, Reminder, SessionStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def started_session(**kwargs):
+    """A session at 08:00 on NOW's day (already started at 09:00), booked in December."""
+    return book(day=date(2027, 1, 4), hour=8, now=at(date(2026, 12, 20), 9), **kwargs)
+
+
+def completed_session(**kwargs):
+    session = started_session(**kwargs)
+    return services.complete_session(
+        session=session, vials=[(ProductLotFactory(), 1)], completed_by=session.clinician, now=NOW
+    )
+
+
+def png(size=(20, 20), fmt="PNG"):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "white").save(buffer, fmt)
+    return buffer.getvalue()
+
+
+class TestRunningASession:
+    def test_check_in_complete_with_usable_lots(self, clinician_client):
+        session = started_session()
+        good, expired = ProductLotFactory(), ProductLotFactory(expiry_date=date(2026, 12, 31))
+        clinician_client.post(reverse("session_check_in", args=[session.pk]))
+        session.refresh_from_db()
+        assert session.checked_in_at is not None and session.status == SessionStatus.CONFIRMED
+        page = clinician_client.get(reverse("session_complete", args=[session.pk])).content.decode()
+        assert good.lot_number in page and expired.lot_number not in page
+        response = clinician_client.post(
+            reverse("session_complete", args=[session.pk]),
+            {"lot": good.pk, "vials": 1, "side_effects": "mild redness"},
+        )
+        assert response.status_code == 302
+        session.refresh_from_db()
+        assert session.status == SessionStatus.COMPLETED
+        assert list(session.lots.all()) == [good]
+
+    def test_check_in_on_another_day_is_refused_with_a_message(self, staff_client):
+        session = book(day=date(2027, 3, 10))
+        response = staff_client.post(reverse("session_check_in", args=[session.pk]), follow=True)
+        assert "only on the day of the session" in response.content.decode()
+
+    def test_no_show(self, staff_client):
+        session = started_session()
+        staff_client.post(reverse("session_no_show", args=[session.pk]))
+        session.refresh_from_db()
+        assert session.status == SessionStatus.NO_SHOW
+
+    def test_clinician_records_the_nsaid_decision(self, clinician_client):
+        patient = PatientFactory(takes_prescribed_nsaid=True, prescribed_nsaid="Aspirin 100 mg")
+        session = book(patient, date(2027, 3, 10))
+        page = clinician_client.get(reverse("session_detail", args=[session.pk])).content.decode()
+        assert "No clinician decision yet" in page
+        clinician_client.post(
+            reverse("session_nsaid_decision", args=[session.pk]), {"decision": "Continue."}
+        )
+        session.refresh_from_db()
+        assert (
+            session.nsaid_decision == "Continue."
+            and session.nsaid_decided_by == clinician_client.user
+        )
+
+    def test_move_and_cancel(self, staff_client):
+        session = book(day=date(2027, 3, 10))
+        response = staff_client.post(
+            reverse("session_reschedule", args=[session.pk]),
+            {
+                "day": "2027-03-17",
+                "time": "11:00",
+                "duration": "60",
+                "clinician": session.clinician_id,
+                "room": session.room_id,
+            },
+        )
+        assert response.status_code == 302
+        session.refresh_from_db()
+        assert session.local_date == date(2027, 3, 17)
+        response = staff_client.post(reverse("session_cancel", args=[session.pk]), {"reason": ""})
+        assert "reason" in response.context["form"].errors
+        staff_client.post(reverse("session_cancel", args=[session.pk]), {"reason": "Moved away"})
+        session.refresh_from_db()
+        assert session.status == SessionStatus.CANCELLED
+
+    def test_moving_too_close_is_refused_on_the_day_field(self, staff_client):
+        patient = PatientFactory()
+        book(patient, date(2027, 3, 10))
+        later = book(patient, date(2027, 10, 1))
+        response = staff_client.post(
+            reverse("session_reschedule", args=[later.pk]),
+            {
+                "day": "2027-06-01",
+                "time": "11:00",
+                "duration": "60",
+                "clinician": later.clinician_id,
+                "room": later.room_id,
+            },
+        )
+        assert "Friday 10 September 2027" in response.context["form"].errors["day"][0]
+
+
+class TestServiceErrorsOnForms:
+    @pytest.mark.parametrize(
+        ("code", "field", "params"),
+        [
+            ("session_gap", "day", None),
+            ("in_the_past", "day", None),
+            ("slot_taken", "clinician", {"what": "clinician"}),
+            ("slot_taken", "room", {"what": "room"}),
+            ("nsaid_window_started", "nsaid_free_confirmed", None),
+            ("nsaid_review_required", "nsaid_decision", None),
+            ("invalid_status", None, None),
+        ],
+    )
+    def test_booking_codes(self, code, field, params):
+        form = BookingForm(data={})
+        form.is_valid()
+        add_service_error(form, ValidationError("Refused.", code=code, params=params))
+        assert form.errors[field or "__all__"][-1] == "Refused."
+
+    def test_lot_not_usable(self):
+        session = book(day=date(2027, 3, 10))
+        form = CompleteForm(data={}, session=session)
+        form.is_valid()
+        add_service_error(form, ValidationError("Lot X cannot be used.", code="lot_not_usable"))
+        assert "Lot X cannot be used." in form.errors["lot"]
+
+
+class TestFollowUps:
+    def url(self, follow_up):
+        return reverse("follow_up_record", args=[follow_up.pk])
+
+    def test_record_with_measurements_and_a_photo(self, clinician_client):
+        session = completed_session()
+        follow_up = session.follow_ups.get(kind="aftercare_check")
+        response = clinician_client.post(
+            self.url(follow_up),
+            {
+                "status": "done",
+                "seen_by": session.clinician_id,
+                "hair_density_per_cm2": "120.5",
+                "patient_rating": "8",
+                "photo_top": SimpleUploadedFile("top.png", png(), content_type="image/png"),
+            },
+        )
+        assert response.status_code == 302
+        follow_up.refresh_from_db()
+        assert follow_up.status == "done" and follow_up.patient_rating == 8
+        photo = FollowUpPhoto.objects.get(follow_up=follow_up)
+        served = clinician_client.get(reverse("follow_up_photo", args=[photo.pk]))
+        assert served.status_code == 200 and b"".join(served.streaming_content) == png()
+
+    @pytest.mark.parametrize(
+        ("upload", "message"),
+        [
+            (SimpleUploadedFile("x.png", b"not an image", content_type="image/png"), "valid image"),
+            (
+                SimpleUploadedFile("x.gif", png(fmt="GIF"), content_type="image/gif"),
+                "JPEG, PNG or WebP",
+            ),
+        ],
+    )
+    def test_photo_type_checks(self, clinician_client, upload, message):
+        session = completed_session()
+        follow_up = session.follow_ups.get(kind="aftercare_check")
+        response = clinician_client.post(
+            self.url(follow_up),
+            {"status": "done", "seen_by": session.clinician_id, "photo_top": upload},
+        )
+        assert message in str(response.context["form"].errors["photo_top"])
+        assert not FollowUpPhoto.objects.exists()
+
+    def test_photo_size_check(self, clinician_client, settings):
+        settings.PHOTO_MAX_BYTES = 100
+        session = completed_session()
+        follow_up = session.follow_ups.get(kind="aftercare_check")
+        response = clinician_client.post(
+            self.url(follow_up),
+            {
+                "status": "done",
+                "seen_by": session.clinician_id,
+                "photo_top": SimpleUploadedFile(
+                    "big.png", png((200, 200)), content_type="image/png"
+                ),
+            },
+        )
+        assert "at most" in str(response.context["form"].errors["photo_top"])
+
+    def test_done_needs_who_saw_the_patient_and_a_valid_rating(self, staff_client):
+        session = completed_session()
+        follow_up = session.follow_ups.get(kind="aftercare_check")
+        response = staff_client.post(
+            self.url(follow_up), {"status": "done", "patient_rating": "11"}
+        )
+        errors = response.context["form"].errors
+        assert "seen_by" in errors and "patient_rating" in errors
+
+    def test_photos_are_not_for_patients(self, patient_client, clinician_client):
+        session = completed_session()
+        follow_up = session.follow_ups.get(kind="aftercare_check")
+        clinician_client.post(
+            self.url(follow_up),
+            {
+                "status": "done",
+                "seen_by": session.clinician_id,
+                "photo_top": SimpleUploadedFile("top.png", png(), content_type="image/png"),
+            },
+        )
+        photo = FollowUpPhoto.objects.get()
+        assert patient_client.get(reverse("follow_up_photo", args=[photo.pk])).status_code == 403
+
+
+class TestFollowUpReview:
+    @pytest.fixture
+    def data(self):
+        # A session carried out on 1 October 2026: at NOW (4 Jan 2027) its 7-day check was
+        # done (8 Oct) and its 3-month one (1 Jan) is overdue; both fall in the last 90 days.
+        session = book(day=date(2026, 10, 1), now=at(date(2026, 9, 20), 9))
+        services.complete_session(
+            session=session,
+            vials=[(ProductLotFactory(), 1)],
+            completed_by=session.clinician,
+            now=at(date(2026, 10, 1), 12),
+        )
+        aftercare = session.follow_ups.get(kind="aftercare_check")
+        services.record_follow_up(
+            follow_up=aftercare, status="done", seen_by=session.clinician, now=at(date(2026, 10, 8))
+        )
+        return session
+
+    def test_counts_and_filters(self, clinic_admin_client, data):
+        response = clinic_admin_client.get(reverse("follow_up_review"))
+        counts = response.context["counts"]
+        assert counts["overdue"] == 1  # the 3-month one, due 1 Jan 2027
+        assert counts["adherence"] == 50  # 1 of 2 due in the last 90 days was done
+        assert [f.kind for f in response.context["page"]] == ["early_result"]
+        done = clinic_admin_client.get(reverse("follow_up_review"), {"status": "done"})
+        assert [f.kind for f in done.context["page"]] == ["aftercare_check"]
+        due = clinic_admin_client.get(
+            reverse("follow_up_review"), {"status": "due", "kind": "assessment"}
+        )
+        assert [f.kind for f in due.context["page"]] == ["assessment"]
+        other = clinic_admin_client.get(
+            reverse("follow_up_review"), {"status": "all", "clinician": clinician().pk}
+        )
+        assert list(other.context["page"]) == []
+        ranged = clinic_admin_client.get(
+            reverse("follow_up_review"),
+            {"status": "all", "date_from": "2026-12-15", "date_to": "2027-01-02"},
+        )
+        assert [f.kind for f in ranged.context["page"]] == ["early_result"]
+
+    def test_csv_export_of_the_filtered_list(self, clinic_admin_client, data):
+        data.patient.first_name = "=HYPERLINK(evil)"
+        data.patient.save()
+        response = clinic_admin_client.get(reverse("follow_up_review_csv"), {"status": "overdue"})
+        rows = list(csv.reader(io.StringIO(response.content.decode())))
+        assert rows[0][:3] == ["due date", "kind", "status"]
+        assert len(rows) == 2 and rows[1][0] == "2027-01-01"
+        assert rows[1][3].startswith("'=")  # no formula injection into a spreadsheet
+
+    def test_bulk_mark_missed(self, clinic_admin_client, data):
+        overdue = data.follow_ups.get(kind="early_result")
+        future = data.follow_ups.get(kind="long_term")
+        clinic_admin_client.post(
+            reverse("follow_up_mark_missed"), {"follow_up": [overdue.pk, future.pk]}
+        )
+        overdue.refresh_from_db()
+        future.refresh_from_db()
+        assert overdue.status == "missed" and future.status == "planned"
+        assert Reminder.objects.get(follow_up=overdue).state in ("withdrawn", "sent", "expired")
+
+
+class TestPatients:
+    def test_register(self, staff_client):
+        response = staff_client.post(
+            reverse("patient_create"),
+            {
+                "first_name": "Ana",
+                "last_name": "Lima",
+                "date_of_birth": "1988-04-02",
+                "email": "ana@example.com",
+                "phone": "+351 912 345 678",
+                "time_zone": "Europe/Lisbon",
+                "reminders_by_email": "on",
+                "contact_consent": "on",
+            },
+        )
+        patient = Patient.objects.get(email="ana@example.com")
+        assert response["Location"] == reverse("patient_detail", args=[patient.pk])
+        assert patient.contact_consent_at is not None
+
+    def test_register_refusals_keep_the_input(self, staff_client):
+        PatientFactory(email="taken@example.com")
+        response = staff_client.post(
+            reverse("patient_create"),
+            {
+                "first_name": "Ana",
+                "last_name": "Lima",
+                "date_of_birth": "1988-04-02",
+                "email": "TAKEN@example.com",
+                "time_zone": "Europe/Lisbon",
+                "takes_prescribed_nsaid": "on",
+                "reminders_by_sms": "on",
+            },
+        )
+        errors = response.context["form"].errors
+        assert "already registered" in errors["email"][0]
+        response = staff_client.post(
+            reverse("patient_create"),
+            {
+                "first_name": "Ana",
+                "last_name": "Lima",
+                "date_of_birth": "1988-04-02",
+                "email": "new@example.com",
+                "time_zone": "Europe/Lisbon",
+                "takes_prescribed_nsaid": "on",
+                "reminders_by_sms": "on",
+            },
+        )
+        errors = response.context["form"].errors
+        assert "prescribed_nsaid" in errors and "phone" in errors
+        assert response.context["form"].data["first_name"] == "Ana"
+
+    def test_search_and_pagination(self, staff_client):
+        for i in range(30):
+            PatientFactory(last_name=f"Zed{i:02d}")
+        PatientFactory(last_name="Unique", email="needle@example.com")
+        page = staff_client.get(reverse("patient_list")).context["page"]
+        assert page.paginator.num_pages == 2 and len(page) == 25
+        found = staff_client.get(reverse("patient_list"), {"q": "needle"}).context["page"]
+        assert [p.last_name for p in found] == ["Unique"]
+
+    def test_patient_page_at_a_glance(self, staff_client):
+        patient = PatientFactory(takes_prescribed_nsaid=True, prescribed_nsaid="Aspirin 100 mg")
+        session = book(patient, date(2027, 1, 6), nsaid_decision="Continue")
+        page = staff_client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
+        assert "Prescribed NSAID: Aspirin 100 mg" in page
+        assert "Tuesday 6 July 2027" in page  # the earliest next session
+        assert "NSAID window now" in page  # the window began on 3 January
+        assert "Booking confirmation" in page
+        assert session.follow_ups.count() == 4 and "Aftercare check" in page
+
+
+class TestSignIn:
+    def test_sign_in_lands_by_role(self, client, db):
+        from accounts import roles
+        from tests.factories import UserFactory
+
+        UserFactory(username="rita", role=roles.CLINIC_STAFF)
+        response = client.post(
+            reverse("login"), {"username": "rita", "password": "correct horse battery"}, follow=True
+        )
+        assert response.redirect_chain[-1][0] == reverse("schedule")
+
+    def test_failed_sign_ins_are_locked_out(self, client, db, settings):
+        from accounts import roles
+        from tests.factories import UserFactory
+
+        UserFactory(username="rita", role=roles.CLINIC_STAFF)
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            client.post(reverse("login"), {"username": "rita", "password": "wrong"})
+        response = client.post(
+            reverse("login"), {"username": "rita", "password": "correct horse battery"}
+        )
+        assert response.status_code in (403, 429)
+        assert "Too many sign-in attempts" in response.content.decode()
+
+    def test_password_reset_by_email(self, client, db):
+        from tests.factories import UserFactory
+
+        UserFactory(username="rita", email="rita@clinic.test")
+        client.post(reverse("password_reset"), {"email": "rita@clinic.test"})
+        assert len(mail.outbox) == 1 and "/accounts/reset/" in mail.outbox[0].body
+
+    def test_sign_out_is_post(self, staff_client):
+        assert staff_client.post(reverse("logout")).status_code == 302
+        assert staff_client.get(reverse("schedule")).status_code == 302
