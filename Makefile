@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/clinic
 
-.PHONY: install run test lint clean bench-reminders
+.PHONY: install run test lint clean bench-reminders chromium
 
 # Reinstall only when the pinned dependencies change.
 $(STAMP): pyproject.toml
@@ -20,7 +20,16 @@ install: $(STAMP)
 run: install
 	./scripts/run-dev.sh
 
-test: install
+# Browser tests drive Debian's Chromium; install it where missing (root), else say so loudly.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Chromium for the browser tests (apt-get install -y chromium)..."; \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
+	  echo "WARNING: could not install Chromium: THE BROWSER TESTS WILL BE SKIPPED."; \
+	fi
+
+test: install chromium
 	@export DEBUG=1 DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}"; \
 	$(BIN)/python scripts/check_services.py --require postgres redis && \
 	$(BIN)/ruff check . && \
