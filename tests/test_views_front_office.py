@@ -396,3 +396,41 @@ class TestSignIn:
     def test_sign_out_is_post(self, staff_client):
         assert staff_client.post(reverse("logout")).status_code == 302
         assert staff_client.get(reverse("schedule")).status_code == 302
+
+
+class TestSchedule:
+    def test_flags_staff_must_see(self, staff_client):
+        # NOW is Monday 4 January 2027, 09:00.
+        aspirin = PatientFactory(takes_prescribed_nsaid=True, prescribed_nsaid="Aspirin 100 mg")
+        book(aspirin, date(2027, 1, 4), hour=11, now=at(date(2026, 12, 1)))
+        started = started_session()  # 08:00 today, not completed
+        repeat_patient = PatientFactory()
+        first = book(repeat_patient, date(2026, 6, 1), now=at(date(2026, 5, 1)))
+        services.complete_session(
+            session=first, vials=[(ProductLotFactory(), 1)], completed_by=first.clinician,
+            now=first.ends_at,
+        )
+        book(repeat_patient, date(2027, 1, 4), hour=14, now=at(date(2026, 12, 1)))
+
+        response = staff_client.get(reverse("schedule"), {"day": "2027-01-04"})
+        entries = {e.session.patient.full_name: [t for _, t in e.flags]
+                   for e in response.context["by_day"][date(2027, 1, 4)]}
+        assert "Prescribed NSAID: clinician decision needed" in entries[aspirin.full_name]
+        assert "Lot not yet recorded" in entries[started.patient.full_name]
+        assert "Repeat session without 6-month assessment" in entries[repeat_patient.full_name]
+        assert all(any(t.startswith("In NSAID window") for t in flags) for flags in entries.values())
+        page = response.content.decode()
+        assert "Repeat session without 6-month assessment" in page
+
+    def test_week_view_and_filters(self, staff_client):
+        doctor = clinician()
+        mine = book(day=date(2027, 3, 10), clinician_user=doctor)
+        book(day=date(2027, 3, 11))
+        week = staff_client.get(reverse("schedule"), {"day": "2027-03-10", "view": "week"})
+        days = week.context["by_day"]
+        assert list(days)[0] == date(2027, 3, 8) and len(days) == 7
+        assert sum(len(v) for v in days.values()) == 2
+        only = staff_client.get(
+            reverse("schedule"), {"day": "2027-03-10", "view": "week", "clinician": doctor.pk}
+        )
+        assert [e.session for v in only.context["by_day"].values() for e in v] == [mine]
