@@ -87,3 +87,25 @@ def patient_client(client, db, frozen):
     from accounts import roles
 
     return _client_for(client, roles.PATIENT)
+
+
+@pytest.fixture
+def reference_data(transactional_db):
+    """Roles and the default protocol, recreated as the migrations create them.
+
+    Transactional tests (threads, worker processes, the live server) run on a database that
+    is flushed after each test; they ask for this instead of relying on serialized rollback.
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
+    from accounts.roles import sync_roles
+
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    sync_roles(apps)
+    importlib.import_module("treatments.migrations.0003_default_protocol").create_default_protocol(
+        apps, None
+    )

@@ -16,7 +16,7 @@ from tests.test_constraints import raw_session
 from treatments import services
 from treatments.models import TreatmentSession
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reference_data")]
 
 THREADS = 20
 

@@ -27,7 +27,8 @@ from treatments.models import DeliveryAttempt, ProtocolVersion, Reminder, Remind
 
 pytestmark = [
     pytest.mark.worker,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("reference_data"),
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -407,18 +407,24 @@ class TestSchedule:
         repeat_patient = PatientFactory()
         first = book(repeat_patient, date(2026, 6, 1), now=at(date(2026, 5, 1)))
         services.complete_session(
-            session=first, vials=[(ProductLotFactory(), 1)], completed_by=first.clinician,
+            session=first,
+            vials=[(ProductLotFactory(), 1)],
+            completed_by=first.clinician,
             now=first.ends_at,
         )
         book(repeat_patient, date(2027, 1, 4), hour=14, now=at(date(2026, 12, 1)))
 
         response = staff_client.get(reverse("schedule"), {"day": "2027-01-04"})
-        entries = {e.session.patient.full_name: [t for _, t in e.flags]
-                   for e in response.context["by_day"][date(2027, 1, 4)]}
+        entries = {
+            e.session.patient.full_name: [t for _, t in e.flags]
+            for e in response.context["by_day"][date(2027, 1, 4)]
+        }
         assert "Prescribed NSAID: clinician decision needed" in entries[aspirin.full_name]
         assert "Lot not yet recorded" in entries[started.patient.full_name]
         assert "Repeat session without 6-month assessment" in entries[repeat_patient.full_name]
-        assert all(any(t.startswith("In NSAID window") for t in flags) for flags in entries.values())
+        assert all(
+            any(t.startswith("In NSAID window") for t in flags) for flags in entries.values()
+        )
         page = response.content.decode()
         assert "Repeat session without 6-month assessment" in page
 

@@ -21,13 +21,16 @@ def browser():
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls
     # (setting up data, checking results) are plain synchronous code between its calls.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]  # never leak into later tests' processes
 
 
 @pytest.fixture
@@ -54,3 +57,8 @@ def sign_in(page, live_server, username, password="correct horse battery"):
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(reference_data):
+    """Live-server tests run on a flushed, transactional database."""

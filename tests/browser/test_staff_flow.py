@@ -15,7 +15,7 @@ from treatments import rules, services
 from treatments.formatting import long_date
 from treatments.models import TreatmentSession
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_register_book_refused_at_four_months_then_booked_at_six(page, live_server, screenshot):
