@@ -5,9 +5,14 @@ from . import roles
 
 def clinic(request):
     """What every page's navigation needs to know about the signed-in user."""
-    context = {"CLINIC_NAME": settings.CLINIC_NAME}
+    context = {
+        "CLINIC_NAME": settings.CLINIC_NAME,
+        "CLINIC_ADDRESS": settings.CLINIC_ADDRESS,
+        "CLINIC_PHONE": settings.CLINIC_PHONE,
+    }
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         context["is_staff_member"] = roles.is_staff_member(user)
         context["is_clinic_admin"] = roles.is_clinic_admin(user)
+        context["is_patient"] = roles.is_patient(user)
     return context

@@ -1,9 +1,8 @@
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 
 from . import roles
-from .decorators import patient_required
 
 
 @login_required
@@ -17,9 +16,3 @@ def home(request):
     if roles.is_patient(user):
         return redirect("portal_home")
     raise PermissionDenied("Your account has no role yet; ask the clinic to set it up.")
-
-
-@patient_required
-def portal_home(request):
-    """Placeholder until the patient portal exists: only patients reach it."""
-    return render(request, "portal/home.html")

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "patients",
     "treatments",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -157,6 +158,9 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 if env.bool("BEHIND_HTTPS_PROXY", default=False):
     AXES_IPWARE_PROXY_COUNT = 1
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# Portal invitations and password resets: links work once and for this many seconds.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 
 # Follow-up photos: what an upload may be.
 PHOTO_MAX_BYTES = env.int("PHOTO_MAX_BYTES", default=10 * 1024 * 1024)

@@ -1,8 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as accounts_views
 from patients import views as patients_views
+from portal import views as portal
+from portal.forms import SignInForm
 from treatments import views as t
 
 admin.site.site_header = "Clinic administration"
@@ -10,8 +13,24 @@ admin.site.site_title = "Clinic administration"
 
 urlpatterns = [
     path("", accounts_views.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=SignInForm),
+        name="login",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("portal/", accounts_views.portal_home, name="portal_home"),
+    # The patient portal
+    path("portal/", portal.home, name="portal_home"),
+    path("portal/aftercare/", portal.aftercare, name="portal_aftercare"),
+    path("portal/follow-ups/", portal.follow_ups, name="portal_follow_ups"),
+    path("portal/photos/<int:pk>/", portal.photo, name="portal_photo"),
+    path("portal/sessions/<int:pk>.ics", portal.session_ics, name="portal_session_ics"),
+    path("portal/sessions/<int:pk>/request/", portal.request_change, name="portal_request_change"),
+    path("portal/follow-ups/<int:pk>.ics", portal.follow_up_ics, name="portal_follow_up_ics"),
+    path("portal/calendar/<str:token>.ics", portal.calendar_feed, name="portal_calendar_feed"),
+    path("portal/calendar-link/", portal.calendar_token, name="portal_calendar_token"),
+    path("portal/preferences/", portal.preferences, name="portal_preferences"),
+    path("portal/welcome/<uidb64>/<token>/", portal.welcome, name="portal_welcome"),
     path("schedule/", t.schedule, name="schedule"),
     path("patients/", patients_views.patient_list, name="patient_list"),
     path("patients/new/", patients_views.patient_create, name="patient_create"),
@@ -34,5 +53,8 @@ urlpatterns = [
     path("photos/<int:pk>/", t.follow_up_photo, name="follow_up_photo"),
     path("reminders/failed/", t.failed_reminders, name="failed_reminders"),
     path("reminders/<int:pk>/resend/", t.reminder_resend, name="reminder_resend"),
+    path("patients/<int:patient_pk>/invite/", portal.invite, name="portal_invite"),
+    path("side-effects/<int:pk>/resolve/", portal.resolve_side_effect, name="resolve_side_effect"),
+    path("requests/<int:pk>/handled/", portal.handle_change_request, name="handle_change_request"),
     path("admin/", admin.site.urls),
 ]

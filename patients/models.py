@@ -70,6 +70,8 @@ class Patient(models.Model):
         on_delete=models.SET_NULL,
         related_name="patient",
     )
+    # The secret of the patient's private calendar feed URL; revoking it clears it.
+    calendar_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

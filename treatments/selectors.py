@@ -15,6 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
 from accounts import roles
 from patients.models import Patient
+from portal.models import ChangeRequest, SideEffectReport
 
 from . import rules
 from .models import (
@@ -146,6 +147,16 @@ def schedule(
         .filter(**({"clinician_id": clinician_id} if clinician_id else {}))
         .filter(**({"room_id": room_id} if room_id else {}))
         .select_related("patient", "clinician", "room", "protocol")
+        .annotate(
+            open_side_effect=Exists(
+                SideEffectReport.objects.filter(
+                    patient=OuterRef("patient"), resolved_at__isnull=True
+                )
+            ),
+            change_requested=Exists(
+                ChangeRequest.objects.filter(session=OuterRef("pk"), handled_at__isnull=True)
+            ),
+        )
         .order_by("starts_at", "id")
     )
     missing_assessment = _sessions_missing_assessment(
@@ -169,6 +180,10 @@ def schedule(
 
 def session_flags(session, *, today: date, now: datetime, missing_assessment: bool):
     flags = []
+    if getattr(session, "open_side_effect", False):
+        flags.append(("danger", "Side effect reported by the patient"))
+    if getattr(session, "change_requested", False):
+        flags.append(("info", "Patient asks to move or cancel"))
     if not session.is_open:
         return flags
     window = session.nsaid_window()
@@ -198,6 +213,8 @@ class PatientPage:
     reminders: list[Reminder]
     progress: list[FollowUp]
     missing_assessment: set[int]
+    side_effect_reports: list[SideEffectReport]
+    change_requests: list[ChangeRequest]
 
 
 def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage:
@@ -249,6 +266,19 @@ def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage
         missing_assessment=_sessions_missing_assessment(
             [s for s in sessions if s.status in OPEN_STATUSES]
         ),
+        side_effect_reports=list(patient.side_effect_reports.select_related("resolved_by")[:20]),
+        change_requests=list(
+            patient.change_requests.filter(handled_at__isnull=True).select_related("session")
+        ),
+    )
+
+
+def open_side_effect_reports(limit: int = 20):
+    """Side effects patients reported that no one has dealt with yet, newest first."""
+    return list(
+        SideEffectReport.objects.filter(resolved_at__isnull=True)
+        .select_related("patient")
+        .order_by("-reported_at")[:limit]
     )
 
 

@@ -77,6 +77,7 @@ def schedule(request):
             "rooms": Room.objects.filter(is_active=True),
             "clinician_id": clinician_id,
             "room_id": room_id,
+            "side_effects": selectors.open_side_effect_reports(),
         },
     )
 

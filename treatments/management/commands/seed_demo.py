@@ -53,6 +53,15 @@ PATIENTS = [
 ]
 
 
+# Demo patients who can sign in to the portal (one per interesting stage).
+PATIENT_LOGINS = [
+    "maria.santos@example.com",
+    "lukas.schmidt@example.com",
+    "sofia.rossi@example.com",
+    "peter.hoffmann@example.com",
+]
+
+
 class Command(BaseCommand):
     help = "Create a demo clinic with staff logins and patients at every stage (idempotent)."
 
@@ -77,10 +86,32 @@ class Command(BaseCommand):
                 )
                 self._story(patient, stage, users, rooms[index % 2], lot, slot=index)
                 created += 1
+            self._patient_logins()
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new patients)."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, _, _, role, _ in STAFF:
-            self.stdout.write(f"  {username:<10} {role}")
+            self.stdout.write(f"  {username:<28} {role}")
+        for email in PATIENT_LOGINS:
+            stage = next(p[3] for p in PATIENTS if p[2] == email).replace("_", " ")
+            self.stdout.write(f"  {email:<28} Patient ({stage})")
+
+    def _patient_logins(self):
+        """Portal accounts for some demo patients: their email is their sign-in."""
+        patient_group = Group.objects.get(name=roles.PATIENT)
+        for email in PATIENT_LOGINS:
+            patient = Patient.objects.get(email__iexact=email)
+            if patient.user_id:
+                continue
+            user = User.objects.create_user(
+                username=email,
+                email=email,
+                password=DEMO_PASSWORD,
+                first_name=patient.first_name,
+                last_name=patient.last_name,
+            )
+            user.groups.add(patient_group)
+            patient.user = user
+            patient.save(update_fields=["user"])
 
     def _staff(self) -> dict[str, User]:
         users = {}

@@ -1,0 +1,53 @@
+"""iCalendar (.ics) for sessions and follow-ups: what "add to calendar" downloads."""
+
+from datetime import UTC, timedelta
+
+from django.conf import settings
+from icalendar import Calendar, Event
+
+from treatments.formatting import long_date
+
+
+def _calendar() -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", f"-//{settings.CLINIC_NAME}//Patient portal//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", settings.CLINIC_NAME)
+    return cal
+
+
+def session_event(session, window) -> Event:
+    event = Event()
+    event.add("uid", f"session-{session.pk}@{settings.REMINDER_MESSAGE_ID_DOMAIN}")
+    event.add("summary", f"Treatment session at {settings.CLINIC_NAME}")
+    event.add("dtstart", session.starts_at.astimezone(UTC))
+    event.add("dtend", session.ends_at.astimezone(UTC))
+    event.add("dtstamp", session.booked_at.astimezone(UTC))
+    event.add("location", settings.CLINIC_ADDRESS)
+    event.add(
+        "description",
+        f"No aspirin, ibuprofen or other NSAIDs from {long_date(window.first_day)} through "
+        f"{long_date(window.last_day)} (unless the clinic advised otherwise). Drink plenty the "
+        f"day before, eat breakfast, come with a clean scalp and your medicines list. "
+        f"Questions: {settings.CLINIC_PHONE}.",
+    )
+    return event
+
+
+def follow_up_event(follow_up) -> Event:
+    event = Event()
+    event.add("uid", f"follow-up-{follow_up.pk}@{settings.REMINDER_MESSAGE_ID_DOMAIN}")
+    event.add("summary", f"{follow_up.get_kind_display()} due at {settings.CLINIC_NAME}")
+    event.add("dtstart", follow_up.due_date)  # a day: the time is agreed with the clinic
+    event.add("dtend", follow_up.due_date + timedelta(days=1))
+    event.add("dtstamp", follow_up.session.booked_at.astimezone(UTC))
+    event.add("location", settings.CLINIC_ADDRESS)
+    event.add("description", f"Please call {settings.CLINIC_PHONE} to agree on a time.")
+    return event
+
+
+def ics(events) -> bytes:
+    cal = _calendar()
+    for event in events:
+        cal.add_component(event)
+    return cal.to_ical()

@@ -1,0 +1,53 @@
+import zoneinfo
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from .models import ChangeRequest
+
+TIME_ZONES = sorted(zoneinfo.available_timezones())
+
+
+class SignInForm(AuthenticationForm):
+    """Staff sign in with their username, patients with their email (any letter case)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Username or email"
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        return username.lower() if "@" in username else username
+
+
+class SideEffectForm(forms.Form):
+    description = forms.CharField(
+        label="What do you notice, and since when?",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=2000,
+    )
+
+
+class PreferencesForm(forms.Form):
+    reminders_by_email = forms.BooleanField(required=False, label="Reminders by email")
+    reminders_by_sms = forms.BooleanField(required=False, label="Reminders by text message (SMS)")
+    phone = forms.CharField(required=False, max_length=32, label="Mobile phone")
+    time_zone = forms.ChoiceField(choices=[(z, z) for z in TIME_ZONES], label="Your time zone")
+    non_essential_opt_out = forms.BooleanField(
+        required=False,
+        label="Only essential messages",
+        help_text="You will still hear about your bookings, the NSAID pause, aftercare and "
+        "cancellations.",
+    )
+
+
+class ChangeRequestForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=ChangeRequest.Kind.choices, widget=forms.RadioSelect, label="What would you like?"
+    )
+    message = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Anything we should know (e.g. dates that suit you)?",
+        max_length=2000,
+    )

@@ -1,0 +1,114 @@
+"""What the patient's pages show: their own data only, in their own time zone."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Prefetch
+
+from patients.models import Patient
+from treatments import rules
+from treatments.models import (
+    LIVE_STATUSES,
+    OPEN_STATUSES,
+    FollowUp,
+    FollowUpPhoto,
+    FollowUpStatus,
+    SessionStatus,
+    TreatmentSession,
+)
+
+from .models import ChangeRequest
+
+
+@dataclass
+class Prep:
+    """The dated prep checklist of an upcoming session, on the patient's calendar."""
+
+    session: TreatmentSession
+    day: date
+    window: rules.NsaidWindow
+    days_to_go: int
+    day_before: date
+
+
+@dataclass
+class Home:
+    today: date
+    upcoming: TreatmentSession | None
+    prep: Prep | None
+    window: rules.NsaidWindow | None  # the NSAID window the patient is in today, if any
+    window_day: int | None
+    last_completed: TreatmentSession | None
+    requested: set[int]
+
+
+def _sessions(patient: Patient) -> list[TreatmentSession]:
+    sessions = list(
+        TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
+        .select_related("protocol")
+        .order_by("starts_at")
+    )
+    for session in sessions:
+        session.patient = patient  # no query per session for the patient's time zone
+    return sessions
+
+
+def home(patient: Patient, *, now: datetime) -> Home:
+    today = rules.local_day(now, patient.tz)
+    sessions = _sessions(patient)
+    upcoming = next((s for s in sessions if s.status in OPEN_STATUSES and s.ends_at >= now), None)
+    prep = None
+    if upcoming:
+        day = upcoming.patient_day()
+        prep = Prep(
+            upcoming, day, upcoming.nsaid_window(), (day - today).days, day - timedelta(days=1)
+        )
+    current = next((s for s in sessions if s.nsaid_window().contains(today)), None)
+    window = current.nsaid_window() if current else None
+    completed = [s for s in sessions if s.status == SessionStatus.COMPLETED]
+    requested = set(
+        ChangeRequest.objects.filter(patient=patient, handled_at__isnull=True).values_list(
+            "session_id", flat=True
+        )
+    )
+    return Home(
+        today=today,
+        upcoming=upcoming,
+        prep=prep,
+        window=window,
+        window_day=window.day_number(today) if window else None,
+        last_completed=completed[-1] if completed else None,
+        requested=requested,
+    )
+
+
+@dataclass
+class FollowUps:
+    upcoming: list[FollowUp]
+    shared: list[FollowUp]  # results the clinic shared, oldest first
+
+
+def follow_ups(patient: Patient, *, now: datetime) -> FollowUps:
+    today = rules.local_day(now, patient.tz)
+    rows = list(
+        FollowUp.objects.filter(session__patient=patient)
+        .exclude(status=FollowUpStatus.CANCELLED)
+        .select_related("session")
+        .prefetch_related(Prefetch("photos", queryset=FollowUpPhoto.objects.order_by("view")))
+        .order_by("due_date", "id")
+    )
+    return FollowUps(
+        upcoming=[f for f in rows if f.status == FollowUpStatus.PLANNED and f.due_date >= today],
+        shared=[f for f in rows if f.status == FollowUpStatus.DONE and f.shared_with_patient],
+    )
+
+
+def calendar_items(patient: Patient):
+    """Live sessions and planned follow-ups, for the calendar feed."""
+    sessions = _sessions(patient)
+    planned = list(
+        FollowUp.objects.filter(session__patient=patient, status=FollowUpStatus.PLANNED)
+        .select_related("session")
+        .order_by("due_date")
+    )
+    return sessions, planned

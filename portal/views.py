@@ -1,0 +1,240 @@
+"""The patient's own pages. Every lookup is scoped to the signed-in patient: another
+patient's session, follow-up or photo is a 404, whatever its id."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.forms import SetPasswordForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import patient_required, staff_required
+from patients.models import Patient
+from patients.services import update_reminder_preferences
+from treatments.charts import progress_chart
+from treatments.models import FollowUp, FollowUpPhoto, TreatmentSession
+
+from . import calendar, selectors, services
+from .forms import ChangeRequestForm, PreferencesForm, SideEffectForm
+from .models import ChangeRequest, SideEffectReport
+
+
+def patient_view(view):
+    """A patient's page: signed in as a patient, their record passed in, and every time on
+    the page shown on the patient's own clock."""
+
+    @patient_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        patient = Patient.objects.filter(user=request.user).first()
+        if patient is None:
+            raise PermissionDenied("This account is not linked to a patient record.")
+        with timezone.override(patient.tz):
+            return view(request, patient, *args, **kwargs)
+
+    return wrapper
+
+
+@patient_view
+def home(request, patient):
+    page = selectors.home(patient, now=timezone.now())
+    return render(request, "portal/home.html", {"patient": patient, "page": page})
+
+
+@patient_view
+def aftercare(request, patient):
+    page = selectors.home(patient, now=timezone.now())
+    form = SideEffectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.report_side_effect(patient=patient, description=form.cleaned_data["description"])
+        messages.success(request, "Thank you. The clinic has your message and will contact you.")
+        return redirect("portal_aftercare")
+    return render(
+        request, "portal/aftercare.html", {"patient": patient, "page": page, "form": form}
+    )
+
+
+@patient_view
+def follow_ups(request, patient):
+    page = selectors.follow_ups(patient, now=timezone.now())
+    return render(
+        request,
+        "portal/follow_ups.html",
+        {"patient": patient, "page": page, "chart": progress_chart(page.shared)},
+    )
+
+
+@patient_view
+def photo(request, patient, pk):
+    shared = get_object_or_404(
+        FollowUpPhoto,
+        pk=pk,
+        follow_up__session__patient=patient,
+        follow_up__shared_with_patient=True,
+    )
+    try:
+        return FileResponse(shared.image.open("rb"))
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+
+
+def _ics_response(content: bytes, name: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.ics"'
+    return response
+
+
+@patient_view
+def session_ics(request, patient, pk):
+    session = get_object_or_404(
+        TreatmentSession.objects.select_related("protocol"), pk=pk, patient=patient
+    )
+    session.patient = patient
+    event = calendar.session_event(session, session.nsaid_window())
+    return _ics_response(calendar.ics([event]), f"session-{session.local_date}")
+
+
+@patient_view
+def follow_up_ics(request, patient, pk):
+    follow_up = get_object_or_404(
+        FollowUp.objects.select_related("session"), pk=pk, session__patient=patient
+    )
+    return _ics_response(
+        calendar.ics([calendar.follow_up_event(follow_up)]), f"follow-up-{follow_up.due_date}"
+    )
+
+
+def calendar_feed(request, token):
+    """The patient's private feed for calendar apps: the secret in the URL is the key."""
+    patient = get_object_or_404(Patient, calendar_token=token) if token else None
+    if patient is None:
+        raise Http404
+    sessions, planned = selectors.calendar_items(patient)
+    events = [calendar.session_event(s, s.nsaid_window()) for s in sessions]
+    events += [calendar.follow_up_event(f) for f in planned]
+    response = HttpResponse(calendar.ics(events), content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@patient_view
+def preferences(request, patient):
+    form = PreferencesForm(
+        request.POST or None,
+        initial={
+            "reminders_by_email": patient.reminders_by_email,
+            "reminders_by_sms": patient.reminders_by_sms,
+            "phone": patient.phone,
+            "time_zone": patient.time_zone,
+            "non_essential_opt_out": patient.non_essential_opt_out,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_reminder_preferences(patient=patient, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Saved. Your reminders follow your new choices.")
+            return redirect("portal_preferences")
+    feed_url = (
+        request.build_absolute_uri(f"/portal/calendar/{patient.calendar_token}.ics")
+        if patient.calendar_token
+        else None
+    )
+    return render(
+        request,
+        "portal/preferences.html",
+        {"patient": patient, "form": form, "feed_url": feed_url},
+    )
+
+
+@patient_view
+@require_POST
+def calendar_token(request, patient):
+    if request.POST.get("action") == "revoke":
+        services.revoke_calendar_token(patient=patient)
+        messages.success(request, "The calendar link no longer works.")
+    else:
+        services.new_calendar_token(patient=patient)
+        messages.success(
+            request, "Your private calendar link is ready (any older one stops working)."
+        )
+    return redirect("portal_preferences")
+
+
+@patient_view
+def request_change(request, patient, pk):
+    session = get_object_or_404(TreatmentSession, pk=pk, patient=patient)
+    form = ChangeRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.request_change(patient=patient, session=session, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Thank you. The clinic will contact you about it.")
+            return redirect("portal_home")
+    return render(
+        request, "portal/request.html", {"form": form, "session": session, "patient": patient}
+    )
+
+
+def welcome(request, uidb64, token):
+    """The invitation link: choose a password (once, before the link expires), then sign in."""
+    try:
+        user = get_user_model().objects.get(pk=force_str(urlsafe_base64_decode(uidb64)))
+    except (ValueError, TypeError, OverflowError, get_user_model().DoesNotExist):
+        user = None
+    if user is None or not services.invite_tokens.check_token(user, token):
+        return render(request, "portal/welcome_invalid.html", status=400)
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Your password is set.")
+        return redirect("portal_home")
+    return render(request, "portal/welcome.html", {"form": form, "invited": user})
+
+
+# --- Staff's side of the portal ---------------------------------------------------------
+
+
+@staff_required
+@require_POST
+def invite(request, patient_pk):
+    patient = get_object_or_404(Patient, pk=patient_pk)
+    try:
+        services.invite_patient(patient=patient, invited_by=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"Invitation sent to {patient.email}.")
+    return redirect("patient_detail", pk=patient.pk)
+
+
+@staff_required
+@require_POST
+def resolve_side_effect(request, pk):
+    report = get_object_or_404(SideEffectReport, pk=pk)
+    services.resolve_side_effect(
+        report=report, resolved_by=request.user, note=request.POST.get("note", "")
+    )
+    messages.success(request, "Marked as dealt with.")
+    return redirect("patient_detail", pk=report.patient_id)
+
+
+@staff_required
+@require_POST
+def handle_change_request(request, pk):
+    change_request = get_object_or_404(ChangeRequest, pk=pk)
+    services.handle_change_request(change_request=change_request, handled_by=request.user)
+    messages.success(request, "Request marked as handled.")
+    return redirect("patient_detail", pk=change_request.patient_id)
