@@ -12,7 +12,7 @@ from tests.factories import ProductLotFactory, book
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = ("patients", "treatments")
+OUR_APPS = ("patients", "treatments", "portal")
 
 
 @pytest.fixture
