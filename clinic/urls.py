@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as accounts_views
+from clinic.health import healthz, ping
 from patients import views as patients_views
 from portal import views as portal
 from portal.forms import SignInForm
@@ -13,6 +14,8 @@ admin.site.site_title = "Clinic administration"
 
 urlpatterns = [
     path("", accounts_views.home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("ping", ping, name="ping"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=SignInForm),

@@ -84,7 +84,10 @@ class Patient(models.Model):
                 name="patient_prescribed_nsaid_named",
             ),
         ]
-        indexes = [models.Index(fields=["last_name", "first_name"], name="patient_name_idx")]
+        indexes = [
+            # The patient list's order; search uses trigram indexes (migration 0004).
+            models.Index(fields=["last_name", "first_name", "id"], name="patient_list_order_idx")
+        ]
 
     def __str__(self):
         return self.full_name

@@ -2,12 +2,12 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from accounts.decorators import staff_required
+from clinic.pagination import window
 from treatments import rules
 from treatments.charts import progress_chart
 from treatments.selectors import patient_page
@@ -29,7 +29,7 @@ def patient_list(request):
             | Q(email__icontains=word)
             | Q(phone__icontains=word)
         )
-    page = Paginator(patients, 25).get_page(request.GET.get("page"))
+    page = window(patients, request.GET.get("page"), 25)
     return render(
         request,
         "staff/patient_list.html",

@@ -20,11 +20,11 @@ pytestmark = pytest.mark.django_db
 MAX_QUERIES = {
     "schedule": 8,
     "schedule_week": 8,
-    "patient_list": 5,
+    "patient_list": 4,
     "patient_detail": 13,
     "session_book": 7,
     "session_detail": 8,
-    "follow_up_review": 7,
+    "follow_up_review": 8,
     "failed_reminders": 5,
 }
 

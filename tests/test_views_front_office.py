@@ -347,7 +347,10 @@ class TestPatients:
             PatientFactory(last_name=f"Zed{i:02d}")
         PatientFactory(last_name="Unique", email="needle@example.com")
         page = staff_client.get(reverse("patient_list")).context["page"]
-        assert page.paginator.num_pages == 2 and len(page) == 25
+        assert page.has_next and len(page) == 25
+        second = staff_client.get(reverse("patient_list"), {"page": "2"}).context["page"]
+        assert len(second) == 6 and not second.has_next and second.has_previous
+        assert staff_client.get(reverse("patient_list"), {"page": "x"}).status_code == 200
         found = staff_client.get(reverse("patient_list"), {"q": "needle"}).context["page"]
         assert [p.last_name for p in found] == ["Unique"]
 

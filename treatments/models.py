@@ -259,6 +259,7 @@ class TreatmentSession(models.Model):
             models.Index(fields=["clinician", "starts_at"], name="session_clinician_idx"),
             models.Index(fields=["room", "starts_at"], name="session_room_idx"),
             models.Index(fields=["starts_at"], name="session_starts_idx"),
+            models.Index(fields=["local_date", "starts_at"], name="session_schedule_idx"),
         ]
 
     def __str__(self):
@@ -395,6 +396,11 @@ class FollowUp(models.Model):
         indexes = [
             models.Index(fields=["status", "due_date"], name="follow_up_status_due_idx"),
             models.Index(fields=["due_date"], name="follow_up_due_idx"),
+            models.Index(
+                fields=["due_date"],
+                condition=Q(status=FollowUpStatus.PLANNED),
+                name="follow_up_planned_due_idx",
+            ),
         ]
 
     def __str__(self):

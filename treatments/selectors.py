@@ -318,21 +318,24 @@ def follow_up_review(
 
 
 def follow_up_counts(*, today: date) -> dict:
-    """Overdue now, due this week (Monday to Sunday), adherence over the last 90 days. One query."""
-    week_start = today - timedelta(days=today.weekday())
-    week_end = week_start + timedelta(days=6)
+    """Overdue now, due this week (to Sunday), adherence over the last 90 days.
+
+    Two queries over index ranges (planned follow-ups by due date; follow-ups due in the last
+    90 days), never a scan of the whole table.
+    """
+    week_end = today + timedelta(days=6 - today.weekday())
     since = today - timedelta(days=90)
-    planned = Q(status=FollowUpStatus.PLANNED)
-    recent = Q(due_date__gte=since, due_date__lt=today)
-    counts = FollowUp.objects.aggregate(
-        overdue=Count("id", filter=planned & Q(due_date__lt=today)),
-        due_this_week=Count("id", filter=planned & Q(due_date__gte=today, due_date__lte=week_end)),
-        recent_done=Count("id", filter=recent & Q(status=FollowUpStatus.DONE)),
-        recent_due=Count(
-            "id",
-            filter=recent
-            & Q(status__in=[FollowUpStatus.DONE, FollowUpStatus.MISSED, FollowUpStatus.PLANNED]),
-        ),
+    counts = FollowUp.objects.filter(
+        status=FollowUpStatus.PLANNED, due_date__lte=week_end
+    ).aggregate(
+        overdue=Count("id", filter=Q(due_date__lt=today)),
+        due_this_week=Count("id", filter=Q(due_date__gte=today)),
+    )
+    counts.update(
+        FollowUp.objects.filter(due_date__gte=since, due_date__lt=today).aggregate(
+            recent_done=Count("id", filter=Q(status=FollowUpStatus.DONE)),
+            recent_due=Count("id", filter=~Q(status=FollowUpStatus.CANCELLED)),
+        )
     )
     counts["adherence"] = (
         round(100 * counts["recent_done"] / counts["recent_due"]) if counts["recent_due"] else None

@@ -1,0 +1,37 @@
+"""Pagination that never counts the whole table: "previous / next" from LIMIT n+1."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Window:
+    object_list: list
+    number: int
+    has_previous: bool
+    has_next: bool
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self):
+        return len(self.object_list)
+
+    def has_other_pages(self):
+        return self.has_previous or self.has_next
+
+    def previous_page_number(self):
+        return self.number - 1
+
+    def next_page_number(self):
+        return self.number + 1
+
+
+def window(queryset, page: str | None, per_page: int) -> Window:
+    """The requested page of an ordered queryset: one query, however large the table."""
+    try:
+        number = max(1, int(page or 1))
+    except ValueError:
+        number = 1
+    start = (number - 1) * per_page
+    rows = list(queryset[start : start + per_page + 1])
+    return Window(rows[:per_page], number, number > 1, len(rows) > per_page)
