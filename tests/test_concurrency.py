@@ -32,7 +32,7 @@ def run_at_once(count, fn):
             fn(i)
             outcomes[i] = "booked"
         except ValidationError as exc:
-            outcomes[i] = exc.code
+            outcomes[i] = getattr(exc, "code", None) or f"uncoded: {exc}"
         except Exception as exc:  # anything else is a bug the test must show
             outcomes[i] = f"error: {exc!r}"
         finally:
@@ -226,3 +226,58 @@ def test_a_slot_race_past_the_service_check_reads_as_slot_taken():
     )
     assert isinstance(result, ValidationError), result
     assert result.code == "slot_taken"
+
+
+def test_one_booking_form_submitted_twenty_times_at_once_books_once():
+    import uuid
+
+    patient = PatientFactory()
+    doctor, room = clinician(), RoomFactory()
+    key = uuid.uuid4()
+    start = at(date(2027, 3, 10), 10)
+    booked = []
+
+    def book(i):
+        booked.append(
+            services.book_session(
+                patient=patient,
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+                clinician=doctor,
+                room=room,
+                booked_by=doctor,
+                booking_key=key,
+                now=NOW,
+            ).pk
+        )
+
+    outcomes = run_at_once(THREADS, book)
+    assert outcomes == ["booked"] * THREADS, outcomes
+    assert len(set(booked)) == 1
+    assert TreatmentSession.objects.filter(patient=patient).count() == 1
+
+
+def test_a_reused_form_key_for_other_patients_is_refused_not_a_crash():
+    import uuid
+
+    key = uuid.uuid4()
+    patients = [PatientFactory() for _ in range(THREADS)]
+    doctors = [clinician() for _ in range(THREADS)]
+    rooms = [RoomFactory() for _ in range(THREADS)]
+
+    def book(i):
+        start = at(date(2027, 3, 10), 10)
+        services.book_session(
+            patient=patients[i],
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            clinician=doctors[i],
+            room=rooms[i],
+            booked_by=doctors[i],
+            booking_key=key,
+            now=NOW,
+        )
+
+    outcomes = run_at_once(THREADS, book)
+    assert outcomes.count("booked") == 1, outcomes
+    assert outcomes.count("stale_form") == THREADS - 1, outcomes

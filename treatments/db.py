@@ -7,6 +7,8 @@ from django.db import migrations
 GAP_CONSTRAINT = "session_patient_gap_excl"
 CLINICIAN_SLOT_CONSTRAINT = "session_clinician_no_overlap"
 ROOM_SLOT_CONSTRAINT = "session_room_no_overlap"
+# Django's name for the unique constraint of TreatmentSession.booking_key.
+BOOKING_KEY_CONSTRAINT = "treatments_treatmentsession_booking_key_key"
 
 
 class PostgresOnlyRunSQL(migrations.RunSQL):

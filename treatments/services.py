@@ -19,6 +19,7 @@ fields; other code may branch on them):
     decision_required      recording an empty NSAID decision
     session_not_completed  recording a done follow-up of a session not carried out
     not_today              checking in on another day than the session's
+    stale_form             a booking form's one-time key was already used for another patient
 
 PostgreSQL constraints hold the gap and the double-booking rules too; should a concurrent
 write slip past a check here, the constraint error is turned into the same coded error.
@@ -39,7 +40,13 @@ from django.utils import timezone
 from patients.models import Patient
 
 from . import reminders, rules
-from .db import CLINICIAN_SLOT_CONSTRAINT, GAP_CONSTRAINT, ROOM_SLOT_CONSTRAINT, constraint_name
+from .db import (
+    BOOKING_KEY_CONSTRAINT,
+    CLINICIAN_SLOT_CONSTRAINT,
+    GAP_CONSTRAINT,
+    ROOM_SLOT_CONSTRAINT,
+    constraint_name,
+)
 from .formatting import long_date
 from .models import (
     LIVE_STATUSES,
@@ -109,21 +116,35 @@ def book_session(
     try:
         with transaction.atomic():
             _lock_patient(patient)
-            if booking_key:
-                already = TreatmentSession.objects.filter(booking_key=booking_key).first()
-                if already is not None:
-                    return already
+            if booking_key and TreatmentSession.objects.filter(booking_key=booking_key).exists():
+                return _booked_with_key(booking_key, patient)
             _check_gap(session)
             _check_slot(session)
             _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
-            session.full_clean(exclude=["patient", "clinician", "room", "protocol", "booked_by"])
+            # booking_key's uniqueness is the pre-check's and the constraint's (see below).
+            session.full_clean(
+                exclude=["patient", "clinician", "room", "protocol", "booked_by", "booking_key"]
+            )
             session.save()
             _plan_follow_ups(session)
             reminders.plan_for_session(session, now=now)
             _nudge_dispatcher_on_commit()
     except IntegrityError as exc:
+        if booking_key and constraint_name(exc) == BOOKING_KEY_CONSTRAINT:
+            return _booked_with_key(booking_key, patient)
         raise _constraint_error(exc, session) from exc
     return session
+
+
+def _booked_with_key(booking_key, patient) -> TreatmentSession:
+    """The same form submitted twice at once: the other submission booked it."""
+    already = TreatmentSession.objects.get(booking_key=booking_key)
+    if already.patient_id != patient.pk:
+        raise ValidationError(
+            "This booking form was already used for another patient; reload and try again.",
+            code="stale_form",
+        )
+    return already
 
 
 def reschedule_session(

@@ -1,0 +1,283 @@
+#!/usr/bin/env python
+"""
+`make bench`: the load benchmark. For each data size (default 1,000 and 100,000 patients,
+each in its own database clinic_bench_<N>, seeded by seed_scale when missing) it starts
+gunicorn with production settings (workers = cores) on PostgreSQL, warms up, then drives
+each key page with wrk (4 signed-in connections, fixed time), together with /ping, a view
+that only returns a short response: the framework's ceiling in the same run.
+
+It prints for each page: requests/s, p50/p95/p99 latency, errors, SQL queries per request,
+requests/s as a share of the ceiling, sequential scans of big tables in its queries; the peak
+RSS of the web workers; and, page by page, the p95 ratio between the two sizes.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+ORDER = [
+    "ceiling",
+    "schedule_day",
+    "patient_search",
+    "patient_page",
+    "review_overdue",
+    "booking_valid",
+    "booking_refused",
+    "portal_home",
+]
+
+LUA = r"""
+local cookie, csrf, method, path = %(cookie)s, %(csrf)s, %(method)s, %(path)s
+local ids = {%(ids)s}
+local clinicians = {%(clinicians)s}
+local rooms = {%(rooms)s}
+local kind = %(kind)s
+local half = math.floor(#ids / 2)
+local counter = 0
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+function init(args) math.randomseed(os.time() + (tid or 0) * 7919) end
+local function uuid()
+  return string.format("%%08x-%%04x-4%%03x-8%%03x-%%06x%%06x", math.random(0, 0x7fffffff),
+    math.random(0, 0xffff), math.random(0, 0xfff), math.random(0, 0xfff),
+    math.random(0, 0xffffff), math.random(0, 0xffffff))
+end
+function request()
+  local headers = {["Cookie"] = cookie, ["X-CSRFToken"] = csrf, ["Referer"] = "http://127.0.0.1/"}
+  if method == "GET" then return wrk.format("GET", path, headers) end
+  headers["Content-Type"] = "application/x-www-form-urlencoded"
+  local body, target
+  if kind == "valid" then
+    local k = (tid or 0) * half + counter
+    local base = os.time({year = 2035, month = 1, day = 5, hour = 12})
+    local day = os.date("!%%Y-%%m-%%d", base + math.floor(k / 360) * 86400)
+    local hour = 8 + math.floor(k / 40) %% 9
+    target = "/patients/" .. ids[(k %% #ids) + 1] .. "/book/"
+    body = "day=" .. day .. "&time=" .. string.format("%%02d:00", hour) .. "&duration=60" ..
+      "&clinician=" .. clinicians[(k %% #clinicians) + 1] .. "&room=" .. rooms[(k %% #rooms) + 1] ..
+      "&booking_key=" .. uuid()
+  else
+    target = path
+    body = %(refused_body)s .. "&booking_key=" .. uuid()
+  end
+  counter = counter + 1
+  return wrk.format("POST", target, headers, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %%d, "duration_us": %%d, "p50": %%d, "p95": %%d, ' ..
+    '"p99": %%d, "status_errors": %%d, "socket_errors": %%d}\n', summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def lua_str(value) -> str:
+    return json.dumps(value)
+
+
+def env_for(size: int) -> dict:
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "DATABASE_URL": f"{SERVER}/clinic_bench_{size}",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+        "AXES_FAILURE_LIMIT": "1000000",
+    }
+
+
+def manage(size, *args, check=True):
+    return subprocess.run(
+        [PY, "manage.py", *args],
+        cwd=ROOT,
+        env=env_for(size),
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+
+
+def ensure_seeded(size: int) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(f"{SERVER}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [f"clinic_bench_{size}"])
+        if not cur.fetchone():
+            cur.execute(f"CREATE DATABASE clinic_bench_{size}")
+    conn.close()
+    manage(size, "migrate", "--noinput")
+    print(f"Seeding {size} patients (once per database; skipped when already there)...", flush=True)
+    result = subprocess.run(
+        [PY, "manage.py", "seed_scale", "--patients", str(size)],
+        cwd=ROOT,
+        env=env_for(size),
+        text=True,
+        stderr=subprocess.PIPE,
+    )
+    if result.returncode and "already holds scale data" not in result.stderr:
+        sys.exit(result.stderr)
+
+
+def wrk(url, script, seconds, connections) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", script, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(row for row in out.splitlines() if row.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def worker_peak_rss_mb(master: int) -> float:
+    children = subprocess.run(
+        ["pgrep", "-P", str(master)], capture_output=True, text=True
+    ).stdout.split()
+    peaks = []
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks, default=0.0)
+
+
+def run_size(size: int, seconds: int, connections: int) -> dict:
+    ensure_seeded(size)
+    prepared = subprocess.run(
+        [PY, "bench/prepare.py"],
+        cwd=ROOT,
+        env=env_for(size),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    prep = json.loads(prepared.stdout.strip().splitlines()[-1])
+    workers = os.cpu_count() or 2
+    server = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "clinic.wsgi",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env_for(size),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{PORT}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/ping", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        results = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in ORDER:
+                method, path, who = prep["pages"][name]
+                refused = prep["refused"]
+                script = Path(tmp) / f"{name}.lua"
+                script.write_text(
+                    LUA
+                    % {
+                        "cookie": lua_str(prep["cookies"].get(who, "") if who else ""),
+                        "csrf": lua_str(prep["csrf"]),
+                        "method": lua_str(method),
+                        "path": lua_str(path),
+                        "ids": ",".join(map(str, prep["book_ids"])),
+                        "clinicians": ",".join(map(str, prep["clinicians"])),
+                        "rooms": ",".join(map(str, prep["rooms"])),
+                        "kind": lua_str("valid" if name == "booking_valid" else "other"),
+                        "refused_body": lua_str(
+                            f"day={refused['day']}&time=10:00&duration=60&clinician="
+                            f"{prep['clinicians'][0]}&room={prep['rooms'][0]}"
+                        ),
+                    }
+                )
+                if name != "booking_valid":
+                    wrk(base, str(script), 3, connections)  # warm-up
+                results[name] = wrk(base, str(script), seconds, connections)
+        rss = worker_peak_rss_mb(server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    return {"size": size, "prep": prep, "results": results, "rss": rss}
+
+
+def report(run) -> None:
+    prep, results = run["prep"], run["results"]
+    ceiling = results["ceiling"]["rps"]
+    print(
+        f"\n{run['size']:,} patients ({prep['patients']:,} seeded, {prep['reminders']:,} "
+        f"reminder rows); peak RSS of a web worker: {run['rss']:.0f} MB"
+    )
+    print(
+        f"{'page':<16} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'SQL/req':>7} {'vs ceiling':>10}  seq scans of big tables"
+    )
+    for name in ORDER:
+        r = results[name]
+        print(
+            f"{name:<16} {r['rps']:>8.0f} {r['p50'] / 1000:>7.1f} {r['p95'] / 1000:>7.1f} "
+            f"{r['p99'] / 1000:>7.1f} {r['status_errors'] + r['socket_errors']:>6} "
+            f"{prep['queries'][name]:>7} {r['rps'] / ceiling:>9.0%}  "
+            f"{', '.join(prep['seq_scans'][name]) or 'none'}"
+        )
+    claim = ", ".join(prep["seq_scans"]["dispatcher_claim"]) or "none"
+    print(f"{'dispatcher':<16} claim query seq scans: {claim}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    subprocess.run(
+        [PY, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env_for(args.sizes[0]),
+        check=True,
+    )
+    runs = [run_size(size, args.seconds, args.connections) for size in args.sizes]
+    for run in runs:
+        report(run)
+    if len(runs) >= 2:
+        small, large = runs[0], runs[-1]
+        print(f"\np95 at {large['size']:,} / p95 at {small['size']:,} patients, page by page:")
+        for name in ORDER:
+            ratio = large["results"][name]["p95"] / max(small["results"][name]["p95"], 1)
+            print(f"  {name:<16} {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

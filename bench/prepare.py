@@ -1,0 +1,201 @@
+#!/usr/bin/env python
+"""
+Part of `make bench` (bench/load.py runs it once per data size, with DATABASE_URL set):
+makes the signed-in users and their session cookies, the bench-only patients that the valid
+booking POSTs book, counts each page's SQL queries, and runs EXPLAIN on every one of them
+(and on the reminder dispatcher's claim), reporting any sequential scan of a big table.
+Prints one JSON object.
+"""
+
+import json
+import os
+import re
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
+from django.contrib.auth.models import Group, User  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from accounts import roles  # noqa: E402
+from patients.models import Patient  # noqa: E402
+from treatments.models import Reminder, Room, TreatmentSession  # noqa: E402
+
+BOOKING_PATIENTS = 6000
+BIG_TABLE_ROWS = 10_000
+CSRF = "benchbenchbenchbenchbenchbench12"  # a 32-character CSRF secret, cookie and header
+
+
+def user(username, role=None, superuser=False):
+    account, _ = User.objects.get_or_create(username=username, defaults={"is_superuser": superuser})
+    if role:
+        account.groups.add(Group.objects.get(name=role))
+    return account
+
+
+def cookie_for(account) -> str:
+    store = SessionStore()
+    store[SESSION_KEY] = str(account.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = account.get_session_auth_hash()
+    store.set_expiry(24 * 3600)
+    store.create()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}; csrftoken={CSRF}"
+
+
+def booking_patients() -> list[int]:
+    """Fresh patients that the valid booking POSTs book, one each (reset on every run)."""
+    old = Patient.objects.filter(email__startswith="bench-book-")
+    TreatmentSession.objects.filter(patient__in=old).delete()
+    old.delete()
+    made = Patient.objects.bulk_create(
+        Patient(
+            first_name="Bench",
+            last_name=f"Booking {i}",
+            date_of_birth="1980-01-01",
+            email=f"bench-book-{i}@example.test",
+            contact_consent_at=timezone.now(),
+        )
+        for i in range(BOOKING_PATIENTS)
+    )
+    return [p.pk for p in made]
+
+
+def big_tables() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND reltuples > %s", [BIG_TABLE_ROWS]
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def seq_scans(sql: str, big: set[str]) -> list[str]:
+    if not sql.lstrip().upper().startswith("SELECT"):
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    return sorted({t for t in re.findall(r"Seq Scan on (\w+)", plan) if t in big})
+
+
+def main():
+    staff = user("scale-reception", roles.CLINIC_STAFF)
+    admin = user("bench-admin", roles.CLINIC_ADMIN, superuser=True)
+    now = timezone.now()
+    upcoming = (
+        TreatmentSession.objects.filter(
+            status="scheduled",
+            starts_at__gt=now + timedelta(days=5),
+            patient__email__startswith="scale-",
+        )
+        .select_related("patient")
+        .order_by("starts_at")
+        .first()
+    )
+    patient = upcoming.patient
+    patient_user = patient.user or user(f"bench-patient-{patient.pk}", roles.PATIENT)
+    if patient.user_id is None:
+        patient.user = patient_user
+        patient.save(update_fields=["user"])
+    busiest_day = (
+        TreatmentSession.objects.filter(local_date__lte=timezone.localdate())
+        .order_by("-local_date")
+        .values_list("local_date", flat=True)
+        .first()
+    )
+    clinicians = list(
+        User.objects.filter(username__startswith="scale-dr-")
+        .order_by("username")
+        .values_list("pk", flat=True)
+    )
+    rooms = list(
+        Room.objects.filter(name__startswith="Scale room")
+        .order_by("name")
+        .values_list("pk", flat=True)
+    )
+    book_ids = booking_patients()
+    refused_day = upcoming.local_date + timedelta(days=1)
+
+    pages = {
+        "ceiling": ("GET", "/ping", None),
+        "schedule_day": ("GET", f"/schedule/?day={busiest_day}", "staff"),
+        "patient_search": ("GET", "/patients/?q=santos", "staff"),
+        "patient_page": ("GET", f"/patients/{patient.pk}/", "staff"),
+        "review_overdue": ("GET", "/follow-ups/review/?status=overdue", "admin"),
+        "booking_valid": ("POST", "/patients/{id}/book/", "staff"),
+        "booking_refused": ("POST", f"/patients/{patient.pk}/book/", "staff"),
+        "portal_home": ("GET", "/portal/", "patient"),
+    }
+    accounts = {"staff": staff, "admin": admin, "patient": patient_user}
+
+    big = big_tables()
+    queries, scans = {}, {}
+    for name, (method, path, who) in pages.items():
+        client = Client()
+        if who:
+            client.force_login(accounts[who])
+        data = {
+            "day": str(refused_day),
+            "time": "10:00",
+            "duration": "60",
+            "clinician": clinicians[0],
+            "room": rooms[0],
+            "booking_key": "00000000-0000-4000-8000-000000000000",
+        }
+        with CaptureQueriesContext(connection) as ctx:
+            if method == "GET":
+                response = client.get(path)
+            elif name == "booking_valid":
+                data.update(day="2034-12-31", time="08:00")
+                response = client.post(path.format(id=book_ids[-1]), data)
+            else:
+                response = client.post(path, data)
+        assert response.status_code in (200, 302), (name, response.status_code)
+        queries[name] = len(ctx.captured_queries)
+        scans[name] = sorted({t for q in ctx.captured_queries for t in seq_scans(q["sql"], big)})
+    TreatmentSession.objects.filter(patient_id=book_ids[-1]).delete()
+
+    claim = (
+        Reminder.objects.filter(state="pending", not_before__lte=now)
+        .order_by("not_before")
+        .values_list("pk", flat=True)[:100]
+    )
+    sql, params = claim.query.sql_with_params()
+    with connection.cursor() as cursor:
+        scans["dispatcher_claim"] = seq_scans(cursor.cursor.mogrify(sql, params).decode(), big)
+
+    print(
+        json.dumps(
+            {
+                "cookies": {who: cookie_for(a) for who, a in accounts.items()},
+                "csrf": CSRF,
+                "pages": pages,
+                "queries": queries,
+                "seq_scans": scans,
+                "book_ids": book_ids,
+                "clinicians": clinicians,
+                "rooms": rooms,
+                "refused": {"patient": patient.pk, "day": str(refused_day)},
+                "patients": Patient.objects.filter(email__startswith="scale-").count(),
+                "reminders": Reminder.objects.count(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
