@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/clinic
 
-.PHONY: install run test lint clean bench-reminders chromium
+.PHONY: install run test lint clean bench bench-reminders chromium wrk
 
 # Reinstall only when the pinned dependencies change.
 $(STAMP): pyproject.toml
@@ -36,6 +36,15 @@ test: install chromium
 	$(BIN)/ruff format --check . && \
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
 	$(BIN)/pytest
+
+# The load benchmark (README, "Performance"): not part of `make test`.
+wrk:
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1) || \
+	  (echo "wrk is needed: apt-get install -y wrk" && exit 1)
+
+bench: install wrk
+	$(BIN)/python bench/load.py
 
 bench-reminders: install
 	$(BIN)/python bench/reminders.py

@@ -76,8 +76,8 @@ def make_backlog(n: int) -> None:
             "quiet_hours_end": dtime(0),
         },
     )
-    Reminder.objects.all().delete()
-    TreatmentSession.objects.all().delete()
+    # Only this benchmark's own rows are replaced; --filler rows (history) stay.
+    TreatmentSession.objects.filter(patient__email__startswith="bench").delete()
     doctor, _ = User.objects.get_or_create(username="bench-doctor", is_superuser=True)
     room, _ = Room.objects.get_or_create(name="Bench room")
     now = timezone.now()
@@ -108,7 +108,7 @@ def make_backlog(n: int) -> None:
                 now=now,
             )
         )
-    Reminder.objects.all().delete()
+    Reminder.objects.filter(session__in=sessions).delete()
     rows = []
     for index in range(n):
         session = sessions[index // per_session]
@@ -124,6 +124,85 @@ def make_backlog(n: int) -> None:
             )
         )
     Reminder.objects.bulk_create(rows, batch_size=5000)
+
+
+PER_SESSION = 200_000  # 7 kinds x 30,000 occasions fit one session's unique keys
+KINDS = [
+    "booking_confirmation",
+    "nsaid_stop",
+    "day_before",
+    "aftercare",
+    "nsaid_end",
+    "next_session_eligible",
+    "cancellation",
+]
+
+
+def add_filler(count: int) -> None:
+    """History: `count` sent reminders (added once), so the table is as big as a clinic
+    group's and the dispatcher must find its few due rows among them."""
+    from datetime import date, datetime
+    from datetime import timedelta as td
+
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from patients.models import Patient
+    from treatments.models import ProtocolVersion, Reminder, Room, TreatmentSession
+
+    tz = timezone.get_current_timezone()
+    patient, _ = Patient.objects.get_or_create(
+        email="filler@example.test",
+        defaults={
+            "first_name": "History",
+            "last_name": "Filler",
+            "date_of_birth": date(1970, 1, 1),
+        },
+    )
+    have = Reminder.objects.filter(session__patient=patient).count()
+    if have >= count:
+        return
+    print(f"Adding {count - have:,} historic sent reminders...", flush=True)
+    doctor, _ = User.objects.get_or_create(username="filler-doctor")
+    room, _ = Room.objects.get_or_create(name="Filler room")
+    protocol = ProtocolVersion.objects.in_force_on(timezone.localdate())
+    sent = datetime(2020, 1, 1, 9, tzinfo=tz)
+    for n in range(have // PER_SESSION, (count + PER_SESSION - 1) // PER_SESSION):
+        starts = datetime(2020, 1, 6, 9, tzinfo=tz) + td(days=n)
+        session, _ = TreatmentSession.objects.get_or_create(
+            patient=patient,
+            starts_at=starts,
+            defaults=dict(
+                ends_at=starts + td(hours=1),
+                clinician=doctor,
+                room=room,
+                status="cancelled",
+                cancellation_reason="history",
+                protocol=protocol,
+                gap_months=6,
+                local_date=starts.date(),
+                gap_until=starts.date() + td(days=183),
+                booked_by=doctor,
+            ),
+        )
+        done = Reminder.objects.filter(session=session).count()
+        todo = min(PER_SESSION, count - n * PER_SESSION)
+        for first in range(done, todo, 20_000):
+            Reminder.objects.bulk_create(
+                Reminder(
+                    session=session,
+                    kind=KINDS[j // 30_000],
+                    channel="email",
+                    occasion=j % 30_000,
+                    state="sent",
+                    due_at=sent,
+                    expires_at=sent,
+                    not_before=sent,
+                    sent_at=sent,
+                    attempts=1,
+                )
+                for j in range(first, min(first + 20_000, todo))
+            )
 
 
 def start_worker(name: str) -> subprocess.Popen:
@@ -212,10 +291,27 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--filler",
+        type=int,
+        default=0,
+        help="historic sent reminders in the table first (e.g. 1000000)",
+    )
+    parser.add_argument(
+        "--keep-database",
+        action="store_true",
+        help="reuse clinic_bench (with its filler) instead of re-creating it",
+    )
     args = parser.parse_args()
     (ROOT / ".run").mkdir(exist_ok=True)
-    recreate_database()
+    if not args.keep_database:
+        recreate_database()
     setup_django()
+    if args.filler:
+        add_filler(args.filler)
+        from treatments.models import Reminder
+
+        print(f"Reminder rows in the table before each run: {Reminder.objects.count():,}")
     print(
         f"{'N':>8} {'workers':>7} {'sent':>8} {'seconds':>8} {'per s':>8} "
         f"{'per min/worker':>15} {'peak RSS MB':>12}"

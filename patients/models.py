@@ -85,8 +85,9 @@ class Patient(models.Model):
             ),
         ]
         indexes = [
-            # The patient list's order; search uses trigram indexes (migration 0004).
-            models.Index(fields=["last_name", "first_name", "id"], name="patient_list_order_idx")
+            # The patient list's order.
+            models.Index(fields=["last_name", "first_name", "id"], name="patient_list_order_idx"),
+            # Search by the start of a name or email: PostgreSQL pattern indexes, migration 0005.
         ]
 
     def __str__(self):

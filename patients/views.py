@@ -2,7 +2,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
@@ -15,20 +14,14 @@ from treatments.services import clinic_tz
 
 from .forms import PatientForm
 from .models import Patient
+from .selectors import search_patients
 from .services import register_patient
 
 
 @staff_required
 def patient_list(request):
     query = request.GET.get("q", "").strip()
-    patients = Patient.objects.order_by("last_name", "first_name", "id")
-    for word in query.split():
-        patients = patients.filter(
-            Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(email__icontains=word)
-            | Q(phone__icontains=word)
-        )
+    patients = search_patients(query)
     page = window(patients, request.GET.get("page"), 25)
     return render(
         request,

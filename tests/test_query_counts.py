@@ -24,8 +24,8 @@ MAX_QUERIES = {
     "patient_detail": 13,
     "session_book": 7,
     "session_detail": 8,
-    "follow_up_review": 8,
-    "failed_reminders": 5,
+    "follow_up_review": 7,
+    "failed_reminders": 4,
 }
 
 

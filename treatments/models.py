@@ -395,7 +395,8 @@ class FollowUp(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "due_date"], name="follow_up_status_due_idx"),
-            models.Index(fields=["due_date"], name="follow_up_due_idx"),
+            # Covers the review's counts by due date and status (index-only scans).
+            models.Index(fields=["due_date", "status"], name="follow_up_due_status_idx"),
             models.Index(
                 fields=["due_date"],
                 condition=Q(status=FollowUpStatus.PLANNED),

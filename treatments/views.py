@@ -5,7 +5,6 @@ from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -13,6 +12,7 @@ from django.utils.dateparse import parse_date, parse_time
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import admin_required, staff_required
+from clinic.pagination import window
 from patients.models import Patient
 
 from . import reminders, rules, selectors, services
@@ -420,7 +420,7 @@ def _review_filters(request, today):
 def follow_up_review(request):
     now, today = _now_and_today()
     form, status, qs = _review_filters(request, today)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = window(qs, request.GET.get("page"), 50)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -497,7 +497,7 @@ def follow_up_mark_missed(request):
 
 @admin_required
 def failed_reminders(request):
-    page = Paginator(selectors.failed_reminders(), 50).get_page(request.GET.get("page"))
+    page = window(selectors.failed_reminders(), request.GET.get("page"), 50)
     return render(request, "staff/failed_reminders.html", {"page": page})
 
 
