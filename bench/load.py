@@ -175,6 +175,11 @@ def run_size(size: int, seconds: int, connections: int) -> dict:
     )
     prep = json.loads(prepared.stdout.strip().splitlines()[-1])
     workers = os.cpu_count() or 2
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{PORT}/ping", timeout=1)
+        sys.exit(f"Something already answers on port {PORT}: stop it (or set BENCH_PORT).")
+    except OSError:
+        pass  # free, as it should be
     server = subprocess.Popen(
         [
             PY,
