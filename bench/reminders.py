@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from treatments.rules import add_months  # noqa: E402 - pure module, no Django needed
+
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 DATABASE_URL = f"{SERVER}/clinic_bench"
 BROKER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -181,7 +183,7 @@ def add_filler(count: int) -> None:
                 protocol=protocol,
                 gap_months=6,
                 local_date=starts.date(),
-                gap_until=starts.date() + td(days=183),
+                gap_until=add_months(starts.date(), 6),
                 booked_by=doctor,
             ),
         )
@@ -275,7 +277,10 @@ def run(n: int, workers: int) -> dict:
         os.killpg(p.pid, signal.SIGTERM)
         p.wait(timeout=30)
     probe.close()
-    sent = Reminder.objects.filter(state="sent").count()
+    # Only this run's rows: --filler history is "sent" too.
+    sent = Reminder.objects.filter(
+        state="sent", session__patient__email__startswith="bench"
+    ).count()
     return {
         "n": n,
         "workers": workers,
