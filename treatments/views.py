@@ -251,31 +251,40 @@ def session_complete(request, pk):
     return render(request, "staff/session_complete.html", {"session": session, "form": form})
 
 
+def _session_form(request, session, form, *, action, success, title, button, done, danger=False):
+    """A small form about one session: on a valid POST run `action(cleaned_data)`; a coded
+    refusal goes next to its field and the input stays; success goes to `done`."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            action(form.cleaned_data)
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, success)
+            return redirect(*done)
+    return render(
+        request,
+        "staff/simple_form.html",
+        {"form": form, "title": title, "session": session, "button": button, "danger": danger},
+    )
+
+
 @staff_required
 def session_nsaid_decision(request, pk):
     session = _session(pk)
     if not request.user.has_perm("treatments.record_nsaid_decision"):
         raise PermissionDenied
-    form = NsaidDecisionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.record_nsaid_decision(
-                session=session, decision=form.cleaned_data["decision"], clinician=request.user
-            )
-        except ValidationError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, "Decision recorded.")
-            return redirect("session_detail", pk=session.pk)
-    return render(
+    return _session_form(
         request,
-        "staff/simple_form.html",
-        {
-            "form": form,
-            "title": "NSAID decision",
-            "session": session,
-            "button": "Record decision",
-        },
+        session,
+        NsaidDecisionForm(request.POST or None),
+        action=lambda data: services.record_nsaid_decision(
+            session=session, decision=data["decision"], clinician=request.user
+        ),
+        success="Decision recorded.",
+        title="NSAID decision",
+        button="Record decision",
+        done=("session_detail", session.pk),
     )
 
 
@@ -293,59 +302,41 @@ def session_reschedule(request, pk):
             "room": session.room_id,
         },
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.reschedule_session(
-                session=session,
-                starts_at=data["starts_at"],
-                ends_at=data["ends_at"],
-                clinician=data["clinician"],
-                room=data["room"],
-                changed_by=request.user,
-                nsaid_free_confirmed=data["nsaid_free_confirmed"],
-            )
-        except ValidationError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, "Session moved; its reminders and follow-ups moved too.")
-            return redirect("session_detail", pk=session.pk)
-    return render(
+    return _session_form(
         request,
-        "staff/simple_form.html",
-        {
-            "form": form,
-            "title": "Move session",
-            "session": session,
-            "button": "Move",
-        },
+        session,
+        form,
+        action=lambda data: services.reschedule_session(
+            session=session,
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
+            clinician=data["clinician"],
+            room=data["room"],
+            changed_by=request.user,
+            nsaid_free_confirmed=data["nsaid_free_confirmed"],
+        ),
+        success="Session moved; its reminders and follow-ups moved too.",
+        title="Move session",
+        button="Move",
+        done=("session_detail", session.pk),
     )
 
 
 @staff_required
 def session_cancel(request, pk):
     session = _session(pk)
-    form = CancelForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.cancel_session(
-                session=session, reason=form.cleaned_data["reason"], cancelled_by=request.user
-            )
-        except ValidationError as exc:
-            add_service_error(form, exc)
-        else:
-            messages.success(request, "Session cancelled; the patient is told.")
-            return redirect("patient_detail", pk=session.patient_id)
-    return render(
+    return _session_form(
         request,
-        "staff/simple_form.html",
-        {
-            "form": form,
-            "title": "Cancel session",
-            "session": session,
-            "button": "Cancel session",
-            "danger": True,
-        },
+        session,
+        CancelForm(request.POST or None),
+        action=lambda data: services.cancel_session(
+            session=session, reason=data["reason"], cancelled_by=request.user
+        ),
+        success="Session cancelled; the patient is told.",
+        title="Cancel session",
+        button="Cancel session",
+        done=("patient_detail", session.patient_id),
+        danger=True,
     )
 
 
