@@ -31,7 +31,7 @@ class InviteTokenGenerator(PasswordResetTokenGenerator):
 invite_tokens = InviteTokenGenerator()
 
 
-def invite_patient(*, patient: Patient, invited_by) -> User:
+def invite_patient(*, patient: Patient) -> User:
     """Give the patient a portal account (their email is their sign-in) and email them a
     link to set a password. Inviting again sends a fresh link."""
     with transaction.atomic():

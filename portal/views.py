@@ -112,9 +112,7 @@ def follow_up_ics(request, patient, pk):
 
 def calendar_feed(request, token):
     """The patient's private feed for calendar apps: the secret in the URL is the key."""
-    patient = get_object_or_404(Patient, calendar_token=token) if token else None
-    if patient is None:
-        raise Http404
+    patient = get_object_or_404(Patient, calendar_token=token)
     sessions, planned = selectors.calendar_items(patient)
     events = [calendar.session_event(s, s.nsaid_window()) for s in sessions]
     events += [calendar.follow_up_event(f) for f in planned]
@@ -212,7 +210,7 @@ def welcome(request, uidb64, token):
 def invite(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
     try:
-        services.invite_patient(patient=patient, invited_by=request.user)
+        services.invite_patient(patient=patient)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:

@@ -14,7 +14,7 @@ class Series:
 
 def progress_chart(follow_ups) -> dict | None:
     """Hair density (left scale) and the patient's rating (1–10, right scale) by date."""
-    rows = [f for f in follow_ups if f.seen_at or f.due_date]
+    rows = list(follow_ups)
     if not rows:
         return None
     days = [f.due_date for f in rows]

@@ -22,7 +22,6 @@ import logging
 import socket
 import time as clock
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -317,17 +316,3 @@ def dispatch_due(*, max_seconds: float | None = None, worker: str = "") -> dict[
                 )
                 counts[state or "skipped"] = counts.get(state or "skipped", 0) + 1
     return counts
-
-
-def due_count(*, now: datetime) -> int:
-    return Reminder.objects.filter(state=ReminderState.PENDING, not_before__lte=now).count()
-
-
-def for_patient(patient: Patient) -> Iterable[Reminder]:
-    """Every reminder of the patient with its delivery attempts, newest first (staff view)."""
-    return (
-        Reminder.objects.filter(session__patient=patient)
-        .select_related("session", "follow_up")
-        .prefetch_related("deliveries")
-        .order_by("-due_at")
-    )

@@ -210,16 +210,6 @@ def cancel_session(
     return session
 
 
-def confirm_session(*, session: TreatmentSession, confirmed_by) -> TreatmentSession:
-    """The patient confirmed they will come."""
-    with transaction.atomic():
-        session = _locked(session)
-        _require_status(session, (SessionStatus.SCHEDULED,), "confirmed")
-        session.status = SessionStatus.CONFIRMED
-        session.save(update_fields=["status"])
-    return session
-
-
 def check_in_session(
     *, session: TreatmentSession, checked_in_by, now: datetime | None = None
 ) -> TreatmentSession:
@@ -541,15 +531,10 @@ def _constraint_error(exc: IntegrityError, session: TreatmentSession) -> Excepti
     """The coded error for a constraint a concurrent write made us break; else the original."""
     name = constraint_name(exc)
     if name == GAP_CONSTRAINT:
-        others = [
-            s.as_booked_day()
-            for s in _other_live_sessions(session).filter(patient_id=session.patient_id)
-        ]
-        conflicts = rules.gap_conflicts(
-            session.local_date, gap_months=session.gap_months, others=others
-        )
-        if conflicts:
-            return _gap_error(session, others, conflicts)
+        try:
+            _check_gap(session)  # the rival is committed now: name the earliest date
+        except ValidationError as gap_error:
+            return gap_error
         return ValidationError(
             "Another session of this patient was booked at the same moment, too close to this "
             "one. Reload and choose another date.",
