@@ -17,7 +17,7 @@ from tests.factories import (
     staff,
 )
 from treatments import selectors, services
-from treatments.models import FollowUpStatus, ProtocolVersion, SessionStatus
+from treatments.models import FollowUpPhoto, FollowUpStatus, ProtocolVersion, SessionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -436,6 +436,30 @@ class TestFollowUps:
         services.record_follow_up(follow_up=follow_up, status=FollowUpStatus.MISSED)
         follow_up.refresh_from_db()
         assert follow_up.status == FollowUpStatus.MISSED
+
+    @pytest.mark.parametrize(
+        ("content", "name"), [(b"not an image", "scalp.png"), (None, "scalp.gif")]
+    )
+    def test_photos_are_checked_by_the_service_too(self, content, name):
+        import io
+
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from PIL import Image
+
+        if content is None:  # a real image, but not a type the clinic keeps
+            buffer = io.BytesIO()
+            Image.new("RGB", (8, 8)).save(buffer, "GIF")
+            content = buffer.getvalue()
+        session = complete(book())
+        with pytest.raises(ValidationError) as exc:
+            services.record_follow_up(
+                follow_up=session.follow_ups.get(kind="aftercare_check"),
+                status=FollowUpStatus.DONE,
+                seen_by=session.clinician,
+                photos=[("top", SimpleUploadedFile(name, content))],
+            )
+        assert "JPEG, PNG or WebP" in exc.value.message_dict["image"][0]
+        assert not FollowUpPhoto.objects.exists()
 
     def test_unknown_status(self):
         session = complete(book())

@@ -8,12 +8,12 @@ import uuid
 from datetime import datetime, timedelta
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from .models import FollowUpKind, FollowUpStatus, PhotoView, Room
 from .selectors import clinicians, usable_lots
 from .services import clinic_tz
+from .validators import validate_photo
 
 # Which field a refusal code belongs next to (None: above the form).
 FIELD_FOR_CODE = {
@@ -122,23 +122,6 @@ class CompleteForm(forms.Form):
         if data.get("second_lot") and data["second_lot"] != data["lot"]:
             used.append((data["second_lot"], data.get("second_vials") or 1))
         return used
-
-
-def validate_photo(image):
-    if image.size > settings.PHOTO_MAX_BYTES:
-        raise ValidationError(
-            "The photo is %(size)s MB; at most %(max)s MB.",
-            code="photo_too_large",
-            params={
-                "size": round(image.size / 1024 / 1024, 1),
-                "max": settings.PHOTO_MAX_BYTES // 1024 // 1024,
-            },
-        )
-    kind = (getattr(getattr(image, "image", None), "format", "") or "").lower()
-    if kind not in settings.PHOTO_TYPES:
-        raise ValidationError(
-            "Upload a JPEG, PNG or WebP photo.", code="photo_type", params={"kind": kind}
-        )
 
 
 class FollowUpForm(forms.Form):

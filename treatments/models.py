@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import rules
+from .validators import validate_photo
 
 
 def default_follow_up_plan():
@@ -424,7 +425,7 @@ class FollowUpPhoto(models.Model):
 
     follow_up = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="photos")
     view = models.CharField(max_length=10, choices=PhotoView.choices)
-    image = models.ImageField(upload_to="follow-ups/%Y/%m/")
+    image = models.ImageField(upload_to="follow-ups/%Y/%m/", validators=[validate_photo])
     uploaded_at = models.DateTimeField(default=timezone.now)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
