@@ -70,6 +70,14 @@ class ChangeRequest(models.Model):
                 name="change_request_open_idx",
             )
         ]
+        constraints = [
+            # One open request a session, even when the patient clicks twice at once.
+            models.UniqueConstraint(
+                fields=["session"],
+                condition=Q(handled_at__isnull=True),
+                name="change_request_one_open_per_session",
+            )
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} requested by {self.patient}"

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, User
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -111,14 +111,19 @@ def request_change(*, patient: Patient, session: TreatmentSession, kind: str, me
         raise ValidationError("This session can no longer be changed.", code="invalid_status")
     if kind not in ChangeRequest.Kind.values:
         raise ValidationError("Choose to move or to cancel.", code="invalid")
-    if ChangeRequest.objects.filter(session=session, handled_at__isnull=True).exists():
-        raise ValidationError(
-            "You have already asked about this session; the clinic will contact you.",
-            code="already_requested",
-        )
-    return ChangeRequest.objects.create(
-        patient=patient, session=session, kind=kind, message=message.strip()
+    already = ValidationError(
+        "You have already asked about this session; the clinic will contact you.",
+        code="already_requested",
     )
+    if ChangeRequest.objects.filter(session=session, handled_at__isnull=True).exists():
+        raise already
+    try:
+        with transaction.atomic():
+            return ChangeRequest.objects.create(
+                patient=patient, session=session, kind=kind, message=message.strip()
+            )
+    except IntegrityError as exc:  # a simultaneous second click won the race
+        raise already from exc
 
 
 def handle_change_request(*, change_request: ChangeRequest, handled_by) -> None:

@@ -5,7 +5,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -156,7 +155,6 @@ class TestAccess:
         owner = Patient.objects.get(pk=TreatmentSession.objects.get(pk=other["session"]).patient_id)
         client = portal_client(owner)
         assert client.get(reverse("portal_photo", args=[other["photo"]])).status_code == 200
-        FollowUpPhoto.objects.filter(pk=other["photo"]).update()
         from treatments.models import FollowUp
 
         FollowUp.objects.filter(pk=other["follow_up"]).update(shared_with_patient=False)
@@ -290,6 +288,14 @@ class TestRequestsAndPreferences:
         request.refresh_from_db()
         assert request.handled_by == staff_client.user
 
+    def test_the_database_holds_one_open_request_per_session(self, patient):
+        from django.db import IntegrityError, transaction
+
+        session = book(patient, date(2027, 3, 10))
+        ChangeRequest.objects.create(patient=patient, session=session, kind="cancel")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ChangeRequest.objects.create(patient=patient, session=session, kind="reschedule")
+
     def test_preferences_take_effect_on_pending_reminders(self, patient):
         book(patient, date(2027, 3, 10))
         client = portal_client(patient)
@@ -368,7 +374,3 @@ class TestQueryCounts:
         for name in self.PAGES:
             with django_assert_max_num_queries(self.MAX[name]):
                 client.get(reverse(name))
-
-
-def test_patient_group_exists():
-    assert Group.objects.filter(name=roles.PATIENT).exists()
