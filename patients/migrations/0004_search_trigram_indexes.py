@@ -1,12 +1,10 @@
-"""Patient search (`icontains`, i.e. UPPER(col) LIKE '%...%') through trigram GIN indexes on
-PostgreSQL, so searching 100,000 patients reads an index, not the table."""
+"""Phone search (digits anywhere in the number) through a trigram GIN index on PostgreSQL.
+Names and email are searched by their start: see 0005."""
 
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
 from treatments.db import PostgresOnlyRunSQL
-
-COLUMNS = ("first_name", "last_name", "email", "phone")
 
 
 class Migration(migrations.Migration):
@@ -15,11 +13,8 @@ class Migration(migrations.Migration):
     operations = [
         TrigramExtension(),
         PostgresOnlyRunSQL(
-            sql=[
-                f"CREATE INDEX patient_{c}_trgm ON patients_patient "
-                f"USING gin (UPPER({c}::text) gin_trgm_ops)"
-                for c in COLUMNS
-            ],
-            reverse_sql=[f"DROP INDEX patient_{c}_trgm" for c in COLUMNS],
+            sql="CREATE INDEX patient_phone_trgm ON patients_patient "
+            "USING gin (UPPER(phone::text) gin_trgm_ops)",
+            reverse_sql="DROP INDEX patient_phone_trgm",
         ),
     ]
