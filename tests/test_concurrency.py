@@ -21,6 +21,20 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 THREADS = 20
 
 
+def book_at(patient, start, doctor, room, **kwargs):
+    """A one-hour booking through the real service, made by its clinician, at NOW."""
+    return services.book_session(
+        patient=patient,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        clinician=doctor,
+        room=room,
+        booked_by=doctor,
+        now=NOW,
+        **kwargs,
+    )
+
+
 def run_at_once(count, fn):
     """Run fn(i) in `count` threads released together; collect outcome per thread."""
     barrier = threading.Barrier(count)
@@ -53,15 +67,7 @@ def test_twenty_bookings_of_one_patient_within_six_months():
 
     def book(i):
         start = at(date(2027, 3, 1) + timedelta(days=5 * i))
-        services.book_session(
-            patient=patient,
-            starts_at=start,
-            ends_at=start + timedelta(hours=1),
-            clinician=doctors[i],
-            room=rooms[i],
-            booked_by=doctors[i],
-            now=NOW,
-        )
+        book_at(patient, start, doctors[i], rooms[i])
 
     outcomes = run_at_once(THREADS, book)
     assert outcomes.count("booked") == 1, outcomes
@@ -76,15 +82,7 @@ def test_twenty_bookings_of_one_clinician_at_one_time():
     start = at(date(2027, 3, 10), 10)
 
     def book(i):
-        services.book_session(
-            patient=patients[i],
-            starts_at=start,
-            ends_at=start + timedelta(hours=1),
-            clinician=doctor,
-            room=rooms[i],
-            booked_by=doctor,
-            now=NOW,
-        )
+        book_at(patients[i], start, doctor, rooms[i])
 
     outcomes = run_at_once(THREADS, book)
     assert outcomes.count("booked") == 1, outcomes
@@ -99,15 +97,8 @@ def test_twenty_bookings_of_one_room_at_one_time():
     start = at(date(2027, 3, 10), 10)
 
     def book(i):
-        services.book_session(
-            patient=patients[i],
-            starts_at=start + timedelta(minutes=i),  # overlapping, not identical
-            ends_at=start + timedelta(minutes=60 + i),
-            clinician=doctors[i],
-            room=room,
-            booked_by=doctors[i],
-            now=NOW,
-        )
+        # overlapping, not identical
+        book_at(patients[i], start + timedelta(minutes=i), doctors[i], room)
 
     outcomes = run_at_once(THREADS, book)
     assert outcomes.count("booked") == 1, outcomes
@@ -173,27 +164,11 @@ def test_a_gap_race_past_the_service_check_reads_as_session_gap():
     patient = PatientFactory()
     doctor, room = clinician(), RoomFactory()
     # One committed session so raw_session has a protocol and a booker to copy.
-    services.book_session(
-        patient=PatientFactory(),
-        starts_at=at(date(2027, 2, 1)),
-        ends_at=at(date(2027, 2, 1), 11),
-        clinician=doctor,
-        room=room,
-        booked_by=doctor,
-        now=NOW,
-    )
+    book_at(PatientFactory(), at(date(2027, 2, 1)), doctor, room)
     start = at(date(2027, 5, 10))
     result = _book_while_a_rival_insert_is_uncommitted(
         lambda: raw_session(patient=patient, day=date(2027, 3, 10)),
-        lambda: services.book_session(
-            patient=patient,
-            starts_at=start,
-            ends_at=start + timedelta(hours=1),
-            clinician=doctor,
-            room=room,
-            booked_by=doctor,
-            now=NOW,
-        ),
+        lambda: book_at(patient, start, doctor, room),
     )
     assert isinstance(result, ValidationError), result
     assert result.code == "session_gap"
@@ -202,27 +177,11 @@ def test_a_gap_race_past_the_service_check_reads_as_session_gap():
 
 def test_a_slot_race_past_the_service_check_reads_as_slot_taken():
     doctor, room = clinician(), RoomFactory()
-    services.book_session(
-        patient=PatientFactory(),
-        starts_at=at(date(2027, 2, 1)),
-        ends_at=at(date(2027, 2, 1), 11),
-        clinician=doctor,
-        room=room,
-        booked_by=doctor,
-        now=NOW,
-    )
+    book_at(PatientFactory(), at(date(2027, 2, 1)), doctor, room)
     start = at(date(2027, 3, 10))
     result = _book_while_a_rival_insert_is_uncommitted(
         lambda: raw_session(patient=PatientFactory(), day=date(2027, 3, 10), doctor=doctor),
-        lambda: services.book_session(
-            patient=PatientFactory(),
-            starts_at=start,
-            ends_at=start + timedelta(hours=1),
-            clinician=doctor,
-            room=RoomFactory(),
-            booked_by=doctor,
-            now=NOW,
-        ),
+        lambda: book_at(PatientFactory(), start, doctor, RoomFactory()),
     )
     assert isinstance(result, ValidationError), result
     assert result.code == "slot_taken"
@@ -238,18 +197,7 @@ def test_one_booking_form_submitted_twenty_times_at_once_books_once():
     booked = []
 
     def book(i):
-        booked.append(
-            services.book_session(
-                patient=patient,
-                starts_at=start,
-                ends_at=start + timedelta(hours=1),
-                clinician=doctor,
-                room=room,
-                booked_by=doctor,
-                booking_key=key,
-                now=NOW,
-            ).pk
-        )
+        booked.append(book_at(patient, start, doctor, room, booking_key=key).pk)
 
     outcomes = run_at_once(THREADS, book)
     assert outcomes == ["booked"] * THREADS, outcomes
@@ -267,16 +215,7 @@ def test_a_reused_form_key_for_other_patients_is_refused_not_a_crash():
 
     def book(i):
         start = at(date(2027, 3, 10), 10)
-        services.book_session(
-            patient=patients[i],
-            starts_at=start,
-            ends_at=start + timedelta(hours=1),
-            clinician=doctors[i],
-            room=rooms[i],
-            booked_by=doctors[i],
-            booking_key=key,
-            now=NOW,
-        )
+        book_at(patients[i], start, doctors[i], rooms[i], booking_key=key)
 
     outcomes = run_at_once(THREADS, book)
     assert outcomes.count("booked") == 1, outcomes
