@@ -19,16 +19,37 @@ def test_redis_down_is_named(client, settings):
     assert body["database"] == "ok" and body["redis"].startswith("failed")
 
 
-def test_database_down_is_named(client, monkeypatch):
-    from clinic import health
+def test_database_down_is_named():
+    """A real refused connection (nothing listens on port 1), in a process of its own."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    def broken_cursor():
-        raise ConnectionError("gone")
-
-    monkeypatch.setattr(health.connection, "cursor", broken_cursor)
-    response = client.get("/healthz")
-    assert response.status_code == 503
-    assert response.json()["database"] == "failed: ConnectionError"
+    code = (
+        "import django; django.setup(); from django.test import Client; "
+        "r = Client().get('/healthz'); print(r.status_code, r.content.decode())"
+    )
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    status, body = result.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert status == "503", result.stderr
+    checks = json.loads(body)
+    assert checks["database"] == "failed: OperationalError" and checks["redis"] == "ok"
 
 
 def test_ping_touches_nothing(client, django_assert_num_queries):
