@@ -5,3 +5,14 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
     verbose_name = "Accounts and roles"
+
+    def ready(self):
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from .middleware import start_idle_clock
+        from .throttle import count_sign_in_failure
+
+        user_logged_in.connect(start_idle_clock, dispatch_uid="accounts.start_idle_clock")
+        user_login_failed.connect(
+            count_sign_in_failure, dispatch_uid="accounts.count_sign_in_failure"
+        )

@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.StaffIdleTimeoutMiddleware",
+    "clinic.uploads.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its lockout response.
     "axes.middleware.AxesMiddleware",
@@ -135,7 +137,11 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # --- Auth ---------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        # ASVS 2.1.1: at least 12 characters.
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -159,12 +165,24 @@ if env.bool("BEHIND_HTTPS_PROXY", default=False):
     AXES_IPWARE_PROXY_COUNT = 1
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 
+# Beyond axes' per-account lockout: failed sign-ins from one address across all usernames, and
+# password-reset requests, counted in Redis (accounts/throttle.py; "N/s", "N/m", "N/h", "N/d").
+SIGN_IN_FAILURES_PER_IP = env.str("SIGN_IN_FAILURES_PER_IP", default="20/h")
+RESET_REQUESTS_PER_IP = env.str("RESET_REQUESTS_PER_IP", default="10/h")
+RESET_REQUESTS_PER_EMAIL = env.str("RESET_REQUESTS_PER_EMAIL", default="3/h")
+
+# Staff are signed out after this many minutes without a request (accounts/middleware.py).
+STAFF_IDLE_TIMEOUT_MINUTES = env.int("STAFF_IDLE_TIMEOUT_MINUTES", default=30)
+
 # Portal invitations and password resets: links work once and for this many seconds.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 
 # Follow-up photos: what an upload may be.
 PHOTO_MAX_BYTES = env.int("PHOTO_MAX_BYTES", default=10 * 1024 * 1024)
 PHOTO_TYPES = ("jpeg", "png", "webp")
+# A request larger than this is refused from its Content-Length, before its body is read:
+# room for a photo of each of the five views, and the form around them.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=5 * PHOTO_MAX_BYTES + 1024 * 1024)
 
 # --- Static and uploaded files ------------------------------------------------------------
 STATIC_URL = "static/"
@@ -196,7 +214,28 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # through SMS_BACKEND: the console/log backend until a provider backend is configured.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_CONFIG["EMAIL_BACKEND"])
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".run" / "mail"))
-SMS_BACKEND = env.str("SMS_BACKEND", default="treatments.channels.ConsoleSmsBackend")
+# Without a provider, production has SMS switched off (SMS reminders fail visibly in the
+# failed list) rather than printed; a developer's machine prints them.
+SMS_BACKEND = env.str(
+    "SMS_BACKEND",
+    default="treatments.channels.ConsoleSmsBackend"
+    if DEBUG
+    else "treatments.channels.DisabledSmsBackend",
+)
+# Console backends print invitation and reset links and patients' names to the log: production
+# refuses them unless ALLOW_CONSOLE_MESSAGES=1 says so on purpose (a demo server, say).
+CONSOLE_MESSAGE_BACKENDS = (
+    "django.core.mail.backends.console.EmailBackend",
+    "treatments.channels.ConsoleSmsBackend",
+)
+if not DEBUG and not env.bool("ALLOW_CONSOLE_MESSAGES", default=False):
+    _printing = [b for b in (EMAIL_BACKEND, SMS_BACKEND) if b in CONSOLE_MESSAGE_BACKENDS]
+    if _printing:
+        raise ImproperlyConfigured(
+            f"{', '.join(_printing)} would print patients' messages and sign-in links to the "
+            "log. Set EMAIL_URL (e.g. smtp+tls://user:pass@host:587) and SMS_BACKEND to a "
+            "provider, or ALLOW_CONSOLE_MESSAGES=1 if printing them is what you want."
+        )
 REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=100)
 REMINDER_LEASE_SECONDS = env.int("REMINDER_LEASE_SECONDS", default=300)
 REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
@@ -222,6 +261,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
+
+# --- Caches -------------------------------------------------------------------------------
+# "throttle" holds the sign-in and reset counters (accounts/throttle.py), shared by every web
+# process; short timeouts so a Redis outage costs a page a second at most, never a sign-in.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("THROTTLE_CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": "throttle",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    },
+}
+RATELIMIT_USE_CACHE = "throttle"
+RATELIMIT_FAIL_OPEN = True
 
 # --- Security -----------------------------------------------------------------------------
 # Secure by default; DEBUG (a developer's machine, plain http) relaxes what needs https.

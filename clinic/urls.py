@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as accounts_views
+from accounts.throttle import throttle_password_reset, throttle_sign_in
 from clinic.health import healthz, ping
 from patients import views as patients_views
 from portal import views as portal
@@ -18,8 +19,13 @@ urlpatterns = [
     path("ping", ping, name="ping"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=SignInForm),
+        throttle_sign_in(auth_views.LoginView.as_view(authentication_form=SignInForm)),
         name="login",
+    ),
+    path(
+        "accounts/password_reset/",
+        throttle_password_reset(auth_views.PasswordResetView.as_view()),
+        name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     # The patient portal

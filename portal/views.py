@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -19,6 +19,7 @@ from patients.models import Patient
 from patients.services import update_reminder_preferences
 from treatments.charts import progress_chart
 from treatments.models import FollowUp, FollowUpPhoto, TreatmentSession
+from treatments.photos import photo_response
 
 from . import calendar, selectors, services
 from .forms import ChangeRequestForm, PreferencesForm, SideEffectForm
@@ -78,10 +79,7 @@ def photo(request, patient, pk):
         follow_up__session__patient=patient,
         follow_up__shared_with_patient=True,
     )
-    try:
-        return FileResponse(shared.image.open("rb"))
-    except FileNotFoundError as exc:
-        raise Http404 from exc
+    return photo_response(shared)
 
 
 def _ics_response(content: bytes, name: str) -> HttpResponse:

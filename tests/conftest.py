@@ -1,4 +1,5 @@
 import os
+import uuid
 
 import pytest
 from django.conf import settings as django_settings
@@ -34,6 +35,15 @@ def _clinic_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle counters in the tests' own Redis database, under a prefix of this test's own.
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {
+            **settings.CACHES["throttle"],
+            "LOCATION": TEST_REDIS_URL,
+            "KEY_PREFIX": f"throttle-test-{uuid.uuid4().hex}",
+        },
+    }
 
 
 @pytest.fixture

@@ -12,12 +12,22 @@ PRODUCTION = {
     "SECRET_KEY": "x9#Lk2!vQp7@rT4zW8$mN3^bC6&hJ1*dF5(gY0)sA-eU=iO+oP_lK~jH`nB",
     "ALLOWED_HOSTS": "clinic.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/clinic",
+    "EMAIL_URL": "smtp+tls://clinic:secret@mail.example.com:587",
 }
 
 
 def manage(*args, env):
     # The developer's or the test run's own settings must not leak into "production".
-    unset = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    unset = (
+        "DEBUG",
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+        "EMAIL_URL",
+        "EMAIL_BACKEND",
+        "SMS_BACKEND",
+        "ALLOW_CONSOLE_MESSAGES",
+    )
     base = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -46,3 +56,36 @@ def test_unknown_clinic_time_zone_refuses_to_start():
     result = manage("check", env={"DEBUG": "1", "CLINIC_TIME_ZONE": "Europe/Atlantis"})
     assert result.returncode != 0
     assert "CLINIC_TIME_ZONE" in result.stderr
+
+
+def test_production_refuses_the_console_email_backend():
+    """It would print invitation links and patients' names to the log."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "EMAIL_URL"}  # default: consolemail://
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "django.core.mail.backends.console.EmailBackend would print" in result.stderr
+
+
+def test_production_refuses_the_console_sms_backend():
+    env = {**PRODUCTION, "SMS_BACKEND": "treatments.channels.ConsoleSmsBackend"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "ConsoleSmsBackend would print" in result.stderr
+
+
+def test_production_allows_console_messages_only_when_told():
+    env = {k: v for k, v in PRODUCTION.items() if k != "EMAIL_URL"}
+    result = manage("check", env={**env, "ALLOW_CONSOLE_MESSAGES": "1"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_sms_is_off_until_a_provider_is_set():
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.SMS_BACKEND)",
+        env=PRODUCTION,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "treatments.channels.DisabledSmsBackend"

@@ -145,5 +145,17 @@ class LocmemSmsBackend(BaseSmsBackend):
             self.outbox.append({"to": to, "body": body, "reference": reference})
 
 
+class SmsNotConfigured(RuntimeError):
+    pass
+
+
+class DisabledSmsBackend(BaseSmsBackend):
+    """Production's default until an SMS provider is configured: every SMS fails visibly
+    (it lands in the failed reminders staff see) instead of being printed to the log."""
+
+    def send(self, *, to: str, body: str, reference: str) -> None:
+        raise SmsNotConfigured("SMS is not set up at this clinic (set SMS_BACKEND).")
+
+
 def sms_backend() -> BaseSmsBackend:
     return import_string(settings.SMS_BACKEND)()

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import rules
+from . import photos, rules
 from .validators import validate_photo
 
 
@@ -436,6 +436,12 @@ class FollowUpPhoto(models.Model):
 
     def __str__(self):
         return f"{self.get_view_display()} photo of {self.follow_up}"
+
+    def save(self, *args, **kwargs):
+        # Whatever the write path (service, admin), only a re-encoded picture is stored.
+        if self._state.adding and self.image and not getattr(self.image, "_committed", True):
+            self.image = photos.reencode(self.image)
+        super().save(*args, **kwargs)
 
 
 class ReminderKind(models.TextChoices):

@@ -21,8 +21,14 @@ def validate_photo(value):
         value.seek(0)
         with Image.open(value) as image:
             kind = (image.format or "").lower()
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            image.load()  # decode it all: what is stored is re-encoded from these pixels
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ):
         kind = ""
     finally:
         value.seek(0)

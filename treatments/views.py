@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_time
@@ -36,6 +36,7 @@ from .models import (
     Room,
     TreatmentSession,
 )
+from .photos import photo_response
 
 
 def _now_and_today():
@@ -385,11 +386,7 @@ def follow_up_record(request, pk):
 @staff_required
 def follow_up_photo(request, pk):
     """A follow-up photo, to signed-in staff only (photos are never public media)."""
-    photo = get_object_or_404(FollowUpPhoto, pk=pk)
-    try:
-        return FileResponse(photo.image.open("rb"))
-    except FileNotFoundError as exc:
-        raise Http404 from exc
+    return photo_response(get_object_or_404(FollowUpPhoto, pk=pk))
 
 
 def _review_filters(request, today):
