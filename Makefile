@@ -34,6 +34,7 @@ test: install chromium
 	$(BIN)/python scripts/check_services.py --require postgres redis && \
 	$(BIN)/ruff check . && \
 	$(BIN)/ruff format --check . && \
+	$(BIN)/mypy && \
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
 	$(BIN)/pytest
 
@@ -50,7 +51,7 @@ bench-reminders: install
 	$(BIN)/python bench/reminders.py
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && DEBUG=1 $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .run build staticfiles .pytest_cache .ruff_cache *.egg-info

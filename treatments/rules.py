@@ -68,7 +68,7 @@ def parse_reminder_schedule(raw: object) -> ReminderSchedule:
     """The stored JSON schedule ({"day_before_at": "09:00", ...}); missing keys keep defaults."""
     if not isinstance(raw, dict):
         raise ValueError("The reminder schedule must be an object of times.")
-    values = {}
+    values: dict[str, time | int] = {}
     for key, value in raw.items():
         kind = REMINDER_SCHEDULE_FIELDS.get(key)
         if kind is None:
@@ -82,10 +82,10 @@ def parse_reminder_schedule(raw: object) -> ReminderSchedule:
                 values[key] = time.fromisoformat(value)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{key} must be a time like 09:00, not {value!r}.") from exc
-    return ReminderSchedule(**values)
+    return ReminderSchedule(**values)  # type: ignore[arg-type]  # each checked against its kind
 
 
-def reminder_schedule_as_json(schedule: ReminderSchedule) -> dict:
+def reminder_schedule_as_json(schedule: ReminderSchedule) -> dict[str, int | str]:
     return {
         key: getattr(schedule, key) if kind is int else getattr(schedule, key).strftime("%H:%M")
         for key, kind in REMINDER_SCHEDULE_FIELDS.items()
@@ -130,7 +130,7 @@ def parse_follow_up_plan(raw: object) -> tuple[FollowUpStep, ...]:
     return tuple(steps)
 
 
-def follow_up_plan_as_json(plan: Iterable[FollowUpStep]) -> list[dict]:
+def follow_up_plan_as_json(plan: Iterable[FollowUpStep]) -> list[dict[str, str | int]]:
     return [
         {
             "kind": s.kind,
