@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.auth.models import User
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
@@ -23,6 +24,13 @@ class PatientAdminForm(forms.ModelForm):
         if others.exists():
             raise ValidationError(
                 "A patient with this email is already registered.", code="duplicate_email"
+            )
+        logins = User.objects.filter(username__iexact=email)
+        if self.instance.user_id and logins.exclude(pk=self.instance.user_id).exists():
+            raise ValidationError(
+                "Another account already signs in as %(email)s.",
+                code="account_exists",
+                params={"email": email},
             )
         return email
 

@@ -615,7 +615,9 @@ class TestAdminFieldsOwnedByServices:
         session.refresh_from_db()
         assert (session.checked_in_at, session.status, session.notes) == (None, "scheduled", "")
 
-    def test_admin_actions_go_through_the_services(self, frozen, clinic_admin):
+    def test_admin_actions_go_through_the_services(
+        self, frozen, clinic_admin, django_capture_on_commit_callbacks
+    ):
         session = book(day=date(2026, 12, 1), now=at(date(2026, 11, 20)))
         client = signed_in(clinic_admin)
         client.post(
@@ -635,6 +637,15 @@ class TestAdminFieldsOwnedByServices:
         not_due.refresh_from_db()
         assert (due.status, due.recorded_by) == ("missed", clinic_admin)
         assert not_due.status == "planned"  # the service's rule: only due ones
+        patient = PatientFactory(email="Invited@example.test")
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(
+                reverse("admin:patients_patient_changelist"),
+                {"action": "invite_to_portal", "_selected_action": [patient.pk]},
+            )
+        patient.refresh_from_db()
+        assert patient.user.username == "invited@example.test"
+        assert [m.to for m in mail.outbox] == [["Invited@example.test"]]
 
 
 def test_the_demo_gives_admin_access_to_the_clinic_admin_only(db):
@@ -703,3 +714,40 @@ class TestActorsAreStored:
         due.refresh_from_db()
         assert (due.status, due.recorded_by) == ("missed", clinic_admin_client.user)
         assert TreatmentSession.objects.filter(pk=held.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("reference_data")
+def test_twenty_clinicians_amending_one_version_at_once():
+    """Opened on the same version, submitted at the same instant: one amendment wins, the
+    others are told it changed meanwhile; nothing is overwritten unseen, and the history
+    holds exactly the first record and the one amendment."""
+    from tests.test_concurrency import THREADS, run_at_once
+
+    session = completed(book(day=date(2026, 10, 1), now=at(date(2026, 9, 20))))
+    follow_up = services.record_follow_up(
+        follow_up=session.follow_ups.get(kind="aftercare_check"),
+        status="done",
+        recorded_by=session.clinician,
+        notes="First",
+        now=at(date(2026, 10, 8)),
+    )
+    doctors = [clinician() for _ in range(THREADS)]
+
+    def amend(i):
+        services.record_follow_up(
+            follow_up=follow_up,
+            status="done",
+            recorded_by=doctors[i],
+            notes=f"Amendment {i}",
+            reason=f"Reason {i}",
+            expected_version=1,
+        )
+
+    outcomes = run_at_once(THREADS, amend)
+    assert outcomes.count("booked") == 1, outcomes  # run_at_once calls success "booked"
+    assert outcomes.count("changed_meanwhile") == THREADS - 1, outcomes
+    follow_up.refresh_from_db()
+    versions = list(follow_up.revisions.values_list("version", "notes"))
+    assert versions == [(1, "First"), (2, follow_up.notes)]
+    assert follow_up.version == 2
