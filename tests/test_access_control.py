@@ -577,6 +577,20 @@ class TestAdminFieldsOwnedByServices:
         assert patient.email == user.username == user.email == "maria.new@example.test"
         assert [m.to for m in mail.outbox] == [["maria@example.test"]]
 
+    def test_an_email_another_login_uses_is_refused_on_the_form(self, frozen, clinic_admin):
+        patient = PatientFactory(email="maria@example.test")
+        portal_login(patient)
+        UserFactory(username="someone@example.test")
+        url = reverse("admin:patients_patient_change", args=[patient.pk])
+        client = signed_in(clinic_admin)
+        form = _Form()
+        form.feed(client.get(url).content.decode())
+        data = {k: v[0] for k, v in form.data.items()} | {"email": "someone@example.test"}
+        response = client.post(url, data)
+        assert "already signs in as" in str(response.context["adminform"].form.errors)
+        patient.refresh_from_db()
+        assert patient.email == patient.user.username == "maria@example.test"
+
     def test_findings_status_and_sharing_of_a_follow_up(self, frozen, clinic_admin):
         session = book(day=date(2027, 3, 10))  # not held yet
         follow_up = session.follow_ups.get(kind="aftercare_check")
