@@ -33,7 +33,7 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_site.ClinicAdminConfig",  # the admin, for clinic admins only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,8 +1,38 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
+from portal import services as portal_services
+
+from . import services
 from .models import Patient
+
+
+class PatientAdminForm(forms.ModelForm):
+    """The email is the patient's portal sign-in too: a change is checked here (duplicates,
+    another login's name) and made by patients.services.change_patient_email. (The admin
+    supplies the model and fields.)"""
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        others = Patient.objects.filter(email__iexact=email)
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise ValidationError(
+                "A patient with this email is already registered.", code="duplicate_email"
+            )
+        logins = User.objects.filter(username__iexact=email)
+        if self.instance.user_id and logins.exclude(pk=self.instance.user_id).exists():
+            raise ValidationError(
+                "Another account already signs in as %(email)s.",
+                code="account_exists",
+                params={"email": email},
+            )
+        return email
 
 
 @admin.register(Patient)
@@ -24,8 +54,11 @@ class PatientAdmin(admin.ModelAdmin):
     )
     search_fields = ("last_name", "first_name", "email", "phone")
     date_hierarchy = "created_at"
-    raw_id_fields = ("user",)
-    readonly_fields = ("reminders",)
+    # The portal login is linked only by the invitation service, never by hand: linking a
+    # record to someone else's login handed that login to whoever received the invitation.
+    readonly_fields = ("user", "reminders")
+    form = PatientAdminForm
+    actions = ["invite_to_portal"]
     fieldsets = (
         (None, {"fields": ("first_name", "last_name", "date_of_birth", "user", "reminders")}),
         ("Contact", {"fields": ("email", "phone", "time_zone")}),
@@ -64,3 +97,29 @@ class PatientAdmin(admin.ModelAdmin):
             url,
             obj.pk,
         )
+
+    def save_model(self, request, obj, form, change):
+        if change and "email" in form.changed_data:
+            new_email = obj.email
+            obj.email = form.initial["email"]
+            super().save_model(request, obj, form, change)
+            try:
+                services.change_patient_email(patient=obj, email=new_email, changed_by=request.user)
+            except (ValidationError, PermissionDenied) as exc:
+                messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+            else:
+                obj.refresh_from_db()
+            return
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Invite to the portal (or reset an active account's password)")
+    def invite_to_portal(self, request, queryset):
+        for patient in queryset:
+            try:
+                invitation = portal_services.invite_patient(patient=patient)
+            except ValidationError as exc:
+                self.message_user(request, f"{patient}: {exc.messages[0]}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"{patient}: {invitation.kind} sent to {invitation.sent_to}."
+                )

@@ -1,9 +1,14 @@
 """State changes of patients. Keyword-only, one transaction, validated."""
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts import roles
 from treatments import reminders
 
 from .models import Patient
@@ -95,4 +100,66 @@ def update_reminder_preferences(
         patient.full_clean(validate_constraints=False)
         patient.save()
         reminders.plan_for_patient(patient, now=now)
+    return patient
+
+
+def change_patient_email(*, patient: Patient, email: str, changed_by) -> Patient:
+    """Change a patient's email and, with it, their portal sign-in (name and address), so a
+    portal link can only ever go to the address on the login.
+
+    Once the patient has an active portal account (a password of their own), only a clinic
+    admin may change it, and the old address is told, so a changed address cannot quietly
+    lead to someone else resetting the patient's password.
+    """
+    email = email.strip()
+    User = get_user_model()
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        old_email = patient.email
+        if email == old_email:
+            return patient
+        user = User.objects.select_for_update().get(pk=patient.user_id) if patient.user_id else None
+        active = user is not None and user.has_usable_password()
+        if active and not roles.is_clinic_admin(changed_by):
+            raise PermissionDenied(
+                "This patient uses the portal: only a clinic admin may change their email."
+            )
+        patient.email = email
+        _refuse_duplicate_email(patient)
+        patient.full_clean(validate_constraints=False)
+        if user is not None:
+            if User.objects.filter(username__iexact=email).exclude(pk=user.pk).exists():
+                raise ValidationError(
+                    "An account with the sign-in %(email)s already exists.",
+                    code="account_exists",
+                    params={"email": email.lower()},
+                )
+            user.username, user.email = email.lower(), email
+            user.save(update_fields=["username", "email"])
+        try:
+            with transaction.atomic():
+                patient.save(update_fields=["email", "updated_at"])
+        except IntegrityError as exc:
+            if "patient_email_unique_ci" in str(exc):
+                raise _duplicate_email_error(email) from exc
+            raise
+        if active:
+            message = render_to_string(
+                "portal/email_changed.txt",
+                {
+                    "patient": patient,
+                    "new_email": email,
+                    "clinic_name": settings.CLINIC_NAME,
+                    "clinic_phone": settings.CLINIC_PHONE,
+                },
+                using="text",
+            )
+            transaction.on_commit(
+                lambda: send_mail(
+                    subject=f"Your sign-in email at {settings.CLINIC_NAME} was changed",
+                    message=message,
+                    from_email=None,
+                    recipient_list=[old_email],
+                )
+            )
     return patient

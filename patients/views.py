@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from accounts import roles
 from accounts.decorators import staff_required
 from clinic.pagination import window
 from treatments import rules
@@ -60,5 +61,11 @@ def patient_detail(request, pk):
     return render(
         request,
         "staff/patient_detail.html",
-        {"page": page, "patient": patient, "chart": progress_chart(page.progress), "now": now},
+        {
+            "page": page,
+            "patient": patient,
+            "chart": progress_chart(page.progress),
+            "now": now,
+            "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
+        },
     )

@@ -1,10 +1,11 @@
 """State changes of the patient portal. Keyword-only, one transaction each."""
 
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.contrib.auth.tokens import PasswordResetTokenGenerator, default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -31,14 +32,50 @@ class InviteTokenGenerator(PasswordResetTokenGenerator):
 invite_tokens = InviteTokenGenerator()
 
 
-def invite_patient(*, patient: Patient) -> User:
+def refuse_unless_patient_login(user: User, patient: Patient | None) -> None:
+    """The portal's links may only ever set the password of a patient's own login: never a
+    staff member's or a superuser's, never one linked to no patient or to another patient,
+    never one whose sign-in name is not the patient's email (both change together through
+    patients.services.change_patient_email)."""
+    linked = Patient.objects.filter(user=user).first() if patient is None else patient
+    if (
+        user.is_staff
+        or user.is_superuser
+        or roles.is_staff_member(user)
+        or not user.groups.filter(name=roles.PATIENT).exists()
+        or linked is None
+        or linked.user_id != user.pk
+        or user.username.lower() != linked.email.strip().lower()
+    ):
+        raise ValidationError(
+            "This patient's record is linked to a login that is not their own portal account; "
+            "a clinic admin must look at it before any invitation is sent.",
+            code="not_a_patient_login",
+        )
+
+
+@dataclass(frozen=True)
+class Invitation:
+    user: User
+    # "invitation" (the account never had a password) or "password_reset" (it is active: the
+    # link goes to the address on the login, never to one just typed into the record)
+    kind: str
+    sent_to: str
+
+
+def invite_patient(*, patient: Patient) -> Invitation:
     """Give the patient a portal account (their email is their sign-in) and email them a
-    link to set a password. Inviting again sends a fresh link."""
+    link to set a password.
+
+    Inviting again sends a fresh link only while the account has never had a password. Once
+    the patient has set one, a new invitation is a password reset sent to the email of the
+    login, so nobody can take over an active account by inviting it to another address.
+    """
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         user = patient.user
         if user is None:
-            username = patient.email.lower()
+            username = patient.email.strip().lower()
             if User.objects.filter(username__iexact=username).exists():
                 raise ValidationError(
                     "An account with the sign-in %(email)s already exists.",
@@ -56,29 +93,42 @@ def invite_patient(*, patient: Patient) -> User:
             user.groups.add(Group.objects.get(name=roles.PATIENT))
             patient.user = user
             patient.save(update_fields=["user"])
-        link = settings.SITE_URL + reverse(
-            "portal_welcome",
-            args=[urlsafe_base64_encode(force_bytes(user.pk)), invite_tokens.make_token(user)],
-        )
+        else:
+            refuse_unless_patient_login(user, patient)
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        if user.has_usable_password():
+            invitation = Invitation(user=user, kind="password_reset", sent_to=user.email)
+            subject = f"Reset your password at {settings.CLINIC_NAME}"
+            template = "registration/password_reset_email.html"
+            context = {
+                "uid": uid,
+                "token": default_token_generator.make_token(user),
+                "protocol": settings.SITE_URL.split("://", 1)[0],
+                "domain": settings.SITE_URL.split("://", 1)[-1].rstrip("/"),
+                "site_name": settings.CLINIC_NAME,
+            }
+        else:
+            invitation = Invitation(user=user, kind="invitation", sent_to=patient.email)
+            subject = f"Your patient page at {settings.CLINIC_NAME}"
+            template = "portal/invite_email.txt"
+            context = {
+                "patient": patient,
+                "link": settings.SITE_URL
+                + reverse("portal_welcome", args=[uid, invite_tokens.make_token(user)]),
+                "clinic_name": settings.CLINIC_NAME,
+                "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
+                "clinic_phone": settings.CLINIC_PHONE,
+            }
+        message = render_to_string(template, context, using="text")
         transaction.on_commit(
             lambda: send_mail(
-                subject=f"Your patient page at {settings.CLINIC_NAME}",
-                message=render_to_string(
-                    "portal/invite_email.txt",
-                    {
-                        "patient": patient,
-                        "link": link,
-                        "clinic_name": settings.CLINIC_NAME,
-                        "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
-                        "clinic_phone": settings.CLINIC_PHONE,
-                    },
-                    using="text",
-                ),
+                subject=subject,
+                message=message,
                 from_email=None,
-                recipient_list=[patient.email],
+                recipient_list=[invitation.sent_to],
             )
         )
-    return user
+    return invitation
 
 
 def report_side_effect(*, patient: Patient, description: str, now=None) -> SideEffectReport:

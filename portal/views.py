@@ -191,6 +191,10 @@ def welcome(request, uidb64, token):
         user = None
     if user is None or not services.invite_tokens.check_token(user, token):
         return render(request, "portal/welcome_invalid.html", status=400)
+    try:  # however the link was made, it never sets a staff member's or another's password
+        services.refuse_unless_patient_login(user, None)
+    except ValidationError:
+        return render(request, "portal/welcome_invalid.html", status=400)
     form = SetPasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -208,11 +212,18 @@ def welcome(request, uidb64, token):
 def invite(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
     try:
-        services.invite_patient(patient=patient)
+        invitation = services.invite_patient(patient=patient)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, f"Invitation sent to {patient.email}.")
+        if invitation.kind == "password_reset":
+            messages.success(
+                request,
+                "The patient's portal account is already active: a password reset link was "
+                f"sent to {invitation.sent_to}.",
+            )
+        else:
+            messages.success(request, f"Invitation sent to {invitation.sent_to}.")
     return redirect("patient_detail", pk=patient.pk)
 
 

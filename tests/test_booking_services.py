@@ -392,7 +392,7 @@ class TestFollowUps:
         recorded = services.record_follow_up(
             follow_up=follow_up,
             status=FollowUpStatus.DONE,
-            seen_by=session.clinician,
+            recorded_by=session.clinician,
             hair_density_per_cm2="142.5",
             shaft_thickness_um="61.0",
             patient_rating=7,
@@ -410,7 +410,7 @@ class TestFollowUps:
             services.record_follow_up(
                 follow_up=follow_up,
                 status=FollowUpStatus.DONE,
-                seen_by=session.clinician,
+                recorded_by=session.clinician,
                 patient_rating=11,
             )
         assert "patient_rating" in exc.value.message_dict
@@ -422,20 +422,30 @@ class TestFollowUps:
         follow_up = session.follow_ups.get(kind="aftercare_check")
         with pytest.raises(ValidationError) as exc:
             services.record_follow_up(
-                follow_up=follow_up, status=FollowUpStatus.DONE, seen_by=session.clinician
+                follow_up=follow_up, status=FollowUpStatus.DONE, recorded_by=session.clinician
             )
         assert exc.value.code == "session_not_completed"
         complete(session)
-        with pytest.raises(ValidationError) as exc:
-            services.record_follow_up(follow_up=follow_up, status=FollowUpStatus.DONE)
-        assert "seen_by" in exc.value.message_dict
+        # The front desk cannot record a done follow-up: findings are a clinician's.
+        with pytest.raises(PermissionDenied):
+            services.record_follow_up(
+                follow_up=follow_up, status=FollowUpStatus.DONE, recorded_by=staff()
+            )
+        recorded = services.record_follow_up(
+            follow_up=follow_up, status=FollowUpStatus.DONE, recorded_by=session.clinician
+        )
+        assert recorded.seen_by == recorded.recorded_by == session.clinician
 
     def test_missed(self):
         session = complete(book())
         follow_up = session.follow_ups.get(kind="aftercare_check")
-        services.record_follow_up(follow_up=follow_up, status=FollowUpStatus.MISSED)
+        desk = staff()
+        services.record_follow_up(
+            follow_up=follow_up, status=FollowUpStatus.MISSED, recorded_by=desk
+        )
         follow_up.refresh_from_db()
         assert follow_up.status == FollowUpStatus.MISSED
+        assert (follow_up.recorded_by, follow_up.seen_by) == (desk, None)
 
     @pytest.mark.parametrize(
         ("content", "name"), [(b"not an image", "scalp.png"), (None, "scalp.gif")]
@@ -455,7 +465,7 @@ class TestFollowUps:
             services.record_follow_up(
                 follow_up=session.follow_ups.get(kind="aftercare_check"),
                 status=FollowUpStatus.DONE,
-                seen_by=session.clinician,
+                recorded_by=session.clinician,
                 photos=[("top", SimpleUploadedFile(name, content))],
             )
         assert "JPEG, PNG or WebP" in exc.value.message_dict["image"][0]
@@ -465,7 +475,9 @@ class TestFollowUps:
         session = complete(book())
         with pytest.raises(ValidationError) as exc:
             services.record_follow_up(
-                follow_up=session.follow_ups.first(), status="planned", seen_by=session.clinician
+                follow_up=session.follow_ups.first(),
+                status="planned",
+                recorded_by=session.clinician,
             )
         assert exc.value.code == "invalid_status"
 
@@ -477,6 +489,6 @@ class TestFollowUps:
         services.record_follow_up(
             follow_up=first.follow_ups.get(kind="assessment"),
             status=FollowUpStatus.DONE,
-            seen_by=first.clinician,
+            recorded_by=first.clinician,
         )
         assert not selectors.previous_assessment_missing(second)

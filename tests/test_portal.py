@@ -117,7 +117,7 @@ class TestAccess:
         services.record_follow_up(
             follow_up=follow_up,
             status="done",
-            seen_by=session.clinician,
+            recorded_by=session.clinician,
             shared_with_patient=True,
             photos=[("top", photo())],
             now=NOW,
@@ -347,7 +347,7 @@ class TestQueryCounts:
                 services.record_follow_up(
                     follow_up=follow_up,
                     status="done",
-                    seen_by=session.clinician,
+                    recorded_by=session.clinician,
                     hair_density_per_cm2=100 + k,
                     shared_with_patient=True,
                     photos=[("top", photo())],

@@ -53,7 +53,7 @@ def populate(n: int):
             services.record_follow_up(
                 follow_up=follow_up,
                 status=FollowUpStatus.DONE,
-                seen_by=session.clinician,
+                recorded_by=session.clinician,
                 hair_density_per_cm2=100 + k,
                 patient_rating=5,
                 photos=[("top", photo())],

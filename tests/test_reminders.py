@@ -125,7 +125,7 @@ class TestPlanning:
         services.record_follow_up(
             follow_up=follow_up,
             status=FollowUpStatus.DONE,
-            seen_by=session.clinician,
+            recorded_by=session.clinician,
             now=at(date(2027, 6, 1)),
         )
         reminder = Reminder.objects.get(follow_up=follow_up)

@@ -23,6 +23,9 @@ def test_every_role_exists_with_exactly_its_permissions():
 
 def test_only_clinicians_and_admins_decide_and_complete():
     assert "treatments.record_nsaid_decision" not in perms(roles.CLINIC_STAFF)
+    # A follow-up's findings are a clinician's; the front desk marks attendance only.
+    assert "treatments.record_findings" not in perms(roles.CLINIC_STAFF)
+    assert "treatments.record_findings" in perms(roles.CLINICIAN) & perms(roles.CLINIC_ADMIN)
     assert "treatments.complete_treatmentsession" in perms(roles.CLINICIAN)
     assert "treatments.change_protocolversion" in perms(roles.CLINIC_ADMIN)
     assert "treatments.change_protocolversion" not in perms(roles.CLINICIAN)

@@ -157,7 +157,7 @@ class TestFollowUps:
             self.url(follow_up),
             {
                 "status": "done",
-                "seen_by": session.clinician_id,
+                "version": 0,
                 "hair_density_per_cm2": "120.5",
                 "patient_rating": "8",
                 "photo_top": SimpleUploadedFile("top.png", png(), content_type="image/png"),
@@ -166,6 +166,8 @@ class TestFollowUps:
         assert response.status_code == 302
         follow_up.refresh_from_db()
         assert follow_up.status == "done" and follow_up.patient_rating == 8
+        # Seen by the signed-in clinician, whoever the session's clinician was.
+        assert follow_up.seen_by == follow_up.recorded_by == clinician_client.user
         photo = FollowUpPhoto.objects.get(follow_up=follow_up)
         served = clinician_client.get(reverse("follow_up_photo", args=[photo.pk]))
         assert served.status_code == 200 and served["Content-Type"] == "image/png"
@@ -188,7 +190,7 @@ class TestFollowUps:
         follow_up = session.follow_ups.get(kind="aftercare_check")
         response = clinician_client.post(
             self.url(follow_up),
-            {"status": "done", "seen_by": session.clinician_id, "photo_top": upload},
+            {"status": "done", "version": 0, "photo_top": upload},
         )
         assert message in str(response.context["form"].errors["photo_top"])
         assert not FollowUpPhoto.objects.exists()
@@ -201,7 +203,7 @@ class TestFollowUps:
             self.url(follow_up),
             {
                 "status": "done",
-                "seen_by": session.clinician_id,
+                "version": 0,
                 "photo_top": SimpleUploadedFile(
                     "big.png", png((200, 200)), content_type="image/png"
                 ),
@@ -209,14 +211,21 @@ class TestFollowUps:
         )
         assert "at most" in str(response.context["form"].errors["photo_top"])
 
-    def test_done_needs_who_saw_the_patient_and_a_valid_rating(self, staff_client):
+    def test_done_is_a_clinicians_and_the_rating_is_checked(self, staff_client, clinician_client):
         session = completed_session()
         follow_up = session.follow_ups.get(kind="aftercare_check")
+        # The front desk is offered "missed" only: "done" is not a valid choice for it.
         response = staff_client.post(
-            self.url(follow_up), {"status": "done", "patient_rating": "11"}
+            self.url(follow_up), {"status": "done", "patient_rating": "8", "version": 0}
         )
-        errors = response.context["form"].errors
-        assert "seen_by" in errors and "patient_rating" in errors
+        assert "status" in response.context["form"].errors
+        assert "patient_rating" not in response.context["form"].fields
+        response = clinician_client.post(
+            self.url(follow_up), {"status": "done", "patient_rating": "11", "version": 0}
+        )
+        assert "patient_rating" in response.context["form"].errors
+        follow_up.refresh_from_db()
+        assert follow_up.status == "planned"
 
     def test_photos_are_not_for_patients(self, patient_client, clinician_client):
         session = completed_session()
@@ -225,7 +234,7 @@ class TestFollowUps:
             self.url(follow_up),
             {
                 "status": "done",
-                "seen_by": session.clinician_id,
+                "version": 0,
                 "photo_top": SimpleUploadedFile("top.png", png(), content_type="image/png"),
             },
         )
@@ -247,7 +256,10 @@ class TestFollowUpReview:
         )
         aftercare = session.follow_ups.get(kind="aftercare_check")
         services.record_follow_up(
-            follow_up=aftercare, status="done", seen_by=session.clinician, now=at(date(2026, 10, 8))
+            follow_up=aftercare,
+            status="done",
+            recorded_by=session.clinician,
+            now=at(date(2026, 10, 8)),
         )
         return session
 

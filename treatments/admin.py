@@ -1,14 +1,18 @@
-"""The back office. State changes of sessions go through treatments.services from the front
-office; here sessions are read-mostly so the protocol rules cannot be sidestepped."""
+"""The back office, for clinic admins only (accounts.admin_site). State changes of sessions
+and follow-ups go through treatments.services; here every field a service owns (statuses,
+times, check-in, findings, sharing, every *_by) is read-only, so the protocol rules and the
+record of who did what cannot be sidestepped. What the admin does, it does through the
+services (the actions below)."""
 
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 
-from . import reminders
+from . import reminders, services
 from .models import (
     DeliveryAttempt,
     FollowUp,
     FollowUpPhoto,
+    FollowUpRevision,
     ProductLot,
     ProtocolVersion,
     Reminder,
@@ -88,28 +92,20 @@ class TreatmentSessionAdmin(admin.ModelAdmin):
     inlines = [SessionVialInline, FollowUpInline]
     # Dates, status and the people involved change only through the services, which enforce
     # the six-month rule, the NSAID window and double booking.
-    readonly_fields = (
-        "patient",
-        "starts_at",
-        "ends_at",
-        "clinician",
-        "room",
-        "status",
-        "cancellation_reason",
-        "cancelled_at",
-        "protocol",
-        "gap_months",
-        "local_date",
-        "gap_until",
-        "booked_by",
-        "booked_at",
-        "nsaid_free_confirmed_at",
-        "nsaid_decision",
-        "nsaid_decided_by",
-        "nsaid_decided_at",
-        "completed_at",
-        "completed_by",
-    )
+    # Every field: dates, status and the people involved change only through the services,
+    # which enforce the six-month rule, the NSAID window and double booking.
+    readonly_fields = [f.name for f in TreatmentSession._meta.fields]
+    actions = ["mark_no_show"]
+
+    @admin.action(description="Mark the selected sessions as no-shows", permissions=["change"])
+    def mark_no_show(self, request, queryset):
+        _run_each(
+            self,
+            request,
+            queryset,
+            lambda session: services.mark_no_show(session=session, recorded_by=request.user),
+            "marked as a no-show",
+        )
 
     def has_add_permission(self, request):
         return False
@@ -118,7 +114,32 @@ class TreatmentSessionAdmin(admin.ModelAdmin):
 class FollowUpPhotoInline(admin.TabularInline):
     model = FollowUpPhoto
     extra = 0
-    raw_id_fields = ("uploaded_by",)
+    can_delete = False
+    fields = readonly_fields = ("view", "image", "uploaded_at", "uploaded_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False  # photos come with a recorded finding (services.record_follow_up)
+
+
+class FollowUpRevisionInline(admin.TabularInline):
+    model = FollowUpRevision
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = (
+        "version",
+        "recorded_at",
+        "recorded_by",
+        "status",
+        "seen_by",
+        "notes",
+        "hair_density_per_cm2",
+        "patient_rating",
+        "shared_with_patient",
+        "reason",
+    )
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(FollowUp)
@@ -128,12 +149,35 @@ class FollowUpAdmin(admin.ModelAdmin):
     search_fields = ("session__patient__last_name", "session__patient__email")
     date_hierarchy = "due_date"
     list_select_related = ("session__patient", "seen_by")
-    readonly_fields = ("session", "kind", "due_date")
-    raw_id_fields = ("seen_by",)
-    inlines = [FollowUpPhotoInline]
+    # Findings, sharing and status are recorded (and amended, with the earlier version kept)
+    # only through services.record_follow_up, from the follow-up's page.
+    readonly_fields = [f.name for f in FollowUp._meta.fields]
+    inlines = [FollowUpPhotoInline, FollowUpRevisionInline]
+    actions = ["mark_missed"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Mark the selected due follow-ups as missed", permissions=["change"])
+    def mark_missed(self, request, queryset):
+        marked = services.mark_follow_ups_missed(
+            follow_ups=queryset.select_related("session"), recorded_by=request.user
+        )
+        self.message_user(request, f"{marked} follow-up(s) marked as missed.")
+
+
+def _run_each(model_admin, request, queryset, action, done: str) -> None:
+    """Run a service on each selected row; a refusal is reported, the others go ahead."""
+    succeeded, refused = 0, []
+    for obj in queryset:
+        try:
+            action(obj)
+            succeeded += 1
+        except (ValidationError, PermissionDenied) as exc:
+            refused.append(f"{obj}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
+    model_admin.message_user(request, f"{succeeded} {done}.")
+    if refused:
+        model_admin.message_user(request, "Refused: " + " | ".join(refused), messages.WARNING)
 
 
 class DeliveryAttemptInline(admin.TabularInline):

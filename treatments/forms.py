@@ -26,6 +26,7 @@ FIELD_FOR_CODE = {
     "lot_not_usable": "lot",
     "vials_required": "lot",
     "reason_required": "reason",
+    "changed_meanwhile": None,
     "not_started": None,
     "invalid_status": None,
 }
@@ -124,12 +125,25 @@ class CompleteForm(forms.Form):
         return used
 
 
+FINDING_FIELDS = (
+    "notes",
+    "side_effects",
+    "hair_density_per_cm2",
+    "shaft_thickness_um",
+    "patient_rating",
+    "shared_with_patient",
+)
+
+
 class FollowUpForm(forms.Form):
+    """Record or amend a follow-up. Who saw the patient is the signed-in clinician, never a
+    choice here. Without the findings permission only "missed" (attendance) is offered; on a
+    recorded follow-up the form opens with the recorded values and asks why it is amended."""
+
     status = forms.ChoiceField(
         choices=[(FollowUpStatus.DONE, "Done"), (FollowUpStatus.MISSED, "Missed")],
         widget=forms.RadioSelect,
     )
-    seen_by = forms.ModelChoiceField(queryset=None, required=False, label="Seen by")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     side_effects = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     hair_density_per_cm2 = forms.DecimalField(
@@ -148,21 +162,43 @@ class FollowUpForm(forms.Form):
     shared_with_patient = forms.BooleanField(
         required=False, label="Share notes and photos with the patient"
     )
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why is the recorded follow-up amended?",
+        help_text="The earlier version is kept and shown with your reason.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["seen_by"].queryset = clinicians()
-        self.fields["seen_by"].label_from_instance = lambda u: u.get_full_name() or u.username
-        for view, label in PhotoView.choices:
-            self.fields[f"photo_{view}"] = forms.ImageField(
-                required=False, label=f"Photo: {label}", validators=[validate_photo]
+    def __init__(self, *args, follow_up, can_record_findings: bool, **kwargs):
+        amending = follow_up.status in (FollowUpStatus.DONE, FollowUpStatus.MISSED)
+        initial = {"version": follow_up.version, "status": FollowUpStatus.DONE}
+        if amending:
+            initial.update(
+                status=follow_up.status,
+                **{name: getattr(follow_up, name) for name in FINDING_FIELDS},
             )
+        if not can_record_findings:
+            initial["status"] = FollowUpStatus.MISSED
+        kwargs["initial"] = {**initial, **kwargs.get("initial", {})}
+        super().__init__(*args, **kwargs)
+        self.amending = amending
+        if amending:
+            self.fields["reason"].required = True
+        else:
+            del self.fields["reason"]
+        if can_record_findings:
+            for view, label in PhotoView.choices:
+                self.fields[f"photo_{view}"] = forms.ImageField(
+                    required=False, label=f"Photo: {label}", validators=[validate_photo]
+                )
+        else:  # the front desk: attendance only
+            self.fields["status"].choices = [(FollowUpStatus.MISSED, "Missed")]
+            for name in FINDING_FIELDS:
+                del self.fields[name]
 
-    def clean(self):
-        data = super().clean()
-        if data.get("status") == FollowUpStatus.DONE and not data.get("seen_by"):
-            self.add_error("seen_by", "Say who saw the patient.")
-        return data
+    def findings(self) -> dict:
+        return {name: self.cleaned_data[name] for name in FINDING_FIELDS if name in self.fields}
 
     def photos(self):
         return [

@@ -199,6 +199,9 @@ class TreatmentSession(models.Model):
     )
     cancellation_reason = models.TextField(blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     protocol = models.ForeignKey(ProtocolVersion, on_delete=models.PROTECT, related_name="sessions")
     gap_months = models.PositiveSmallIntegerField(help_text="Copied from the protocol version.")
@@ -213,6 +216,18 @@ class TreatmentSession(models.Model):
     # The booking form's one-time key: a double click or a resubmitted form books once.
     booking_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     checked_in_at = models.DateTimeField(null=True, blank=True)
+    checked_in_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The last move (reschedule_session); the full trail of changes is a later addition.
+    rescheduled_at = models.DateTimeField(null=True, blank=True)
+    rescheduled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    no_show_recorded_at = models.DateTimeField(null=True, blank=True)
+    no_show_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     # Short-notice bookings: staff record that the patient confirmed no NSAID since the
     # window's first day.
@@ -371,9 +386,21 @@ class FollowUp(models.Model):
         default=False, help_text="Notes and photos are shown to the patient in the portal."
     )
     recorded_at = models.DateTimeField(null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # How many times it was recorded (first record and amendments): each one is a
+    # FollowUpRevision, and a form opened on version n is refused once another is saved.
+    version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["due_date", "id"]
+        permissions = [
+            (
+                "record_findings",
+                "Can record a follow-up's findings (done, notes, measurements, photos, sharing)",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["session", "kind"], name="follow_up_kind_once"),
             models.CheckConstraint(
@@ -410,6 +437,51 @@ class FollowUp(models.Model):
 
     def is_overdue(self, today: date) -> bool:
         return self.status == FollowUpStatus.PLANNED and self.due_date < today
+
+
+class FollowUpRevision(models.Model):
+    """One recorded version of a follow-up, append-only: the first record and every
+    amendment. The follow-up row holds the current version; this keeps what it said before,
+    who wrote it and, for an amendment, why (a database trigger refuses UPDATE on
+    PostgreSQL, migration 0010)."""
+
+    follow_up = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=FollowUpStatus.choices)
+    seen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    seen_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    side_effects = models.TextField(blank=True)
+    hair_density_per_cm2 = models.DecimalField(
+        max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    shaft_thickness_um = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    patient_rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    shared_with_patient = models.BooleanField(default=False)
+    photos_added = models.PositiveSmallIntegerField(default=0)
+    # None only for a version recorded before revisions were kept (its author is unknown).
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+    reason = models.TextField(blank=True, help_text="Why an earlier version was amended.")
+
+    class Meta:
+        ordering = ["follow_up", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["follow_up", "version"], name="follow_up_revision_version_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(version__lte=1) | ~Q(reason=""),
+                name="follow_up_amendment_has_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Version {self.version} of {self.follow_up_id} ({self.status})"
 
 
 class PhotoView(models.TextChoices):

@@ -219,11 +219,15 @@ class PatientPage:
 
 def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage:
     sessions = list(
-        patient.sessions.select_related("clinician", "room", "protocol")
+        patient.sessions.select_related(
+            "clinician", "room", "protocol", "cancelled_by", "no_show_recorded_by"
+        )
         .prefetch_related(
             Prefetch(
                 "follow_ups",
-                queryset=FollowUp.objects.select_related("seen_by").prefetch_related("photos"),
+                queryset=FollowUp.objects.select_related("seen_by", "recorded_by").prefetch_related(
+                    "photos"
+                ),
             ),
             Prefetch("vials_used", queryset=SessionVial.objects.select_related("lot")),
         )

@@ -20,6 +20,12 @@ fields; other code may branch on them):
     session_not_completed  recording a done follow-up of a session not carried out
     not_today              checking in on another day than the session's
     stale_form             a booking form's one-time key was already used for another patient
+    changed_meanwhile      a follow-up was recorded again since the form was opened
+    reason_required        (also) amending a recorded follow-up without saying why
+
+Findings of a follow-up (done, notes, measurements, photos, sharing) need the
+`treatments.record_findings` permission, as completing a session needs the clinician's:
+without it the services raise `PermissionDenied`.
 
 PostgreSQL constraints hold the gap and the double-booking rules too; should a concurrent
 write slip past a check here, the constraint error is turned into the same coded error.
@@ -35,6 +41,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from patients.models import Patient
@@ -53,6 +60,7 @@ from .models import (
     OPEN_STATUSES,
     FollowUp,
     FollowUpPhoto,
+    FollowUpRevision,
     FollowUpStatus,
     ProductLot,
     ProtocolVersion,
@@ -176,6 +184,7 @@ def reschedule_session(
             session.set_calendar_days(clinic_tz())
             session.nsaid_free_confirmed_at = None
             session.reschedule_count += 1  # reminders for the new date are planned afresh
+            session.rescheduled_at, session.rescheduled_by = now, changed_by
             _check_gap(session)
             _check_slot(session)
             _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
@@ -202,7 +211,10 @@ def cancel_session(
         session.status = SessionStatus.CANCELLED
         session.cancellation_reason = reason.strip()
         session.cancelled_at = now
-        session.save(update_fields=["status", "cancellation_reason", "cancelled_at"])
+        session.cancelled_by = cancelled_by
+        session.save(
+            update_fields=["status", "cancellation_reason", "cancelled_at", "cancelled_by"]
+        )
         _end_planned_follow_ups(session)
         reminders.plan_for_session(session, now=now)
         reminders.notify_cancellation(session, now=now)
@@ -223,14 +235,17 @@ def check_in_session(
                 "A patient can be checked in only on the day of the session.", code="not_today"
             )
         session.checked_in_at = now
+        session.checked_in_by = checked_in_by
         if session.status == SessionStatus.SCHEDULED:
             session.status = SessionStatus.CONFIRMED
-        session.save(update_fields=["checked_in_at", "status"])
+        session.save(update_fields=["checked_in_at", "checked_in_by", "status"])
     return session
 
 
 def mark_follow_ups_missed(*, follow_ups, recorded_by, now: datetime | None = None) -> int:
-    """Bulk "missed" from the follow-up review: only planned follow-ups already due."""
+    """Bulk "missed" from the follow-up review: only planned follow-ups already due.
+
+    Attendance, not findings: the front desk may do it; `recorded_by` is stored on each."""
     now = now or timezone.now()
     today = rules.local_day(now, clinic_tz())
     marked = 0
@@ -321,17 +336,21 @@ def mark_no_show(
                 code="not_started",
             )
         session.status = SessionStatus.NO_SHOW
-        session.save(update_fields=["status"])
+        session.no_show_recorded_at, session.no_show_recorded_by = now, recorded_by
+        session.save(update_fields=["status", "no_show_recorded_at", "no_show_recorded_by"])
         _end_planned_follow_ups(session)
         reminders.plan_for_session(session, now=now)
     return session
+
+
+FINDINGS_PERMISSION = "treatments.record_findings"
 
 
 def record_follow_up(
     *,
     follow_up: FollowUp,
     status: str,
-    seen_by=None,
+    recorded_by,
     notes: str = "",
     side_effects: str = "",
     hair_density_per_cm2=None,
@@ -339,35 +358,85 @@ def record_follow_up(
     patient_rating: int | None = None,
     shared_with_patient: bool = False,
     photos: Iterable[tuple[str, object]] = (),
-    recorded_by=None,
+    reason: str = "",
+    expected_version: int | None = None,
     now: datetime | None = None,
 ) -> FollowUp:
-    """Record what happened at a follow-up: done (who saw the patient, findings), or missed.
+    """Record what happened at a follow-up: done (with findings) or missed.
 
+    `recorded_by` is the signed-in user. Marking a planned follow-up missed (attendance) is
+    front-desk work; anything clinical (done, notes, side effects, measurements, rating,
+    photos, sharing with the patient) needs `treatments.record_findings`. A done follow-up
+    is credited to the clinician who records it (`seen_by` is never chosen from a list, so
+    nobody can put a colleague's name on their own words).
+
+    A follow-up already recorded is never silently overwritten: changing it is an
+    amendment, which needs the findings permission and a `reason`, keeps the clinician who
+    saw the patient, and appends a FollowUpRevision (so every earlier version stays and is
+    shown to staff; the portal shows only the current one). `expected_version` is the
+    version the form was opened on: if someone recorded the follow-up since, the service
+    refuses (`changed_meanwhile`) instead of overwriting what the user never saw.
     `photos` are (view, uploaded image file) pairs.
     """
     now = now or timezone.now()
-    if status not in (FollowUpStatus.DONE, FollowUpStatus.MISSED, FollowUpStatus.CANCELLED):
-        raise ValidationError(
-            "A follow-up is recorded as done, missed or cancelled.", code="invalid_status"
+    photos = list(photos)
+    if status not in (FollowUpStatus.DONE, FollowUpStatus.MISSED):
+        raise ValidationError("A follow-up is recorded as done or missed.", code="invalid_status")
+    has_findings = status == FollowUpStatus.DONE or any(
+        (
+            notes.strip(),
+            side_effects.strip(),
+            hair_density_per_cm2 is not None,
+            shaft_thickness_um is not None,
+            patient_rating is not None,
+            shared_with_patient,
+            photos,
         )
+    )
+    may_record_findings = recorded_by.has_perm(FINDINGS_PERMISSION)
+    if has_findings and not may_record_findings:
+        raise PermissionDenied("Only a clinician can record a follow-up's findings.")
     with transaction.atomic():
         follow_up = (
-            FollowUp.objects.select_for_update().select_related("session").get(pk=follow_up.pk)
+            FollowUp.objects.select_for_update(of=("self",))
+            .select_related("session")
+            .get(pk=follow_up.pk)
         )
+        if expected_version is not None and follow_up.version != expected_version:
+            raise ValidationError(
+                "This follow-up was recorded again while you had it open. Reload it to see "
+                "the current version, then amend it if needed.",
+                code="changed_meanwhile",
+            )
+        amending = follow_up.status in (FollowUpStatus.DONE, FollowUpStatus.MISSED)
+        if follow_up.status == FollowUpStatus.CANCELLED:
+            raise ValidationError(
+                "This follow-up was cancelled with its session.", code="invalid_status"
+            )
+        if amending:
+            if not may_record_findings:
+                raise PermissionDenied("Only a clinician can amend a recorded follow-up.")
+            if not reason.strip():
+                raise ValidationError(
+                    {
+                        "reason": ValidationError(
+                            "Say why the recorded follow-up is amended.", code="reason_required"
+                        )
+                    }
+                )
+        if status == FollowUpStatus.DONE and follow_up.session.status != SessionStatus.COMPLETED:
+            raise ValidationError(
+                "This follow-up belongs to a session that was not carried out.",
+                code="session_not_completed",
+            )
+        if amending and not follow_up.revisions.exists():
+            _keep_unrevisioned_version(follow_up)
         if status == FollowUpStatus.DONE:
-            if follow_up.session.status != SessionStatus.COMPLETED:
-                raise ValidationError(
-                    "This follow-up belongs to a session that was not carried out.",
-                    code="session_not_completed",
-                )
-            if seen_by is None:
-                raise ValidationError(
-                    {"seen_by": ValidationError("Say who saw the patient.", code="required")}
-                )
+            if follow_up.status != FollowUpStatus.DONE:  # the recorder saw the patient
+                follow_up.seen_by, follow_up.seen_at = recorded_by, now
+        else:
+            follow_up.seen_by, follow_up.seen_at = None, None
         follow_up.status = status
-        follow_up.seen_by = seen_by
-        follow_up.seen_at = now if status == FollowUpStatus.DONE else None
         follow_up.notes = notes
         follow_up.side_effects = side_effects
         follow_up.hair_density_per_cm2 = hair_density_per_cm2
@@ -375,16 +444,70 @@ def record_follow_up(
         follow_up.patient_rating = patient_rating
         follow_up.shared_with_patient = shared_with_patient
         follow_up.recorded_at = now
-        follow_up.full_clean(exclude=["session", "seen_by"])
+        follow_up.recorded_by = recorded_by
+        follow_up.version = max(follow_up.version, _last_version(follow_up)) + 1
+        follow_up.full_clean(exclude=["session", "seen_by", "recorded_by"])
         follow_up.save()
         for view, image in photos:
             photo = FollowUpPhoto(
-                follow_up=follow_up, view=view, image=image, uploaded_by=recorded_by or seen_by
+                follow_up=follow_up,
+                view=view,
+                image=image,
+                uploaded_by=recorded_by,
+                uploaded_at=now,
             )
             photo.full_clean(exclude=["follow_up", "uploaded_by"])
             photo.save()
+        _add_revision(
+            follow_up, recorded_by=recorded_by, reason=reason.strip(), photos_added=len(photos)
+        )
         reminders.plan_for_session(follow_up.session, now=now)
     return follow_up
+
+
+def _last_version(follow_up: FollowUp) -> int:
+    return follow_up.revisions.aggregate(last=Max("version"))["last"] or 0
+
+
+def _add_revision(follow_up: FollowUp, *, recorded_by, reason: str, photos_added: int) -> None:
+    FollowUpRevision.objects.create(
+        follow_up=follow_up,
+        version=follow_up.version,
+        status=follow_up.status,
+        seen_by=follow_up.seen_by,
+        seen_at=follow_up.seen_at,
+        notes=follow_up.notes,
+        side_effects=follow_up.side_effects,
+        hair_density_per_cm2=follow_up.hair_density_per_cm2,
+        shaft_thickness_um=follow_up.shaft_thickness_um,
+        patient_rating=follow_up.patient_rating,
+        shared_with_patient=follow_up.shared_with_patient,
+        photos_added=photos_added,
+        recorded_by=recorded_by,
+        recorded_at=follow_up.recorded_at,
+        reason=reason,
+    )
+
+
+def _keep_unrevisioned_version(follow_up: FollowUp) -> None:
+    """A follow-up recorded before versions were kept (or written in bulk): keep what it says
+    as version 1 before the first amendment replaces it. Its author is unknown."""
+    follow_up.version = max(follow_up.version, 1)
+    FollowUpRevision.objects.create(
+        follow_up=follow_up,
+        version=1,
+        status=follow_up.status,
+        seen_by=follow_up.seen_by,
+        seen_at=follow_up.seen_at,
+        notes=follow_up.notes,
+        side_effects=follow_up.side_effects,
+        hair_density_per_cm2=follow_up.hair_density_per_cm2,
+        shaft_thickness_um=follow_up.shaft_thickness_um,
+        patient_rating=follow_up.patient_rating,
+        shared_with_patient=follow_up.shared_with_patient,
+        recorded_by=follow_up.recorded_by,
+        recorded_at=follow_up.recorded_at or follow_up.seen_at or timezone.now(),
+    )
 
 
 # --- Checks -------------------------------------------------------------------------------

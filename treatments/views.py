@@ -161,7 +161,20 @@ def session_preview(request, patient_pk):
 
 def _session(pk):
     return get_object_or_404(
-        TreatmentSession.objects.select_related("patient", "clinician", "room", "protocol"), pk=pk
+        TreatmentSession.objects.select_related(
+            "patient",
+            "clinician",
+            "room",
+            "protocol",
+            "booked_by",
+            "checked_in_by",
+            "rescheduled_by",
+            "cancelled_by",
+            "no_show_recorded_by",
+            "completed_by",
+            "nsaid_decided_by",
+        ),
+        pk=pk,
     )
 
 
@@ -346,18 +359,19 @@ def session_cancel(request, pk):
 
 @staff_required
 def follow_up_record(request, pk):
+    """Record a follow-up, or amend a recorded one (clinicians). The front desk may only mark
+    a planned follow-up missed."""
     follow_up = get_object_or_404(
-        FollowUp.objects.select_related("session__patient", "session__protocol"), pk=pk
+        FollowUp.objects.select_related("session__patient", "session__protocol", "seen_by"), pk=pk
     )
+    can_record_findings = request.user.has_perm(services.FINDINGS_PERMISSION)
+    if follow_up.status != "planned" and not can_record_findings:
+        raise PermissionDenied("Only a clinician can amend a recorded follow-up.")
     form = FollowUpForm(
         request.POST or None,
         request.FILES or None,
-        initial={
-            "seen_by": request.user.pk
-            if request.user.has_perm("treatments.complete_treatmentsession")
-            else None,
-            "status": "done",
-        },
+        follow_up=follow_up,
+        can_record_findings=can_record_findings,
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -365,22 +379,30 @@ def follow_up_record(request, pk):
             services.record_follow_up(
                 follow_up=follow_up,
                 status=data["status"],
-                seen_by=data["seen_by"],
-                notes=data["notes"],
-                side_effects=data["side_effects"],
-                hair_density_per_cm2=data["hair_density_per_cm2"],
-                shaft_thickness_um=data["shaft_thickness_um"],
-                patient_rating=data["patient_rating"],
-                shared_with_patient=data["shared_with_patient"],
-                photos=form.photos(),
                 recorded_by=request.user,
+                photos=form.photos(),
+                reason=data.get("reason", ""),
+                expected_version=data["version"],
+                **form.findings(),
             )
         except ValidationError as exc:
             add_service_error(form, exc)
         else:
-            messages.success(request, "Follow-up recorded.")
+            messages.success(
+                request, "Follow-up amended." if form.amending else "Follow-up recorded."
+            )
             return redirect("patient_detail", pk=follow_up.session.patient_id)
-    return render(request, "staff/follow_up_form.html", {"form": form, "follow_up": follow_up})
+    return render(
+        request,
+        "staff/follow_up_form.html",
+        {
+            "form": form,
+            "follow_up": follow_up,
+            "revisions": follow_up.revisions.select_related("recorded_by", "seen_by").order_by(
+                "-version"
+            ),
+        },
+    )
 
 
 @staff_required

@@ -21,6 +21,8 @@ from treatments.models import FollowUpStatus, ProductLot, Room
 
 DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - printed on purpose: demo logins only
 
+# Only the clinic admin may open the Django admin (is_staff); the front desk and the
+# clinicians work in the front office, where every change goes through the services.
 STAFF = [
     ("admin", "Clinic", "Admin", roles.CLINIC_ADMIN, True),
     ("reception", "Rita", "Reception", roles.CLINIC_STAFF, False),
@@ -122,7 +124,7 @@ class Command(BaseCommand):
                     "first_name": first,
                     "last_name": last,
                     "email": f"{username}@clinic.example.com",
-                    "is_staff": True,
+                    "is_staff": role == roles.CLINIC_ADMIN,
                     "is_superuser": is_superuser,
                 },
             )
@@ -130,6 +132,10 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save()
                 user.groups.add(Group.objects.get(name=role))
+            elif user.is_staff != (role == roles.CLINIC_ADMIN):
+                # A demo seeded before the admin was for clinic admins only.
+                user.is_staff = role == roles.CLINIC_ADMIN
+                user.save(update_fields=["is_staff"])
             users[username] = user
         return users
 
@@ -188,7 +194,7 @@ class Command(BaseCommand):
             services.record_follow_up(
                 follow_up=session.follow_ups.get(kind=kind),
                 status=FollowUpStatus.DONE,
-                seen_by=doctor,
+                recorded_by=doctor,
                 hair_density_per_cm2=density,
                 patient_rating=rating,
                 shared_with_patient=True,

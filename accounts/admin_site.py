@@ -1,0 +1,24 @@
+"""The Django admin is the clinic admins' back office, and theirs only.
+
+`is_staff` alone (Django's default test) let every staff account in, and through the admin
+past the services' rules; the front desk and clinicians work in the front office. A clinic
+admin is a member of the "Clinic admin" role or a superuser, with `is_staff` set.
+"""
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+
+from . import roles
+
+
+class ClinicAdminSite(admin.AdminSite):
+    site_header = "Clinic administration"
+    site_title = "Clinic administration"
+
+    def has_permission(self, request):
+        user = request.user
+        return user.is_active and user.is_staff and roles.is_clinic_admin(user)
+
+
+class ClinicAdminConfig(AdminConfig):
+    default_site = "accounts.admin_site.ClinicAdminSite"
