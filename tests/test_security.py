@@ -125,7 +125,7 @@ def test_patients_are_not_timed_out_like_staff(settings):
     patient = PatientFactory()
     from portal.services import invite_patient
 
-    user = invite_patient(patient=patient)
+    user = invite_patient(patient=patient).user
     client = Client()
     with time_machine.travel(NOW, tick=False) as clock:
         client.force_login(user)

@@ -459,7 +459,12 @@ def record_follow_up(
             photo.full_clean(exclude=["follow_up", "uploaded_by"])
             photo.save()
         _add_revision(
-            follow_up, recorded_by=recorded_by, reason=reason.strip(), photos_added=len(photos)
+            follow_up,
+            version=follow_up.version,
+            recorded_by=recorded_by,
+            recorded_at=now,
+            reason=reason.strip(),
+            photos_added=len(photos),
         )
         reminders.plan_for_session(follow_up.session, now=now)
     return follow_up
@@ -469,10 +474,19 @@ def _last_version(follow_up: FollowUp) -> int:
     return follow_up.revisions.aggregate(last=Max("version"))["last"] or 0
 
 
-def _add_revision(follow_up: FollowUp, *, recorded_by, reason: str, photos_added: int) -> None:
+def _add_revision(
+    follow_up: FollowUp,
+    *,
+    version: int,
+    recorded_by,
+    recorded_at: datetime,
+    reason: str = "",
+    photos_added: int = 0,
+) -> None:
+    """Keep what the follow-up says now as one append-only version."""
     FollowUpRevision.objects.create(
         follow_up=follow_up,
-        version=follow_up.version,
+        version=version,
         status=follow_up.status,
         seen_by=follow_up.seen_by,
         seen_at=follow_up.seen_at,
@@ -484,7 +498,7 @@ def _add_revision(follow_up: FollowUp, *, recorded_by, reason: str, photos_added
         shared_with_patient=follow_up.shared_with_patient,
         photos_added=photos_added,
         recorded_by=recorded_by,
-        recorded_at=follow_up.recorded_at,
+        recorded_at=recorded_at,
         reason=reason,
     )
 
@@ -493,18 +507,9 @@ def _keep_unrevisioned_version(follow_up: FollowUp) -> None:
     """A follow-up recorded before versions were kept (or written in bulk): keep what it says
     as version 1 before the first amendment replaces it. Its author is unknown."""
     follow_up.version = max(follow_up.version, 1)
-    FollowUpRevision.objects.create(
-        follow_up=follow_up,
+    _add_revision(
+        follow_up,
         version=1,
-        status=follow_up.status,
-        seen_by=follow_up.seen_by,
-        seen_at=follow_up.seen_at,
-        notes=follow_up.notes,
-        side_effects=follow_up.side_effects,
-        hair_density_per_cm2=follow_up.hair_density_per_cm2,
-        shaft_thickness_um=follow_up.shaft_thickness_um,
-        patient_rating=follow_up.patient_rating,
-        shared_with_patient=follow_up.shared_with_patient,
         recorded_by=follow_up.recorded_by,
         recorded_at=follow_up.recorded_at or follow_up.seen_at or timezone.now(),
     )
