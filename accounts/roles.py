@@ -1,8 +1,9 @@
 """
 The clinic's roles, as Django groups, and what each may do.
 
-Groups are created (and kept in step) by a data migration that calls `sync_roles`, so every
-database has them without a manual step. A user's role is their group.
+Groups are created and kept in step with ROLE_PERMISSIONS after every `migrate` (and every
+test-database flush) by a `post_migrate` handler, so every database has them without a manual
+step and a change here needs no migration. A user's role is their group.
 """
 
 CLINIC_STAFF = "Clinic staff"
@@ -60,23 +61,38 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
-def sync_roles(apps) -> None:
-    """Create the role groups and give them their permissions (idempotent).
+def sync_roles(*, using: str = "default") -> None:
+    """Create the role groups and set exactly their permissions (idempotent)."""
+    from django.contrib.auth.models import Group, Permission
 
-    A permission whose model a later migration creates is skipped here; that migration calls
-    this again. tests/test_roles.py holds the final sets.
-    """
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
     for role, perms in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
+        group, _ = Group.objects.using(using).get_or_create(name=role)
         wanted = []
         for dotted in perms:
             app_label, codename = dotted.split(".")
-            wanted.extend(
-                Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            found = list(
+                Permission.objects.using(using).filter(
+                    content_type__app_label=app_label, codename=codename
+                )
             )
+            if not found:
+                raise LookupError(f"Role {role!r} names {dotted}, which does not exist.")
+            wanted.extend(found)
         group.permissions.set(wanted)
+
+
+def sync_roles_after_migrate(sender, *, using: str = "default", **kwargs) -> None:
+    """post_migrate receiver (accounts' own signal, sent once per migrate or flush).
+
+    Django creates each app's permissions in the post_migrate of that app, and accounts comes
+    before the apps whose permissions the roles name: create them all first (idempotent).
+    """
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
+    sync_roles(using=using)
 
 
 STAFF_ROLES = (CLINIC_STAFF, CLINICIAN, CLINIC_ADMIN)

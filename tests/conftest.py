@@ -109,13 +109,10 @@ def reference_data(transactional_db):
     import importlib
 
     from django.apps import apps
-    from django.contrib.auth.management import create_permissions
 
-    from accounts.roles import sync_roles
+    from accounts.roles import sync_roles_after_migrate
 
-    for app_config in apps.get_app_configs():
-        create_permissions(app_config, verbosity=0)
-    sync_roles(apps)
+    sync_roles_after_migrate(None)  # as after every migrate and flush (post_migrate)
     importlib.import_module("treatments.migrations.0003_default_protocol").create_default_protocol(
         apps, None
     )

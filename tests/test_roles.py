@@ -1,7 +1,8 @@
-"""The role groups exist with the permissions their work needs (created by a migration)."""
+"""The role groups exist with the permissions their work needs (kept by post_migrate)."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
 
 from accounts import roles
 from tests.factories import UserFactory
@@ -36,3 +37,22 @@ def test_a_user_gets_permissions_through_the_group():
     user = UserFactory(role=roles.CLINICIAN)
     assert user.has_perm("treatments.record_nsaid_decision")
     assert not UserFactory(role=roles.PATIENT).has_perm("patients.view_patient")
+
+
+def test_migrate_puts_drifted_roles_back_and_is_idempotent():
+    """A role edited by hand (or a permission added in code) is in step after `migrate`."""
+    staff = Group.objects.get(name=roles.CLINIC_STAFF)
+    staff.permissions.add(Permission.objects.get(codename="record_findings"))
+    Group.objects.get(name=roles.PATIENT).delete()
+    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
+    test_every_role_exists_with_exactly_its_permissions()
+    assert Group.objects.filter(name__in=roles.ROLE_PERMISSIONS).count() == len(
+        roles.ROLE_PERMISSIONS
+    )
+
+
+def test_a_role_naming_a_missing_permission_fails_loudly(monkeypatch):
+    monkeypatch.setitem(roles.ROLE_PERMISSIONS, roles.PATIENT, ["treatments.fly_to_the_moon"])
+    with pytest.raises(LookupError, match="fly_to_the_moon"):
+        roles.sync_roles()

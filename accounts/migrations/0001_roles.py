@@ -2,8 +2,6 @@
 
 from django.db import migrations
 
-from accounts.migrations._sync import create_roles
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -13,4 +11,6 @@ class Migration(migrations.Migration):
         ("treatments", "0003_default_protocol"),
     ]
 
-    operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]
+    # Roles are kept in step by accounts.roles.sync_roles_after_migrate (post_migrate) now;
+    # this migration stays so databases that applied it keep a consistent history.
+    operations = []
