@@ -4,14 +4,12 @@ patient's session, follow-up or photo is a 404, whatever its id."""
 from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
-from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.utils import timezone
-from django.utils.encoding import force_str
-from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import patient_required, staff_required
@@ -183,25 +181,48 @@ def request_change(request, patient, pk):
     )
 
 
-def welcome(request, uidb64, token):
-    """The invitation link: choose a password (once, before the link expires), then sign in."""
-    try:
-        user = get_user_model().objects.get(pk=force_str(urlsafe_base64_decode(uidb64)))
-    except (ValueError, TypeError, OverflowError, get_user_model().DoesNotExist):
-        user = None
-    if user is None or not services.invite_tokens.check_token(user, token):
-        return render(request, "portal/welcome_invalid.html", status=400)
-    try:  # however the link was made, it never sets a staff member's or another's password
-        services.refuse_unless_patient_login(user, None)
-    except ValidationError:
-        return render(request, "portal/welcome_invalid.html", status=400)
-    form = SetPasswordForm(user, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome! Your password is set.")
-        return redirect("portal_home")
-    return render(request, "portal/welcome.html", {"form": form, "invited": user})
+class WelcomeView(PasswordResetConfirmView):
+    """The invitation link: choose a password (once, before the link expires), then sign in.
+
+    Django's own password-reset confirmation does the work: the token is checked, kept in the
+    session and taken out of the URL after the first request (so it leaks into no Referer or
+    history), and it stops working once the password is set. On top: it serves only a
+    patient's own login, never a staff member's or another patient's.
+    """
+
+    token_generator = services.invite_tokens
+    template_name = "portal/welcome.html"
+    reset_url_token = "set-password"  # noqa: S105 - the URL word standing in for the token
+    post_reset_login = True
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+    success_url = reverse_lazy("portal_home")
+
+    def get_user(self, uidb64):
+        user = super().get_user(uidb64)
+        if user is not None:
+            try:  # however the link was made, it never sets a staff member's or another's password
+                services.refuse_unless_patient_login(user, None)
+            except ValidationError:
+                return None
+        return user
+
+    def dispatch(self, *args, **kwargs):
+        response = super().dispatch(*args, **kwargs)
+        # A valid first request is a redirect to the token-free URL; anything else unvalidated
+        # is a bad or used link.
+        if not self.validlink and response.status_code != 302:
+            return render(self.request, "portal/welcome_invalid.html", status=400)
+        return response
+
+    def form_valid(self, form):
+        messages.success(self.request, "Welcome! Your password is set.")
+        return super().form_valid(form)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(invited=self.user, **kwargs)
+
+
+welcome = WelcomeView.as_view()
 
 
 # --- Staff's side of the portal ---------------------------------------------------------
