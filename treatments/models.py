@@ -343,17 +343,10 @@ class FollowUpStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class FollowUp(models.Model):
-    """A planned look at the result of one session, and what was found."""
+class FollowUpFindings(models.Model):
+    """What a follow-up found: held by the follow-up (its current version) and by each of its
+    revisions (every version ever recorded), so both always carry the same fields."""
 
-    session = models.ForeignKey(
-        TreatmentSession, on_delete=models.CASCADE, related_name="follow_ups"
-    )
-    kind = models.CharField(max_length=20, choices=FollowUpKind.choices)
-    due_date = models.DateField()
-    status = models.CharField(
-        max_length=12, choices=FollowUpStatus.choices, default=FollowUpStatus.PLANNED
-    )
     seen_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -384,6 +377,25 @@ class FollowUp(models.Model):
     )
     shared_with_patient = models.BooleanField(
         default=False, help_text="Notes and photos are shown to the patient in the portal."
+    )
+
+    class Meta:
+        abstract = True
+
+
+FINDING_FIELDS = tuple(f.name for f in FollowUpFindings._meta.local_fields)
+
+
+class FollowUp(FollowUpFindings):
+    """A planned look at the result of one session, and what was found."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.CASCADE, related_name="follow_ups"
+    )
+    kind = models.CharField(max_length=20, choices=FollowUpKind.choices)
+    due_date = models.DateField()
+    status = models.CharField(
+        max_length=12, choices=FollowUpStatus.choices, default=FollowUpStatus.PLANNED
     )
     recorded_at = models.DateTimeField(null=True, blank=True)
     recorded_by = models.ForeignKey(
@@ -439,27 +451,15 @@ class FollowUp(models.Model):
         return self.status == FollowUpStatus.PLANNED and self.due_date < today
 
 
-class FollowUpRevision(models.Model):
+class FollowUpRevision(FollowUpFindings):
     """One recorded version of a follow-up, append-only: the first record and every
     amendment. The follow-up row holds the current version; this keeps what it said before,
     who wrote it and, for an amendment, why (a database trigger refuses UPDATE on
-    PostgreSQL, migration 0010)."""
+    PostgreSQL, migration 0009)."""
 
     follow_up = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="revisions")
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=FollowUpStatus.choices)
-    seen_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    seen_at = models.DateTimeField(null=True, blank=True)
-    notes = models.TextField(blank=True)
-    side_effects = models.TextField(blank=True)
-    hair_density_per_cm2 = models.DecimalField(
-        max_digits=6, decimal_places=1, null=True, blank=True
-    )
-    shaft_thickness_um = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
-    patient_rating = models.PositiveSmallIntegerField(null=True, blank=True)
-    shared_with_patient = models.BooleanField(default=False)
     photos_added = models.PositiveSmallIntegerField(default=0)
     # None only for a version recorded before revisions were kept (its author is unknown).
     recorded_by = models.ForeignKey(

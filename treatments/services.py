@@ -56,6 +56,7 @@ from .db import (
 )
 from .formatting import long_date
 from .models import (
+    FINDING_FIELDS,
     LIVE_STATUSES,
     OPEN_STATUSES,
     FollowUp,
@@ -488,14 +489,7 @@ def _add_revision(
         follow_up=follow_up,
         version=version,
         status=follow_up.status,
-        seen_by=follow_up.seen_by,
-        seen_at=follow_up.seen_at,
-        notes=follow_up.notes,
-        side_effects=follow_up.side_effects,
-        hair_density_per_cm2=follow_up.hair_density_per_cm2,
-        shaft_thickness_um=follow_up.shaft_thickness_um,
-        patient_rating=follow_up.patient_rating,
-        shared_with_patient=follow_up.shared_with_patient,
+        **{name: getattr(follow_up, name) for name in FINDING_FIELDS},
         photos_added=photos_added,
         recorded_by=recorded_by,
         recorded_at=recorded_at,
