@@ -15,9 +15,10 @@ Nothing here lists the pages or their parameters by hand, so a new page is cover
   ones (real ids, valid dates, its own choices) so that later checks are reached too;
 - the path arguments are drawn from the ids of the objects made below and from any number.
 
-Bounded time: FUZZ_EXAMPLES examples per page and role (an eighth of that for a role the
-page turns away), derandomized so CI is stable; FUZZ_EXAMPLES=500 in the environment
-searches harder.
+Bounded time: FUZZ_EXAMPLES examples per page and role (3 for a role the page turns away
+and for a page that reads no input), derandomized so CI is stable; FUZZ_EXAMPLES=200 in the
+environment searches harder. A failing request rolls back alone (a savepoint), so one 500
+does not hide the next.
 """
 
 import inspect
