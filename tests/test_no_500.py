@@ -4,7 +4,7 @@ The test client re-raises a view's exception, so each of these failed with the e
 behind the 500 before the fix. tests/test_fuzz.py throws arbitrary input at every page.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -155,6 +155,16 @@ class TestBookingFarAhead:
         assert "day" in response.context["form"].errors
         session.refresh_from_db()
         assert session.local_date == date(2027, 3, 10)
+
+    def test_the_service_refuses_a_day_after_the_range_too(self, frozen):
+        from django.core.exceptions import ValidationError
+
+        from clinic.forms import LATEST_DAY
+
+        with pytest.raises(ValidationError) as exc:
+            book(day=LATEST_DAY + timedelta(days=1))
+        assert exc.value.code == "too_far_ahead"
+        assert book(day=LATEST_DAY).local_date == LATEST_DAY
 
 
 class TestMarkMissed:

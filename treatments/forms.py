@@ -21,6 +21,7 @@ from .validators import validate_photo
 FIELD_FOR_CODE = {
     "session_gap": "day",
     "in_the_past": "day",
+    "too_far_ahead": "day",
     "invalid_times": "duration",
     "nsaid_window_started": "nsaid_free_confirmed",
     "nsaid_review_required": "nsaid_decision",
