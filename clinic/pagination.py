@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from clinic.forms import MAX_PAGE
+
 
 @dataclass
 class Window:
@@ -26,12 +28,11 @@ class Window:
         return self.number + 1
 
 
-def window(queryset, page: str | None, per_page: int) -> Window:
-    """The requested page of an ordered queryset: one query, however large the table."""
-    try:
-        number = max(1, int(page or 1))
-    except ValueError:
-        number = 1
+def window(queryset, number: int, per_page: int) -> Window:
+    """Page `number` (parsed by clinic.forms.page_number) of an ordered queryset: one query,
+    however large the table. The number is clamped to 1..MAX_PAGE, so the OFFSET always fits
+    in the database's integers."""
+    number = min(max(1, number), MAX_PAGE)
     start = (number - 1) * per_page
     rows = list(queryset[start : start + per_page + 1])
     return Window(rows[:per_page], number, number > 1, len(rows) > per_page)

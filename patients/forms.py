@@ -3,7 +3,9 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 
-from .models import Patient
+from clinic.forms import validate_no_bidi_controls
+
+from .models import Patient, born_from_1900
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 
@@ -44,7 +46,18 @@ class PatientForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].initial = settings.CLINIC_TIME_ZONE
+        # The model's rules (patients.models) hold on every write path; the form states the
+        # ones it can check alone, so the error shows next to the field before the service.
+        for name in ("first_name", "last_name"):
+            self.fields[name].validators.append(validate_no_bidi_controls)
+        self.fields["date_of_birth"].validators.append(born_from_1900)
 
     def _post_clean(self):
         # Model validation happens in the service, which reports errors by field.
         pass
+
+
+class PatientSearchForm(forms.Form):
+    """The patient list's search box."""
+
+    q = forms.CharField(required=False, max_length=200)

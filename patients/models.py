@@ -2,10 +2,12 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from clinic.forms import EARLIEST_DAY, validate_no_bidi_controls
 
 phone_validator = RegexValidator(
     r"^\+?[0-9 ()\-]{6,20}$",
@@ -22,6 +24,14 @@ def validate_time_zone(value):
         )
 
 
+born_from_1900 = MinValueValidator(
+    EARLIEST_DAY, "The date of birth must be on or after 1 January 1900."
+)
+
+# The longest free text kept about a patient (medications, allergies, notes).
+TEXT_MAX = 2000
+
+
 def default_time_zone():
     return settings.CLINIC_TIME_ZONE
 
@@ -29,9 +39,11 @@ def default_time_zone():
 class Patient(models.Model):
     """A person treated by the clinic. Their own time zone decides the dates they read."""
 
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
-    date_of_birth = models.DateField()
+    # Rules on the fields hold on every write path (services, admin, forms): names without
+    # text-direction controls, a birth date from 1900 on, bounded free text.
+    first_name = models.CharField(max_length=100, validators=[validate_no_bidi_controls])
+    last_name = models.CharField(max_length=100, validators=[validate_no_bidi_controls])
+    date_of_birth = models.DateField(validators=[born_from_1900])
     email = models.EmailField(help_text="Also the patient's sign-in name for the portal.")
     phone = models.CharField(max_length=32, blank=True, validators=[phone_validator])
     time_zone = models.CharField(
@@ -53,15 +65,24 @@ class Patient(models.Model):
     )
 
     # Medical background the protocol needs.
-    medications = models.TextField(blank=True, help_text="Current medications, one per line.")
+    medications = models.TextField(
+        blank=True,
+        max_length=TEXT_MAX,
+        validators=[MaxLengthValidator(TEXT_MAX)],
+        help_text="Current medications, one per line.",
+    )
     takes_prescribed_nsaid = models.BooleanField(
         default=False,
         help_text="A regular prescribed NSAID (e.g. daily low-dose aspirin): a clinician decides, "
         "the patient is never just told to stop it.",
     )
     prescribed_nsaid = models.CharField(max_length=200, blank=True)
-    allergies = models.TextField(blank=True)
-    notes = models.TextField(blank=True)
+    allergies = models.TextField(
+        blank=True, max_length=TEXT_MAX, validators=[MaxLengthValidator(TEXT_MAX)]
+    )
+    notes = models.TextField(
+        blank=True, max_length=TEXT_MAX, validators=[MaxLengthValidator(TEXT_MAX)]
+    )
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,

@@ -7,13 +7,14 @@ from django.utils import timezone
 
 from accounts import roles
 from accounts.decorators import staff_required
+from clinic.forms import page_number
 from clinic.pagination import window
 from treatments import rules
 from treatments.charts import progress_chart
 from treatments.selectors import patient_page
 from treatments.services import clinic_tz
 
-from .forms import PatientForm
+from .forms import PatientForm, PatientSearchForm
 from .models import Patient
 from .selectors import search_patients
 from .services import register_patient
@@ -21,13 +22,19 @@ from .services import register_patient
 
 @staff_required
 def patient_list(request):
-    query = request.GET.get("q", "").strip()
+    form = PatientSearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
     patients = search_patients(query)
-    page = window(patients, request.GET.get("page"), 25)
+    page = window(patients, page_number(request.GET), 25)
     return render(
         request,
         "staff/patient_list.html",
-        {"page": page, "query": query, "page_query": urlencode({"q": query}) if query else ""},
+        {
+            "page": page,
+            "query": query,
+            "form": form,
+            "page_query": urlencode({"q": query}) if query else "",
+        },
     )
 
 

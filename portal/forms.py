@@ -2,6 +2,7 @@ import zoneinfo
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
 
 from .models import ChangeRequest
 
@@ -14,6 +15,12 @@ class SignInForm(AuthenticationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "Username or email"
+        # AuthenticationForm sets max_length (150, the User model's) after the field is built,
+        # so it is not enforced: a 10,000-character name reached django-axes, which failed
+        # storing it (HTTP 500). Enforce it here.
+        self.fields["username"].validators.append(
+            MaxLengthValidator(self.fields["username"].max_length)
+        )
 
     def clean_username(self):
         username = self.cleaned_data["username"].strip()

@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 
-from .models import FollowUpKind, FollowUpStatus, PhotoView, Room
+from clinic.forms import DayField
+
+from .models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
 from .selectors import clinicians, usable_lots
 from .services import clinic_tz
 from .validators import validate_photo
@@ -19,6 +21,7 @@ from .validators import validate_photo
 FIELD_FOR_CODE = {
     "session_gap": "day",
     "in_the_past": "day",
+    "too_far_ahead": "day",
     "invalid_times": "duration",
     "nsaid_window_started": "nsaid_free_confirmed",
     "nsaid_review_required": "nsaid_decision",
@@ -45,13 +48,16 @@ def add_service_error(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, error)
 
 
+# The longest free text a front-office form takes (notes, reasons, decisions).
+TEXT_MAX = 2000
+
 DURATIONS = [(30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"), (90, "1½ hours")]
 
 
 class SessionTimeForm(forms.Form):
     """Day, time, length, clinician and room: the parts of a booking and of a move."""
 
-    day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    day = DayField(widget=forms.DateInput(attrs={"type": "date"}))
     time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}))
     duration = forms.TypedChoiceField(choices=DURATIONS, coerce=int, initial=60)
     clinician = forms.ModelChoiceField(queryset=None)
@@ -80,10 +86,13 @@ class BookingForm(SessionTimeForm):
     nsaid_decision = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
         label="Clinician's decision on the prescribed NSAID",
         help_text="Clinicians only. Required at short notice for a patient on a prescribed NSAID.",
     )
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    notes = forms.CharField(
+        required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )
     booking_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
 
@@ -92,12 +101,15 @@ class RescheduleForm(SessionTimeForm):
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Why is it cancelled?")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, label="Why is it cancelled?"
+    )
 
 
 class NsaidDecisionForm(forms.Form):
     decision = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=TEXT_MAX,
         label="Decision on the prescribed NSAID",
         help_text="E.g. continue as prescribed (agreed with cardiology), or pause from ... to ...",
     )
@@ -108,8 +120,12 @@ class CompleteForm(forms.Form):
     vials = forms.IntegerField(min_value=1, max_value=10, initial=1)
     second_lot = forms.ModelChoiceField(queryset=None, required=False, label="Second lot (if any)")
     second_vials = forms.IntegerField(min_value=1, max_value=10, required=False)
-    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    side_effects = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    notes = forms.CharField(
+        required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    side_effects = forms.CharField(
+        required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def __init__(self, *args, session, **kwargs):
         super().__init__(*args, **kwargs)
@@ -221,10 +237,45 @@ class ReviewFilterForm(forms.Form):
     )
     kind = forms.ChoiceField(choices=[("", "Any kind"), *FollowUpKind.choices], required=False)
     clinician = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any clinician")
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["clinician"].queryset = clinicians()
         self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
+
+
+class ScheduleForm(forms.Form):
+    """The schedule's query: a field that does not parse is ignored (today, everyone)."""
+
+    day = DayField(required=False)
+    view = forms.ChoiceField(choices=[("day", "Day"), ("week", "Week")], required=False)
+    clinician = forms.ModelChoiceField(queryset=None, required=False)
+    room = forms.ModelChoiceField(queryset=None, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = clinicians()
+        self.fields["room"].queryset = Room.objects.filter(is_active=True)
+
+    def parsed(self) -> dict:
+        """The fields that parsed (an invalid one is simply left out)."""
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+class PreviewForm(forms.Form):
+    """The booking page's live preview: a day and (optionally) a time."""
+
+    day = DayField()
+    time = forms.TimeField(required=False)
+
+
+class MarkMissedForm(forms.Form):
+    """The review's "mark as missed": the ticked follow-ups and the page to go back to."""
+
+    follow_up = forms.ModelMultipleChoiceField(
+        queryset=FollowUp.objects.select_related("session"), required=False
+    )
+    next = forms.CharField(required=False, max_length=2000)

@@ -8,6 +8,7 @@ fields; other code may branch on them):
     session_gap            the six-month rule; the message names the earliest allowed date
     slot_taken             the clinician or the room is already booked then
     in_the_past            the session would start before now
+    too_far_ahead          the session would be after clinic.forms.LATEST_DAY
     invalid_times          the session would not end after it starts
     nsaid_window_started   short notice without the patient's no-NSAID confirmation
     nsaid_review_required  prescribed NSAID and no clinician decision on file
@@ -44,6 +45,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from clinic.forms import LATEST_DAY
 from patients.models import Patient
 
 from . import reminders, rules
@@ -520,6 +522,13 @@ def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
     if starts_at < now:
         raise ValidationError(
             "That time has already passed; choose a time in the future.", code="in_the_past"
+        )
+    if timezone.localtime(ends_at, clinic_tz()).date() > LATEST_DAY:
+        # Follow-ups and reminders are dated months after the session: keep them in range.
+        raise ValidationError(
+            "Choose a day up to %(last)s.",
+            code="too_far_ahead",
+            params={"last": f"{LATEST_DAY:%d %B %Y}"},
         )
 
 

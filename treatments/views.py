@@ -5,13 +5,15 @@ from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_time
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import admin_required, staff_required
+from clinic.forms import page_number
 from clinic.pagination import window
 from patients.models import Patient
 
@@ -22,9 +24,12 @@ from .forms import (
     CancelForm,
     CompleteForm,
     FollowUpForm,
+    MarkMissedForm,
     NsaidDecisionForm,
+    PreviewForm,
     RescheduleForm,
     ReviewFilterForm,
+    ScheduleForm,
     add_service_error,
 )
 from .models import (
@@ -50,19 +55,20 @@ def _now_and_today():
 @staff_required
 def schedule(request):
     now, today = _now_and_today()
-    day = parse_date(request.GET.get("day") or "") or today
-    week = request.GET.get("view") == "week"
+    query = ScheduleForm(request.GET).parsed()
+    day = query.get("day") or today
+    week = query.get("view") == "week"
     start = day - timedelta(days=day.weekday()) if week else day
     length = 7 if week else 1
-    clinician_id = request.GET.get("clinician") or None
-    room_id = request.GET.get("room") or None
+    clinician_id = query["clinician"].pk if "clinician" in query else None
+    room_id = query["room"].pk if "room" in query else None
     by_day = selectors.schedule(
         start=start,
         days=length,
         today=today,
         now=now,
-        clinician_id=int(clinician_id) if clinician_id and clinician_id.isdigit() else None,
-        room_id=int(room_id) if room_id and room_id.isdigit() else None,
+        clinician_id=clinician_id,
+        room_id=room_id,
     )
     return render(
         request,
@@ -76,8 +82,8 @@ def schedule(request):
             "next": start + timedelta(days=length),
             "clinicians": selectors.clinicians(),
             "rooms": Room.objects.filter(is_active=True),
-            "clinician_id": clinician_id,
-            "room_id": room_id,
+            "clinician_id": str(clinician_id or ""),
+            "room_id": str(room_id or ""),
             "side_effects": selectors.open_side_effect_reports(),
         },
     )
@@ -137,9 +143,10 @@ def session_preview(request, patient_pk):
         "earliest_allowed_text": long_date(eligibility.earliest_day),
         "reason": eligibility.reason,
     }
-    day = parse_date(request.GET.get("day") or "")
-    if day:
-        at = parse_time(request.GET.get("time") or "") or time(10, 0)
+    query = PreviewForm(request.GET)
+    if query.is_valid():
+        day = query.cleaned_data["day"]
+        at = query.cleaned_data["time"] or time(10, 0)
         terms = ProtocolVersion.objects.in_force_on(today).terms
         others = [s.as_booked_day() for s in sessions]
         starts = datetime.combine(day, at, tzinfo=services.clinic_tz())
@@ -430,7 +437,7 @@ def _review_filters(request, today):
 def follow_up_review(request):
     now, today = _now_and_today()
     form, status, qs = _review_filters(request, today)
-    page = window(qs, request.GET.get("page"), 50)
+    page = window(qs, page_number(request.GET), 50)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -476,7 +483,7 @@ def follow_up_review_csv(request):
                 f.get_kind_display(),
                 f.get_status_display(),
                 _csv_safe(patient.full_name),
-                patient.email,
+                _csv_safe(patient.email),
                 _csv_safe(patient.phone),
                 _csv_safe(f.session.clinician.get_full_name() or f.session.clinician.username),
                 f.session.local_date.isoformat(),
@@ -487,19 +494,42 @@ def follow_up_review_csv(request):
     return response
 
 
+# What a spreadsheet program runs as a formula when a cell starts with it (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(value: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    """Keep spreadsheet programs from running a cell as a formula: such a cell gets a
+    leading apostrophe (a phone "+49 170..." reads "'+49 170...", still readable); any
+    other cell is written as it is."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
 @admin_required
 @require_POST
 def follow_up_mark_missed(request):
-    ids = [int(i) for i in request.POST.getlist("follow_up") if i.isdigit()]
-    follow_ups = FollowUp.objects.filter(pk__in=ids).select_related("session")
-    marked = services.mark_follow_ups_missed(follow_ups=follow_ups, recorded_by=request.user)
-    messages.success(request, f"{marked} follow-up(s) marked as missed.")
-    return redirect(request.POST.get("next") or "follow_up_review")
+    form = MarkMissedForm(request.POST)
+    if form.is_valid():
+        marked = services.mark_follow_ups_missed(
+            follow_ups=form.cleaned_data["follow_up"], recorded_by=request.user
+        )
+        messages.success(request, f"{marked} follow-up(s) marked as missed.")
+    else:
+        messages.error(request, "Nothing was marked: choose follow-ups from the list.")
+    return HttpResponseRedirect(_next_on_this_site(request, form.data.get("next")))
+
+
+def _next_on_this_site(request, target) -> str:
+    """`next` if it is a path on this site, else the review (never another site)."""
+    if (
+        isinstance(target, str)
+        and target.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return reverse("follow_up_review")
 
 
 # --- Reminders ----------------------------------------------------------------------------
@@ -507,7 +537,7 @@ def follow_up_mark_missed(request):
 
 @admin_required
 def failed_reminders(request):
-    page = window(selectors.failed_reminders(), request.GET.get("page"), 50)
+    page = window(selectors.failed_reminders(), page_number(request.GET), 50)
     return render(request, "staff/failed_reminders.html", {"page": page})
 
 

@@ -1,0 +1,43 @@
+"""Request-wide safety rules that no single view should have to remember."""
+
+from django.core.exceptions import BadRequest
+from django.utils.cache import patch_cache_control
+
+
+def _has_nul(query) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in query.lists())
+
+
+class RefuseNulBytesMiddleware:
+    """A NUL byte is never valid input here, and PostgreSQL refuses it in any text: a request
+    carrying one in its path, query or form fields is a 400 before a view (or the admin's
+    list filters) can hand it to the database and fail with a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info or _has_nul(request.GET):
+            raise BadRequest("A NUL character is not allowed in a request.")
+        if request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            if _has_nul(request.POST):
+                raise BadRequest("A NUL character is not allowed in a request.")
+        return self.get_response(request)
+
+
+class NoStoreForSignedInMiddleware:
+    """Pages, photos and calendar files seen while signed in are medical records: no browser
+    cache, proxy or shared computer may keep a copy (`Cache-Control: no-store, private`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, no_store=True, private=True)
+        return response
