@@ -5,9 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 
-from portal import services as portal_services
-
-from . import services
+from . import invitations, services
 from .models import Patient
 
 
@@ -116,7 +114,7 @@ class PatientAdmin(admin.ModelAdmin):
     def invite_to_portal(self, request, queryset):
         for patient in queryset:
             try:
-                invitation = portal_services.invite_patient(patient=patient)
+                invitation = invitations.invite_patient(patient=patient)
             except ValidationError as exc:
                 self.message_user(request, f"{patient}: {exc.messages[0]}", messages.ERROR)
             else:

@@ -1,5 +1,7 @@
 """State changes of patients. Keyword-only, one transaction, validated."""
 
+import secrets
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -163,3 +165,16 @@ def change_patient_email(*, patient: Patient, email: str, changed_by) -> Patient
                 )
             )
     return patient
+
+
+def new_calendar_token(*, patient: Patient) -> str:
+    """A fresh secret for the patient's calendar feed; the old URL stops working."""
+    token = secrets.token_urlsafe(32)
+    Patient.objects.filter(pk=patient.pk).update(calendar_token=token)
+    patient.calendar_token = token
+    return token
+
+
+def revoke_calendar_token(*, patient: Patient) -> None:
+    Patient.objects.filter(pk=patient.pk).update(calendar_token=None)
+    patient.calendar_token = None

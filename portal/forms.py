@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
 
-from .models import ChangeRequest
+from treatments.models import ChangeRequest
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 

@@ -10,14 +10,13 @@ from treatments import rules
 from treatments.models import (
     LIVE_STATUSES,
     OPEN_STATUSES,
+    ChangeRequest,
     FollowUp,
     FollowUpPhoto,
     FollowUpStatus,
     SessionStatus,
     TreatmentSession,
 )
-
-from .models import ChangeRequest
 
 
 @dataclass

@@ -13,15 +13,26 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import patient_required, staff_required
+from patients import invitations
 from patients.models import Patient
-from patients.services import update_reminder_preferences
+from patients.services import (
+    new_calendar_token,
+    revoke_calendar_token,
+    update_reminder_preferences,
+)
+from treatments import patient_requests
 from treatments.charts import progress_chart
-from treatments.models import FollowUp, FollowUpPhoto, TreatmentSession
+from treatments.models import (
+    ChangeRequest,
+    FollowUp,
+    FollowUpPhoto,
+    SideEffectReport,
+    TreatmentSession,
+)
 from treatments.photos import photo_response
 
-from . import calendar, selectors, services
+from . import calendar, selectors
 from .forms import ChangeRequestForm, PreferencesForm, SideEffectForm
-from .models import ChangeRequest, SideEffectReport
 
 
 def patient_view(view):
@@ -51,7 +62,9 @@ def aftercare(request, patient):
     page = selectors.home(patient, now=timezone.now())
     form = SideEffectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.report_side_effect(patient=patient, description=form.cleaned_data["description"])
+        patient_requests.report_side_effect(
+            patient=patient, description=form.cleaned_data["description"]
+        )
         messages.success(request, "Thank you. The clinic has your message and will contact you.")
         return redirect("portal_aftercare")
     return render(
@@ -154,10 +167,10 @@ def preferences(request, patient):
 @require_POST
 def calendar_token(request, patient):
     if request.POST.get("action") == "revoke":
-        services.revoke_calendar_token(patient=patient)
+        revoke_calendar_token(patient=patient)
         messages.success(request, "The calendar link no longer works.")
     else:
-        services.new_calendar_token(patient=patient)
+        new_calendar_token(patient=patient)
         messages.success(
             request, "Your private calendar link is ready (any older one stops working)."
         )
@@ -170,7 +183,7 @@ def request_change(request, patient, pk):
     form = ChangeRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.request_change(patient=patient, session=session, **form.cleaned_data)
+            patient_requests.request_change(patient=patient, session=session, **form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -190,7 +203,7 @@ class WelcomeView(PasswordResetConfirmView):
     patient's own login, never a staff member's or another patient's.
     """
 
-    token_generator = services.invite_tokens
+    token_generator = invitations.invite_tokens
     template_name = "portal/welcome.html"
     reset_url_token = "set-password"  # noqa: S105 - the URL word standing in for the token
     post_reset_login = True
@@ -201,7 +214,7 @@ class WelcomeView(PasswordResetConfirmView):
         user = super().get_user(uidb64)
         if user is not None:
             try:  # however the link was made, it never sets a staff member's or another's password
-                services.refuse_unless_patient_login(user, None)
+                invitations.refuse_unless_patient_login(user, None)
             except ValidationError:
                 return None
         return user
@@ -233,7 +246,7 @@ welcome = WelcomeView.as_view()
 def invite(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
     try:
-        invitation = services.invite_patient(patient=patient)
+        invitation = invitations.invite_patient(patient=patient)
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
@@ -252,7 +265,7 @@ def invite(request, patient_pk):
 @require_POST
 def resolve_side_effect(request, pk):
     report = get_object_or_404(SideEffectReport, pk=pk)
-    services.resolve_side_effect(
+    patient_requests.resolve_side_effect(
         report=report, resolved_by=request.user, note=request.POST.get("note", "")
     )
     messages.success(request, "Marked as dealt with.")
@@ -263,6 +276,6 @@ def resolve_side_effect(request, pk):
 @require_POST
 def handle_change_request(request, pk):
     change_request = get_object_or_404(ChangeRequest, pk=pk)
-    services.handle_change_request(change_request=change_request, handled_by=request.user)
+    patient_requests.handle_change_request(change_request=change_request, handled_by=request.user)
     messages.success(request, "Request marked as handled.")
     return redirect("patient_detail", pk=change_request.patient_id)

@@ -23,8 +23,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from patients import invitations
 from patients import services as patient_services
-from portal import services as portal_services
 from tests.factories import (
     NOW,
     PatientFactory,
@@ -119,7 +119,7 @@ class TestInvitations:
         patient = PatientFactory()
         patient.user = superuser
         patient.save()
-        token = portal_services.invite_tokens.make_token(superuser)
+        token = invitations.invite_tokens.make_token(superuser)
         from django.utils.encoding import force_bytes
         from django.utils.http import urlsafe_base64_encode
 
@@ -145,7 +145,7 @@ class TestInvitations:
             "portal_welcome",
             args=[
                 urlsafe_base64_encode(force_bytes(loose.pk)),
-                portal_services.invite_tokens.make_token(loose),
+                invitations.invite_tokens.make_token(loose),
             ],
         )
         assert Client().get(path).status_code == 400
@@ -157,7 +157,7 @@ class TestInvitations:
         portal_login(patient, password=None)
         type(patient).objects.filter(pk=patient.pk).update(email="attacker@example.test")
         with pytest.raises(ValidationError) as exc:
-            portal_services.invite_patient(patient=patient)
+            invitations.invite_patient(patient=patient)
         assert exc.value.code == "not_a_patient_login"
 
     def test_a_reinvitation_of_an_active_account_is_a_reset_to_the_logins_address(

@@ -43,12 +43,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts import roles
-from portal import services as portal_services
-from portal.models import ChangeRequest, SideEffectReport
+from patients import services as patient_services
 from tests.factories import NOW, PatientFactory, ProductLotFactory, UserFactory, at, book
 from tests.test_query_counts import photo
 from treatments import services
-from treatments.models import Reminder
+from treatments.models import ChangeRequest, Reminder, SideEffectReport
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_APPS = ("clinic", "accounts", "patients", "treatments", "portal")
@@ -287,7 +286,7 @@ def world(django_db_setup, django_db_blocker):
             change = ChangeRequest.objects.create(
                 patient=patient, session=future, kind="reschedule"
             )
-            token = portal_services.new_calendar_token(patient=patient)
+            token = patient_services.new_calendar_token(patient=patient)
             pks = sorted(
                 {
                     *[u.pk for u in users.values()],

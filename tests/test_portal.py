@@ -11,12 +11,10 @@ from django.urls import reverse
 from icalendar import Calendar
 
 from accounts import roles
-from portal import services as portal_services
-from portal.models import ChangeRequest, SideEffectReport
 from tests.factories import NOW, PatientFactory, ProductLotFactory, UserFactory, at, book
 from tests.test_query_counts import photo
-from treatments import services
-from treatments.models import FollowUpPhoto, Reminder
+from treatments import patient_requests, services
+from treatments.models import ChangeRequest, FollowUpPhoto, Reminder, SideEffectReport
 
 pytestmark = pytest.mark.django_db
 
@@ -358,7 +356,7 @@ class TestQueryCounts:
                     now=at(follow_up.due_date),
                 )
         book(patient, date(2027, 1, 6), now=at(date(2026, 12, 1)))
-        portal_services.report_side_effect(patient=patient, description="itch")
+        patient_requests.report_side_effect(patient=patient, description="itch")
         return portal_client(patient)
 
     def test_portal_pages_cost_the_same_at_any_size(self, frozen, django_assert_max_num_queries):

@@ -123,7 +123,7 @@ def test_staff_are_signed_out_after_the_idle_timeout(settings):
 def test_patients_are_not_timed_out_like_staff(settings):
     settings.STAFF_IDLE_TIMEOUT_MINUTES = 30
     patient = PatientFactory()
-    from portal.services import invite_patient
+    from patients.invitations import invite_patient
 
     user = invite_patient(patient=patient).user
     client = Client()

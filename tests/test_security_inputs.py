@@ -12,9 +12,9 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from patients import services as patient_services
 from patients.models import Patient
 from patients.services import register_patient
-from portal import services as portal_services
 from tests.factories import PatientFactory, ProductLotFactory, UserFactory, at, book
 from tests.test_query_counts import photo
 from treatments import services
@@ -83,7 +83,7 @@ class TestNoCaching:
 
     def test_the_private_calendar_feed(self, shared_photo):
         _, patient, _, _ = shared_photo
-        token = portal_services.new_calendar_token(patient=patient)
+        token = patient_services.new_calendar_token(patient=patient)
         response = Client().get(reverse("portal_calendar_feed", args=[token]))
         assert response.status_code == 200 and no_store(response)
 

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from . import reminders, services
 from .models import (
+    ChangeRequest,
     DeliveryAttempt,
     FollowUp,
     FollowUpPhoto,
@@ -19,6 +20,7 @@ from .models import (
     ReminderState,
     Room,
     SessionVial,
+    SideEffectReport,
     TreatmentSession,
 )
 
@@ -238,3 +240,25 @@ class ReminderAdmin(admin.ModelAdmin):
         self.message_user(request, f"{resent} reminder(s) queued to be sent again.")
         if refused:
             self.message_user(request, "Not resent: " + "; ".join(refused), level="warning")
+
+
+@admin.register(SideEffectReport)
+class SideEffectReportAdmin(admin.ModelAdmin):
+    list_display = ("patient", "reported_at", "resolved_at", "resolved_by")
+    list_filter = (("resolved_at", admin.EmptyFieldListFilter), "reported_at")
+    search_fields = ("patient__last_name", "patient__first_name", "patient__email", "description")
+    list_select_related = ("patient", "resolved_by")
+    # The patient's words, and the resolution treatments.patient_requests.resolve_side_effect stored
+    # (with who) from the patient page; only staff's note stays editable.
+    readonly_fields = [f.name for f in SideEffectReport._meta.fields if f.name != "staff_note"]
+    date_hierarchy = "reported_at"
+
+
+@admin.register(ChangeRequest)
+class ChangeRequestAdmin(admin.ModelAdmin):
+    list_display = ("patient", "kind", "session", "requested_at", "handled_at")
+    list_filter = ("kind", ("handled_at", admin.EmptyFieldListFilter))
+    search_fields = ("patient__last_name", "patient__email", "message")
+    list_select_related = ("patient", "session")
+    # Asked by the patient, handled through treatments.patient_requests.handle_change_request.
+    readonly_fields = [f.name for f in ChangeRequest._meta.fields]

@@ -15,12 +15,12 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
 from accounts import roles
 from patients.models import Patient
-from portal.models import ChangeRequest, SideEffectReport
 
 from . import rules
 from .models import (
     LIVE_STATUSES,
     OPEN_STATUSES,
+    ChangeRequest,
     FollowUp,
     FollowUpKind,
     FollowUpStatus,
@@ -29,6 +29,7 @@ from .models import (
     ReminderState,
     SessionStatus,
     SessionVial,
+    SideEffectReport,
     TreatmentSession,
 )
 

@@ -1,6 +1,9 @@
-"""State changes of the patient portal. Keyword-only, one transaction each."""
+"""The patient's portal account: the invitation that creates it and sets its password.
 
-import secrets
+The portal serves only a patient's own login: an invitation and its link refuse a login that
+is staff, a superuser, or not this patient's.
+"""
+
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -8,24 +11,22 @@ from django.contrib.auth.models import Group, User
 from django.contrib.auth.tokens import PasswordResetTokenGenerator, default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts import roles
-from patients.models import Patient
-from treatments.models import OPEN_STATUSES, TreatmentSession
 
-from .models import ChangeRequest, SideEffectReport
+from .models import Patient
 
 
 class InviteTokenGenerator(PasswordResetTokenGenerator):
     """One-time, expiring invitation links (PASSWORD_RESET_TIMEOUT). A token stops working
     once the password is set, since it is derived from the password hash."""
 
+    # The module it was first written in: changing it would void every link already sent.
     key_salt = "portal.services.InviteTokenGenerator"
 
 
@@ -129,67 +130,3 @@ def invite_patient(*, patient: Patient) -> Invitation:
             )
         )
     return invitation
-
-
-def report_side_effect(*, patient: Patient, description: str, now=None) -> SideEffectReport:
-    """The patient tells the clinic about a side effect; staff see a flag until resolved."""
-    description = description.strip()
-    if not description:
-        raise ValidationError("Please describe what you notice.", code="required")
-    session = (
-        TreatmentSession.objects.filter(patient=patient, status="completed")
-        .order_by("-starts_at")
-        .first()
-    )
-    return SideEffectReport.objects.create(
-        patient=patient,
-        session=session,
-        description=description,
-        reported_at=now or timezone.now(),
-    )
-
-
-def resolve_side_effect(*, report: SideEffectReport, resolved_by, note: str = "") -> None:
-    SideEffectReport.objects.filter(pk=report.pk, resolved_at__isnull=True).update(
-        resolved_at=timezone.now(), resolved_by=resolved_by, staff_note=note.strip()
-    )
-
-
-def request_change(*, patient: Patient, session: TreatmentSession, kind: str, message: str = ""):
-    """Ask the clinic to move or cancel an upcoming session (staff decide and act)."""
-    if session.patient_id != patient.pk or session.status not in OPEN_STATUSES:
-        raise ValidationError("This session can no longer be changed.", code="invalid_status")
-    if kind not in ChangeRequest.Kind.values:
-        raise ValidationError("Choose to move or to cancel.", code="invalid")
-    already = ValidationError(
-        "You have already asked about this session; the clinic will contact you.",
-        code="already_requested",
-    )
-    if ChangeRequest.objects.filter(session=session, handled_at__isnull=True).exists():
-        raise already
-    try:
-        with transaction.atomic():
-            return ChangeRequest.objects.create(
-                patient=patient, session=session, kind=kind, message=message.strip()
-            )
-    except IntegrityError as exc:  # a simultaneous second click won the race
-        raise already from exc
-
-
-def handle_change_request(*, change_request: ChangeRequest, handled_by) -> None:
-    ChangeRequest.objects.filter(pk=change_request.pk, handled_at__isnull=True).update(
-        handled_at=timezone.now(), handled_by=handled_by
-    )
-
-
-def new_calendar_token(*, patient: Patient) -> str:
-    """A fresh secret for the patient's calendar feed; the old URL stops working."""
-    token = secrets.token_urlsafe(32)
-    Patient.objects.filter(pk=patient.pk).update(calendar_token=token)
-    patient.calendar_token = token
-    return token
-
-
-def revoke_calendar_token(*, patient: Patient) -> None:
-    Patient.objects.filter(pk=patient.pk).update(calendar_token=None)
-    patient.calendar_token = None
