@@ -97,7 +97,7 @@ def follow_ups(patient: Patient, *, now: datetime) -> FollowUps:
         .order_by("due_date", "id")
     )
     return FollowUps(
-        upcoming=[f for f in rows if f.status == FollowUpStatus.PLANNED and f.due_date >= today],
+        upcoming=[f for f in rows if f.is_upcoming(today)],
         shared=[f for f in rows if f.status == FollowUpStatus.DONE and f.shared_with_patient],
     )
 

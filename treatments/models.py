@@ -386,6 +386,32 @@ class FollowUpFindings(models.Model):
 FINDING_FIELDS = tuple(f.name for f in FollowUpFindings._meta.local_fields)
 
 
+class FollowUpQuerySet(models.QuerySet):
+    """The one home of what "overdue" and "upcoming" mean (the review, its CSV and counts,
+    the patient page, the portal and the reminders all ask here)."""
+
+    def overdue(self, today: date):
+        return self.filter(overdue_on(today))
+
+    def upcoming(self, today: date):
+        return self.filter(upcoming_on(today))
+
+
+def overdue_on(today: date) -> Q:
+    """Planned and its due date has passed: nobody recorded it yet."""
+    return Q(status=FollowUpStatus.PLANNED, due_date__lt=today)
+
+
+def due_by(today: date) -> Q:
+    """Planned and due today or before: it may be recorded as missed now."""
+    return Q(status=FollowUpStatus.PLANNED, due_date__lte=today)
+
+
+def upcoming_on(today: date) -> Q:
+    """Planned and due today or later."""
+    return Q(status=FollowUpStatus.PLANNED, due_date__gte=today)
+
+
 class FollowUp(FollowUpFindings):
     """A planned look at the result of one session, and what was found."""
 
@@ -404,6 +430,8 @@ class FollowUp(FollowUpFindings):
     # How many times it was recorded (first record and amendments): each one is a
     # FollowUpRevision, and a form opened on version n is refused once another is saved.
     version = models.PositiveIntegerField(default=0, editable=False)
+
+    objects = FollowUpQuerySet.as_manager()
 
     class Meta:
         ordering = ["due_date", "id"]
@@ -448,7 +476,16 @@ class FollowUp(FollowUpFindings):
         return f"{self.get_kind_display()} of {self.session} (due {self.due_date:%d %b %Y})"
 
     def is_overdue(self, today: date) -> bool:
+        """overdue_on(today), for a follow-up already in hand."""
         return self.status == FollowUpStatus.PLANNED and self.due_date < today
+
+    def is_due_by(self, today: date) -> bool:
+        """due_by(today), for a follow-up already in hand."""
+        return self.status == FollowUpStatus.PLANNED and self.due_date <= today
+
+    def is_upcoming(self, today: date) -> bool:
+        """upcoming_on(today), for a follow-up already in hand."""
+        return self.status == FollowUpStatus.PLANNED and self.due_date >= today
 
 
 class FollowUpRevision(FollowUpFindings):

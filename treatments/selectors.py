@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
 
 from accounts import roles
 from patients.models import Patient
@@ -31,6 +31,9 @@ from .models import (
     SessionVial,
     SideEffectReport,
     TreatmentSession,
+    due_by,
+    overdue_on,
+    upcoming_on,
 )
 
 
@@ -302,11 +305,16 @@ def follow_up_review(
     date_to: date | None = None,
 ):
     """The follow-ups an admin reviews, filtered; ordered by due date."""
-    qs = FollowUp.objects.select_related("session__patient", "session__clinician", "seen_by")
+    qs = FollowUp.objects.select_related(
+        "session__patient", "session__clinician", "seen_by"
+    ).annotate(
+        overdue=ExpressionWrapper(overdue_on(today), output_field=BooleanField()),
+        may_be_marked_missed=ExpressionWrapper(due_by(today), output_field=BooleanField()),
+    )
     if status == "due":
-        qs = qs.filter(status=FollowUpStatus.PLANNED, due_date__gte=today)
+        qs = qs.upcoming(today)
     elif status == "overdue":
-        qs = qs.filter(status=FollowUpStatus.PLANNED, due_date__lt=today)
+        qs = qs.overdue(today)
     elif status == "missed":
         qs = qs.filter(status=FollowUpStatus.MISSED)
     elif status == "done":
@@ -335,8 +343,8 @@ def follow_up_counts(*, today: date) -> dict:
     counts = FollowUp.objects.filter(
         status=FollowUpStatus.PLANNED, due_date__lte=week_end
     ).aggregate(
-        overdue=Count("due_date", filter=Q(due_date__lt=today)),
-        due_this_week=Count("due_date", filter=Q(due_date__gte=today)),
+        overdue=Count("due_date", filter=overdue_on(today)),
+        due_this_week=Count("due_date", filter=upcoming_on(today)),
     )
     counts.update(
         FollowUp.objects.filter(due_date__gte=since, due_date__lt=today).aggregate(

@@ -253,7 +253,7 @@ def mark_follow_ups_missed(*, follow_ups, recorded_by, now: datetime | None = No
     today = rules.local_day(now, clinic_tz())
     marked = 0
     for follow_up in follow_ups:
-        if follow_up.status == FollowUpStatus.PLANNED and follow_up.due_date <= today:
+        if follow_up.is_due_by(today):
             record_follow_up(
                 follow_up=follow_up, status=FollowUpStatus.MISSED, recorded_by=recorded_by, now=now
             )
