@@ -17,7 +17,13 @@ from tests.factories import (
     staff,
 )
 from treatments import selectors, services
-from treatments.models import FollowUpPhoto, FollowUpStatus, ProtocolVersion, SessionStatus
+from treatments.models import (
+    FollowUpPhoto,
+    FollowUpStatus,
+    ProductLot,
+    ProtocolVersion,
+    SessionStatus,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -492,3 +498,21 @@ class TestFollowUps:
             recorded_by=first.clinician,
         )
         assert not selectors.previous_assessment_missing(second)
+
+
+@pytest.mark.parametrize(
+    "lot_kwargs",
+    [
+        {},
+        {"expiry_date": date(2027, 1, 3)},
+        {"certificate_valid_until": date(2027, 1, 3)},
+        {"certificate_issuer": ""},
+        {"certificate_file": ""},
+    ],
+)
+def test_the_lots_offered_are_exactly_the_usable_ones(lot_kwargs):
+    """usable_on (the query a form offers) and unusable_reason (the refusal) are one rule."""
+    day = date(2027, 1, 4)
+    lot = ProductLotFactory(**lot_kwargs)
+    offered = ProductLot.objects.usable_on(day).filter(pk=lot.pk).exists()
+    assert offered == (lot.unusable_reason(day) is None)

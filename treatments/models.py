@@ -120,8 +120,22 @@ class Room(models.Model):
         return self.name
 
 
+class ProductLotQuerySet(models.QuerySet):
+    def usable_on(self, day: date):
+        """The lots unusable_reason(day) lets through, as one query (what a form offers)."""
+        return (
+            self.filter(expiry_date__gte=day, certificate_valid_until__gte=day)
+            .exclude(certificate_issuer="")
+            .exclude(certificate_file="")
+        )
+
+
 class ProductLot(models.Model):
-    """A lot of exosome vials as delivered, with the safety certificate the clinic checked."""
+    """A lot of exosome vials as delivered, with the safety certificate the clinic checked.
+
+    Whether a lot may be used on a day is decided here only: unusable_reason (one lot, with
+    the reason a refusal names) and ProductLot.objects.usable_on (the same rule as a query).
+    """
 
     product_name = models.CharField(max_length=200)
     manufacturer = models.CharField(max_length=200)
@@ -135,6 +149,8 @@ class ProductLot(models.Model):
     certificate_file = models.FileField(upload_to="certificates/%Y/", blank=True)
     certificate_issuer = models.CharField(max_length=200, blank=True)
     certificate_valid_until = models.DateField(null=True, blank=True)
+
+    objects = ProductLotQuerySet.as_manager()
 
     class Meta:
         ordering = ["expiry_date", "lot_number"]

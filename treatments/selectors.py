@@ -113,13 +113,8 @@ def lot_recipients(lot: ProductLot):
 
 
 def usable_lots(day: date):
-    """Lots that may be recorded on a session held on `day` (ProductLot.unusable_reason)."""
-    return (
-        ProductLot.objects.filter(expiry_date__gte=day, certificate_valid_until__gte=day)
-        .exclude(certificate_issuer="")
-        .exclude(certificate_file="")
-        .order_by("expiry_date")
-    )
+    """Lots that may be recorded on a session held on `day`, soonest expiry first."""
+    return ProductLot.objects.usable_on(day).order_by("expiry_date")
 
 
 def clinicians():
