@@ -3,9 +3,8 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 
-from clinic.forms import validate_no_bidi_controls
-
 from .models import Patient, born_from_1900
+from .validators import validate_no_bidi_controls
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 

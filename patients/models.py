@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from clinic.forms import EARLIEST_DAY, validate_no_bidi_controls
+from .validators import EARLIEST_DAY, validate_no_bidi_controls
 
 phone_validator = RegexValidator(
     r"^\+?[0-9 ()\-]{6,20}$",

@@ -159,7 +159,7 @@ class TestBookingFarAhead:
     def test_the_service_refuses_a_day_after_the_range_too(self, frozen):
         from django.core.exceptions import ValidationError
 
-        from clinic.forms import LATEST_DAY
+        from patients.validators import LATEST_DAY
 
         with pytest.raises(ValidationError) as exc:
             book(day=LATEST_DAY + timedelta(days=1))

@@ -8,7 +8,7 @@ fields; other code may branch on them):
     session_gap            the six-month rule; the message names the earliest allowed date
     slot_taken             the clinician or the room is already booked then
     in_the_past            the session would start before now
-    too_far_ahead          the session would be after clinic.forms.LATEST_DAY
+    too_far_ahead          the session would be after patients.validators.LATEST_DAY
     invalid_times          the session would not end after it starts
     nsaid_window_started   short notice without the patient's no-NSAID confirmation
     nsaid_review_required  prescribed NSAID and no clinician decision on file
@@ -45,8 +45,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from clinic.forms import LATEST_DAY
 from patients.models import Patient
+from patients.validators import LATEST_DAY
 
 from . import reminders, rules
 from .db import (
