@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "patients",
     "treatments",
     "portal",
+    "ui",
 ]
 
 MIDDLEWARE = [

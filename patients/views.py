@@ -7,12 +7,12 @@ from django.utils import timezone
 
 from accounts import roles
 from accounts.decorators import staff_required
-from clinic.forms import page_number
-from clinic.pagination import window
 from treatments import rules
 from treatments.charts import progress_chart
 from treatments.selectors import patient_page
 from treatments.services import clinic_tz
+from ui.forms import page_number
+from ui.pagination import window
 
 from .forms import PatientForm, PatientSearchForm
 from .models import Patient

@@ -50,7 +50,7 @@ from treatments import services
 from treatments.models import ChangeRequest, Reminder, SideEffectReport
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_APPS = ("clinic", "accounts", "patients", "treatments", "portal")
+PROJECT_APPS = ("clinic", "accounts", "patients", "treatments", "portal", "ui")
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 ROLES = ["anonymous", roles.CLINIC_STAFF, roles.CLINICIAN, roles.CLINIC_ADMIN, roles.PATIENT]
 
@@ -91,7 +91,7 @@ def _ours(obj) -> bool:
 
 def _reads(func, seen=None) -> tuple[set, set]:
     """The forms a view uses and the names it reads by hand: from its source, following
-    the project's own helpers it calls (e.g. clinic.forms.page_number -> PageForm)."""
+    the project's own helpers it calls (e.g. ui.forms.page_number -> PageForm)."""
     seen = seen if seen is not None else set()
     func = inspect.unwrap(func)
     if func in seen:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 
-from clinic.forms import DayField
+from ui.forms import DayField
 
 from .models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
 from .selectors import clinicians, usable_lots

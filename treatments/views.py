@@ -13,9 +13,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import admin_required, staff_required
-from clinic.forms import page_number
-from clinic.pagination import window
 from patients.models import Patient
+from ui.forms import page_number
+from ui.pagination import window
 
 from . import reminders, rules, selectors, services
 from .formatting import long_date

@@ -1,5 +1,4 @@
-"""Form parts every app's pages use: a day inside the clinic's range (patients.validators)
-and page numbers."""
+"""Form parts both page apps use: a day inside the clinic's range and the page number."""
 
 from datetime import date
 

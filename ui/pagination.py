@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from clinic.forms import MAX_PAGE
+from .forms import MAX_PAGE
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Window:
 
 
 def window(queryset, number: int, per_page: int) -> Window:
-    """Page `number` (parsed by clinic.forms.page_number) of an ordered queryset: one query,
+    """Page `number` (parsed by ui.forms.page_number) of an ordered queryset: one query,
     however large the table. The number is clamped to 1..MAX_PAGE, so the OFFSET always fits
     in the database's integers."""
     number = min(max(1, number), MAX_PAGE)
