@@ -3,10 +3,15 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 
+from ui.forms import FieldFor
+
 from .models import Patient, born_from_1900
 from .validators import validate_no_bidi_controls
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
+
+# Which field a refusal code of patients.services belongs next to (ui.forms.add_service_error).
+FIELD_FOR_CODE: dict[str, FieldFor] = {"duplicate_email": "email"}
 
 
 class PatientForm(forms.ModelForm):

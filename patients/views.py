@@ -11,10 +11,10 @@ from treatments import rules
 from treatments.charts import progress_chart
 from treatments.selectors import patient_page
 from treatments.services import clinic_tz
-from ui.forms import page_number
+from ui.forms import add_service_error, page_number
 from ui.pagination import window
 
-from .forms import PatientForm, PatientSearchForm
+from .forms import FIELD_FOR_CODE, PatientForm, PatientSearchForm
 from .models import Patient
 from .selectors import search_patients
 from .services import register_patient
@@ -49,11 +49,7 @@ def patient_create(request):
                 **data, contact_consent_at=timezone.now() if consent else None
             )
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.error_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                form.add_error("email" if exc.code == "duplicate_email" else None, exc)
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(request, f"{patient.full_name} is registered.")
             return redirect("patient_detail", pk=patient.pk)

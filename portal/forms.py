@@ -5,8 +5,14 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
 
 from treatments.models import ChangeRequest
+from ui.forms import FieldFor
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
+
+# Which field a refusal code of the services the portal calls belongs next to (see
+# ui.forms.add_service_error). None yet: a patient's change request is refused as a whole
+# (already asked, too late) and the preferences by field (the record's own checks).
+FIELD_FOR_CODE: dict[str, FieldFor] = {}
 
 
 class SignInForm(AuthenticationForm):

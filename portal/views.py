@@ -30,9 +30,10 @@ from treatments.models import (
     TreatmentSession,
 )
 from treatments.photos import photo_response
+from ui.forms import add_service_error
 
 from . import calendar, selectors
-from .forms import ChangeRequestForm, PreferencesForm, SideEffectForm
+from .forms import FIELD_FOR_CODE, ChangeRequestForm, PreferencesForm, SideEffectForm
 
 
 def patient_view(view):
@@ -146,8 +147,7 @@ def preferences(request, patient):
         try:
             update_reminder_preferences(patient=patient, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(request, "Saved. Your reminders follow your new choices.")
             return redirect("portal_preferences")
@@ -185,7 +185,7 @@ def request_change(request, patient, pk):
         try:
             patient_requests.request_change(patient=patient, session=session, **form.cleaned_data)
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(request, "Thank you. The clinic will contact you about it.")
             return redirect("portal_home")

@@ -14,8 +14,9 @@ from PIL import Image
 from patients.models import Patient
 from tests.factories import NOW, PatientFactory, ProductLotFactory, at, book, clinician
 from treatments import services
-from treatments.forms import BookingForm, CompleteForm, add_service_error
+from treatments.forms import FIELD_FOR_CODE, BookingForm, CompleteForm
 from treatments.models import FollowUpPhoto, Reminder, SessionStatus
+from ui.forms import add_service_error
 
 pytestmark = pytest.mark.django_db
 
@@ -135,14 +136,22 @@ class TestServiceErrorsOnForms:
     def test_booking_codes(self, code, field, params):
         form = BookingForm(data={})
         form.is_valid()
-        add_service_error(form, ValidationError("Refused.", code=code, params=params))
+        add_service_error(
+            form,
+            ValidationError("Refused.", code=code, params=params),
+            field_for_code=FIELD_FOR_CODE,
+        )
         assert form.errors[field or "__all__"][-1] == "Refused."
 
     def test_lot_not_usable(self):
         session = book(day=date(2027, 3, 10))
         form = CompleteForm(data={}, session=session)
         form.is_valid()
-        add_service_error(form, ValidationError("Lot X cannot be used.", code="lot_not_usable"))
+        add_service_error(
+            form,
+            ValidationError("Lot X cannot be used.", code="lot_not_usable"),
+            field_for_code=FIELD_FOR_CODE,
+        )
         assert "Lot X cannot be used." in form.errors["lot"]
 
 

@@ -1,7 +1,7 @@
 """Forms of the front office. They parse and validate input; the services decide.
 
 A service refusal (a ValidationError with a code) is shown next to the field it concerns,
-by `add_service_error`, and the form keeps what the user typed.
+by ui.forms.add_service_error with FIELD_FOR_CODE, and the form keeps what the user typed.
 """
 
 import uuid
@@ -10,15 +10,21 @@ from datetime import datetime, timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ui.forms import DayField
+from ui.forms import DayField, FieldFor
 
 from .models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
 from .selectors import clinicians, usable_lots
 from .services import clinic_tz
 from .validators import validate_photo
 
-# Which field a refusal code belongs next to (None: above the form).
-FIELD_FOR_CODE = {
+
+def _slot_field(error: ValidationError) -> str | None:
+    return (error.params or {}).get("what")  # "clinician" or "room"
+
+
+# Which field a refusal code belongs next to (None: above the form; a function: it depends
+# on the error). ui.forms.add_service_error places them.
+FIELD_FOR_CODE: dict[str, FieldFor] = {
     "session_gap": "day",
     "in_the_past": "day",
     "too_far_ahead": "day",
@@ -29,23 +35,11 @@ FIELD_FOR_CODE = {
     "lot_not_usable": "lot",
     "vials_required": "lot",
     "reason_required": "reason",
+    "slot_taken": _slot_field,
     "changed_meanwhile": None,
     "not_started": None,
     "invalid_status": None,
 }
-
-
-def add_service_error(form: forms.Form, exc: ValidationError) -> None:
-    """Put a service's coded refusal next to the field it concerns."""
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-        return
-    for error in exc.error_list:
-        field = FIELD_FOR_CODE.get(error.code)
-        if error.code == "slot_taken":
-            field = (error.params or {}).get("what")  # "clinician" or "room"
-        form.add_error(field if field in form.fields else None, error)
 
 
 # The longest free text a front-office form takes (notes, reasons, decisions).

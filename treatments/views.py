@@ -14,12 +14,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.decorators import admin_required, staff_required
 from patients.models import Patient
-from ui.forms import page_number
+from ui.forms import add_service_error, page_number
 from ui.pagination import window
 
 from . import reminders, rules, selectors, services
 from .formatting import long_date
 from .forms import (
+    FIELD_FOR_CODE,
     BookingForm,
     CancelForm,
     CompleteForm,
@@ -30,7 +31,6 @@ from .forms import (
     RescheduleForm,
     ReviewFilterForm,
     ScheduleForm,
-    add_service_error,
 )
 from .models import (
     LIVE_STATUSES,
@@ -113,7 +113,7 @@ def session_book(request, patient_pk):
                 booking_key=data["booking_key"],
             )
         except ValidationError as exc:
-            add_service_error(form, exc)
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         except PermissionDenied as exc:
             form.add_error("nsaid_decision", str(exc))
         else:
@@ -265,7 +265,7 @@ def session_complete(request, pk):
                 side_effects=form.cleaned_data["side_effects"],
             )
         except ValidationError as exc:
-            add_service_error(form, exc)
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(request, "Session completed; its follow-ups are planned.")
             return redirect("session_detail", pk=session.pk)
@@ -279,7 +279,7 @@ def _session_form(request, session, form, *, action, success, title, button, don
         try:
             action(form.cleaned_data)
         except ValidationError as exc:
-            add_service_error(form, exc)
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(request, success)
             return redirect(*done)
@@ -393,7 +393,7 @@ def follow_up_record(request, pk):
                 **form.findings(),
             )
         except ValidationError as exc:
-            add_service_error(form, exc)
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(
                 request, "Follow-up amended." if form.amending else "Follow-up recorded."
