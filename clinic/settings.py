@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "treatments",
     "portal",
     "ui",
+    "frontdesk",
 ]
 
 MIDDLEWARE = [

@@ -5,10 +5,9 @@ from django.urls import include, path
 from accounts import views as accounts_views
 from accounts.throttle import throttle_password_reset, throttle_sign_in
 from clinic.health import healthz, ping
-from patients import views as patients_views
+from frontdesk.views import follow_ups, patients, reminders, requests, schedule, sessions
 from portal import views as portal
 from portal.forms import SignInForm
-from treatments import views as t
 
 admin.site.site_header = "Clinic administration"
 admin.site.site_title = "Clinic administration"
@@ -40,30 +39,36 @@ urlpatterns = [
     path("portal/calendar-link/", portal.calendar_token, name="portal_calendar_token"),
     path("portal/preferences/", portal.preferences, name="portal_preferences"),
     path("portal/welcome/<uidb64>/<token>/", portal.welcome, name="portal_welcome"),
-    path("schedule/", t.schedule, name="schedule"),
-    path("patients/", patients_views.patient_list, name="patient_list"),
-    path("patients/new/", patients_views.patient_create, name="patient_create"),
-    path("patients/<int:pk>/", patients_views.patient_detail, name="patient_detail"),
-    path("patients/<int:patient_pk>/book/", t.session_book, name="session_book"),
-    path("patients/<int:patient_pk>/preview/", t.session_preview, name="session_preview"),
-    path("sessions/<int:pk>/", t.session_detail, name="session_detail"),
-    path("sessions/<int:pk>/check-in/", t.session_check_in, name="session_check_in"),
-    path("sessions/<int:pk>/no-show/", t.session_no_show, name="session_no_show"),
-    path("sessions/<int:pk>/complete/", t.session_complete, name="session_complete"),
+    path("schedule/", schedule.schedule, name="schedule"),
+    path("patients/", patients.patient_list, name="patient_list"),
+    path("patients/new/", patients.patient_create, name="patient_create"),
+    path("patients/<int:pk>/", patients.patient_detail, name="patient_detail"),
+    path("patients/<int:patient_pk>/book/", sessions.session_book, name="session_book"),
+    path("patients/<int:patient_pk>/preview/", sessions.session_preview, name="session_preview"),
+    path("sessions/<int:pk>/", sessions.session_detail, name="session_detail"),
+    path("sessions/<int:pk>/check-in/", sessions.session_check_in, name="session_check_in"),
+    path("sessions/<int:pk>/no-show/", sessions.session_no_show, name="session_no_show"),
+    path("sessions/<int:pk>/complete/", sessions.session_complete, name="session_complete"),
     path(
-        "sessions/<int:pk>/nsaid-decision/", t.session_nsaid_decision, name="session_nsaid_decision"
+        "sessions/<int:pk>/nsaid-decision/",
+        sessions.session_nsaid_decision,
+        name="session_nsaid_decision",
     ),
-    path("sessions/<int:pk>/move/", t.session_reschedule, name="session_reschedule"),
-    path("sessions/<int:pk>/cancel/", t.session_cancel, name="session_cancel"),
-    path("follow-ups/<int:pk>/record/", t.follow_up_record, name="follow_up_record"),
-    path("follow-ups/review/", t.follow_up_review, name="follow_up_review"),
-    path("follow-ups/review.csv", t.follow_up_review_csv, name="follow_up_review_csv"),
-    path("follow-ups/mark-missed/", t.follow_up_mark_missed, name="follow_up_mark_missed"),
-    path("photos/<int:pk>/", t.follow_up_photo, name="follow_up_photo"),
-    path("reminders/failed/", t.failed_reminders, name="failed_reminders"),
-    path("reminders/<int:pk>/resend/", t.reminder_resend, name="reminder_resend"),
-    path("patients/<int:patient_pk>/invite/", portal.invite, name="portal_invite"),
-    path("side-effects/<int:pk>/resolve/", portal.resolve_side_effect, name="resolve_side_effect"),
-    path("requests/<int:pk>/handled/", portal.handle_change_request, name="handle_change_request"),
+    path("sessions/<int:pk>/move/", sessions.session_reschedule, name="session_reschedule"),
+    path("sessions/<int:pk>/cancel/", sessions.session_cancel, name="session_cancel"),
+    path("follow-ups/<int:pk>/record/", follow_ups.follow_up_record, name="follow_up_record"),
+    path("follow-ups/review/", follow_ups.follow_up_review, name="follow_up_review"),
+    path("follow-ups/review.csv", follow_ups.follow_up_review_csv, name="follow_up_review_csv"),
+    path("follow-ups/mark-missed/", follow_ups.follow_up_mark_missed, name="follow_up_mark_missed"),
+    path("photos/<int:pk>/", follow_ups.follow_up_photo, name="follow_up_photo"),
+    path("reminders/failed/", reminders.failed_reminders, name="failed_reminders"),
+    path("reminders/<int:pk>/resend/", reminders.reminder_resend, name="reminder_resend"),
+    path("patients/<int:patient_pk>/invite/", patients.invite, name="portal_invite"),
+    path(
+        "side-effects/<int:pk>/resolve/", requests.resolve_side_effect, name="resolve_side_effect"
+    ),
+    path(
+        "requests/<int:pk>/handled/", requests.handle_change_request, name="handle_change_request"
+    ),
     path("admin/", admin.site.urls),
 ]

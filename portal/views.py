@@ -12,7 +12,7 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.decorators import patient_required, staff_required
+from accounts.decorators import patient_required
 from patients import invitations
 from patients.models import Patient
 from patients.services import (
@@ -22,13 +22,7 @@ from patients.services import (
 )
 from treatments import patient_requests
 from treatments.charts import progress_chart
-from treatments.models import (
-    ChangeRequest,
-    FollowUp,
-    FollowUpPhoto,
-    SideEffectReport,
-    TreatmentSession,
-)
+from treatments.models import FollowUp, FollowUpPhoto, TreatmentSession
 from treatments.photos import photo_response
 from ui.forms import add_service_error
 
@@ -236,46 +230,3 @@ class WelcomeView(PasswordResetConfirmView):
 
 
 welcome = WelcomeView.as_view()
-
-
-# --- Staff's side of the portal ---------------------------------------------------------
-
-
-@staff_required
-@require_POST
-def invite(request, patient_pk):
-    patient = get_object_or_404(Patient, pk=patient_pk)
-    try:
-        invitation = invitations.invite_patient(patient=patient)
-    except ValidationError as exc:
-        messages.error(request, exc.messages[0])
-    else:
-        if invitation.kind == "password_reset":
-            messages.success(
-                request,
-                "The patient's portal account is already active: a password reset link was "
-                f"sent to {invitation.sent_to}.",
-            )
-        else:
-            messages.success(request, f"Invitation sent to {invitation.sent_to}.")
-    return redirect("patient_detail", pk=patient.pk)
-
-
-@staff_required
-@require_POST
-def resolve_side_effect(request, pk):
-    report = get_object_or_404(SideEffectReport, pk=pk)
-    patient_requests.resolve_side_effect(
-        report=report, resolved_by=request.user, note=request.POST.get("note", "")
-    )
-    messages.success(request, "Marked as dealt with.")
-    return redirect("patient_detail", pk=report.patient_id)
-
-
-@staff_required
-@require_POST
-def handle_change_request(request, pk):
-    change_request = get_object_or_404(ChangeRequest, pk=pk)
-    patient_requests.handle_change_request(change_request=change_request, handled_by=request.user)
-    messages.success(request, "Request marked as handled.")
-    return redirect("patient_detail", pk=change_request.patient_id)

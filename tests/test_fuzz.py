@@ -50,7 +50,7 @@ from treatments import services
 from treatments.models import ChangeRequest, Reminder, SideEffectReport
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_APPS = ("clinic", "accounts", "patients", "treatments", "portal", "ui")
+PROJECT_APPS = ("clinic", "accounts", "patients", "treatments", "portal", "ui", "frontdesk")
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 ROLES = ["anonymous", roles.CLINIC_STAFF, roles.CLINICIAN, roles.CLINIC_ADMIN, roles.PATIENT]
 

@@ -12,13 +12,13 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from frontdesk.forms import CancelForm, CompleteForm, NsaidDecisionForm
 from patients import services as patient_services
 from patients.models import Patient
 from patients.services import register_patient
 from tests.factories import PatientFactory, ProductLotFactory, UserFactory, at, book
 from tests.test_query_counts import photo
 from treatments import services
-from treatments.forms import CancelForm, CompleteForm, NsaidDecisionForm
 from treatments.models import FollowUpPhoto
 
 pytestmark = pytest.mark.django_db

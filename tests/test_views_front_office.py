@@ -11,10 +11,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
+from frontdesk.forms import FIELD_FOR_CODE, BookingForm, CompleteForm
 from patients.models import Patient
 from tests.factories import NOW, PatientFactory, ProductLotFactory, at, book, clinician
 from treatments import services
-from treatments.forms import FIELD_FOR_CODE, BookingForm, CompleteForm
 from treatments.models import FollowUpPhoto, Reminder, SessionStatus
 from ui.forms import add_service_error
 

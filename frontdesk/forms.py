@@ -1,29 +1,33 @@
-"""Forms of the front office. They parse and validate input; the services decide.
+"""Forms of the staff pages. They parse and validate input; the services decide.
 
-A service refusal (a ValidationError with a code) is shown next to the field it concerns,
-by ui.forms.add_service_error with FIELD_FOR_CODE, and the form keeps what the user typed.
+A service refusal (a ValidationError with a code) is shown next to the field it concerns by
+ui.forms.add_service_error, given this app's FIELD_FOR_CODE; the form keeps what the user
+typed.
 """
 
 import uuid
+import zoneinfo
 from datetime import datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from patients.models import Patient, born_from_1900
+from patients.validators import validate_no_bidi_controls
+from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
+from treatments.selectors import clinicians, usable_lots
+from treatments.services import clinic_tz
+from treatments.validators import validate_photo
 from ui.forms import DayField, FieldFor
-
-from .models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
-from .selectors import clinicians, usable_lots
-from .services import clinic_tz
-from .validators import validate_photo
 
 
 def _slot_field(error: ValidationError) -> str | None:
     return (error.params or {}).get("what")  # "clinician" or "room"
 
 
-# Which field a refusal code belongs next to (None: above the form; a function: it depends
-# on the error). ui.forms.add_service_error places them.
+# Which field a refusal code of the services the staff pages call belongs next to (None: above
+# the form; a function: it depends on the error).
 FIELD_FOR_CODE: dict[str, FieldFor] = {
     "session_gap": "day",
     "in_the_past": "day",
@@ -36,6 +40,7 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "vials_required": "lot",
     "reason_required": "reason",
     "slot_taken": _slot_field,
+    "duplicate_email": "email",
     "changed_meanwhile": None,
     "not_started": None,
     "invalid_status": None,
@@ -273,3 +278,61 @@ class MarkMissedForm(forms.Form):
         queryset=FollowUp.objects.select_related("session"), required=False
     )
     next = forms.CharField(required=False, max_length=2000)
+
+
+# --- Patients ------------------------------------------------------------------------------
+
+TIME_ZONES = sorted(zoneinfo.available_timezones())
+
+
+class PatientForm(forms.ModelForm):
+    """Registration: the fields; patients.services.register_patient decides."""
+
+    time_zone = forms.ChoiceField(choices=[(z, z) for z in TIME_ZONES])
+    contact_consent = forms.BooleanField(
+        required=False, label="The patient agrees to be contacted about their care (reminders)"
+    )
+
+    class Meta:
+        model = Patient
+        fields = [
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "email",
+            "phone",
+            "time_zone",
+            "reminders_by_email",
+            "reminders_by_sms",
+            "non_essential_opt_out",
+            "medications",
+            "takes_prescribed_nsaid",
+            "prescribed_nsaid",
+            "allergies",
+            "notes",
+        ]
+        widgets = {
+            "date_of_birth": forms.DateInput(attrs={"type": "date"}),
+            "medications": forms.Textarea(attrs={"rows": 2}),
+            "allergies": forms.Textarea(attrs={"rows": 2}),
+            "notes": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].initial = settings.CLINIC_TIME_ZONE
+        # The model's rules (patients.models) hold on every write path; the form states the
+        # ones it can check alone, so the error shows next to the field before the service.
+        for name in ("first_name", "last_name"):
+            self.fields[name].validators.append(validate_no_bidi_controls)
+        self.fields["date_of_birth"].validators.append(born_from_1900)
+
+    def _post_clean(self):
+        # Model validation happens in the service, which reports errors by field.
+        pass
+
+
+class PatientSearchForm(forms.Form):
+    """The patient list's search box."""
+
+    q = forms.CharField(required=False, max_length=200)

@@ -1,23 +1,26 @@
+"""Patients: the list and search, registration, the patient's page, the portal invitation."""
+
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import staff_required
-from treatments import rules
+from frontdesk.forms import FIELD_FOR_CODE, PatientForm, PatientSearchForm
+from patients import invitations
+from patients.models import Patient
+from patients.selectors import search_patients
+from patients.services import register_patient
 from treatments.charts import progress_chart
 from treatments.selectors import patient_page
-from treatments.services import clinic_tz
 from ui.forms import add_service_error, page_number
 from ui.pagination import window
 
-from .forms import FIELD_FOR_CODE, PatientForm, PatientSearchForm
-from .models import Patient
-from .selectors import search_patients
-from .services import register_patient
+from .common import now_and_today
 
 
 @staff_required
@@ -59,8 +62,8 @@ def patient_create(request):
 @staff_required
 def patient_detail(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
-    now = timezone.now()
-    page = patient_page(patient, today=rules.local_day(now, clinic_tz()), now=now)
+    now, today = now_and_today()
+    page = patient_page(patient, today=today, now=now)
     return render(
         request,
         "staff/patient_detail.html",
@@ -72,3 +75,23 @@ def patient_detail(request, pk):
             "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
         },
     )
+
+
+@staff_required
+@require_POST
+def invite(request, patient_pk):
+    patient = get_object_or_404(Patient, pk=patient_pk)
+    try:
+        invitation = invitations.invite_patient(patient=patient)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        if invitation.kind == "password_reset":
+            messages.success(
+                request,
+                "The patient's portal account is already active: a password reset link was "
+                f"sent to {invitation.sent_to}.",
+            )
+        else:
+            messages.success(request, f"Invitation sent to {invitation.sent_to}.")
+    return redirect("patient_detail", pk=patient.pk)

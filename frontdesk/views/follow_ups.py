@@ -1,0 +1,190 @@
+"""Follow-ups: recording one (and its photos), the admins' review, its CSV export, and
+marking overdue ones missed."""
+
+import csv
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import admin_required, staff_required
+from frontdesk.forms import FIELD_FOR_CODE, FollowUpForm, MarkMissedForm, ReviewFilterForm
+from treatments import selectors, services
+from treatments.models import FollowUp, FollowUpPhoto
+from treatments.photos import photo_response
+from ui.forms import add_service_error, page_number
+from ui.pagination import window
+
+from .common import now_and_today
+
+
+@staff_required
+def follow_up_record(request, pk):
+    """Record a follow-up, or amend a recorded one (clinicians). The front desk may only mark
+    a planned follow-up missed."""
+    follow_up = get_object_or_404(
+        FollowUp.objects.select_related("session__patient", "session__protocol", "seen_by"), pk=pk
+    )
+    can_record_findings = request.user.has_perm(services.FINDINGS_PERMISSION)
+    if follow_up.status != "planned" and not can_record_findings:
+        raise PermissionDenied("Only a clinician can amend a recorded follow-up.")
+    form = FollowUpForm(
+        request.POST or None,
+        request.FILES or None,
+        follow_up=follow_up,
+        can_record_findings=can_record_findings,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.record_follow_up(
+                follow_up=follow_up,
+                status=data["status"],
+                recorded_by=request.user,
+                photos=form.photos(),
+                reason=data.get("reason", ""),
+                expected_version=data["version"],
+                **form.findings(),
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+        else:
+            messages.success(
+                request, "Follow-up amended." if form.amending else "Follow-up recorded."
+            )
+            return redirect("patient_detail", pk=follow_up.session.patient_id)
+    return render(
+        request,
+        "staff/follow_up_form.html",
+        {
+            "form": form,
+            "follow_up": follow_up,
+            "revisions": follow_up.revisions.select_related("recorded_by", "seen_by").order_by(
+                "-version"
+            ),
+        },
+    )
+
+
+@staff_required
+def follow_up_photo(request, pk):
+    """A follow-up photo, to signed-in staff only (photos are never public media)."""
+    return photo_response(get_object_or_404(FollowUpPhoto, pk=pk))
+
+
+def _review_filters(request, today):
+    form = ReviewFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    status = data.get("status") or "overdue"
+    qs = selectors.follow_up_review(
+        today=today,
+        status=status,
+        kind=data.get("kind") or "",
+        clinician_id=data["clinician"].pk if data.get("clinician") else None,
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+    )
+    return form, status, qs
+
+
+@admin_required
+def follow_up_review(request):
+    now, today = now_and_today()
+    form, status, qs = _review_filters(request, today)
+    page = window(qs, page_number(request.GET), 50)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "staff/follow_up_review.html",
+        {
+            "form": form,
+            "page": page,
+            "status": status,
+            "counts": selectors.follow_up_counts(today=today),
+            "today": today,
+            "page_query": query.urlencode(),
+        },
+    )
+
+
+@admin_required
+def follow_up_review_csv(request):
+    now, today = now_and_today()
+    _, status, qs = _review_filters(request, today)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="follow-ups-{status}-{today}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "due date",
+            "kind",
+            "status",
+            "patient",
+            "email",
+            "phone",
+            "clinician",
+            "session day",
+            "hair density",
+            "rating",
+        ]
+    )
+    for f in qs.iterator(chunk_size=1000):
+        patient = f.session.patient
+        writer.writerow(
+            [
+                f.due_date.isoformat(),
+                f.get_kind_display(),
+                f.get_status_display(),
+                _csv_safe(patient.full_name),
+                _csv_safe(patient.email),
+                _csv_safe(patient.phone),
+                _csv_safe(f.session.clinician.get_full_name() or f.session.clinician.username),
+                f.session.local_date.isoformat(),
+                f.hair_density_per_cm2 or "",
+                f.patient_rating or "",
+            ]
+        )
+    return response
+
+
+# What a spreadsheet program runs as a formula when a cell starts with it (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(value: str) -> str:
+    """Keep spreadsheet programs from running a cell as a formula: such a cell gets a
+    leading apostrophe (a phone "+49 170..." reads "'+49 170...", still readable); any
+    other cell is written as it is."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value
+
+
+@admin_required
+@require_POST
+def follow_up_mark_missed(request):
+    form = MarkMissedForm(request.POST)
+    if form.is_valid():
+        marked = services.mark_follow_ups_missed(
+            follow_ups=form.cleaned_data["follow_up"], recorded_by=request.user
+        )
+        messages.success(request, f"{marked} follow-up(s) marked as missed.")
+    else:
+        messages.error(request, "Nothing was marked: choose follow-ups from the list.")
+    return HttpResponseRedirect(_next_on_this_site(request, form.data.get("next")))
+
+
+def _next_on_this_site(request, target) -> str:
+    """`next` if it is a path on this site, else the review (never another site)."""
+    if (
+        isinstance(target, str)
+        and target.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return reverse("follow_up_review")

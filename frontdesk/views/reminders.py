@@ -1,0 +1,31 @@
+"""Reminders that could not be delivered, and sending one again."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import admin_required, staff_required
+from treatments import reminders, selectors
+from treatments.models import Reminder
+from ui.forms import page_number
+from ui.pagination import window
+
+
+@admin_required
+def failed_reminders(request):
+    page = window(selectors.failed_reminders(), page_number(request.GET), 50)
+    return render(request, "staff/failed_reminders.html", {"page": page})
+
+
+@staff_required
+@require_POST
+def reminder_resend(request, pk):
+    reminder = get_object_or_404(Reminder.objects.select_related("session"), pk=pk)
+    try:
+        reminders.resend(reminder, by=request.user.get_username())
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, "The reminder will be sent again within a minute.")
+    return redirect("patient_detail", pk=reminder.session.patient_id)
