@@ -7,7 +7,8 @@ typed.
 
 import uuid
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as datetime_time  # `time` is a form field's name below
 
 from django import forms
 from django.conf import settings
@@ -264,11 +265,22 @@ class ScheduleForm(forms.Form):
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
 
 
+# The time a chosen day is previewed at when no time is chosen yet.
+PREVIEW_TIME = datetime_time(10, 0)
+
+
 class PreviewForm(forms.Form):
     """The booking page's live preview: a day and (optionally) a time."""
 
     day = DayField()
     time = forms.TimeField(required=False)
+
+    def day_and_time(self) -> tuple[date | None, datetime_time]:
+        """The day and time chosen (PREVIEW_TIME when no time is given); no day when the day
+        or the time does not parse, and the preview then shows only the eligibility."""
+        if not self.is_valid():
+            return None, PREVIEW_TIME
+        return self.cleaned_data["day"], self.cleaned_data["time"] or PREVIEW_TIME
 
 
 class MarkMissedForm(forms.Form):

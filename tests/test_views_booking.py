@@ -144,6 +144,67 @@ def test_preview(staff_client, patient):
     assert fine["short_notice"] is False
 
 
+PREVIEW_KEYS = {"earliest_allowed", "earliest_allowed_text", "reason"}
+CHOSEN_DAY_KEYS = {
+    "gap_ok",
+    "earliest_from_day",
+    "nsaid_first",
+    "nsaid_last",
+    "nsaid_resume",
+    "short_notice",
+}
+
+
+def test_preview_answers_the_same_fields(staff_client, patient):
+    """The booking page's script reads these names: no day, the eligibility alone; a day,
+    the eligibility and what that day gives."""
+    book(patient, date(2027, 3, 10))
+    url = reverse("session_preview", args=[patient.pk])
+    alone = staff_client.get(url).json()
+    assert set(alone) == PREVIEW_KEYS
+    assert alone["earliest_allowed"] == "2027-09-10"
+    assert alone["reason"] == "6 months after the session on 10 March 2027"
+    chosen = staff_client.get(url, {"day": "2027-10-01"}).json()
+    assert set(chosen) == PREVIEW_KEYS | CHOSEN_DAY_KEYS
+    assert chosen["earliest_allowed"] == "2027-09-10"  # still from today, whatever the day
+    assert chosen["gap_ok"] is True
+    assert chosen["earliest_from_day"] == "Friday 1 October 2027"
+    assert chosen["nsaid_last"] == "Friday 22 October 2027"
+
+
+def test_preview_earliest_from_a_day_before_a_later_session(staff_client, patient):
+    """A day between two far-apart sessions is too close to the later one too: the earliest
+    day from it is after the later session's gap."""
+    book(patient, date(2027, 3, 10))
+    url = reverse("session_preview", args=[patient.pk])
+    too_close = staff_client.get(url, {"day": "2027-01-20"}).json()
+    assert too_close["gap_ok"] is False
+    assert too_close["earliest_from_day"] == "Friday 10 September 2027"
+
+
+def test_preview_at_short_notice(staff_client, patient):
+    """Today is Monday 4 January 2027: a session on the 6th has its NSAID pause begun."""
+    url = reverse("session_preview", args=[patient.pk])
+    soon = staff_client.get(url, {"day": "2027-01-06", "time": "10:00"}).json()
+    assert soon["short_notice"] is True
+    assert soon["nsaid_first"] == "Sunday 3 January 2027"
+    later = staff_client.get(url, {"day": "2027-01-20", "time": "10:00"}).json()
+    assert later["short_notice"] is False
+
+
+def test_preview_counts_the_nsaid_window_on_the_patients_calendar(staff_client):
+    """23:00 in Berlin is the next day in Kiritimati (UTC+14): that patient's window starts
+    and ends a day later; the gap is still counted on the clinic's day."""
+    far = PatientFactory(time_zone="Pacific/Kiritimati")
+    url = reverse("session_preview", args=[far.pk])
+    late = staff_client.get(url, {"day": "2027-03-10", "time": "23:00"}).json()
+    assert late["nsaid_first"] == "Monday 8 March 2027"
+    assert late["nsaid_last"] == "Thursday 1 April 2027"
+    assert late["earliest_from_day"] == "Wednesday 10 March 2027"
+    no_time = staff_client.get(url, {"day": "2027-03-10"}).json()  # 10:00 Berlin: same day
+    assert no_time["nsaid_first"] == "Sunday 7 March 2027"
+
+
 def test_lot_not_usable_on_completion(clinician_client):
     session = book(day=date(2027, 1, 4), hour=8, now=date_time(2026, 12, 20))
     expired = ProductLotFactory(expiry_date=date(2027, 1, 1))

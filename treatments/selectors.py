@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import User
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
@@ -25,6 +26,7 @@ from .models import (
     FollowUpKind,
     FollowUpStatus,
     ProductLot,
+    ProtocolVersion,
     Reminder,
     ReminderState,
     SessionStatus,
@@ -63,12 +65,76 @@ def eligibility_from(sessions, *, today: date) -> NextSessionEligibility:
     )
 
 
+def _live_sessions(patient: Patient) -> list[TreatmentSession]:
+    """The patient's live sessions, with what the gap rule reads of them. One query."""
+    return list(
+        TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES).only(
+            "local_date", "gap_months", "status"
+        )
+    )
+
+
 def next_session_eligibility(patient: Patient, *, today: date) -> NextSessionEligibility:
     """The first day from `today` on that a new session of the patient breaks no gap."""
-    sessions = TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES).only(
-        "local_date", "gap_months", "status"
+    return eligibility_from(_live_sessions(patient), today=today)
+
+
+@dataclass(frozen=True)
+class DayPreview:
+    """A day and time chosen on the booking page, before it is submitted."""
+
+    day: date
+    earliest_from_day: date  # the first day on or after `day` that breaks no gap
+    nsaid_window: rules.NsaidWindow  # on the patient's calendar
+    short_notice: bool  # the window has already begun on the patient's today
+
+    @property
+    def gap_ok(self) -> bool:
+        return self.earliest_from_day == self.day
+
+
+@dataclass(frozen=True)
+class BookingPreview:
+    eligibility: NextSessionEligibility
+    chosen: DayPreview | None  # None: no (valid) day chosen yet
+
+
+def booking_preview(
+    patient: Patient,
+    *,
+    day: date | None,
+    at: time,
+    clinic_tz: ZoneInfo,
+    today: date,
+    now: datetime,
+) -> BookingPreview:
+    """What the booking page shows while a date is chosen, from one read of the patient's
+    sessions: when the next session may be (as the page states it), and for `day` at `at`
+    (the clinic's clock) whether the gap allows it and its NSAID window, under the protocol
+    in force today, the one the booking service would apply. Two queries.
+
+    The booking service decides; this is the same arithmetic (treatments.rules) shown early.
+    """
+    sessions = _live_sessions(patient)
+    eligibility = eligibility_from(sessions, today=today)
+    if day is None:
+        return BookingPreview(eligibility, None)
+    terms = ProtocolVersion.objects.in_force_on(today).terms
+    window = rules.nsaid_window(
+        rules.local_day(rules.at_local(day, at, clinic_tz), patient.tz), terms=terms
     )
-    return eligibility_from(list(sessions), today=today)
+    earliest = rules.earliest_allowed_day(
+        day, gap_months=terms.gap_months, others=[s.as_booked_day() for s in sessions]
+    )
+    return BookingPreview(
+        eligibility,
+        DayPreview(
+            day=day,
+            earliest_from_day=earliest,
+            nsaid_window=window,
+            short_notice=window.has_started(rules.local_day(now, patient.tz)),
+        ),
+    )
 
 
 def previous_assessment_missing(session: TreatmentSession) -> bool:

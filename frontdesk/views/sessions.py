@@ -1,8 +1,6 @@
 """Booking a session, and what staff do with one: check in, no-show, complete, the NSAID
 decision, move, cancel."""
 
-from datetime import datetime, time
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
@@ -21,9 +19,9 @@ from frontdesk.forms import (
     RescheduleForm,
 )
 from patients.models import Patient
-from treatments import rules, selectors, services
+from treatments import selectors, services
 from treatments.formatting import long_date
-from treatments.models import LIVE_STATUSES, ProtocolVersion, TreatmentSession
+from treatments.models import TreatmentSession
 from ui.forms import add_service_error
 
 from .common import now_and_today
@@ -71,33 +69,29 @@ def session_preview(request, patient_pk):
     """What a chosen date would give, before submitting: the gap and the NSAID window."""
     patient = get_object_or_404(Patient, pk=patient_pk)
     now, today = now_and_today()
-    sessions = list(
-        TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES).only(
-            "local_date", "gap_months", "status"
-        )
+    day, at = PreviewForm(request.GET).day_and_time()
+    preview = selectors.booking_preview(
+        patient,
+        day=day,
+        at=at,
+        clinic_tz=services.clinic_tz(),
+        today=today,
+        now=now,
     )
-    eligibility = selectors.eligibility_from(sessions, today=today)
-    result = {
-        "earliest_allowed": eligibility.earliest_day.isoformat(),
-        "earliest_allowed_text": long_date(eligibility.earliest_day),
-        "reason": eligibility.reason,
+    result: dict[str, object] = {
+        "earliest_allowed": preview.eligibility.earliest_day.isoformat(),
+        "earliest_allowed_text": long_date(preview.eligibility.earliest_day),
+        "reason": preview.eligibility.reason,
     }
-    query = PreviewForm(request.GET)
-    if query.is_valid():
-        day = query.cleaned_data["day"]
-        at = query.cleaned_data["time"] or time(10, 0)
-        terms = ProtocolVersion.objects.in_force_on(today).terms
-        others = [s.as_booked_day() for s in sessions]
-        starts = datetime.combine(day, at, tzinfo=services.clinic_tz())
-        window = rules.nsaid_window(rules.local_day(starts, patient.tz), terms=terms)
-        earliest = rules.earliest_allowed_day(day, gap_months=terms.gap_months, others=others)
+    if preview.chosen:
+        window = preview.chosen.nsaid_window
         result.update(
-            gap_ok=earliest == day,
-            earliest_from_day=long_date(earliest),
+            gap_ok=preview.chosen.gap_ok,
+            earliest_from_day=long_date(preview.chosen.earliest_from_day),
             nsaid_first=long_date(window.first_day),
             nsaid_last=long_date(window.last_day),
             nsaid_resume=long_date(window.resume_day),
-            short_notice=window.has_started(rules.local_day(now, patient.tz)),
+            short_notice=preview.chosen.short_notice,
         )
     return JsonResponse(result)
 
