@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as accounts_views
-from clinic.health import healthz, ping
+from clinic.health import healthz, ping, status
 from patients import views as patients_views
 from portal import views as portal
 from portal.forms import SignInForm
@@ -16,6 +16,7 @@ urlpatterns = [
     path("", accounts_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("ping", ping, name="ping"),
+    path("status/", status, name="delivery_status"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=SignInForm),
