@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 
 import redis
 from celery import shared_task
@@ -24,7 +25,7 @@ def dispatch_due_reminders(self) -> dict:
     a task whose time budget ran out with rows left hands over to a fresh task instead of
     waiting for the next beat.
     """
-    worker = self.request.hostname or ""
+    worker = f"{self.request.hostname or ''}/{os.getpid()}"  # which pool process, too
     counts = reminders.dispatch_due(worker=worker, on_full_batch=nudge_dispatcher)
     if counts.pop("more", 0):
         nudge_dispatcher()
