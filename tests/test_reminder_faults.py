@@ -171,6 +171,9 @@ class TestStaffLockTimeout:
                 "SELECT id FROM treatments_reminder WHERE session_id = %s FOR UPDATE",
                 [session.pk],
             )
+        # ...for 5 s at most, so code without the lock timeout waits, then goes through.
+        release = threading.Timer(5, holder.rollback)
+        release.start()
         started = time.monotonic()
         with pytest.raises(ValidationError) as refusal:
             if action == "cancel":
@@ -185,6 +188,7 @@ class TestStaffLockTimeout:
                     changed_by=session.booked_by,
                 )
         elapsed = time.monotonic() - started
+        release.cancel()
         holder.rollback()
         holder.close()
         assert refusal.value.code == "busy" and "try again in a moment" in refusal.value.messages[0]
