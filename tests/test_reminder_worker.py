@@ -196,3 +196,23 @@ def test_worker_killed_mid_batch_and_redis_restarted_loses_nothing_sends_nothing
     attempts = DeliveryAttempt.objects.filter(reminder_id__in=ids)
     assert attempts.count() == len(ids) and all(a.succeeded for a in attempts)
     assert {a.worker.split("@")[0] for a in attempts} == {"w2"}
+
+
+def test_one_dispatch_fans_out_to_every_pool_process(workers, test_broker, no_quiet_hours):
+    """A backlog is drained by every free process, not by the one task beat sent: a full
+    first batch starts another dispatcher beside it (each process logs its pid)."""
+    ids = backlog(60)
+    workers.start(
+        "w1", broker=test_broker, concurrency=2, REMINDER_BATCH_SIZE=5, SLOW_SEND_SECONDS=0.05
+    )
+    redis.Redis.from_url(test_broker).delete("celery")  # the booking's nudge: start level
+    send_dispatch(test_broker)  # one task, as beat sends once a minute
+    wait_for(
+        lambda: Reminder.objects.filter(pk__in=ids, state="sent").count() == len(ids),
+        what="the backlog to be sent",
+    )
+    assert workers.delivered() == {pk: 1 for pk in ids}
+    processes = set(
+        DeliveryAttempt.objects.filter(reminder_id__in=ids).values_list("worker", flat=True)
+    )
+    assert len(processes) == 2 and all(p.startswith("w1@") for p in processes)
