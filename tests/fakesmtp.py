@@ -26,14 +26,15 @@ REMINDER = re.compile(rb"^X-Clinic-Reminder:\s*(\d+)", re.I | re.M)
 @dataclass
 class Mailbox:
     """What the provider saw. `received` counts every complete hand-over per Message-ID,
-    `delivered` holds the first (the one a patient would get), `first_seen` its time."""
+    `delivered` holds the first (the one a patient would get), `first_seen` when its
+    hand-over began (the DATA command)."""
 
     received: dict[str, int] = field(default_factory=dict)
     delivered: dict[str, int] = field(default_factory=dict)  # Message-ID -> reminder id
     first_seen: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self, data: bytes) -> None:
+    def take(self, data: bytes, *, started: float) -> None:
         found = MESSAGE_ID.search(data)
         reminder = REMINDER.search(data)
         key = found.group(1).decode() if found else f"no-id-{time.monotonic_ns()}"
@@ -41,7 +42,7 @@ class Mailbox:
             self.received[key] = self.received.get(key, 0) + 1
             if key not in self.delivered:
                 self.delivered[key] = int(reminder.group(1)) if reminder else 0
-                self.first_seen[key] = time.time()
+                self.first_seen[key] = started
 
     def handed_over_twice(self) -> int:
         with self.lock:
@@ -81,6 +82,8 @@ class _Handler(socketserver.StreamRequestHandler):
             line = self.rfile.readline(4096)
             if not line:
                 return
+            if server.mode == HANG:  # stops answering open connections too
+                return self.hold()
             verb = line[:4].upper()
             if verb in (b"EHLO", b"HELO"):
                 self.reply("250 fake-smtp")
@@ -88,6 +91,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 self.reply("250 OK")
             elif verb == b"DATA":
                 self.reply("354 go ahead")
+                started = time.time()
                 lines = []
                 while (chunk := self.rfile.readline(65536)) not in (b".\r\n", b""):
                     lines.append(chunk)
@@ -96,7 +100,7 @@ class _Handler(socketserver.StreamRequestHandler):
                     return self.hold()
                 if server.latency:
                     time.sleep(server.latency)
-                server.mailbox.take(b"".join(lines))
+                server.mailbox.take(b"".join(lines), started=started)
                 self.reply("250 queued")
             elif verb == b"QUIT":
                 self.reply("221 bye")

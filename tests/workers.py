@@ -41,7 +41,7 @@ class Workers:
         self.tmp = tmp
         self.database_url = database_url
         self.mail = tmp / "mail"
-        self.mail.mkdir(exist_ok=True)
+        self.mail.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen] = []
 
     def start(
