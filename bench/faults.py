@@ -322,9 +322,8 @@ def throughput(args, tmp: Path, processes: int) -> float:
 
         redis_lib.Redis.from_url(redis_server.url).flushdb()
         workers = Workers(tmp / f"throughput{processes}", database_url=DATABASE_URL)
-        workers.start(
-            f"tp{processes}", broker=redis_server.url, **{**worker_env(args), "concurrency": processes}
-        )
+        env = {**worker_env(args), "concurrency": processes}
+        workers.start(f"tp{processes}", broker=redis_server.url, **env)
         beat = Beat(redis_server.url, args.beat)
         started = time.monotonic()
         beat.start()
