@@ -202,30 +202,44 @@ def worker_env(args) -> dict:
     }
 
 
-def settle(deadline: float) -> float | None:
-    """Wait until no reminder is pending; the time it took, or None at the deadline."""
+def due_unsent():
+    """Rows due by now and not final (those backing off or handed back included)."""
+    from django.utils import timezone
+
     from treatments.models import Reminder
 
+    return Reminder.objects.filter(state="pending", due_at__lte=timezone.now())
+
+
+def settle(deadline: float) -> float | None:
+    """Wait until every due reminder is final; the time it took, or None at the deadline."""
     started = time.monotonic()
     while time.monotonic() < deadline:
-        if not Reminder.objects.filter(state="pending").exists():
+        if not due_unsent().exists():
             return time.monotonic() - started
         time.sleep(0.5)
     return None
 
 
 def figures(smtp, client: Client | None) -> dict:
+    from django.utils import timezone
+
     from treatments.models import Reminder
 
-    rows = {r.pk: r for r in Reminder.objects.only("pk", "state", "session_id", "status_note")}
+    now = timezone.now()
+    rows = {
+        r.pk: r
+        for r in Reminder.objects.filter(due_at__lte=now).only(
+            "pk", "state", "session_id", "status_note"
+        )
+    }
     at_provider = {rid: key for key, rid in smtp.mailbox.delivered.items()}
     sent = {pk for pk, r in rows.items() if r.state == "sent"}
     withdrawn_but_sent = sum(
         1 for pk in at_provider if rows[pk].state in ("withdrawn", "expired", "failed")
     )
-    lost = len(sent - set(at_provider)) + sum(
-        1 for r in rows.values() if r.state in ("pending", "failed")
-    )
+    lost = len(sent - set(at_provider)) + due_unsent().count()
+    lost += sum(1 for r in rows.values() if r.state == "failed")
     after, in_flight = 0, 0
     if client:
         changed = {}
@@ -280,30 +294,39 @@ def run_one(fault: str, args, tmp: Path) -> dict:
             workers.start(f"{fault}{i}", broker=redis_server.url, wait=False, **worker_env(args))
             for i in range(args.workers)
         ]
-        for proc in procs:
-            workers.wait_ready(proc)
-        beat = Beat(redis_server.url, args.beat)
-        client = Client([s.pk for s in sessions], every=0.25, limit=args.changes)
-        started = time.monotonic()
-        beat.start()
-        client.start()
-        time.sleep(2)
-        done = inject(fault, workers, procs, redis_server, smtp, args)
-        drained = settle(started + args.timeout)
-        client.stop.set()
-        client.join()
-        # What the client's last changes created, and anything a restart brought back.
-        drained_after = settle(time.monotonic() + args.timeout)
-        beat.stop.set()
-        beat.join()
-        result = figures(smtp, client)
-        result.update(
-            fault=fault,
-            done=done,
-            drain=(time.monotonic() - started) if drained and drained_after is not None else None,
-        )
-        workers.stop_all()
-    redis_server.kill()
+        try:
+            return measure(fault, args, smtp, workers, procs, redis_server, sessions)
+        finally:
+            workers.stop_all()
+            redis_server.kill()
+
+
+def measure(fault, args, smtp, workers, procs, redis_server, sessions) -> dict:
+    """Drain the backlog under one fault while the client cancels and moves sessions."""
+    for proc in procs:
+        workers.wait_ready(proc)
+    beat = Beat(redis_server.url, args.beat)
+    client = Client([s.pk for s in sessions], every=0.25, limit=args.changes)
+    started = time.monotonic()
+    beat.start()
+    client.start()
+    time.sleep(2)
+    done = inject(fault, workers, procs, redis_server, smtp, args)
+    drained = settle(started + args.timeout)
+    client.stop.set()
+    client.join()
+    # What the client's last changes created, and anything a restart brought back.
+    drained_after = settle(time.monotonic() + args.timeout)
+    beat.stop.set()
+    beat.join()
+    result = figures(smtp, client)
+    result.update(
+        fault=fault,
+        done=done,
+        drain=(time.monotonic() - started)
+        if drained is not None and drained_after is not None
+        else None,
+    )
     return result
 
 
@@ -323,22 +346,24 @@ def throughput(args, tmp: Path, processes: int) -> float:
         redis_lib.Redis.from_url(redis_server.url).flushdb()
         workers = Workers(tmp / f"throughput{processes}", database_url=DATABASE_URL)
         env = {**worker_env(args), "concurrency": processes}
-        workers.start(f"tp{processes}", broker=redis_server.url, **env)
-        beat = Beat(redis_server.url, args.beat)
-        started = time.monotonic()
-        beat.start()
-        wait_for(
-            lambda: not Reminder.objects.filter(state="pending").exists(),
-            timeout=args.timeout,
-            interval=0.2,
-            what="the backlog to drain",
-        )
-        elapsed = time.monotonic() - started
-        beat.stop.set()
-        beat.join()
-        workers.stop_all()
+        try:
+            workers.start(f"tp{processes}", broker=redis_server.url, **env)
+            beat = Beat(redis_server.url, args.beat)
+            started = time.monotonic()
+            beat.start()
+            wait_for(
+                lambda: not due_unsent().exists(),
+                timeout=args.timeout,
+                interval=0.2,
+                what="the backlog to drain",
+            )
+            elapsed = time.monotonic() - started
+            beat.stop.set()
+            beat.join()
+        finally:
+            workers.stop_all()
+            redis_server.kill()
         assert len(smtp.mailbox.delivered) == args.backlog, "throughput run lost reminders"
-    redis_server.kill()
     return args.backlog / elapsed
 
 
@@ -357,6 +382,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--no-throughput", action="store_true")
     args = parser.parse_args()
+    # Ctrl-C or kill: stop the workers and Redis this script started (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     os.environ.update(
         DEBUG="1",
