@@ -225,6 +225,7 @@ def figures(smtp, client: Client | None) -> dict:
     from django.utils import timezone
 
     from treatments.models import Reminder
+    from treatments.reminders import IN_FLIGHT_NOTE
 
     now = timezone.now()
     rows = {
@@ -247,7 +248,7 @@ def figures(smtp, client: Client | None) -> dict:
             changed.setdefault(session, []).append((began, returned))
         for pk, key in at_provider.items():
             row = rows[pk]
-            if row.status_note == "withdrawn while already on its way":
+            if row.status_note == IN_FLIGHT_NOTE:
                 in_flight += 1
             for _began, returned in changed.get(row.session_id, []):
                 withdrawn = row.state == "withdrawn" or row.status_note.startswith("withdrawn")

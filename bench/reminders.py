@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from treatments.rules import add_months  # noqa: E402 - pure module, no Django needed
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-DATABASE_URL = f"{SERVER}/clinic_bench"
+DATABASE = os.environ.get("BENCH_DATABASE", "clinic_bench")
+DATABASE_URL = f"{SERVER}/{DATABASE}"
 BROKER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
@@ -40,7 +41,7 @@ def configure() -> None:
     )
 
 
-def recreate_database(name: str = "clinic_bench") -> None:
+def recreate_database(name: str = DATABASE) -> None:
     """Drop and create a scratch database (bench/faults.py uses one named faults_*)."""
     import psycopg2
 

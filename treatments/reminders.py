@@ -35,7 +35,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from patients.models import Patient
@@ -248,6 +248,7 @@ def resend(reminder: Reminder, *, by, now: datetime | None = None) -> Reminder:
 # leaves a row locked, and a staff cancellation never waits for a send.
 
 DB_ERRORS = (OperationalError, InterfaceError)
+IN_FLIGHT_NOTE = "withdrawn while already on its way"
 
 # Errors that mean "the provider cannot be reached", not "this one message was refused": the
 # rest of the batch on that channel is handed back instead of each waiting its own timeout.
@@ -313,45 +314,52 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
 
 
 def _begin_attempt(pk: int, token: uuid.UUID) -> str | int:
-    """Right before a send: is the row still ours and wanted? Returns the attempt number, or
-    the state it ended in ('' when withdrawn or no longer ours). Renews the batch's lease."""
+    """Right before a send: is the row still ours and wanted? One UPDATE (its own short
+    transaction) counts the attempt; returns the attempt number, or the state the row ended
+    in ('' when withdrawn meanwhile or no longer ours)."""
     now = timezone.now()
-    with transaction.atomic():
-        row = (
-            Reminder.objects.select_for_update()
-            .filter(pk=pk, lease_token=token, state=ReminderState.PENDING)
-            .only("pk", "expires_at", "attempts")
-            .first()
+    ours = Reminder.objects.filter(pk=pk, lease_token=token, state=ReminderState.PENDING)
+    with connection.cursor() as cursor:
+        # The ORM cannot say RETURNING on an UPDATE; one statement, no lock held afterwards.
+        cursor.execute(
+            f"UPDATE {Reminder._meta.db_table} SET attempts = attempts + 1, updated_at = %s"  # noqa: S608 - the table name is ours
+            " WHERE id = %s AND lease_token = %s AND state = %s AND expires_at > %s"
+            " RETURNING attempts",
+            [now, pk, str(token), ReminderState.PENDING, now],
         )
-        if row is None:
-            return ""  # withdrawn meanwhile, or the lease passed to another worker
-        if now >= row.expires_at:
-            Reminder.objects.filter(pk=pk).update(
-                state=ReminderState.EXPIRED,
-                status_note="its moment passed unsent",
-                leased_until=None,
-                lease_token=None,
-                updated_at=now,
-            )
-            return ReminderState.EXPIRED
-        Reminder.objects.filter(lease_token=token, state=ReminderState.PENDING).update(
-            leased_until=now + timedelta(seconds=lease_seconds())
-        )
-        Reminder.objects.filter(pk=pk).update(attempts=F("attempts") + 1, updated_at=now)
-        return row.attempts + 1
+        row = cursor.fetchone()
+    if row:
+        return row[0]
+    expired = ours.filter(expires_at__lte=now).update(
+        state=ReminderState.EXPIRED,
+        status_note="its moment passed unsent",
+        leased_until=None,
+        lease_token=None,
+        updated_at=now,
+    )
+    return ReminderState.EXPIRED if expired else ""
+
+
+def renew_lease(token: uuid.UUID) -> None:
+    """Keep the batch's remaining rows ours for another lease."""
+    Reminder.objects.filter(lease_token=token, state=ReminderState.PENDING).update(
+        leased_until=timezone.now() + timedelta(seconds=lease_seconds())
+    )
 
 
 def _record_sent(pk: int, *, worker: str, at: datetime) -> str:
     """The provider took it: the row is sent, whoever holds its lease now. A row withdrawn
     while its message was already on its way is recorded as what happened: sent."""
     with transaction.atomic():
-        withdrawn = Reminder.objects.filter(pk=pk, state=ReminderState.WITHDRAWN).exists()
         Reminder.objects.filter(
             pk=pk, state__in=[ReminderState.PENDING, ReminderState.WITHDRAWN]
         ).update(
             state=ReminderState.SENT,
             sent_at=at,
-            status_note="withdrawn while already on its way" if withdrawn else "",
+            status_note=Case(
+                When(state=ReminderState.WITHDRAWN, then=Value(IN_FLIGHT_NOTE)),
+                default=Value(""),
+            ),
             leased_until=None,
             lease_token=None,
             updated_at=at,
@@ -492,10 +500,14 @@ def dispatch_due(
                 on_full_batch()
                 on_full_batch = None
             handed_back = []
+            renew_at = clock.monotonic() + lease_seconds() / 2
             for reminder in batch:
                 if reminder.channel == Channel.EMAIL and mailer.down is not None:
                     handed_back.append(reminder)  # the mail provider is down: not now
                     continue
+                if clock.monotonic() >= renew_at:
+                    _on_fresh_connection(lambda token=token: renew_lease(token), what="lease")
+                    renew_at = clock.monotonic() + lease_seconds() / 2
                 count(deliver(reminder, token=token, worker=worker, mailer=mailer))
             if handed_back:
                 counts["handed_back"] = counts.get("handed_back", 0) + _on_fresh_connection(
