@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/clinic
 
-.PHONY: install run test lint clean bench bench-reminders chromium wrk
+.PHONY: install run test lint clean bench bench-reminders faults chromium wrk
 
 # Reinstall only when the pinned dependencies change.
 $(STAMP): pyproject.toml
@@ -49,6 +49,10 @@ bench: install wrk
 
 bench-reminders: install
 	$(BIN)/python bench/reminders.py
+
+# Reminder delivery under injected faults (README, "Fault injection"): not part of `make test`.
+faults: install
+	$(BIN)/python bench/faults.py
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && DEBUG=1 $(BIN)/mypy

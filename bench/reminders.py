@@ -26,26 +26,30 @@ sys.path.insert(0, str(ROOT))
 from treatments.rules import add_months  # noqa: E402 - pure module, no Django needed
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-DATABASE_URL = f"{SERVER}/clinic_bench"
+DATABASE = os.environ.get("BENCH_DATABASE", "clinic_bench")
+DATABASE_URL = f"{SERVER}/{DATABASE}"
 BROKER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
-os.environ.update(
-    DEBUG="1",
-    DATABASE_URL=DATABASE_URL,
-    REDIS_URL=BROKER,
-    DJANGO_SETTINGS_MODULE="clinic.settings",
-    EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
-)
+
+def configure() -> None:
+    os.environ.update(
+        DEBUG="1",
+        DATABASE_URL=DATABASE_URL,
+        REDIS_URL=BROKER,
+        DJANGO_SETTINGS_MODULE="clinic.settings",
+        EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
+    )
 
 
-def recreate_database():
+def recreate_database(name: str = DATABASE) -> None:
+    """Drop and create a scratch database (bench/faults.py uses one named faults_*)."""
     import psycopg2
 
     conn = psycopg2.connect(f"{SERVER}/postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS clinic_bench WITH (FORCE)")
-        cur.execute("CREATE DATABASE clinic_bench")
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
 
 
@@ -58,8 +62,9 @@ def setup_django():
     call_command("migrate", verbosity=0)
 
 
-def make_backlog(n: int) -> None:
-    """n due email reminders over n/100 booked sessions (rows as the planner writes them)."""
+def make_backlog(n: int, per_session: int = 100) -> list:
+    """n due email reminders over n/per_session booked sessions (rows as the planner writes
+    them); returns the sessions."""
     from datetime import date, datetime
     from datetime import time as dtime
 
@@ -83,7 +88,6 @@ def make_backlog(n: int) -> None:
     doctor, _ = User.objects.get_or_create(username="bench-doctor", is_superuser=True)
     room, _ = Room.objects.get_or_create(name="Bench room")
     now = timezone.now()
-    per_session = 100
     sessions = []
     for i in range((n + per_session - 1) // per_session):
         patient, _ = Patient.objects.get_or_create(
@@ -126,6 +130,7 @@ def make_backlog(n: int) -> None:
             )
         )
     Reminder.objects.bulk_create(rows, batch_size=5000)
+    return sessions
 
 
 PER_SESSION = 200_000  # 7 kinds x 30,000 occasions fit one session's unique keys
@@ -308,6 +313,7 @@ def main():
         help="reuse clinic_bench (with its filler) instead of re-creating it",
     )
     args = parser.parse_args()
+    configure()
     (ROOT / ".run").mkdir(exist_ok=True)
     if not args.keep_database:
         recreate_database()

@@ -213,6 +213,9 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"{CLINIC_NAME} <clinic@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds any one socket operation with the mail server may take: a server that accepts and
+# never answers (or stalls mid-message) fails the send instead of stopping delivery.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # --- Reminders ----------------------------------------------------------------------------
 # Email goes through EMAIL_URL (above; EMAIL_BACKEND overrides it, e.g. for tests). SMS goes
@@ -241,12 +244,31 @@ if not DEBUG and not env.bool("ALLOW_CONSOLE_MESSAGES", default=False):
             "log. Set EMAIL_URL (e.g. smtp+tls://user:pass@host:587) and SMS_BACKEND to a "
             "provider, or ALLOW_CONSOLE_MESSAGES=1 if printing them is what you want."
         )
-REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=100)
-REMINDER_LEASE_SECONDS = env.int("REMINDER_LEASE_SECONDS", default=300)
+# What an SMS provider backend must pass as its HTTP timeout (seconds).
+SMS_TIMEOUT = env.int("SMS_TIMEOUT", default=10)
+# The longest one send may take on any channel: sizes the lease and the task time limits.
+REMINDER_SEND_TIMEOUT = max(EMAIL_TIMEOUT, SMS_TIMEOUT)
+REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=20)
+# 0: derived from the send timeout (2 x timeout + 5 s), renewed before every send.
+REMINDER_LEASE_SECONDS = env.int("REMINDER_LEASE_SECONDS", default=0)
 REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
 # A dispatch task drains due reminders for at most this long, then hands over to a new task.
 REMINDER_DISPATCH_SECONDS = env.int("REMINDER_DISPATCH_SECONDS", default=50)
+# After a dropped database connection, a worker retries a step after these pauses (seconds).
+REMINDER_DB_RETRY_DELAYS = (0.2, 1.0, 3.0, 5.0)
+# The mail provider could not be reached: the batch's other emails wait this long.
+REMINDER_PROVIDER_DOWN_PAUSE = env.int("REMINDER_PROVIDER_DOWN_PAUSE", default=60)
+# Staff writes that touch reminder rows (cancel, move) wait at most this long for a row lock,
+# then say "try again in a moment" instead of hanging the request.
+STAFF_LOCK_TIMEOUT_SECONDS = env.float("STAFF_LOCK_TIMEOUT_SECONDS", default=3.0)
+# A worker's database session that sits idle inside a transaction longer than this is ended
+# by PostgreSQL (its locks released): the worker never sends inside a transaction.
+WORKER_IDLE_IN_TRANSACTION_SECONDS = env.int("WORKER_IDLE_IN_TRANSACTION_SECONDS", default=30)
 REMINDER_MESSAGE_ID_DOMAIN = env.str("REMINDER_MESSAGE_ID_DOMAIN", default="clinic.invalid")
+
+# The status page (/status/) flags a dispatcher silent, or a due reminder waiting, this long.
+STATUS_HEARTBEAT_STALE_SECONDS = env.int("STATUS_HEARTBEAT_STALE_SECONDS", default=180)
+STATUS_BACKLOG_STALE_SECONDS = env.int("STATUS_BACKLOG_STALE_SECONDS", default=600)
 
 # --- Celery (Redis broker) ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -258,6 +280,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Above the dispatch budget plus one send at its worst: a task past its budget is stopped
+# (soft: an exception in the task; hard: the pool process is replaced). Leases bring its
+# rows back. A worker told to stop (SIGTERM) therefore finishes within the hard limit.
+CELERY_TASK_SOFT_TIME_LIMIT = REMINDER_DISPATCH_SECONDS + REMINDER_SEND_TIMEOUT + 10
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 20
 CELERY_BEAT_SCHEDULE = {
     # Every minute, in UTC. Local reminder times are computed in treatments.rules, never by
     # a crontab that would have to know about DST.

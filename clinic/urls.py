@@ -4,7 +4,7 @@ from django.urls import include, path
 
 from accounts import views as accounts_views
 from accounts.throttle import throttle_password_reset, throttle_sign_in
-from clinic.health import healthz, ping
+from clinic.health import healthz, ping, status
 from frontdesk.views import follow_ups, patients, reminders, requests, schedule, sessions
 from portal import views as portal
 from portal.forms import SignInForm
@@ -16,6 +16,7 @@ urlpatterns = [
     path("", accounts_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("ping", ping, name="ping"),
+    path("status/", status, name="delivery_status"),
     path(
         "accounts/login/",
         throttle_sign_in(auth_views.LoginView.as_view(authentication_form=SignInForm)),

@@ -4,7 +4,7 @@ import os
 import time
 from pathlib import Path
 
-from django.core.mail.backends import filebased
+from django.core.mail.backends import filebased, locmem
 
 from treatments.channels import BaseSmsBackend
 
@@ -28,3 +28,31 @@ class SlowFileEmailBackend(filebased.EmailBackend):
         if delay:
             time.sleep(delay)
         return super().send_messages(email_messages)
+
+
+class ConnectionDroppingEmailBackend(locmem.EmailBackend):
+    """Django's locmem backend that, once a message is handed over, has PostgreSQL end this
+    process's database connection (pg_terminate_backend from a second connection): the
+    database blip that comes between a send and the record of it."""
+
+    def send_messages(self, email_messages):
+        sent = super().send_messages(email_messages)
+        terminate_own_connection()
+        return sent
+
+
+def terminate_own_connection() -> None:
+    import psycopg2
+    from django.db import connection
+
+    if connection.connection is None:
+        return
+    pid = connection.connection.get_backend_pid()
+    s = connection.settings_dict
+    killer = psycopg2.connect(
+        dbname=s["NAME"], user=s["USER"], host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432
+    )
+    killer.autocommit = True
+    with killer.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    killer.close()

@@ -4,16 +4,9 @@ Email goes through Django's file backend (tests.backends.SlowFileEmailBackend), 
 worker process delivered can be counted from here: every message carries its reminder id.
 """
 
-import os
-import re
-import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -23,6 +16,7 @@ from django.utils import timezone
 
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import PatientFactory, RoomFactory, clinician
+from tests.workers import RedisServer, Workers, wait_for
 from treatments.models import DeliveryAttempt, ProtocolVersion, Reminder, ReminderState
 
 pytestmark = [
@@ -31,17 +25,7 @@ pytestmark = [
     pytest.mark.usefixtures("reference_data"),
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
 TASK = "treatments.tasks.dispatch_due_reminders"
-
-
-def wait_for(condition, timeout=60.0, interval=0.2, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_database_url() -> str:
@@ -52,78 +36,9 @@ def test_database_url() -> str:
 test_database_url.__test__ = False
 
 
-class Workers:
-    """Start and stop `celery worker` processes against the test database."""
-
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.mail = tmp / "mail"
-        self.mail.mkdir()
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, name: str, *, broker: str, **env) -> subprocess.Popen:
-        log = self.tmp / f"{name}.log"
-        full_env = {
-            **os.environ,
-            "DEBUG": "1",
-            "DATABASE_URL": test_database_url(),
-            "REDIS_URL": broker,
-            "CLINIC_TIME_ZONE": "Europe/Berlin",
-            "EMAIL_BACKEND": "tests.backends.SlowFileEmailBackend",
-            "EMAIL_FILE_PATH": str(self.mail),
-            "SMS_BACKEND": "treatments.channels.LocmemSmsBackend",
-            **{k: str(v) for k, v in env.items()},
-        }
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "clinic",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=1",
-                "-n",
-                f"{name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=full_env,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: kill takes the pool children too
-        )
-        self.procs.append(proc)
-        wait_for(lambda: "ready." in log.read_text(), timeout=60, what=f"worker {name} ready")
-        return proc
-
-    def kill(self, proc, sig=signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=30)
-
-    def stop_all(self):
-        for proc in self.procs:
-            if proc.poll() is None:
-                self.kill(proc, signal.SIGTERM)
-
-    def delivered(self) -> dict[int, int]:
-        """How many times each reminder id was written out by any worker."""
-        counts: dict[int, int] = {}
-        for path in self.mail.glob("*.log"):
-            for rid in re.findall(r"^X-Clinic-Reminder: (\d+)$", path.read_text(), re.M):
-                counts[int(rid)] = counts.get(int(rid), 0) + 1
-        return counts
-
-
 @pytest.fixture
 def workers(tmp_path):
-    w = Workers(tmp_path)
+    w = Workers(tmp_path, database_url=test_database_url())
     yield w
     w.stop_all()
 
@@ -236,51 +151,10 @@ def test_two_workers_share_a_backlog_and_send_each_once(workers, test_broker, no
 @pytest.fixture
 def private_redis(tmp_path):
     """A Redis server of this test's own, so it can be killed and restarted."""
-    if not shutil.which("redis-server"):
-        pytest.fail(
-            "redis-server is not installed; the restart test needs it: apt-get install redis-server"
-        )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"redis://127.0.0.1:{port}/0"
-
-    class Server:
-        proc = None
-
-        def start(self):
-            self.proc = subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(tmp_path),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-            client = redis.Redis.from_url(url)
-
-            def answers():
-                try:
-                    return client.ping()
-                except redis.ConnectionError:
-                    return False
-
-            wait_for(answers, timeout=20, what="private redis")
-
-        def kill(self):
-            self.proc.kill()
-            self.proc.wait()
-
-    server = Server()
-    server.url = url
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = RedisServer(port, tmp_path)
     server.start()
     yield server
     server.kill()
@@ -322,3 +196,23 @@ def test_worker_killed_mid_batch_and_redis_restarted_loses_nothing_sends_nothing
     attempts = DeliveryAttempt.objects.filter(reminder_id__in=ids)
     assert attempts.count() == len(ids) and all(a.succeeded for a in attempts)
     assert {a.worker.split("@")[0] for a in attempts} == {"w2"}
+
+
+def test_one_dispatch_fans_out_to_every_pool_process(workers, test_broker, no_quiet_hours):
+    """A backlog is drained by every free process, not by the one task beat sent: a full
+    first batch starts another dispatcher beside it (each process logs its pid)."""
+    ids = backlog(60)
+    workers.start(
+        "w1", broker=test_broker, concurrency=2, REMINDER_BATCH_SIZE=5, SLOW_SEND_SECONDS=0.05
+    )
+    redis.Redis.from_url(test_broker).delete("celery")  # the booking's nudge: start level
+    send_dispatch(test_broker)  # one task, as beat sends once a minute
+    wait_for(
+        lambda: Reminder.objects.filter(pk__in=ids, state="sent").count() == len(ids),
+        what="the backlog to be sent",
+    )
+    assert workers.delivered() == {pk: 1 for pk in ids}
+    processes = set(
+        DeliveryAttempt.objects.filter(reminder_id__in=ids).values_list("worker", flat=True)
+    )
+    assert len(processes) == 2 and all(p.startswith("w1@") for p in processes)

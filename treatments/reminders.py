@@ -10,26 +10,32 @@ moving, cancelling, completing, follow-ups recorded, preferences changed) is one
 The times come from treatments.rules.
 
 Delivery. `dispatch_due` claims due rows in batches with SELECT ... FOR UPDATE SKIP LOCKED
-and takes a lease on them, so any number of workers can run side by side. Each reminder is
-then sent inside its own short transaction that holds its row lock (a cancellation arriving
-meanwhile waits, then finds it sent) and marks it sent before committing. A worker killed
-mid-batch leaves its rows pending; they are claimed again when the lease runs out.
+and takes a lease on them (committed), so any number of workers can run side by side. For
+each reminder a short transaction checks that it is still pending and ours (a withdrawal that
+committed before it wins) and renews the lease; the message is then sent with no transaction
+open and no lock held; a new short transaction records the outcome, retried on a fresh
+connection if the database connection dropped. A worker killed mid-batch leaves its rows
+pending; they are claimed again when the lease (seconds, renewed before each send) runs out,
+and sent again with the same idempotency key (Message-ID / SMS reference).
 """
 
 from __future__ import annotations
 
 import logging
+import smtplib
 import socket
 import time as clock
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
-from django.db import transaction
-from django.db.models import Q
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from patients.models import Patient
@@ -50,6 +56,8 @@ from .models import (
 )
 
 logger = logging.getLogger("clinic.reminders")
+
+T = TypeVar("T")
 
 # Seconds to wait after the n-th failed attempt before the next one.
 BACKOFF_SECONDS = (60, 5 * 60, 15 * 60, 60 * 60, 4 * 60 * 60)
@@ -233,10 +241,57 @@ def resend(reminder: Reminder, *, by, now: datetime | None = None) -> Reminder:
 
 
 # --- Delivery -------------------------------------------------------------------------------
+#
+# Claim (commit) -> check the row is still wanted (short transaction) -> send with no
+# transaction open and no lock held -> record the outcome (short transaction, retried on a
+# fresh connection). Each database step is short, so a database blip or a hung provider never
+# leaves a row locked, and a staff cancellation never waits for a send.
+
+DB_ERRORS = (OperationalError, InterfaceError)
+IN_FLIGHT_NOTE = "withdrawn while already on its way"
+
+# Errors that mean "the provider cannot be reached", not "this one message was refused": the
+# rest of the batch on that channel is handed back instead of each waiting its own timeout.
+PROVIDER_DOWN_ERRORS = (
+    TimeoutError,
+    ConnectionError,
+    socket.gaierror,
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+)
+
+
+def lease_seconds() -> int:
+    """How long a claim (and each renewal) holds rows: one send at its worst, twice, plus a
+    margin. The lease is renewed before every send, so a crashed worker's rows come back
+    within this many seconds, and a live one never loses rows to another mid-batch."""
+    return settings.REMINDER_LEASE_SECONDS or (2 * settings.REMINDER_SEND_TIMEOUT + 5)
+
+
+def _on_fresh_connection(step: Callable[[], T], *, what: str) -> T:
+    """Run one short database step; if the connection drops, retry on a new connection.
+
+    The send before a record step cannot be undone, so recording its outcome is worth a few
+    seconds of retrying: a row left pending would be sent again after its lease.
+    """
+    delays = settings.REMINDER_DB_RETRY_DELAYS
+    for attempt in range(len(delays) + 1):
+        try:
+            return step()
+        except DB_ERRORS as exc:
+            if attempt == len(delays) or connection.in_atomic_block:
+                raise
+            logger.warning("Reminders: database error during %s (%s); reconnecting", what, exc)
+            try:
+                connection.close()
+            except DB_ERRORS:
+                pass
+            clock.sleep(delays[attempt])
+    raise AssertionError("unreachable")
 
 
 def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]:
-    """Lease up to `size` due reminders that no other worker holds."""
+    """Lease up to `size` due reminders that no other worker holds (committed at once)."""
     token = uuid.uuid4()
     with transaction.atomic():
         ids = list(
@@ -248,7 +303,7 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
         )
         if not ids:
             return token, []
-        lease = now + timedelta(seconds=settings.REMINDER_LEASE_SECONDS)
+        lease = now + timedelta(seconds=lease_seconds())
         Reminder.objects.filter(pk__in=ids).update(leased_until=lease, lease_token=token)
     batch = list(
         Reminder.objects.filter(pk__in=ids, lease_token=token)
@@ -258,61 +313,223 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
     return token, batch
 
 
-def deliver(reminder: Reminder, *, token: uuid.UUID, worker: str, email_connection=None) -> str:
-    """Send one leased reminder; return the state it ends in ('' if it was not ours)."""
-    with transaction.atomic():
-        row = (
-            Reminder.objects.select_for_update()
-            .filter(pk=reminder.pk, lease_token=token, state=ReminderState.PENDING)
-            .only("pk", "state", "expires_at", "attempts")
-            .first()
+def _begin_attempt(pk: int, token: uuid.UUID) -> str | int:
+    """Right before a send: is the row still ours and wanted? One UPDATE (its own short
+    transaction) counts the attempt; returns the attempt number, or the state the row ended
+    in ('' when withdrawn meanwhile or no longer ours)."""
+    now = timezone.now()
+    ours = Reminder.objects.filter(pk=pk, lease_token=token, state=ReminderState.PENDING)
+    with connection.cursor() as cursor:
+        # The ORM cannot say RETURNING on an UPDATE; one statement, no lock held afterwards.
+        cursor.execute(
+            f"UPDATE {Reminder._meta.db_table} SET attempts = attempts + 1, updated_at = %s"  # noqa: S608 - the table name is ours
+            " WHERE id = %s AND lease_token = %s AND state = %s AND expires_at > %s"
+            " RETURNING attempts",
+            [now, pk, str(token), ReminderState.PENDING, now],
         )
-        if row is None:
-            return ""  # withdrawn meanwhile, or the lease passed to another worker
-        now = timezone.now()
-        update = {"leased_until": None, "lease_token": None, "updated_at": now}
-        if now >= row.expires_at:
-            update.update(state=ReminderState.EXPIRED, status_note="its moment passed unsent")
-            Reminder.objects.filter(pk=row.pk).update(**update)
-            return ReminderState.EXPIRED
-        attempts = row.attempts + 1
-        try:
-            channels.send(reminder, email_connection=email_connection)
-        except Exception as exc:
-            logger.warning("Reminder %s attempt %s failed: %s", row.pk, attempts, exc)
-            if attempts >= settings.REMINDER_MAX_ATTEMPTS:
-                update.update(state=ReminderState.FAILED, status_note=str(exc)[:2000])
-            else:
-                backoff = BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
-                update.update(not_before=now + timedelta(seconds=backoff), status_note=str(exc))
-            Reminder.objects.filter(pk=row.pk).update(attempts=attempts, **update)
-            DeliveryAttempt.objects.create(
-                reminder_id=row.pk, attempted_at=now, succeeded=False, error=str(exc), worker=worker
-            )
-            return update.get("state", ReminderState.PENDING)
-        Reminder.objects.filter(pk=row.pk).update(
-            state=ReminderState.SENT, sent_at=now, attempts=attempts, status_note="", **update
+        row = cursor.fetchone()
+    if row:
+        return row[0]
+    expired = ours.filter(expires_at__lte=now).update(
+        state=ReminderState.EXPIRED,
+        status_note="its moment passed unsent",
+        leased_until=None,
+        lease_token=None,
+        updated_at=now,
+    )
+    return ReminderState.EXPIRED if expired else ""
+
+
+def renew_lease(token: uuid.UUID) -> None:
+    """Keep the batch's remaining rows ours for another lease."""
+    Reminder.objects.filter(lease_token=token, state=ReminderState.PENDING).update(
+        leased_until=timezone.now() + timedelta(seconds=lease_seconds())
+    )
+
+
+def _record_sent(pk: int, *, worker: str, at: datetime) -> str:
+    """The provider took it: the row is sent, whoever holds its lease now. A row withdrawn
+    while its message was already on its way is recorded as what happened: sent."""
+    with transaction.atomic():
+        Reminder.objects.filter(
+            pk=pk, state__in=[ReminderState.PENDING, ReminderState.WITHDRAWN]
+        ).update(
+            state=ReminderState.SENT,
+            sent_at=at,
+            status_note=Case(
+                When(state=ReminderState.WITHDRAWN, then=Value(IN_FLIGHT_NOTE)),
+                default=Value(""),
+            ),
+            leased_until=None,
+            lease_token=None,
+            updated_at=at,
         )
         DeliveryAttempt.objects.create(
-            reminder_id=row.pk, attempted_at=now, succeeded=True, worker=worker
+            reminder_id=pk, attempted_at=at, succeeded=True, worker=worker
         )
-        return ReminderState.SENT
+    return ReminderState.SENT
 
 
-def dispatch_due(*, max_seconds: float | None = None, worker: str = "") -> dict[str, int]:
-    """Deliver due reminders batch by batch until none is due or the time is up."""
+def _record_failure(pk: int, *, token, attempts: int, exc: Exception, worker: str, at) -> str:
+    """The send failed: back off, or give up after REMINDER_MAX_ATTEMPTS. Only a row still
+    pending under our lease changes (a withdrawn one stays withdrawn, never retried)."""
+    note = f"{exc.__class__.__name__}: {exc}"[:2000]
+    update = {"leased_until": None, "lease_token": None, "updated_at": at, "status_note": note}
+    if attempts >= settings.REMINDER_MAX_ATTEMPTS:
+        update["state"] = ReminderState.FAILED
+    else:
+        backoff = BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
+        update["not_before"] = at + timedelta(seconds=backoff)
+    with transaction.atomic():
+        Reminder.objects.filter(pk=pk, lease_token=token, state=ReminderState.PENDING).update(
+            **update
+        )
+        DeliveryAttempt.objects.create(
+            reminder_id=pk, attempted_at=at, succeeded=False, error=note, worker=worker
+        )
+    return update.get("state", ReminderState.PENDING)
+
+
+class Mailer:
+    """The batch's mail connection: opened only when an email is to be sent, and marked down
+    after a connection-level failure so the rest of the batch does not wait on it too."""
+
+    def __init__(self):
+        self._connection = None
+        self.down: Exception | None = None
+
+    def connection(self):
+        if self._connection is None:
+            conn = get_connection(fail_silently=False)
+            conn.open()
+            self._connection = conn
+        return self._connection
+
+    def failed(self, exc: Exception) -> None:
+        self.close()
+        if isinstance(exc, PROVIDER_DOWN_ERRORS):
+            self.down = exc
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: S110 - a broken connection is dropped either way
+                pass
+            self._connection = None
+
+
+def deliver(reminder: Reminder, *, token: uuid.UUID, worker: str, mailer: Mailer | None = None):
+    """Send one leased reminder; return the state it ends in ('' if it was not ours).
+
+    No transaction is open while the message is handed over, so no lock waits on the
+    provider. The idempotency key (the email's Message-ID, the SMS reference) is stable per
+    reminder, so a retry after an unrecorded send is dropped by a provider that deduplicates.
+    """
+    attempt = _on_fresh_connection(lambda: _begin_attempt(reminder.pk, token), what="check")
+    if not isinstance(attempt, int):
+        return attempt
+    own_mailer = mailer is None
+    mailer = mailer or Mailer()
+    try:
+        email_connection = mailer.connection() if reminder.channel == Channel.EMAIL else None
+        channels.send(reminder, email_connection=email_connection)
+    except Exception as exc:
+        if reminder.channel == Channel.EMAIL:
+            mailer.failed(exc)
+        logger.warning("Reminder %s attempt %s failed: %r", reminder.pk, attempt, exc)
+        now = timezone.now()
+        return _on_fresh_connection(
+            lambda error=exc: _record_failure(
+                reminder.pk, token=token, attempts=attempt, exc=error, worker=worker, at=now
+            ),
+            what="recording a failure",
+        )
+    finally:
+        if own_mailer:
+            mailer.close()
+    now = timezone.now()
+    return _on_fresh_connection(
+        lambda: _record_sent(reminder.pk, worker=worker, at=now), what="recording a send"
+    )
+
+
+def _hand_back(reminders: list[Reminder], token: uuid.UUID, *, pause: int) -> int:
+    """The provider is down: release these rows unattempted, to be tried after `pause`."""
+    now = timezone.now()
+    return Reminder.objects.filter(
+        pk__in=[r.pk for r in reminders], lease_token=token, state=ReminderState.PENDING
+    ).update(
+        leased_until=None,
+        lease_token=None,
+        not_before=now + timedelta(seconds=pause),
+        updated_at=now,
+    )
+
+
+def dispatch_due(
+    *,
+    max_seconds: float | None = None,
+    worker: str = "",
+    on_full_batch: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """Deliver due reminders batch by batch until none is due or the time is up.
+
+    `on_full_batch` is called once, after the first claim that filled a whole batch: more
+    rows are probably due, so the caller can start another dispatcher beside this one.
+    counts["more"] is 1 when the time ran out with rows probably left.
+    """
     worker = worker or socket.gethostname()
     deadline = clock.monotonic() + (max_seconds or settings.REMINDER_DISPATCH_SECONDS)
+    size = settings.REMINDER_BATCH_SIZE
     counts: dict[str, int] = {"claimed": 0}
-    while clock.monotonic() < deadline:
-        token, batch = claim_batch(now=timezone.now(), size=settings.REMINDER_BATCH_SIZE)
-        if not batch:
-            break
-        counts["claimed"] += len(batch)
-        with get_connection() as email_connection:
+
+    def count(state):
+        counts[state or "skipped"] = counts.get(state or "skipped", 0) + 1
+
+    mailer = Mailer()
+    try:
+        while clock.monotonic() < deadline:
+            token, batch = _on_fresh_connection(
+                lambda: claim_batch(now=timezone.now(), size=size), what="claim"
+            )
+            if not batch:
+                return counts
+            counts["claimed"] += len(batch)
+            if len(batch) == size and on_full_batch is not None:
+                on_full_batch()
+                on_full_batch = None
+            handed_back = []
+            renew_at = clock.monotonic() + lease_seconds() / 2
             for reminder in batch:
-                state = deliver(
-                    reminder, token=token, worker=worker, email_connection=email_connection
+                if reminder.channel == Channel.EMAIL and mailer.down is not None:
+                    handed_back.append(reminder)  # the mail provider is down: not now
+                    continue
+                if clock.monotonic() >= renew_at:
+                    _on_fresh_connection(lambda token=token: renew_lease(token), what="lease")
+                    renew_at = clock.monotonic() + lease_seconds() / 2
+                count(deliver(reminder, token=token, worker=worker, mailer=mailer))
+            if handed_back:
+                counts["handed_back"] = counts.get("handed_back", 0) + _on_fresh_connection(
+                    lambda rows=handed_back, token=token: _hand_back(
+                        rows, token, pause=settings.REMINDER_PROVIDER_DOWN_PAUSE
+                    ),
+                    what="handing back",
                 )
-                counts[state or "skipped"] = counts.get(state or "skipped", 0) + 1
-    return counts
+        counts["more"] = 1
+        return counts
+    finally:
+        mailer.close()
+
+
+def delivery_status(*, now: datetime) -> dict:
+    """What staff and monitoring watch: the backlog and failures (reads only)."""
+    pending = Reminder.objects.filter(state=ReminderState.PENDING, not_before__lte=now)
+    oldest = pending.order_by("not_before").values_list("not_before", flat=True).first()
+    return {
+        "due_unsent": pending.count(),
+        "oldest_due_at": oldest,
+        "oldest_due_seconds": int((now - oldest).total_seconds()) if oldest else 0,
+        "retrying": pending.filter(attempts__gt=0).count(),
+        "failed": Reminder.objects.filter(state=ReminderState.FAILED).count(),
+    }

@@ -23,6 +23,8 @@ fields; other code may branch on them):
     stale_form             a booking form's one-time key was already used for another patient
     changed_meanwhile      a follow-up was recorded again since the form was opened
     reason_required        (also) amending a recorded follow-up without saying why
+    busy                   a row it must change stayed locked (STAFF_LOCK_TIMEOUT_SECONDS):
+                           try again in a moment
 
 Findings of a follow-up (done, notes, measurements, photos, sharing) need the
 `treatments.record_findings` permission, as completing a session needs the clinician's:
@@ -41,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -178,6 +180,7 @@ def reschedule_session(
     _check_times(starts_at, ends_at, now)
     try:
         with transaction.atomic():
+            _wait_briefly_for_locks()
             _lock_patient(session.patient)
             session = _locked(session)
             _require_status(session, OPEN_STATUSES, "moved")
@@ -198,6 +201,10 @@ def reschedule_session(
             _nudge_dispatcher_on_commit()
     except IntegrityError as exc:
         raise _constraint_error(exc, session) from exc
+    except OperationalError as exc:
+        if not _lock_wait_ran_out(exc):
+            raise
+        raise _busy_error() from exc
     return session
 
 
@@ -208,20 +215,26 @@ def cancel_session(
     now = now or timezone.now()
     if not reason.strip():
         raise ValidationError("Say why the session is cancelled.", code="reason_required")
-    with transaction.atomic():
-        session = _locked(session)
-        _require_status(session, OPEN_STATUSES, "cancelled")
-        session.status = SessionStatus.CANCELLED
-        session.cancellation_reason = reason.strip()
-        session.cancelled_at = now
-        session.cancelled_by = cancelled_by
-        session.save(
-            update_fields=["status", "cancellation_reason", "cancelled_at", "cancelled_by"]
-        )
-        _end_planned_follow_ups(session)
-        reminders.plan_for_session(session, now=now)
-        reminders.notify_cancellation(session, now=now)
-        _nudge_dispatcher_on_commit()
+    try:
+        with transaction.atomic():
+            _wait_briefly_for_locks()
+            session = _locked(session)
+            _require_status(session, OPEN_STATUSES, "cancelled")
+            session.status = SessionStatus.CANCELLED
+            session.cancellation_reason = reason.strip()
+            session.cancelled_at = now
+            session.cancelled_by = cancelled_by
+            session.save(
+                update_fields=["status", "cancellation_reason", "cancelled_at", "cancelled_by"]
+            )
+            _end_planned_follow_ups(session)
+            reminders.plan_for_session(session, now=now)
+            reminders.notify_cancellation(session, now=now)
+            _nudge_dispatcher_on_commit()
+    except OperationalError as exc:
+        if not _lock_wait_ran_out(exc):
+            raise
+        raise _busy_error() from exc
     return session
 
 
@@ -539,6 +552,28 @@ def _lock_patient(patient: Patient) -> None:
     the key-share locks that inserts referencing the patient take.
     """
     list(Patient.objects.select_for_update(no_key=True).filter(pk=patient.pk).values_list("pk"))
+
+
+def _wait_briefly_for_locks() -> None:
+    """In this transaction, wait at most STAFF_LOCK_TIMEOUT_SECONDS for any row lock (a
+    session, its reminder rows), so a stuck writer elsewhere turns into a clear "try again"
+    for staff instead of a request that hangs until the web server kills it."""
+    if connection.vendor == "postgresql":
+        millis = int(settings.STAFF_LOCK_TIMEOUT_SECONDS * 1000)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{millis}ms"])
+
+
+def _lock_wait_ran_out(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "pgcode", None) == "55P03"  # lock_not_available
+
+
+def _busy_error() -> ValidationError:
+    return ValidationError(
+        "This session is being changed elsewhere right now (perhaps a reminder is being "
+        "sent). Nothing was changed; try again in a moment.",
+        code="busy",
+    )
 
 
 def _locked(session: TreatmentSession) -> TreatmentSession:
