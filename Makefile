@@ -35,6 +35,7 @@ test: install chromium
 	$(BIN)/ruff check . && \
 	$(BIN)/ruff format --check . && \
 	$(BIN)/mypy && \
+	$(BIN)/lint-imports && \
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
 	$(BIN)/pytest
 
@@ -55,7 +56,8 @@ faults: install
 	$(BIN)/python bench/faults.py
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && DEBUG=1 $(BIN)/mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && DEBUG=1 $(BIN)/mypy && \
+	  $(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .run build staticfiles .pytest_cache .ruff_cache *.egg-info

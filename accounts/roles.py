@@ -27,9 +27,9 @@ _FRONT_DESK = [
     "treatments.view_sessionvial",
     "treatments.view_room",
     "treatments.view_protocolversion",
-    "treatments.view_reminder",
-    "treatments.change_reminder",  # resend a failed one
-    "treatments.view_deliveryattempt",
+    "reminders.view_reminder",
+    "reminders.change_reminder",  # resend a failed one
+    "reminders.view_deliveryattempt",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

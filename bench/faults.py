@@ -56,7 +56,7 @@ from tests.workers import RedisServer, Workers, wait_for  # noqa: E402
 DATABASE = "faults_clinic"
 DATABASE_URL = f"{bench_reminders.SERVER}/{DATABASE}"
 REDIS_PORT = int(os.environ.get("FAULTS_REDIS_PORT", "6390"))
-TASK = "treatments.tasks.dispatch_due_reminders"
+TASK = "reminders.tasks.dispatch_due_reminders"
 EMAIL_TIMEOUT = 2
 FAULTS = [
     "baseline",
@@ -70,7 +70,7 @@ FAULTS = [
 
 
 def lease_seconds() -> int:
-    return 2 * EMAIL_TIMEOUT + 5  # as treatments.reminders.lease_seconds() in the workers
+    return 2 * EMAIL_TIMEOUT + 5  # as reminders.delivery.lease_seconds() in the workers
 
 
 class Beat(threading.Thread):
@@ -205,7 +205,7 @@ def due_unsent():
     """Rows due by now and not final (those backing off or handed back included)."""
     from django.utils import timezone
 
-    from treatments.models import Reminder
+    from reminders.models import Reminder
 
     return Reminder.objects.filter(state="pending", due_at__lte=timezone.now())
 
@@ -223,8 +223,8 @@ def settle(deadline: float) -> float | None:
 def figures(smtp, client: Client | None) -> dict:
     from django.utils import timezone
 
-    from treatments.models import Reminder
-    from treatments.reminders import IN_FLIGHT_NOTE
+    from reminders.delivery import IN_FLIGHT_NOTE
+    from reminders.models import Reminder
 
     now = timezone.now()
     rows = {
@@ -271,7 +271,8 @@ def figures(smtp, client: Client | None) -> dict:
 def run_one(fault: str, args, tmp: Path) -> dict:
     import redis as redis_lib
 
-    from treatments.models import DeliveryAttempt, Reminder, TreatmentSession
+    from reminders.models import DeliveryAttempt, Reminder
+    from treatments.models import TreatmentSession
 
     Reminder.objects.all().delete()
     DeliveryAttempt.objects.all().delete()
@@ -332,7 +333,8 @@ def measure(fault, args, smtp, workers, procs, redis_server, sessions) -> dict:
 
 def throughput(args, tmp: Path, processes: int) -> float:
     """Reminders a second with `processes` pool processes (one worker), no faults."""
-    from treatments.models import Reminder, TreatmentSession
+    from reminders.models import Reminder
+    from treatments.models import TreatmentSession
 
     Reminder.objects.all().delete()
     TreatmentSession.objects.all().delete()

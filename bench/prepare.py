@@ -33,7 +33,8 @@ from django.utils import timezone  # noqa: E402
 
 from accounts import roles  # noqa: E402
 from patients.models import Patient  # noqa: E402
-from treatments.models import Reminder, Room, TreatmentSession  # noqa: E402
+from reminders.models import Reminder  # noqa: E402
+from treatments.models import Room, TreatmentSession  # noqa: E402
 
 BOOKING_PATIENTS = 6000
 BIG_TABLE_ROWS = 10_000

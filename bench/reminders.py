@@ -72,8 +72,9 @@ def make_backlog(n: int, per_session: int = 100) -> list:
     from django.utils import timezone
 
     from patients.models import Patient
+    from reminders.models import Reminder
     from treatments import services
-    from treatments.models import ProtocolVersion, Reminder, Room, TreatmentSession
+    from treatments.models import ProtocolVersion, Room, TreatmentSession
 
     ProtocolVersion.objects.get_or_create(
         name="Bench: no quiet hours",
@@ -155,7 +156,8 @@ def add_filler(count: int) -> None:
     from django.utils import timezone
 
     from patients.models import Patient
-    from treatments.models import ProtocolVersion, Reminder, Room, TreatmentSession
+    from reminders.models import Reminder
+    from treatments.models import ProtocolVersion, Room, TreatmentSession
 
     tz = timezone.get_current_timezone()
     patient, _ = Patient.objects.get_or_create(
@@ -259,7 +261,7 @@ def run(n: int, workers: int) -> dict:
     import redis
     from celery import Celery
 
-    from treatments.models import Reminder
+    from reminders.models import Reminder
 
     make_backlog(n)
     redis.Redis.from_url(BROKER).flushdb()
@@ -268,13 +270,13 @@ def run(n: int, workers: int) -> dict:
     probe = Celery("bench", broker=BROKER)
     started = time.monotonic()
     for _ in range(workers):
-        probe.send_task("treatments.tasks.dispatch_due_reminders")
+        probe.send_task("reminders.tasks.dispatch_due_reminders")
     last_kick = started
     while Reminder.objects.filter(state="pending").exists():
         time.sleep(0.25)
         if time.monotonic() - last_kick > 45:  # what beat would do each minute
             for _ in range(workers):
-                probe.send_task("treatments.tasks.dispatch_due_reminders")
+                probe.send_task("reminders.tasks.dispatch_due_reminders")
             last_kick = time.monotonic()
     elapsed = time.monotonic() - started
     rss = [group_peak_rss_mb(p.pid) for p in procs]
@@ -320,7 +322,7 @@ def main():
     setup_django()
     if args.filler:
         add_filler(args.filler)
-        from treatments.models import Reminder
+        from reminders.models import Reminder
 
         print(f"Reminder rows in the table before each run: {Reminder.objects.count():,}")
     print(

@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from accounts.decorators import admin_required
-from treatments import reminders
-from treatments.tasks import HEARTBEAT_KEY
+from reminders import selectors as reminder_selectors
+from reminders.tasks import HEARTBEAT_KEY
 
 
 def _database() -> str:
@@ -68,7 +68,7 @@ def status(request):
     keeping up? Problems are listed; the page itself answers 200 whatever it shows."""
     now = timezone.now()
     redis_state, heartbeat = _redis()
-    delivery = reminders.delivery_status(now=now)
+    delivery = reminder_selectors.delivery_status(now=now)
     heartbeat_age = None
     if heartbeat:
         heartbeat_age = int((now - datetime.fromisoformat(heartbeat["at"])).total_seconds())

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "patients",
     "treatments",
+    "reminders",
     "portal",
     "ui",
     "frontdesk",
@@ -226,15 +227,15 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / ".run" / "ma
 # failed list) rather than printed; a developer's machine prints them.
 SMS_BACKEND = env.str(
     "SMS_BACKEND",
-    default="treatments.channels.ConsoleSmsBackend"
+    default="reminders.channels.ConsoleSmsBackend"
     if DEBUG
-    else "treatments.channels.DisabledSmsBackend",
+    else "reminders.channels.DisabledSmsBackend",
 )
 # Console backends print invitation and reset links and patients' names to the log: production
 # refuses them unless ALLOW_CONSOLE_MESSAGES=1 says so on purpose (a demo server, say).
 CONSOLE_MESSAGE_BACKENDS = (
     "django.core.mail.backends.console.EmailBackend",
-    "treatments.channels.ConsoleSmsBackend",
+    "reminders.channels.ConsoleSmsBackend",
 )
 if not DEBUG and not env.bool("ALLOW_CONSOLE_MESSAGES", default=False):
     _printing = [b for b in (EMAIL_BACKEND, SMS_BACKEND) if b in CONSOLE_MESSAGE_BACKENDS]
@@ -289,7 +290,7 @@ CELERY_BEAT_SCHEDULE = {
     # Every minute, in UTC. Local reminder times are computed in treatments.rules, never by
     # a crontab that would have to know about DST.
     "dispatch-due-reminders": {
-        "task": "treatments.tasks.dispatch_due_reminders",
+        "task": "reminders.tasks.dispatch_due_reminders",
         "schedule": 60.0,
     },
 }

@@ -89,7 +89,7 @@ class PatientAdmin(admin.ModelAdmin):
     def reminders(self, obj):
         if obj.pk is None:
             return "-"
-        url = reverse("admin:treatments_reminder_changelist")
+        url = reverse("admin:reminders_reminder_changelist")
         return format_html(
             '<a href="{}?session__patient__id__exact={}">All reminders of this patient</a>',
             url,

@@ -11,8 +11,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import roles
-from treatments import reminders
 
+from . import signals
 from .models import Patient
 
 
@@ -101,7 +101,7 @@ def update_reminder_preferences(
             patient.time_zone = time_zone
         patient.full_clean(validate_constraints=False)
         patient.save()
-        reminders.plan_for_patient(patient, now=now)
+        signals.contact_preferences_changed.send(sender=Patient, patient=patient, now=now)
     return patient
 
 

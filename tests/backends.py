@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.mail.backends import filebased, locmem
 
-from treatments.channels import BaseSmsBackend
+from reminders.channels import BaseSmsBackend
 
 
 class FailingSmsBackend(BaseSmsBackend):

@@ -76,14 +76,14 @@ def test_anonymous_is_sent_to_login(client):
 
 
 def test_a_patients_reminders_and_the_failed_list(admin_client, data):
-    from treatments.models import Reminder
+    from reminders.models import Reminder
 
     patient_page = admin_client.get(
         reverse("admin:patients_patient_change", args=[data.patient.pk])
     ).content.decode()
     link = f"?session__patient__id__exact={data.patient.pk}"
     assert link in patient_page
-    url = reverse("admin:treatments_reminder_changelist")
+    url = reverse("admin:reminders_reminder_changelist")
     response = admin_client.get(url + link)
     assert response.status_code == 200
     assert response.context["cl"].result_count == Reminder.objects.filter(session=data).count() > 0
@@ -93,11 +93,11 @@ def test_a_patients_reminders_and_the_failed_list(admin_client, data):
 
 
 def test_resend_action(admin_client, data):
-    from treatments.models import Reminder
+    from reminders.models import Reminder
 
     reminder = Reminder.objects.get(session=data, kind="day_before")
     Reminder.objects.filter(pk=reminder.pk).update(state="failed", attempts=5)
-    url = reverse("admin:treatments_reminder_changelist")
+    url = reverse("admin:reminders_reminder_changelist")
     admin_client.post(url, {"action": "resend_failed", "_selected_action": [reminder.pk]})
     reminder.refresh_from_db()
     assert (reminder.state, reminder.attempts) == ("pending", 0)

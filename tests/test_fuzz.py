@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 import pytest
 import time_machine
 from django import forms
+from django.apps import apps as django_apps
 from django.conf import settings as django_settings
 from django.contrib import admin
 from django.contrib.auth.tokens import default_token_generator
@@ -44,13 +45,24 @@ from hypothesis import strategies as st
 
 from accounts import roles
 from patients import services as patient_services
+from reminders.models import Reminder
 from tests.factories import NOW, PatientFactory, ProductLotFactory, UserFactory, at, book
 from tests.test_query_counts import photo
 from treatments import services
-from treatments.models import ChangeRequest, Reminder, SideEffectReport
+from treatments.models import ChangeRequest, SideEffectReport
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_APPS = ("clinic", "accounts", "patients", "treatments", "portal", "ui", "frontdesk")
+# The project's own packages: every installed app that lives in this repository (so a new
+# app is fuzzed without anyone remembering to add it here), and the wiring package.
+PROJECT_APPS = (
+    "clinic",
+    *(
+        config.label
+        for config in django_apps.get_app_configs()
+        if Path(config.path).is_relative_to(django_settings.BASE_DIR)
+        and "site-packages" not in Path(config.path).parts  # a virtualenv inside the checkout
+    ),
+)
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 ROLES = ["anonymous", roles.CLINIC_STAFF, roles.CLINICIAN, roles.CLINIC_ADMIN, roles.PATIENT]
 

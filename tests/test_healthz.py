@@ -12,10 +12,10 @@ import pytest
 import redis
 from django.utils import timezone
 
+from reminders.models import Reminder, ReminderState
+from reminders.tasks import HEARTBEAT_KEY, record_heartbeat
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import book
-from treatments.models import Reminder, ReminderState
-from treatments.tasks import HEARTBEAT_KEY, record_heartbeat
 
 pytestmark = pytest.mark.django_db
 

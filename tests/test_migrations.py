@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from reminders.models import DeliveryAttempt, Reminder
 from tests.factories import PatientFactory, book
 from treatments.models import ChangeRequest, SideEffectReport
 
@@ -13,6 +14,7 @@ from treatments.models import ChangeRequest, SideEffectReport
 BEFORE_THE_MOVES = [
     ("treatments", "0010_follow_up_findings_shared"),
     ("portal", "0002_one_open_request_per_session"),
+    ("reminders", None),
 ]
 
 
@@ -20,7 +22,8 @@ def migrate(targets):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
+    executor.loader.build_graph()
+    return executor.loader.project_state([t for t in targets if t[1] is not None]).apps
 
 
 def latest():
@@ -49,3 +52,33 @@ def test_rows_survive_the_move_from_portal_to_treatments(reference_data):
     ]
     assert SideEffectReport.objects.get(pk=report.pk).patient == patient
     assert ChangeRequest.objects.get().session == session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reminders_survive_the_move_from_treatments_to_their_own_app(reference_data):
+    session = book()
+    planned = dict(Reminder.objects.filter(session=session).values_list("pk", "kind"))
+    assert planned  # the booking planned its outbox rows
+    first = min(planned)
+    try:
+        old = migrate(BEFORE_THE_MOVES)
+        OldReminder = old.get_model("treatments", "Reminder")
+        assert dict(OldReminder.objects.values_list("pk", "kind")) == planned
+        # The old code logs a delivery attempt just before the upgrade.
+        old.get_model("treatments", "DeliveryAttempt").objects.create(
+            reminder_id=first, succeeded=True, worker="old-worker"
+        )
+    finally:
+        migrate(latest())
+    assert dict(Reminder.objects.values_list("pk", "kind")) == planned
+    assert DeliveryAttempt.objects.get().reminder_id == first
+    # New rows keep using the same table and sequence.
+    assert Reminder.objects.create(
+        session=session,
+        kind="cancellation",
+        channel="email",
+        occasion=9,
+        due_at=session.starts_at,
+        expires_at=session.starts_at,
+        not_before=session.starts_at,
+    ).pk > max(planned)

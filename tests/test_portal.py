@@ -11,10 +11,11 @@ from django.urls import reverse
 from icalendar import Calendar
 
 from accounts import roles
+from reminders.models import Reminder
 from tests.factories import NOW, PatientFactory, ProductLotFactory, UserFactory, at, book
 from tests.test_query_counts import photo
 from treatments import patient_requests, services
-from treatments.models import ChangeRequest, FollowUpPhoto, Reminder, SideEffectReport
+from treatments.models import ChangeRequest, FollowUpPhoto, SideEffectReport
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image
 
+from reminders.models import Reminder
 from tests.factories import PatientFactory, ProductLotFactory, at, book
 from treatments import services
-from treatments.models import FollowUpStatus, Reminder
+from treatments.models import FollowUpStatus
 
 pytestmark = pytest.mark.django_db
 

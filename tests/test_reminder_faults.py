@@ -16,20 +16,21 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from reminders import delivery
+from reminders.channels import LocmemSmsBackend
+from reminders.models import DeliveryAttempt, Reminder, ReminderState
 from tests.factories import PatientFactory
 from tests.fakesmtp import HANG, STALL, FakeSmtpServer
 from tests.test_reminder_worker import backlog, book_now
 from tests.workers import wait_for
-from treatments import reminders, services
-from treatments.channels import LocmemSmsBackend
-from treatments.models import DeliveryAttempt, Reminder, ReminderState
+from treatments import services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("reference_data")]
 
 
 @pytest.fixture(autouse=True)
 def _sms(settings):
-    settings.SMS_BACKEND = "treatments.channels.LocmemSmsBackend"
+    settings.SMS_BACKEND = "reminders.channels.LocmemSmsBackend"
     LocmemSmsBackend.outbox.clear()
 
 
@@ -67,7 +68,7 @@ class TestDatabaseBlip:
         settings.EMAIL_BACKEND = "tests.backends.ConnectionDroppingEmailBackend"
         settings.REMINDER_DB_RETRY_DELAYS = (0.05, 0.1)
         ids = backlog(5)
-        counts = reminders.dispatch_due(max_seconds=30)
+        counts = delivery.dispatch_due(max_seconds=30)
         assert counts["sent"] == 5
         assert sorted(int(m.extra_headers["X-Clinic-Reminder"]) for m in mail.outbox) == ids
         assert set(Reminder.objects.filter(pk__in=ids).values_list("state", flat=True)) == {
@@ -75,7 +76,7 @@ class TestDatabaseBlip:
         }
         # Even once every lease has run out, nothing is due again.
         with time_machine.travel(timezone.now() + timedelta(hours=1)):
-            assert reminders.dispatch_due(max_seconds=5) == {"claimed": 0}
+            assert delivery.dispatch_due(max_seconds=5) == {"claimed": 0}
         assert len(mail.outbox) == 5
         assert DeliveryAttempt.objects.filter(reminder_id__in=ids, succeeded=True).count() == 5
 
@@ -88,13 +89,13 @@ class TestDatabaseBlip:
         settings.REMINDER_DB_RETRY_DELAYS = ()  # no second chance for the record step
         [pk] = backlog(1)
         with pytest.raises(Exception):  # noqa: B017 - the dropped connection, whatever its class
-            reminders.dispatch_due(max_seconds=5)
+            delivery.dispatch_due(max_seconds=5)
         connection.close()
         row = Reminder.objects.get(pk=pk)
         assert row.state == ReminderState.PENDING and row.lease_token is not None
         settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-        with time_machine.travel(timezone.now() + timedelta(seconds=reminders.lease_seconds() + 1)):
-            assert reminders.dispatch_due(max_seconds=5)["sent"] == 1
+        with time_machine.travel(timezone.now() + timedelta(seconds=delivery.lease_seconds() + 1)):
+            assert delivery.dispatch_due(max_seconds=5)["sent"] == 1
         first, second = mail.outbox
         assert first.extra_headers["Message-ID"] == second.extra_headers["Message-ID"]
 
@@ -108,7 +109,7 @@ class TestHungMailServer:
         book_now(both)  # booking confirmation by email and by SMS
         book_now()  # another patient's, by email
         started = time.monotonic()
-        counts = reminders.dispatch_due(max_seconds=30)
+        counts = delivery.dispatch_due(max_seconds=30)
         assert time.monotonic() - started < 3  # one 1-second timeout, not one per email
         assert counts["sent"] == 1 and counts["handed_back"] == 1
         assert len(LocmemSmsBackend.outbox) == 1
@@ -123,7 +124,7 @@ class TestHungMailServer:
         smtp.mode = HANG
         book_now(PatientFactory(reminders_by_sms=True, reminders_by_email=False))
         started = time.monotonic()
-        assert reminders.dispatch_due(max_seconds=30)["sent"] == 1
+        assert delivery.dispatch_due(max_seconds=30)["sent"] == 1
         assert time.monotonic() - started < 0.5
 
 
@@ -141,7 +142,7 @@ class TestStallWhileStaffCancel:
 
         def dispatch():
             try:
-                reminders.dispatch_due(max_seconds=30)
+                delivery.dispatch_due(max_seconds=30)
             finally:
                 connection.close()
                 done.set()

@@ -14,10 +14,11 @@ from celery import Celery
 from django.db import connection
 from django.utils import timezone
 
+from reminders.models import DeliveryAttempt, Reminder, ReminderState
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import PatientFactory, RoomFactory, clinician
 from tests.workers import RedisServer, Workers, wait_for
-from treatments.models import DeliveryAttempt, ProtocolVersion, Reminder, ReminderState
+from treatments.models import ProtocolVersion
 
 pytestmark = [
     pytest.mark.worker,
@@ -25,7 +26,7 @@ pytestmark = [
     pytest.mark.usefixtures("reference_data"),
 ]
 
-TASK = "treatments.tasks.dispatch_due_reminders"
+TASK = "reminders.tasks.dispatch_due_reminders"
 
 
 def test_database_url() -> str:

@@ -10,23 +10,26 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 
 from patients.services import update_reminder_preferences
+from reminders import delivery
+from reminders import services as reminder_services
+from reminders.channels import LocmemSmsBackend
+from reminders.models import Reminder, ReminderState
 from tests.factories import BERLIN, NOW, PatientFactory, ProductLotFactory, at, book
-from treatments import reminders, services
-from treatments.channels import LocmemSmsBackend
-from treatments.models import FollowUpStatus, Reminder, ReminderState
+from treatments import services
+from treatments.models import FollowUpStatus
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _sms(settings):
-    settings.SMS_BACKEND = "treatments.channels.LocmemSmsBackend"
+    settings.SMS_BACKEND = "reminders.channels.LocmemSmsBackend"
     LocmemSmsBackend.outbox.clear()
 
 
 def dispatch_at(when: datetime):
     with time_machine.travel(when, tick=False):
-        return reminders.dispatch_due()
+        return delivery.dispatch_due()
 
 
 def rows(session, **filters):
@@ -135,8 +138,8 @@ class TestPlanning:
 
     def test_each_reminder_exists_once(self):
         session = book(day=date(2027, 3, 10))
-        reminders.plan_for_session(session, now=NOW)
-        reminders.plan_for_session(session, now=NOW)
+        reminder_services.plan_for_session(session, now=NOW)
+        reminder_services.plan_for_session(session, now=NOW)
         assert Reminder.objects.filter(session=session).count() == 5
 
 
@@ -285,8 +288,8 @@ class TestDelivery:
         assert "SMS gateway unreachable" in reminder.status_note
         assert [d.succeeded for d in reminder.deliveries.all()] == [False, False, False]
 
-        settings.SMS_BACKEND = "treatments.channels.LocmemSmsBackend"
-        reminders.resend(reminder, by="reception", now=NOW + timedelta(hours=1))
+        settings.SMS_BACKEND = "reminders.channels.LocmemSmsBackend"
+        reminder_services.resend(reminder, by="reception", now=NOW + timedelta(hours=1))
         dispatch_at(NOW + timedelta(hours=1))
         reminder.refresh_from_db()
         assert reminder.state == "sent" and len(LocmemSmsBackend.outbox) == 1
@@ -298,7 +301,7 @@ class TestDelivery:
         dispatch_at(NOW)
         reminder = Reminder.objects.get(kind="booking_confirmation", state="failed")
         with pytest.raises(ValidationError) as exc:
-            reminders.resend(reminder, by="reception", now=at(date(2027, 3, 11)))
+            reminder_services.resend(reminder, by="reception", now=at(date(2027, 3, 11)))
         assert exc.value.code == "reminder_expired"
 
 
@@ -307,25 +310,25 @@ class TestLeases:
         settings.REMINDER_LEASE_SECONDS = 300
         book(day=date(2027, 3, 10))
         book(day=date(2027, 3, 11))
-        _, first = reminders.claim_batch(now=NOW, size=10)
+        _, first = delivery.claim_batch(now=NOW, size=10)
         assert len(first) == 2
-        assert reminders.claim_batch(now=NOW + timedelta(seconds=299), size=10)[1] == []
+        assert delivery.claim_batch(now=NOW + timedelta(seconds=299), size=10)[1] == []
         # The worker holding them died: after the lease they are claimed again.
-        token, again = reminders.claim_batch(now=NOW + timedelta(seconds=301), size=10)
+        token, again = delivery.claim_batch(now=NOW + timedelta(seconds=301), size=10)
         assert {r.pk for r in again} == {r.pk for r in first}
         with time_machine.travel(NOW + timedelta(seconds=302), tick=False):
             # The dead worker's token no longer delivers anything...
-            assert reminders.deliver(first[0], token=first[0].lease_token, worker="dead") == ""
+            assert delivery.deliver(first[0], token=first[0].lease_token, worker="dead") == ""
             # ...the live one's does.
-            assert reminders.deliver(again[0], token=token, worker="alive") == "sent"
+            assert delivery.deliver(again[0], token=token, worker="alive") == "sent"
         assert len(mail.outbox) == 1
 
     def test_withdrawn_while_leased_is_not_sent(self):
         session = book(day=date(2027, 3, 10))
-        token, batch = reminders.claim_batch(now=NOW, size=10)
+        token, batch = delivery.claim_batch(now=NOW, size=10)
         services.cancel_session(
             session=session, reason="ill", cancelled_by=session.booked_by, now=NOW
         )
         with time_machine.travel(NOW, tick=False):
-            assert reminders.deliver(batch[0], token=token, worker="w") == ""
+            assert delivery.deliver(batch[0], token=token, worker="w") == ""
         assert mail.outbox == []

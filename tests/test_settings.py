@@ -67,7 +67,7 @@ def test_production_refuses_the_console_email_backend():
 
 
 def test_production_refuses_the_console_sms_backend():
-    env = {**PRODUCTION, "SMS_BACKEND": "treatments.channels.ConsoleSmsBackend"}
+    env = {**PRODUCTION, "SMS_BACKEND": "reminders.channels.ConsoleSmsBackend"}
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "ConsoleSmsBackend would print" in result.stderr
@@ -88,4 +88,4 @@ def test_production_sms_is_off_until_a_provider_is_set():
         env=PRODUCTION,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "treatments.channels.DisabledSmsBackend"
+    assert result.stdout.strip() == "reminders.channels.DisabledSmsBackend"

@@ -13,9 +13,10 @@ from PIL import Image
 
 from frontdesk.forms import FIELD_FOR_CODE, BookingForm, CompleteForm
 from patients.models import Patient
+from reminders.models import Reminder
 from tests.factories import NOW, PatientFactory, ProductLotFactory, at, book, clinician
 from treatments import services
-from treatments.models import FollowUpPhoto, Reminder, SessionStatus
+from treatments.models import FollowUpPhoto, SessionStatus
 from ui.forms import add_service_error
 
 pytestmark = pytest.mark.django_db

@@ -56,7 +56,7 @@ class Workers:
             "CLINIC_TIME_ZONE": "Europe/Berlin",
             "EMAIL_BACKEND": "tests.backends.SlowFileEmailBackend",
             "EMAIL_FILE_PATH": str(self.mail),
-            "SMS_BACKEND": "treatments.channels.LocmemSmsBackend",
+            "SMS_BACKEND": "reminders.channels.LocmemSmsBackend",
             **{k: str(v) for k, v in env.items()},
         }
         proc = subprocess.Popen(

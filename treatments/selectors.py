@@ -27,8 +27,6 @@ from .models import (
     FollowUpStatus,
     ProductLot,
     ProtocolVersion,
-    Reminder,
-    ReminderState,
     SessionStatus,
     SessionVial,
     SideEffectReport,
@@ -275,7 +273,6 @@ class PatientPage:
     eligibility: NextSessionEligibility
     current_window: rules.NsaidWindow | None
     current_window_session: TreatmentSession | None
-    reminders: list[Reminder]
     progress: list[FollowUp]
     missing_assessment: set[int]
     side_effect_reports: list[SideEffectReport]
@@ -312,12 +309,6 @@ def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage
         ),
         None,
     )
-    reminders = list(
-        Reminder.objects.filter(session__patient=patient)
-        .select_related("follow_up")
-        .prefetch_related("deliveries")
-        .order_by("-due_at", "-id")[:100]
-    )
     return PatientPage(
         patient=patient,
         sessions=sessions,
@@ -325,7 +316,6 @@ def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage
         eligibility=eligibility_from(sessions, today=today),
         current_window=current.nsaid_window() if current else None,
         current_window_session=current,
-        reminders=reminders,
         progress=[
             f
             for f in follow_ups
@@ -417,11 +407,3 @@ def follow_up_counts(*, today: date) -> dict:
         round(100 * counts["recent_done"] / counts["recent_due"]) if counts["recent_due"] else None
     )
     return counts
-
-
-def failed_reminders():
-    return (
-        Reminder.objects.filter(state=ReminderState.FAILED)
-        .select_related("session__patient")
-        .order_by("-updated_at", "-id")
-    )

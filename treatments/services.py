@@ -50,7 +50,7 @@ from django.utils import timezone
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 
-from . import reminders, rules
+from . import rules, signals
 from .db import (
     BOOKING_KEY_CONSTRAINT,
     CLINICIAN_SLOT_CONSTRAINT,
@@ -140,8 +140,7 @@ def book_session(
             )
             session.save()
             _plan_follow_ups(session)
-            reminders.plan_for_session(session, now=now)
-            _nudge_dispatcher_on_commit()
+            _changed(session, now=now)
     except IntegrityError as exc:
         if booking_key and constraint_name(exc) == BOOKING_KEY_CONSTRAINT:
             return _booked_with_key(booking_key, patient)
@@ -197,8 +196,7 @@ def reschedule_session(
             session.full_clean(exclude=["patient", "clinician", "room", "protocol", "booked_by"])
             session.save()
             _move_follow_ups(session)
-            reminders.plan_for_session(session, now=now)
-            _nudge_dispatcher_on_commit()
+            _changed(session, now=now)
     except IntegrityError as exc:
         raise _constraint_error(exc, session) from exc
     except OperationalError as exc:
@@ -228,9 +226,8 @@ def cancel_session(
                 update_fields=["status", "cancellation_reason", "cancelled_at", "cancelled_by"]
             )
             _end_planned_follow_ups(session)
-            reminders.plan_for_session(session, now=now)
-            reminders.notify_cancellation(session, now=now)
-            _nudge_dispatcher_on_commit()
+            _changed(session, now=now)
+            signals.session_cancelled.send(sender=TreatmentSession, session=session, now=now)
     except OperationalError as exc:
         if not _lock_wait_ran_out(exc):
             raise
@@ -334,7 +331,7 @@ def complete_session(
         session.side_effects = side_effects
         session.save()
         _plan_follow_ups(session)
-        reminders.plan_for_session(session, now=now)
+        _changed(session, now=now)
     return session
 
 
@@ -355,7 +352,7 @@ def mark_no_show(
         session.no_show_recorded_at, session.no_show_recorded_by = now, recorded_by
         session.save(update_fields=["status", "no_show_recorded_at", "no_show_recorded_by"])
         _end_planned_follow_ups(session)
-        reminders.plan_for_session(session, now=now)
+        _changed(session, now=now)
     return session
 
 
@@ -482,7 +479,7 @@ def record_follow_up(
             reason=reason.strip(),
             photos_added=len(photos),
         )
-        reminders.plan_for_session(follow_up.session, now=now)
+        _changed(follow_up.session, now=now)
     return follow_up
 
 
@@ -713,10 +710,9 @@ def _constraint_error(exc: IntegrityError, session: TreatmentSession) -> Excepti
     return exc
 
 
-def _nudge_dispatcher_on_commit() -> None:
-    from .tasks import nudge_dispatcher
-
-    transaction.on_commit(nudge_dispatcher)
+def _changed(session: TreatmentSession, *, now: datetime) -> None:
+    """Tell the layers above (the reminders app plans its rows) inside this transaction."""
+    signals.session_changed.send(sender=TreatmentSession, session=session, now=now)
 
 
 # --- Follow-up planning ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ from patients import invitations
 from patients.models import Patient
 from patients.selectors import search_patients
 from patients.services import register_patient
+from reminders import selectors as reminder_selectors
 from treatments.charts import progress_chart
 from treatments.selectors import patient_page
 from ui.forms import add_service_error, page_number
@@ -70,6 +71,7 @@ def patient_detail(request, pk):
         {
             "page": page,
             "patient": patient,
+            "reminders": reminder_selectors.for_patient(patient),
             "chart": progress_chart(page.progress),
             "now": now,
             "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),

@@ -6,15 +6,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import admin_required, staff_required
-from treatments import reminders, selectors
-from treatments.models import Reminder
+from reminders import selectors as reminder_selectors
+from reminders import services as reminder_services
+from reminders.models import Reminder
 from ui.forms import page_number
 from ui.pagination import window
 
 
 @admin_required
 def failed_reminders(request):
-    page = window(selectors.failed_reminders(), page_number(request.GET), 50)
+    page = window(reminder_selectors.failed_reminders(), page_number(request.GET), 50)
     return render(request, "staff/failed_reminders.html", {"page": page})
 
 
@@ -23,7 +24,7 @@ def failed_reminders(request):
 def reminder_resend(request, pk):
     reminder = get_object_or_404(Reminder.objects.select_related("session"), pk=pk)
     try:
-        reminders.resend(reminder, by=request.user.get_username())
+        reminder_services.resend(reminder, by=request.user.get_username())
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers; the work is in treatments.reminders."""
+"""Celery tasks: thin wrappers; the work is in reminders.delivery."""
 
 import json
 import logging
@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import reminders
+from . import delivery
 
 logger = logging.getLogger("clinic.reminders")
 
@@ -26,7 +26,7 @@ def dispatch_due_reminders(self) -> dict:
     waiting for the next beat.
     """
     worker = f"{self.request.hostname or ''}/{os.getpid()}"  # which pool process, too
-    counts = reminders.dispatch_due(worker=worker, on_full_batch=nudge_dispatcher)
+    counts = delivery.dispatch_due(worker=worker, on_full_batch=nudge_dispatcher)
     if counts.pop("more", 0):
         nudge_dispatcher()
     record_heartbeat(worker, counts)

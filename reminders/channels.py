@@ -17,8 +17,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
-from . import rules
-from .formatting import local_when, long_date
+from treatments import rules
+from treatments.formatting import local_when, long_date
+
 from .models import Channel, Reminder
 
 logger = logging.getLogger("clinic.reminders")

@@ -3,7 +3,8 @@ A large, realistic clinic group for measuring speed: N patients (default 100,000
 2.5 sessions each over five years, their follow-ups with measurements, and their reminders in
 every state. Written in batches with bulk inserts (the services would take hours at this
 size); the rows obey every database rule (gaps, no double booking) and the dates come from
-treatments.rules. Refuses to run twice on one database.
+treatments.rules. Refuses to run twice on one database. (It lives in the reminders app, the
+highest domain app, because it writes every table up to the reminder outbox.)
 """
 
 import random
@@ -20,12 +21,12 @@ from django.utils import timezone
 
 from accounts import roles
 from patients.models import Patient
+from reminders.models import Reminder
 from treatments import rules
 from treatments.models import (
     FollowUp,
     ProductLot,
     ProtocolVersion,
-    Reminder,
     Room,
     SessionVial,
     TreatmentSession,

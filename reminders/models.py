@@ -1,0 +1,135 @@
+"""The outbox: one row per message to send, and the log of every try to send it.
+
+These tables were made by the treatments app (migration treatments 0004) and moved here with
+their rows (reminders 0001, state only), so they keep their names.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ReminderKind(models.TextChoices):
+    BOOKING_CONFIRMATION = "booking_confirmation", "Booking confirmation"
+    NSAID_STOP = "nsaid_stop", "NSAID stop"
+    DAY_BEFORE = "day_before", "Day before"
+    AFTERCARE = "aftercare", "Aftercare"
+    NSAID_END = "nsaid_end", "NSAID end"
+    FOLLOW_UP_DUE = "follow_up_due", "Follow-up due"
+    NEXT_SESSION_ELIGIBLE = "next_session_eligible", "Next session eligible"
+    CANCELLATION = "cancellation", "Cancellation notice"
+
+
+# Sent whatever the patient's opt-out of non-essential messages says.
+ESSENTIAL_KINDS = frozenset(
+    {
+        ReminderKind.BOOKING_CONFIRMATION,
+        ReminderKind.NSAID_STOP,
+        ReminderKind.AFTERCARE,
+        ReminderKind.CANCELLATION,
+    }
+)
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class ReminderState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    EXPIRED = "expired", "Expired"
+
+
+class Reminder(models.Model):
+    """One message to one patient on one channel: the outbox row a worker delivers.
+
+    Each (session or follow-up, kind, channel) exists once, so no code path can queue a
+    reminder twice. A worker claims due rows by taking a lease (`leased_until`); one killed
+    mid-send leaves the row pending, and it is claimed again once the lease runs out.
+    """
+
+    session = models.ForeignKey(
+        "treatments.TreatmentSession", on_delete=models.CASCADE, related_name="reminders"
+    )
+    follow_up = models.ForeignKey(
+        "treatments.FollowUp",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="reminders",
+    )
+    kind = models.CharField(max_length=24, choices=ReminderKind.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    # The session's reschedule count when planned: a moved session gets fresh reminders for
+    # its new date while those already sent for the old one stay in the log.
+    occasion = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(
+        max_length=12, choices=ReminderState.choices, default=ReminderState.PENDING
+    )
+    due_at = models.DateTimeField(help_text="When it is meant to go out (UTC).")
+    expires_at = models.DateTimeField(help_text="It is never sent at or after this instant.")
+    not_before = models.DateTimeField(help_text="When a worker may next try (retries back off).")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    status_note = models.TextField(blank=True, help_text="Why it failed or was withdrawn.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "treatments_reminder"  # made by the treatments app; moved here as it is
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "kind", "channel", "occasion"],
+                condition=Q(follow_up__isnull=True),
+                name="reminder_once_per_session",
+            ),
+            models.UniqueConstraint(
+                fields=["follow_up", "kind", "channel"],
+                condition=Q(follow_up__isnull=False),
+                name="reminder_once_per_follow_up",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=ReminderState.SENT) | Q(sent_at__isnull=False),
+                name="reminder_sent_has_time",
+            ),
+        ]
+        indexes = [
+            # The dispatcher's hot path: few pending rows among millions of sent ones.
+            models.Index(
+                fields=["not_before"],
+                condition=Q(state=ReminderState.PENDING),
+                name="reminder_pending_idx",
+            ),
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(state=ReminderState.FAILED),
+                name="reminder_failed_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.get_channel_display()} ({self.state})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at handing a reminder to its channel: the delivery log staff read."""
+
+    reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, related_name="deliveries")
+    attempted_at = models.DateTimeField(default=timezone.now)
+    succeeded = models.BooleanField()
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        db_table = "treatments_deliveryattempt"  # made by the treatments app; moved as it is
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self):
+        return f"{'OK' if self.succeeded else 'failed'} at {self.attempted_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,29 @@
+"""How the reminders app follows the domain below it: the services of treatments and patients
+send signals inside their transactions (treatments.signals, patients.signals), and these
+receivers plan the outbox rows in that same transaction, then nudge a worker once it commits.
+"""
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from patients.signals import contact_preferences_changed
+from treatments.signals import session_cancelled, session_changed
+
+from . import services
+from .tasks import nudge_dispatcher
+
+
+@receiver(session_changed, dispatch_uid="reminders.plan_for_session")
+def plan_for_session(sender, *, session, now, **kwargs):
+    services.plan_for_session(session, now=now)
+    transaction.on_commit(nudge_dispatcher)
+
+
+@receiver(session_cancelled, dispatch_uid="reminders.notify_cancellation")
+def notify_cancellation(sender, *, session, now, **kwargs):
+    services.notify_cancellation(session, now=now)
+
+
+@receiver(contact_preferences_changed, dispatch_uid="reminders.plan_for_patient")
+def plan_for_patient(sender, *, patient, now, **kwargs):
+    services.plan_for_patient(patient, now=now)

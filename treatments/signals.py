@@ -1,0 +1,18 @@
+"""What treatments tells the layers above it, without knowing them.
+
+Both are sent INSIDE the service's transaction, synchronously: a receiver's writes (the
+reminders app plans its outbox rows) commit or roll back together with the change itself, so
+a booking never commits without its reminders, nor reminders without their booking. A
+receiver that must act only after the commit (nudging a Celery worker) registers
+`transaction.on_commit` itself.
+"""
+
+from django.dispatch import Signal
+
+# A session, or one of its follow-ups, changed: booked, moved, cancelled, completed, marked a
+# no-show, a follow-up recorded. Arguments: session, now.
+session_changed = Signal()
+
+# A session was cancelled (after session_changed): the patient is to be told. Arguments:
+# session, now.
+session_cancelled = Signal()
