@@ -64,7 +64,7 @@ def test_invited_patient_on_a_phone(browser, live_server):
         page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     )  # no sideways scroll
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "portal-home-phone.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "portal-first-visit-phone.png"), full_page=True)
 
     with page.expect_download() as download:
         page.click("#ics-link")
