@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/clinic
+NODE_STAMP := node_modules/.installed-stamp
+SCREENSHOTS := build/screenshots
 
 .PHONY: install run test lint clean bench bench-reminders faults chromium wrk
 
@@ -29,7 +31,12 @@ chromium:
 	  echo "WARNING: could not install Chromium: THE BROWSER TESTS WILL BE SKIPPED."; \
 	fi
 
-test: install chromium
+# axe-core for the browser tests' accessibility check, at the version package-lock.json pins.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
+
+test: install chromium $(NODE_STAMP)
 	@export DEBUG=1 DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}"; \
 	$(BIN)/python scripts/check_services.py --require postgres redis && \
 	$(BIN)/ruff check . && \
@@ -37,7 +44,9 @@ test: install chromium
 	$(BIN)/mypy && \
 	$(BIN)/lint-imports && \
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
-	$(BIN)/pytest
+	$(BIN)/pytest; status=$$?; \
+	echo "Screenshots of the browser tests (desktop and phone): $(CURDIR)/$(SCREENSHOTS)/"; \
+	exit $$status
 
 # The load benchmark (README, "Performance"): not part of `make test`.
 wrk:
@@ -60,4 +69,4 @@ lint: install
 	  $(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .run build staticfiles .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules .run build staticfiles .pytest_cache .ruff_cache *.egg-info

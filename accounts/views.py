@@ -1,4 +1,6 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LogoutView
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 
@@ -16,3 +18,15 @@ def home(request):
     if roles.is_patient(user):
         return redirect("portal_home")
     raise PermissionDenied("Your account has no role yet; ask the clinic to set it up.")
+
+
+class SignOutView(LogoutView):
+    """Sign out, and say so on the sign-in page it leads to (a shared computer at the desk:
+    the next person sees the last one really left)."""
+
+    def post(self, request, *args, **kwargs):
+        was_signed_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_signed_in:  # the session is new now; the message goes into it
+            messages.success(request, "You are signed out.")
+        return response

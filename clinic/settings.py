@@ -5,6 +5,7 @@ Production sets at least DEBUG=0 (the default), SECRET_KEY, ALLOWED_HOSTS and
 DATABASE_URL; everything else has a sensible default. See README.md for the list.
 """
 
+import os
 import zoneinfo
 from pathlib import Path
 
@@ -16,6 +17,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
+# With DEBUG on, a 404 or a crash still shows the clinic's own page (the traceback goes to the
+# console); DEBUG_ERROR_PAGES=1 shows Django's technical debug pages instead.
+DEBUG_ERROR_PAGES = env.bool("DEBUG_ERROR_PAGES", default=False)
 
 # A development key is only acceptable while DEBUG is on; production must bring its own.
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -64,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinic.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # With DEBUG on, our 404/500 pages rather than Django's technical ones (clinic.error_pages).
+    "clinic.error_pages.OwnErrorPagesInDebugMiddleware",
     "accounts.middleware.StaffIdleTimeoutMiddleware",
     "clinic.uploads.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -337,6 +343,15 @@ LOGGING = {
             "filters": ["client_errors_on_one_line"],
         }
     },
-    "loggers": {"django.request": {"filters": ["client_errors_on_one_line"]}},
+    "loggers": {
+        "django.request": {"filters": ["client_errors_on_one_line"]},
+        # django-axes logs "AXES: BEGIN ..." in every process that starts Django: four times
+        # under `make run` (migrate, seed_demo, runserver's watcher and its server). On a
+        # developer's machine say it once, in the process that serves (RUN_MAIN is set by
+        # runserver's autoreloader there).
+        "axes.apps": {
+            "level": "INFO" if not DEBUG or os.environ.get("RUN_MAIN") == "true" else "WARNING"
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -27,6 +27,7 @@ urlpatterns = [
         throttle_password_reset(auth_views.PasswordResetView.as_view()),
         name="password_reset",
     ),
+    path("accounts/logout/", accounts_views.SignOutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     # The patient portal
     path("portal/", portal.home, name="portal_home"),

@@ -323,6 +323,13 @@ class PatientForm(forms.ModelForm):
             "allergies",
             "notes",
         ]
+        labels = {  # plain words, not the field names (issue 12, item 17)
+            "reminders_by_email": "Reminders by email",
+            "reminders_by_sms": "Reminders by SMS",
+            "non_essential_opt_out": "Only essential messages",
+            "takes_prescribed_nsaid": "Takes a prescribed NSAID",
+            "prescribed_nsaid": "Prescribed NSAID and dose",
+        }
         widgets = {
             "date_of_birth": forms.DateInput(attrs={"type": "date"}),
             "medications": forms.Textarea(attrs={"rows": 2}),

@@ -1,13 +1,10 @@
-import zoneinfo
-
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
 
 from treatments.models import ChangeRequest
 from ui.forms import FieldFor
-
-TIME_ZONES = sorted(zoneinfo.available_timezones())
+from ui.time_zones import TimeZoneField
 
 # Which field a refusal code of the services the portal calls belongs next to (see
 # ui.forms.add_service_error). None yet: a patient's change request is refused as a whole
@@ -43,15 +40,19 @@ class SideEffectForm(forms.Form):
 
 class PreferencesForm(forms.Form):
     reminders_by_email = forms.BooleanField(required=False, label="Reminders by email")
-    reminders_by_sms = forms.BooleanField(required=False, label="Reminders by text message (SMS)")
+    reminders_by_sms = forms.BooleanField(required=False, label="Reminders by SMS")
     phone = forms.CharField(required=False, max_length=32, label="Mobile phone")
-    time_zone = forms.ChoiceField(choices=[(z, z) for z in TIME_ZONES], label="Your time zone")
+    time_zone = TimeZoneField(label="Your time zone")
     non_essential_opt_out = forms.BooleanField(
         required=False,
         label="Only essential messages",
         help_text="You will still hear about your bookings, the NSAID pause, aftercare and "
         "cancellations.",
     )
+
+    def __init__(self, *args, current_time_zone: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"] = TimeZoneField(label="Your time zone", current=current_time_zone)
 
 
 class ChangeRequestForm(forms.Form):

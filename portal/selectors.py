@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Prefetch
 
 from patients.models import Patient
@@ -17,6 +19,7 @@ from treatments.models import (
     SessionStatus,
     TreatmentSession,
 )
+from treatments.selectors import eligibility_from
 
 
 @dataclass
@@ -39,6 +42,10 @@ class Home:
     window_day: int | None
     last_completed: TreatmentSession | None
     requested: set[int]
+    next_follow_up: FollowUp | None  # the next planned check, due today or later
+    # With no session booked and the gap rule still running: the first day a new session may
+    # take place (clinic calendar). None when nothing holds a booking back.
+    book_again_from: date | None
 
 
 def _sessions(patient: Patient) -> list[TreatmentSession]:
@@ -70,6 +77,19 @@ def home(patient: Patient, *, now: datetime) -> Home:
             "session_id", flat=True
         )
     )
+    next_follow_up = (
+        FollowUp.objects.filter(
+            session__patient=patient, status=FollowUpStatus.PLANNED, due_date__gte=today
+        )
+        .order_by("due_date", "id")
+        .first()
+    )
+    book_again_from = None
+    if upcoming is None and sessions:
+        # The gap rule counts on the clinic's calendar, where the session takes place.
+        clinic_today = rules.local_day(now, ZoneInfo(settings.CLINIC_TIME_ZONE))
+        earliest = eligibility_from(sessions, today=clinic_today).earliest_day
+        book_again_from = earliest if earliest > clinic_today else None
     return Home(
         today=today,
         upcoming=upcoming,
@@ -78,6 +98,8 @@ def home(patient: Patient, *, now: datetime) -> Home:
         window_day=window.day_number(today) if window else None,
         last_completed=completed[-1] if completed else None,
         requested=requested,
+        next_follow_up=next_follow_up,
+        book_again_from=book_again_from,
     )
 
 

@@ -136,6 +136,7 @@ def preferences(request, patient):
             "time_zone": patient.time_zone,
             "non_essential_opt_out": patient.non_essential_opt_out,
         },
+        current_time_zone=patient.time_zone,
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -332,7 +332,8 @@ class TestRequestsAndPreferences:
 
 class TestQueryCounts:
     PAGES = ["portal_home", "portal_aftercare", "portal_follow_ups", "portal_preferences"]
-    MAX = {"portal_home": 6, "portal_aftercare": 6, "portal_follow_ups": 6, "portal_preferences": 5}
+    # home (and aftercare, which shares its selector): +1 for the next follow-up (issue 12).
+    MAX = {"portal_home": 7, "portal_aftercare": 7, "portal_follow_ups": 6, "portal_preferences": 5}
 
     def build(self, n):
         patient = PatientFactory()
@@ -377,3 +378,83 @@ class TestQueryCounts:
         for name in self.PAGES:
             with django_assert_max_num_queries(self.MAX[name]):
                 client.get(reverse(name))
+
+
+class TestHomeNextSteps:
+    """Issue 12, item 13: what comes next is on the home page, the phone is a tel: link."""
+
+    def completed(self, patient, day=date(2027, 1, 2)):
+        session = book(patient, day, hour=10, now=at(day - timedelta(days=30)))
+        services.complete_session(
+            session=session,
+            vials=[(ProductLotFactory(), 1)],
+            completed_by=session.clinician,
+            now=session.ends_at,
+        )
+        return session
+
+    def test_next_follow_up_and_when_to_book_again(self, patient):
+        self.completed(patient)
+        html = page(portal_client(patient))
+        assert 'id="next-follow-up"' in html
+        assert "Aftercare check: <strong>Saturday 9 January 2027</strong>" in html
+        # Six months after 2 January 2027.
+        assert "book your next session from <strong>Friday 2 July 2027</strong>" in html
+
+    def test_no_book_again_line_while_a_session_is_booked_or_the_gap_has_passed(self, frozen):
+        booked = PatientFactory()
+        book(booked, date(2027, 1, 11))
+        assert 'id="book-again"' not in page(portal_client(booked))
+        long_ago = PatientFactory()
+        self.completed(long_ago, day=date(2026, 6, 1))
+        assert 'id="book-again"' not in page(portal_client(long_ago))
+
+    def test_the_clinic_phone_is_a_tel_link(self, patient):
+        html = page(portal_client(patient))
+        assert 'href="tel:+49301234567"' in html
+
+    def test_the_wait_for_advice_line_goes_once_the_advice_is_recorded(self, frozen):
+        patient = PatientFactory(takes_prescribed_nsaid=True, prescribed_nsaid="Aspirin 100 mg")
+        session = book(patient, date(2027, 2, 10), hour=10)
+        client = portal_client(patient)
+        assert "please wait for the clinic" in page(client)
+        services.record_nsaid_decision(
+            session=session,
+            decision="Keep taking it; no change.",
+            clinician=session.clinician,
+        )
+        html = page(client)
+        assert "please wait for the clinic" not in html
+        assert "the clinic's advice: Keep taking it; no change." in html
+
+
+class TestTimeZonePicker:
+    def test_only_places_common_first(self):
+        from ui.time_zones import geographic_zones
+
+        zones = geographic_zones()
+        assert zones[0] == "Europe/Berlin"
+        assert zones.index("America/New_York") < zones.index("Africa/Abidjan")
+        for odd in ("Factory", "localtime", "UTC", "Etc/GMT+5", "US/Eastern", "posixrules"):
+            assert odd not in zones
+        assert "Pacific/Auckland" in zones
+
+    def test_preferences_offer_a_searchable_list_and_refuse_odd_zones(self, patient):
+        client = portal_client(patient)
+        html = page(client, "portal_preferences")
+        assert 'list="id_time_zone-choices"' in html
+        assert '<option value="Factory">' not in html
+        assert '<option value="Europe/Lisbon"></option>' in html
+        data = {"reminders_by_email": "on", "time_zone": "Factory"}
+        response = client.post(reverse("portal_preferences"), data)
+        assert "Choose a place from the list" in response.content.decode()
+        response = client.post(reverse("portal_preferences"), {**data, "time_zone": "Asia/Tokyo"})
+        assert response.status_code == 302
+        patient.refresh_from_db()
+        assert patient.time_zone == "Asia/Tokyo"
+
+    def test_a_zone_already_on_file_stays_valid(self, frozen):
+        patient = PatientFactory(time_zone="UTC")
+        client = portal_client(patient)
+        data = {"reminders_by_email": "on", "time_zone": "UTC"}
+        assert client.post(reverse("portal_preferences"), data).status_code == 302

@@ -3,11 +3,13 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 
 from patients.models import Patient
 from treatments.models import FollowUp, TreatmentSession
@@ -30,10 +32,15 @@ def test_seed_twice_duplicates_nothing():
     first = counts()
     call_command("seed_demo")
     assert counts() == first
-    assert first[1] == 8
+    assert first[1] == 9
     assert Patient.objects.filter(sessions__isnull=True).count() == 1  # the new patient
     assert Patient.objects.filter(takes_prescribed_nsaid=True, sessions__isnull=False).exists()
-    assert TreatmentSession.objects.filter(status="completed").count() == 2
+    assert TreatmentSession.objects.filter(status="completed").count() == 3
+    # The admin's first page (the follow-up review, overdue) is not empty (issue 12, item 18).
+    today = timezone.localdate()
+    assert FollowUp.objects.filter(
+        status="planned", due_date__lt=today - timedelta(days=14)
+    ).exists()
     assert User.objects.filter(username="dr.meyer", groups__name="Clinician").exists()
 
 
@@ -51,3 +58,12 @@ def test_embedded_sqlite_default_migrates_and_seeds(tmp_path):
         assert result.returncode == 0, result.stderr
     assert "0 new patients" in result.stdout
     assert "dr.meyer" in result.stdout
+
+
+@pytest.mark.django_db
+def test_the_admins_first_page_shows_the_overdue_follow_up(client):
+    call_command("seed_demo")
+    client.force_login(User.objects.get(username="admin"))
+    response = client.get("/", follow=True)
+    assert response.redirect_chain[-1][0].startswith("/follow-ups/review/")
+    assert "Klein" in response.content.decode()

@@ -7,6 +7,7 @@ import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 BUILD = Path(__file__).resolve().parents[2] / "build"
+SCREENSHOTS = BUILD / "screenshots"  # `make test` prints this folder at the end
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +45,10 @@ def page(browser):
 
 @pytest.fixture
 def screenshot(page):
-    BUILD.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(name):
-        page.screenshot(path=str(BUILD / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
     return take
 
@@ -62,3 +63,27 @@ def sign_in(page, live_server, username, password="correct horse battery"):
 @pytest.fixture(autouse=True)
 def _reference_data(reference_data):
     """Live-server tests run on a flushed, transactional database."""
+
+
+# --- Accessibility: axe-core, installed by `npm ci` (package.json) and injected per page -----
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.0, 2.1 and 2.2 at levels A and AA.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `npm ci` (make test does).")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:5])
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]

@@ -9,7 +9,7 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from accounts import roles
-from tests.browser.conftest import BUILD, sign_in
+from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.factories import PatientFactory, RoomFactory, UserFactory
 from treatments import rules, services
 
@@ -63,8 +63,8 @@ def test_invited_patient_on_a_phone(browser, live_server):
     assert (
         page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     )  # no sideways scroll
-    BUILD.mkdir(exist_ok=True)
-    page.screenshot(path=str(BUILD / "portal-home-phone.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "portal-first-visit-phone.png"), full_page=True)
 
     with page.expect_download() as download:
         page.click("#ics-link")

@@ -52,6 +52,8 @@ PATIENTS = [
         "today",
         {"time_zone": "America/New_York", "reminders_by_sms": True},
     ),
+    # Missed her 3-month check three weeks ago: the admin's follow-up review opens on her.
+    ("Hannah", "Klein", "hannah.klein@example.com", "overdue_follow_up", {}),
 ]
 
 
@@ -213,6 +215,10 @@ class Command(BaseCommand):
         elif stage == "in_follow_up":
             session = carry_out(book(today - timedelta(days=60), 10, 14))
             follow_up(session, "aftercare_check", None, 6)
+        elif stage == "overdue_follow_up":
+            # The early result is due 3 months after the session: ~23 days ago.
+            session = carry_out(book(today - timedelta(days=115), 11, 14))
+            follow_up(session, "aftercare_check", None, 5)
         elif stage == "eligible_again":
             session = carry_out(book(today - timedelta(days=200), 15, 14))
             follow_up(session, "aftercare_check", None, 7)
