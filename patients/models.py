@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .phones import to_e164
 from .validators import EARLIEST_DAY, validate_no_bidi_controls
 
 phone_validator = RegexValidator(
@@ -46,6 +47,9 @@ class Patient(models.Model):
     date_of_birth = models.DateField(validators=[born_from_1900])
     email = models.EmailField(help_text="Also the patient's sign-in name for the portal.")
     phone = models.CharField(max_length=32, blank=True, validators=[phone_validator])
+    # The phone in E.164 (patients.phones), kept in step with `phone` by save(); searched by
+    # its end through the patient_phone_e164_suffix index (migration 0008).
+    phone_e164 = models.CharField(max_length=16, blank=True, default="", editable=False)
     time_zone = models.CharField(
         max_length=64,
         default=default_time_zone,
@@ -113,6 +117,14 @@ class Patient(models.Model):
 
     def __str__(self):
         return self.full_name
+
+    def save(self, *args, **kwargs):
+        """Keep the E.164 copy in step with the phone as typed, on every write path."""
+        self.phone_e164 = to_e164(self.phone)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "phone" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "phone_e164"}
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:
