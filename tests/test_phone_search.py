@@ -101,9 +101,7 @@ def test_the_suffix_search_is_served_by_its_index(mia):
     assert "patient_phone_e164_suffix" in plan, plan
 
 
-def test_the_list_searched_by_phone_costs_the_same_queries(
-    staff_client, django_assert_num_queries
-):
+def test_the_list_searched_by_phone_costs_the_same_queries(staff_client, django_assert_num_queries):
     PatientFactory.create_batch(3, phone="0170 5550101")
     url = reverse("patient_list") + "?q=0170+5550101"
     with django_assert_num_queries(4):
