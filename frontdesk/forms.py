@@ -344,6 +344,34 @@ class PatientForm(forms.ModelForm):
         pass
 
 
+class PatientEditForm(PatientForm):
+    """Editing a registered patient: the registration fields, opened with the recorded
+    values; patients.services.update_patient decides and keeps the history."""
+
+    # The record's updated_at when the form was opened (ISO text, exact to the microsecond):
+    # a save by someone else in between is refused instead of silently overwritten.
+    loaded_at = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, instance: Patient, **kwargs):
+        super().__init__(*args, instance=instance, **kwargs)
+        self.fields["time_zone"].initial = instance.time_zone
+        self.fields["contact_consent"].initial = instance.contact_consent_at is not None
+        self.fields["loaded_at"].initial = instance.updated_at.isoformat()
+        self.fields["email"].help_text = (
+            "Also the portal sign-in. Once the patient uses the portal, only a clinic admin "
+            "may change it; the old address is told."
+        )
+
+    def clean_loaded_at(self):
+        try:
+            loaded_at = datetime.fromisoformat(self.cleaned_data["loaded_at"])
+        except ValueError:
+            raise ValidationError("Reload the page and edit again.", code="invalid") from None
+        if loaded_at.tzinfo is None:
+            raise ValidationError("Reload the page and edit again.", code="invalid")
+        return loaded_at
+
+
 class PatientSearchForm(forms.Form):
     """The patient list's search box."""
 

@@ -1,7 +1,7 @@
 from django.db.models import Q
 from django.db.models.functions import Lower, Reverse
 
-from .models import Patient
+from .models import Patient, PatientChange
 from .phones import search_digits
 
 
@@ -39,3 +39,16 @@ def search_patients(query: str):
             match |= Q(phone__icontains=word)
         patients = patients.filter(match)
     return patients.order_by(Lower("last_name"), Lower("first_name"), "id")
+
+
+# The patient page shows the latest changes to the record; older ones stay in the database.
+CHANGES_SHOWN = 50
+
+
+def patient_changes(patient: Patient) -> list[PatientChange]:
+    """The latest changes to a patient's record, newest first, with who made them."""
+    return list(
+        PatientChange.objects.filter(patient=patient)
+        .select_related("changed_by")
+        .order_by("-changed_at", "-id")[:CHANGES_SHOWN]
+    )

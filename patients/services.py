@@ -1,6 +1,9 @@
 """State changes of patients. Keyword-only, one transaction, validated."""
 
 import secrets
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,7 +16,7 @@ from django.utils import timezone
 from accounts import roles
 from treatments import reminders
 
-from .models import Patient
+from .models import Patient, PatientChange
 
 
 def register_patient(
@@ -101,8 +104,113 @@ def update_reminder_preferences(
             patient.time_zone = time_zone
         patient.full_clean(validate_constraints=False)
         patient.save()
-        reminders.plan_for_patient(patient, now=now)
+        _replan_reminders(patient, now=now)
     return patient
+
+
+def _replan_reminders(patient: Patient, *, now) -> None:
+    """Pending reminders follow the patient's channels, consent, phone and zone at once.
+    The one place patients asks for a re-plan (to become a signal once reminders move)."""
+    reminders.plan_for_patient(patient, now=now)
+
+
+# What the front office edits on a patient's record (update_patient); the email goes through
+# change_patient_email's rules, consent is a yes/no stamped with the time it was given.
+EDITABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "phone",
+    "time_zone",
+    "reminders_by_email",
+    "reminders_by_sms",
+    "non_essential_opt_out",
+    "medications",
+    "takes_prescribed_nsaid",
+    "prescribed_nsaid",
+    "allergies",
+    "notes",
+)
+TRACKED_FIELDS = ("email", *EDITABLE_FIELDS, "contact_consent_at")
+STRIPPED_FIELDS = ("first_name", "last_name", "phone", "prescribed_nsaid")
+# A change of any of these re-plans the patient's pending reminders.
+REMINDER_FIELDS = frozenset(
+    {
+        "email",
+        "phone",
+        "time_zone",
+        "reminders_by_email",
+        "reminders_by_sms",
+        "non_essential_opt_out",
+        "contact_consent_at",
+    }
+)
+
+
+def _as_json(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def update_patient(
+    *,
+    patient: Patient,
+    changed_by,
+    data: Mapping[str, Any],
+    expected_updated_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Patient:
+    """Edit a patient's record from the front office, keeping who changed what.
+
+    `data` holds any of EDITABLE_FIELDS, "email" and "contact_consent" (bool). Only fields
+    that really change are written, and one PatientChange row keeps their old and new values,
+    so nothing is silently overwritten. `expected_updated_at` is the record's updated_at when
+    the form was opened: if someone saved in between, the edit is refused ("changed_meanwhile")
+    instead of undoing their change. The email changes under change_patient_email's rules
+    (portal users: clinic admins only; the login follows). Channel, consent, phone or zone
+    changes re-plan pending reminders as update_reminder_preferences does.
+    """
+    unknown = set(data) - {*EDITABLE_FIELDS, "email", "contact_consent"}
+    if unknown:
+        raise TypeError(f"update_patient cannot change {sorted(unknown)}")
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = Patient.objects.select_for_update().get(pk=patient.pk)
+        if expected_updated_at is not None and current.updated_at != expected_updated_at:
+            raise ValidationError(
+                "Someone else changed this patient's record meanwhile: reload it, then edit.",
+                code="changed_meanwhile",
+            )
+        before = {name: getattr(current, name) for name in TRACKED_FIELDS}
+        if "email" in data:
+            current = change_patient_email(
+                patient=current, email=data["email"], changed_by=changed_by
+            )
+        for name in EDITABLE_FIELDS:
+            if name in data:
+                value = data[name]
+                setattr(current, name, value.strip() if name in STRIPPED_FIELDS else value)
+        if "contact_consent" in data:
+            if not data["contact_consent"]:
+                current.contact_consent_at = None
+            elif current.contact_consent_at is None:
+                current.contact_consent_at = now
+        current.full_clean(validate_constraints=False)
+        changes = {
+            name: [_as_json(before[name]), _as_json(getattr(current, name))]
+            for name in TRACKED_FIELDS
+            if before[name] != getattr(current, name)
+        }
+        if not changes:
+            return current
+        current.save()
+        PatientChange.objects.create(
+            patient=current, changes=changes, changed_by=changed_by, changed_at=now
+        )
+        if REMINDER_FIELDS & changes.keys():
+            _replan_reminders(current, now=now)
+    return current
 
 
 def change_patient_email(*, patient: Patient, email: str, changed_by) -> Patient:

@@ -3,18 +3,18 @@
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import staff_required
-from frontdesk.forms import FIELD_FOR_CODE, PatientForm, PatientSearchForm
+from frontdesk.forms import FIELD_FOR_CODE, PatientEditForm, PatientForm, PatientSearchForm
 from patients import invitations
 from patients.models import Patient
-from patients.selectors import search_patients
-from patients.services import register_patient
+from patients.selectors import patient_changes, search_patients
+from patients.services import register_patient, update_patient
 from treatments.charts import progress_chart
 from treatments.selectors import patient_page
 from ui.forms import add_service_error, page_number
@@ -60,6 +60,31 @@ def patient_create(request):
 
 
 @staff_required
+def patient_edit(request, pk):
+    """Reception edits contact, zone, medications and preferences; the history is kept."""
+    patient = get_object_or_404(Patient, pk=pk)
+    form = PatientEditForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        loaded_at = data.pop("loaded_at")
+        try:
+            update_patient(
+                patient=patient,
+                changed_by=request.user,
+                data=data,
+                expected_updated_at=loaded_at,
+            )
+        except PermissionDenied as exc:
+            form.add_error("email", str(exc))
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+        else:
+            messages.success(request, f"{patient.full_name}'s record is saved.")
+            return redirect("patient_detail", pk=patient.pk)
+    return render(request, "staff/patient_edit.html", {"form": form, "patient": patient})
+
+
+@staff_required
 def patient_detail(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     now, today = now_and_today()
@@ -73,6 +98,7 @@ def patient_detail(request, pk):
             "chart": progress_chart(page.progress),
             "now": now,
             "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
+            "changes": patient_changes(patient),
         },
     )
 
