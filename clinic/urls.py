@@ -74,4 +74,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Issue 12, part B: editing and merging patients.
     path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
+    path("patients/<int:pk>/merge/", patients.patient_merge, name="patient_merge"),
 ]

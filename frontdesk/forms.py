@@ -42,6 +42,8 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "reason_required": "reason",
     "slot_taken": _slot_field,
     "duplicate_email": "email",
+    "possible_duplicate": "not_a_duplicate",
+    "merge_gap_clash": None,
     "changed_meanwhile": None,
     "not_started": None,
     "invalid_status": None,
@@ -304,6 +306,12 @@ class PatientForm(forms.ModelForm):
     contact_consent = forms.BooleanField(
         required=False, label="The patient agrees to be contacted about their care (reminders)"
     )
+    # Shown only once registration found a patient with the same name and date of birth.
+    not_a_duplicate = forms.BooleanField(
+        required=False,
+        widget=forms.HiddenInput,
+        label="I have checked: this is a different person, register a new record",
+    )
 
     class Meta:
         model = Patient
@@ -339,6 +347,9 @@ class PatientForm(forms.ModelForm):
             self.fields[name].validators.append(validate_no_bidi_controls)
         self.fields["date_of_birth"].validators.append(born_from_1900)
 
+    def ask_to_confirm_not_a_duplicate(self):
+        self.fields["not_a_duplicate"].widget = forms.CheckboxInput()
+
     def _post_clean(self):
         # Model validation happens in the service, which reports errors by field.
         pass
@@ -354,6 +365,7 @@ class PatientEditForm(PatientForm):
 
     def __init__(self, *args, instance: Patient, **kwargs):
         super().__init__(*args, instance=instance, **kwargs)
+        del self.fields["not_a_duplicate"]
         self.fields["time_zone"].initial = instance.time_zone
         self.fields["contact_consent"].initial = instance.contact_consent_at is not None
         self.fields["loaded_at"].initial = instance.updated_at.isoformat()
@@ -370,6 +382,21 @@ class PatientEditForm(PatientForm):
         if loaded_at.tzinfo is None:
             raise ValidationError("Reload the page and edit again.", code="invalid")
         return loaded_at
+
+
+class MergeForm(forms.Form):
+    """Merge this (duplicate) record into another: the kept record's number, and the
+    admin's confirmation that both are the same person."""
+
+    kept = forms.ModelChoiceField(
+        queryset=Patient.objects.filter(merged_into__isnull=True),
+        widget=forms.NumberInput,
+        label="Number of the record to keep",
+        error_messages={"invalid_choice": "No active patient record has that number."},
+    )
+    same_person = forms.BooleanField(
+        label="I have checked that both records are the same person (name, date of birth, contact)"
+    )
 
 
 class PatientSearchForm(forms.Form):

@@ -52,3 +52,23 @@ def patient_changes(patient: Patient) -> list[PatientChange]:
         .select_related("changed_by")
         .order_by("-changed_at", "-id")[:CHANGES_SHOWN]
     )
+
+
+def possible_duplicates(
+    *, first_name: str, last_name: str, date_of_birth, exclude_pk: int | None = None
+) -> list[Patient]:
+    """Records (not merged away) with the same name, any case, and date of birth: most
+    likely the same person. Served by patient_duplicate_check_idx."""
+    if not (first_name and last_name and date_of_birth):
+        return []
+    same = Patient.objects.annotate(
+        first_lower=Lower("first_name"), last_lower=Lower("last_name")
+    ).filter(
+        last_lower=last_name.strip().lower(),
+        first_lower=first_name.strip().lower(),
+        date_of_birth=date_of_birth,
+        merged_into__isnull=True,
+    )
+    if exclude_pk is not None:
+        same = same.exclude(pk=exclude_pk)
+    return list(same.order_by("id")[:10])

@@ -17,6 +17,7 @@ from accounts import roles
 from treatments import reminders
 
 from .models import Patient, PatientChange
+from .selectors import possible_duplicates
 
 
 def register_patient(
@@ -36,8 +37,14 @@ def register_patient(
     prescribed_nsaid: str = "",
     allergies: str = "",
     notes: str = "",
+    confirmed_not_duplicate: bool = False,
 ) -> Patient:
-    """Register a new patient. A second patient with the same email is refused."""
+    """Register a new patient. A second patient with the same email is refused.
+
+    A patient with the same name and date of birth is most likely the same person: a second
+    record would let the six-month rule be bypassed (each record has its own sessions), so
+    it is refused ("possible_duplicate") unless the staff confirm it is someone else.
+    """
     patient = Patient(
         first_name=first_name.strip(),
         last_name=last_name.strip(),
@@ -58,6 +65,23 @@ def register_patient(
         patient.time_zone = time_zone
     _refuse_duplicate_email(patient)
     patient.full_clean(validate_constraints=False)
+    if not confirmed_not_duplicate:
+        same = possible_duplicates(
+            first_name=patient.first_name,
+            last_name=patient.last_name,
+            date_of_birth=patient.date_of_birth,
+        )
+        if same:
+            raise ValidationError(
+                "%(name)s, born %(born)s, is already registered. Open the existing record, "
+                "or confirm that this is a different person.",
+                code="possible_duplicate",
+                params={
+                    "name": patient.full_name,
+                    "born": f"{patient.date_of_birth:%d %b %Y}",
+                    "patient_ids": [p.pk for p in same],
+                },
+            )
     try:
         with transaction.atomic():
             patient.save()
@@ -104,13 +128,17 @@ def update_reminder_preferences(
             patient.time_zone = time_zone
         patient.full_clean(validate_constraints=False)
         patient.save()
-        _replan_reminders(patient, now=now)
+        replan_reminders(patient=patient, now=now)
     return patient
 
 
-def _replan_reminders(patient: Patient, *, now) -> None:
+def replan_reminders(*, patient: Patient, now) -> None:
     """Pending reminders follow the patient's channels, consent, phone and zone at once.
-    The one place patients asks for a re-plan (to become a signal once reminders move)."""
+
+    The one place the patient's services (and a merge of records, treatments.merges) ask
+    for a re-plan: when the reminder code moves to its own app this becomes a signal, in
+    this one line.
+    """
     reminders.plan_for_patient(patient, now=now)
 
 
@@ -209,7 +237,7 @@ def update_patient(
             patient=current, changes=changes, changed_by=changed_by, changed_at=now
         )
         if REMINDER_FIELDS & changes.keys():
-            _replan_reminders(current, now=now)
+            replan_reminders(patient=current, now=now)
     return current
 
 
