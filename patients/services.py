@@ -191,7 +191,8 @@ def update_patient(
 ) -> Patient:
     """Edit a patient's record from the front office, keeping who changed what.
 
-    `data` holds any of EDITABLE_FIELDS, "email" and "contact_consent" (bool). Only fields
+    `data` holds any of EDITABLE_FIELDS, "email" and "contact_consent" (bool; the admin
+    passes "contact_consent_at" itself). Only fields
     that really change are written, and one PatientChange row keeps their old and new values,
     so nothing is silently overwritten. `expected_updated_at` is the record's updated_at when
     the form was opened: if someone saved in between, the edit is refused ("changed_meanwhile")
@@ -199,7 +200,7 @@ def update_patient(
     (portal users: clinic admins only; the login follows). Channel, consent, phone or zone
     changes re-plan pending reminders as update_reminder_preferences does.
     """
-    unknown = set(data) - {*EDITABLE_FIELDS, "email", "contact_consent"}
+    unknown = set(data) - {*EDITABLE_FIELDS, "email", "contact_consent", "contact_consent_at"}
     if unknown:
         raise TypeError(f"update_patient cannot change {sorted(unknown)}")
     now = now or timezone.now()
@@ -219,6 +220,8 @@ def update_patient(
             if name in data:
                 value = data[name]
                 setattr(current, name, value.strip() if name in STRIPPED_FIELDS else value)
+        if "contact_consent_at" in data:  # the admin sets the time itself
+            current.contact_consent_at = data["contact_consent_at"]
         if "contact_consent" in data:
             if not data["contact_consent"]:
                 current.contact_consent_at = None

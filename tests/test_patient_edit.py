@@ -216,3 +216,15 @@ class TestThePage:
     def test_patients_may_not_edit(self, patient_client, patient):
         response = patient_client.get(reverse("patient_edit", args=[patient.pk]))
         assert response.status_code in (302, 403)
+
+
+def test_an_edit_in_the_django_admin_is_kept_in_the_history_too(frozen, patient):
+    from tests.test_access_control import admin_save, signed_in
+
+    admin = UserFactory(role=roles.CLINIC_ADMIN, is_staff=True)
+    admin_save(signed_in(admin), patient, {"medications": "Metformin", "phone": "0170 7654321"})
+    patient.refresh_from_db()
+    assert (patient.medications, patient.phone_e164) == ("Metformin", "+491707654321")
+    change = PatientChange.objects.get(patient=patient)
+    assert change.changed_by == admin
+    assert change.changes["medications"] == ["Ramipril 5 mg", "Metformin"]
