@@ -1,6 +1,7 @@
 """State changes of patients. Keyword-only, one transaction, validated."""
 
 import secrets
+import zlib
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -9,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -65,31 +66,53 @@ def register_patient(
         patient.time_zone = time_zone
     _refuse_duplicate_email(patient)
     patient.full_clean(validate_constraints=False)
-    if not confirmed_not_duplicate:
-        same = possible_duplicates(
-            first_name=patient.first_name,
-            last_name=patient.last_name,
-            date_of_birth=patient.date_of_birth,
-        )
-        if same:
-            raise ValidationError(
-                "%(name)s, born %(born)s, is already registered. Open the existing record, "
-                "or confirm that this is a different person.",
-                code="possible_duplicate",
-                params={
-                    "name": patient.full_name,
-                    "born": f"{patient.date_of_birth:%d %b %Y}",
-                    "patient_ids": [p.pk for p in same],
-                },
-            )
     try:
         with transaction.atomic():
+            if not confirmed_not_duplicate:
+                _refuse_possible_duplicate(patient)
             patient.save()
     except IntegrityError as exc:  # a concurrent registration won the race
         if "patient_email_unique_ci" in str(exc):
             raise _duplicate_email_error(patient.email) from exc
         raise
     return patient
+
+
+# The first key of the advisory locks that serialise registrations of one name and birth date.
+_DUPLICATE_LOCK_CLASS = 12_006
+
+
+def _refuse_possible_duplicate(patient: Patient) -> None:
+    """Refuse a patient with the name and date of birth of a record already there.
+
+    Two registrations of the same person at once (two desks, a double submit) are
+    serialised on a transaction-scoped advisory lock keyed by the name and birth date, so
+    the second sees the first's committed record; different people never wait on each other
+    (unless their keys' hashes collide, which only costs a short wait).
+    """
+    key = f"{patient.last_name.lower()}|{patient.first_name.lower()}|{patient.date_of_birth}"
+    if connection.vendor == "postgresql":  # SQLite (the demo default) writes one at a time
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [_DUPLICATE_LOCK_CLASS, zlib.crc32(key.encode()) - 2**31],
+            )
+    same = possible_duplicates(
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        date_of_birth=patient.date_of_birth,
+    )
+    if same:
+        raise ValidationError(
+            "%(name)s, born %(born)s, is already registered. Open the existing record, "
+            "or confirm that this is a different person.",
+            code="possible_duplicate",
+            params={
+                "name": patient.full_name,
+                "born": f"{patient.date_of_birth:%d %b %Y}",
+                "patient_ids": [p.pk for p in same],
+            },
+        )
 
 
 def _refuse_duplicate_email(patient: Patient) -> None:
