@@ -10,6 +10,7 @@ import zoneinfo
 from pathlib import Path
 
 import environ
+import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -144,6 +145,11 @@ USE_I18N = True
 CLINIC_NAME = env.str("CLINIC_NAME", default="Exosome Hair Clinic")
 CLINIC_ADDRESS = env.str("CLINIC_ADDRESS", default="12 Example Street, 10115 Berlin")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="+49 30 1234567")
+# The region a phone number typed without a country code belongs to (ISO 3166 code): staff
+# type "0170 5550101", the patient record keeps an E.164 copy (+491705550101) to search by.
+CLINIC_PHONE_REGION = env.str("CLINIC_PHONE_REGION", default="DE").upper()
+if CLINIC_PHONE_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(f"CLINIC_PHONE_REGION={CLINIC_PHONE_REGION!r} is not a region")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Auth ---------------------------------------------------------------------------------

@@ -73,4 +73,7 @@ urlpatterns = [
         "requests/<int:pk>/handled/", requests.handle_change_request, name="handle_change_request"
     ),
     path("admin/", admin.site.urls),
+    # Issue 12, part B: editing and merging patients.
+    path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
+    path("patients/<int:pk>/merge/", patients.patient_merge, name="patient_merge"),
 ]

@@ -42,6 +42,8 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "reason_required": "reason",
     "slot_taken": _slot_field,
     "duplicate_email": "email",
+    "possible_duplicate": "not_a_duplicate",
+    "merge_gap_clash": None,
     "changed_meanwhile": None,
     "not_started": None,
     "invalid_status": None,
@@ -304,6 +306,12 @@ class PatientForm(forms.ModelForm):
     contact_consent = forms.BooleanField(
         required=False, label="The patient agrees to be contacted about their care (reminders)"
     )
+    # Shown only once registration found a patient with the same name and date of birth.
+    not_a_duplicate = forms.BooleanField(
+        required=False,
+        widget=forms.HiddenInput,
+        label="I have checked: this is a different person, register a new record",
+    )
 
     class Meta:
         model = Patient
@@ -346,9 +354,56 @@ class PatientForm(forms.ModelForm):
             self.fields[name].validators.append(validate_no_bidi_controls)
         self.fields["date_of_birth"].validators.append(born_from_1900)
 
+    def ask_to_confirm_not_a_duplicate(self):
+        self.fields["not_a_duplicate"].widget = forms.CheckboxInput()
+
     def _post_clean(self):
         # Model validation happens in the service, which reports errors by field.
         pass
+
+
+class PatientEditForm(PatientForm):
+    """Editing a registered patient: the registration fields, opened with the recorded
+    values; patients.services.update_patient decides and keeps the history."""
+
+    # The record's updated_at when the form was opened (ISO text, exact to the microsecond):
+    # a save by someone else in between is refused instead of silently overwritten.
+    loaded_at = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, instance: Patient, **kwargs):
+        super().__init__(*args, instance=instance, **kwargs)
+        del self.fields["not_a_duplicate"]
+        self.fields["time_zone"].initial = instance.time_zone
+        self.fields["contact_consent"].initial = instance.contact_consent_at is not None
+        self.fields["loaded_at"].initial = instance.updated_at.isoformat()
+        self.fields["email"].help_text = (
+            "Also the portal sign-in. Once the patient uses the portal, only a clinic admin "
+            "may change it; the old address is told."
+        )
+
+    def clean_loaded_at(self):
+        try:
+            loaded_at = datetime.fromisoformat(self.cleaned_data["loaded_at"])
+        except ValueError:
+            raise ValidationError("Reload the page and edit again.", code="invalid") from None
+        if loaded_at.tzinfo is None:
+            raise ValidationError("Reload the page and edit again.", code="invalid")
+        return loaded_at
+
+
+class MergeForm(forms.Form):
+    """Merge this (duplicate) record into another: the kept record's number, and the
+    admin's confirmation that both are the same person."""
+
+    kept = forms.ModelChoiceField(
+        queryset=Patient.objects.filter(merged_into__isnull=True),
+        widget=forms.NumberInput,
+        label="Number of the record to keep",
+        error_messages={"invalid_choice": "No active patient record has that number."},
+    )
+    same_person = forms.BooleanField(
+        label="I have checked that both records are the same person (name, date of birth, contact)"
+    )
 
 
 class PatientSearchForm(forms.Form):

@@ -97,18 +97,18 @@ class PatientAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        if change and "email" in form.changed_data:
-            new_email = obj.email
-            obj.email = form.initial["email"]
+        """A change goes through patients.services.update_patient, like the front office's:
+        the email under its rules, the old and new values kept, reminders re-planned."""
+        if not change:
             super().save_model(request, obj, form, change)
-            try:
-                services.change_patient_email(patient=obj, email=new_email, changed_by=request.user)
-            except (ValidationError, PermissionDenied) as exc:
-                messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
-            else:
-                obj.refresh_from_db()
             return
-        super().save_model(request, obj, form, change)
+        editable = {*services.EDITABLE_FIELDS, "email", "contact_consent_at"}
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
+        try:
+            services.update_patient(patient=obj, changed_by=request.user, data=data)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+        obj.refresh_from_db()
 
     @admin.action(description="Invite to the portal (or reset an active account's password)")
     def invite_to_portal(self, request, queryset):

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .phones import to_e164
 from .validators import EARLIEST_DAY, validate_no_bidi_controls
 
 phone_validator = RegexValidator(
@@ -46,6 +47,9 @@ class Patient(models.Model):
     date_of_birth = models.DateField(validators=[born_from_1900])
     email = models.EmailField(help_text="Also the patient's sign-in name for the portal.")
     phone = models.CharField(max_length=32, blank=True, validators=[phone_validator])
+    # The phone in E.164 (patients.phones), kept in step with `phone` by save(); searched by
+    # its end through the patient_phone_e164_suffix index (migration 0008).
+    phone_e164 = models.CharField(max_length=16, blank=True, default="", editable=False)
     time_zone = models.CharField(
         max_length=64,
         default=default_time_zone,
@@ -93,6 +97,17 @@ class Patient(models.Model):
     )
     # The secret of the patient's private calendar feed URL; revoking it clears it.
     calendar_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # A duplicate record merged into another (treatments.merges): kept, never deleted, with
+    # its sessions and requests moved to the kept record.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+        editable=False,
+    )
+    merged_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -104,15 +119,37 @@ class Patient(models.Model):
                 condition=models.Q(takes_prescribed_nsaid=False) | ~models.Q(prescribed_nsaid=""),
                 name="patient_prescribed_nsaid_named",
             ),
+            models.CheckConstraint(
+                condition=~models.Q(merged_into=models.F("id")), name="patient_not_merged_into_self"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(merged_into__isnull=True) | models.Q(merged_at__isnull=False),
+                name="patient_merge_has_time",
+            ),
         ]
         indexes = [
             # The patient list's order.
             models.Index(fields=["last_name", "first_name", "id"], name="patient_list_order_idx"),
+            # Registration warns of a patient with the same name and date of birth.
+            models.Index(
+                Lower("last_name"),
+                Lower("first_name"),
+                "date_of_birth",
+                name="patient_duplicate_check_idx",
+            ),
             # Search by the start of a name or email: PostgreSQL pattern indexes, migration 0005.
         ]
 
     def __str__(self):
         return self.full_name
+
+    def save(self, *args, **kwargs):
+        """Keep the E.164 copy in step with the phone as typed, on every write path."""
+        self.phone_e164 = to_e164(self.phone)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "phone" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "phone_e164"}
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:
@@ -140,3 +177,48 @@ class Patient(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+
+class PatientChange(models.Model):
+    """One change to a patient's record by the front office: which fields, their old and
+    new values, who and when. Append-only (a PostgreSQL trigger refuses UPDATE, migration
+    0009), so the record's history cannot be rewritten; written by patients.services."""
+
+    class Kind(models.TextChoices):
+        EDIT = "edit", "Edited"
+        MERGED_INTO = "merged_into", "Merged into another record"
+        MERGED_FROM = "merged_from", "Took over a duplicate record"
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.EDIT)
+    # {field name: [old value, new value]}, values as JSON (dates as ISO text).
+    changes = models.JSONField(default=dict, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["patient", "-changed_at", "-id"], name="patient_change_history_idx"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.patient_id} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise ValidationError("A change record is never rewritten.", code="append_only")
+        super().save(*args, **kwargs)
+
+    def rows(self) -> list[tuple[str, object, object]]:
+        """(field label, old, new) for the patient page."""
+        labels = {f.name: f.verbose_name for f in Patient._meta.get_fields() if f.concrete}
+        return [
+            (str(labels.get(name, name)).capitalize(), old, new)
+            for name, (old, new) in self.changes.items()
+        ]

@@ -1,12 +1,15 @@
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Reverse
 
-from .models import Patient
+from .models import Patient, PatientChange
+from .phones import search_digits
 
 
 def search_patients(query: str):
     """Patients matching every word of `query`: a word matches the start of the first name,
-    last name or email, or (digits) any part of the phone. Ordered by name.
+    last name or email, or (digits) any part of the phone as typed. A query that is a phone
+    number ("+49 170 555 0101", "0170 5550101", "5550101") finds the patients whose number
+    ends with its digits, whatever shape either was typed in. Ordered by name.
 
     Prefix matches use the patient_*_prefix indexes; while searching, the order is by
     LOWER(name), which keeps PostgreSQL on those indexes instead of walking the whole list
@@ -16,6 +19,15 @@ def search_patients(query: str):
     if not words:
         return Patient.objects.order_by("last_name", "first_name", "id")
     patients = Patient.objects.all()
+    digits = search_digits(query)
+    if digits is not None:
+        # A phone number in any shape: its digits are the end of the stored E.164 copy.
+        # REVERSE(phone_e164) LIKE '1010555%' is served by patient_phone_e164_suffix.
+        return (
+            patients.alias(phone_reversed=Reverse("phone_e164"))
+            .filter(phone_reversed__startswith=digits[::-1])
+            .order_by(Lower("last_name"), Lower("first_name"), "id")
+        )
     for word in words:
         match = (
             Q(last_name__istartswith=word)
@@ -27,3 +39,36 @@ def search_patients(query: str):
             match |= Q(phone__icontains=word)
         patients = patients.filter(match)
     return patients.order_by(Lower("last_name"), Lower("first_name"), "id")
+
+
+# The patient page shows the latest changes to the record; older ones stay in the database.
+CHANGES_SHOWN = 50
+
+
+def patient_changes(patient: Patient) -> list[PatientChange]:
+    """The latest changes to a patient's record, newest first, with who made them."""
+    return list(
+        PatientChange.objects.filter(patient=patient)
+        .select_related("changed_by")
+        .order_by("-changed_at", "-id")[:CHANGES_SHOWN]
+    )
+
+
+def possible_duplicates(
+    *, first_name: str, last_name: str, date_of_birth, exclude_pk: int | None = None
+) -> list[Patient]:
+    """Records (not merged away) with the same name, any case, and date of birth: most
+    likely the same person. Served by patient_duplicate_check_idx."""
+    if not (first_name and last_name and date_of_birth):
+        return []
+    same = Patient.objects.annotate(
+        first_lower=Lower("first_name"), last_lower=Lower("last_name")
+    ).filter(
+        last_lower=last_name.strip().lower(),
+        first_lower=first_name.strip().lower(),
+        date_of_birth=date_of_birth,
+        merged_into__isnull=True,
+    )
+    if exclude_pk is not None:
+        same = same.exclude(pk=exclude_pk)
+    return list(same.order_by("id")[:10])

@@ -1,19 +1,24 @@
 """State changes of patients. Keyword-only, one transaction, validated."""
 
 import secrets
+import zlib
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import roles
 
 from . import signals
-from .models import Patient
+from .models import Patient, PatientChange
+from .selectors import possible_duplicates
 
 
 def register_patient(
@@ -33,8 +38,14 @@ def register_patient(
     prescribed_nsaid: str = "",
     allergies: str = "",
     notes: str = "",
+    confirmed_not_duplicate: bool = False,
 ) -> Patient:
-    """Register a new patient. A second patient with the same email is refused."""
+    """Register a new patient. A second patient with the same email is refused.
+
+    A patient with the same name and date of birth is most likely the same person: a second
+    record would let the six-month rule be bypassed (each record has its own sessions), so
+    it is refused ("possible_duplicate") unless the staff confirm it is someone else.
+    """
     patient = Patient(
         first_name=first_name.strip(),
         last_name=last_name.strip(),
@@ -57,12 +68,51 @@ def register_patient(
     patient.full_clean(validate_constraints=False)
     try:
         with transaction.atomic():
+            if not confirmed_not_duplicate:
+                _refuse_possible_duplicate(patient)
             patient.save()
     except IntegrityError as exc:  # a concurrent registration won the race
         if "patient_email_unique_ci" in str(exc):
             raise _duplicate_email_error(patient.email) from exc
         raise
     return patient
+
+
+# The first key of the advisory locks that serialise registrations of one name and birth date.
+_DUPLICATE_LOCK_CLASS = 12_006
+
+
+def _refuse_possible_duplicate(patient: Patient) -> None:
+    """Refuse a patient with the name and date of birth of a record already there.
+
+    Two registrations of the same person at once (two desks, a double submit) are
+    serialised on a transaction-scoped advisory lock keyed by the name and birth date, so
+    the second sees the first's committed record; different people never wait on each other
+    (unless their keys' hashes collide, which only costs a short wait).
+    """
+    key = f"{patient.last_name.lower()}|{patient.first_name.lower()}|{patient.date_of_birth}"
+    if connection.vendor == "postgresql":  # SQLite (the demo default) writes one at a time
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [_DUPLICATE_LOCK_CLASS, zlib.crc32(key.encode()) - 2**31],
+            )
+    same = possible_duplicates(
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        date_of_birth=patient.date_of_birth,
+    )
+    if same:
+        raise ValidationError(
+            "%(name)s, born %(born)s, is already registered. Open the existing record, "
+            "or confirm that this is a different person.",
+            code="possible_duplicate",
+            params={
+                "name": patient.full_name,
+                "born": f"{patient.date_of_birth:%d %b %Y}",
+                "patient_ids": [p.pk for p in same],
+            },
+        )
 
 
 def _refuse_duplicate_email(patient: Patient) -> None:
@@ -101,8 +151,119 @@ def update_reminder_preferences(
             patient.time_zone = time_zone
         patient.full_clean(validate_constraints=False)
         patient.save()
-        signals.contact_preferences_changed.send(sender=Patient, patient=patient, now=now)
+        replan_reminders(patient=patient, now=now)
     return patient
+
+
+def replan_reminders(*, patient: Patient, now) -> None:
+    """Pending reminders follow the patient's channels, consent, phone and zone at once.
+
+    The one place the patient's services (and a merge of records, treatments.merges) ask
+    for a re-plan: a signal inside the transaction, which the reminders app receives.
+    """
+    signals.contact_preferences_changed.send(sender=Patient, patient=patient, now=now)
+
+
+# What the front office edits on a patient's record (update_patient); the email goes through
+# change_patient_email's rules, consent is a yes/no stamped with the time it was given.
+EDITABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "phone",
+    "time_zone",
+    "reminders_by_email",
+    "reminders_by_sms",
+    "non_essential_opt_out",
+    "medications",
+    "takes_prescribed_nsaid",
+    "prescribed_nsaid",
+    "allergies",
+    "notes",
+)
+TRACKED_FIELDS = ("email", *EDITABLE_FIELDS, "contact_consent_at")
+STRIPPED_FIELDS = ("first_name", "last_name", "phone", "prescribed_nsaid")
+# A change of any of these re-plans the patient's pending reminders.
+REMINDER_FIELDS = frozenset(
+    {
+        "email",
+        "phone",
+        "time_zone",
+        "reminders_by_email",
+        "reminders_by_sms",
+        "non_essential_opt_out",
+        "contact_consent_at",
+    }
+)
+
+
+def _as_json(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def update_patient(
+    *,
+    patient: Patient,
+    changed_by,
+    data: Mapping[str, Any],
+    expected_updated_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Patient:
+    """Edit a patient's record from the front office, keeping who changed what.
+
+    `data` holds any of EDITABLE_FIELDS, "email" and "contact_consent" (bool; the admin
+    passes "contact_consent_at" itself). Only fields
+    that really change are written, and one PatientChange row keeps their old and new values,
+    so nothing is silently overwritten. `expected_updated_at` is the record's updated_at when
+    the form was opened: if someone saved in between, the edit is refused ("changed_meanwhile")
+    instead of undoing their change. The email changes under change_patient_email's rules
+    (portal users: clinic admins only; the login follows). Channel, consent, phone or zone
+    changes re-plan pending reminders as update_reminder_preferences does.
+    """
+    unknown = set(data) - {*EDITABLE_FIELDS, "email", "contact_consent", "contact_consent_at"}
+    if unknown:
+        raise TypeError(f"update_patient cannot change {sorted(unknown)}")
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = Patient.objects.select_for_update().get(pk=patient.pk)
+        if expected_updated_at is not None and current.updated_at != expected_updated_at:
+            raise ValidationError(
+                "Someone else changed this patient's record meanwhile: reload it, then edit.",
+                code="changed_meanwhile",
+            )
+        before = {name: getattr(current, name) for name in TRACKED_FIELDS}
+        if "email" in data:
+            current = change_patient_email(
+                patient=current, email=data["email"], changed_by=changed_by
+            )
+        for name in EDITABLE_FIELDS:
+            if name in data:
+                value = data[name]
+                setattr(current, name, value.strip() if name in STRIPPED_FIELDS else value)
+        if "contact_consent_at" in data:  # the admin sets the time itself
+            current.contact_consent_at = data["contact_consent_at"]
+        if "contact_consent" in data:
+            if not data["contact_consent"]:
+                current.contact_consent_at = None
+            elif current.contact_consent_at is None:
+                current.contact_consent_at = now
+        current.full_clean(validate_constraints=False)
+        changes = {
+            name: [_as_json(before[name]), _as_json(getattr(current, name))]
+            for name in TRACKED_FIELDS
+            if before[name] != getattr(current, name)
+        }
+        if not changes:
+            return current
+        current.save()
+        PatientChange.objects.create(
+            patient=current, changes=changes, changed_by=changed_by, changed_at=now
+        )
+        if REMINDER_FIELDS & changes.keys():
+            replan_reminders(patient=current, now=now)
+    return current
 
 
 def change_patient_email(*, patient: Patient, email: str, changed_by) -> Patient:

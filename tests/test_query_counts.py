@@ -22,7 +22,7 @@ MAX_QUERIES = {
     "schedule": 8,
     "schedule_week": 8,
     "patient_list": 4,
-    "patient_detail": 13,
+    "patient_detail": 14,
     "session_book": 7,
     "session_detail": 8,
     "follow_up_review": 7,

@@ -546,9 +546,20 @@ def _lock_patient(patient: Patient) -> None:
     """Serialise bookings of one patient, so the gap check sees every committed session.
 
     NO KEY UPDATE conflicts with itself (two bookings of one patient queue up) but not with
-    the key-share locks that inserts referencing the patient take.
+    the key-share locks that inserts referencing the patient take. A record merged into
+    another takes no more sessions: they would escape the gap check of the kept record.
     """
-    list(Patient.objects.select_for_update(no_key=True).filter(pk=patient.pk).values_list("pk"))
+    merged_into = (
+        Patient.objects.select_for_update(no_key=True)
+        .filter(pk=patient.pk)
+        .values_list("merged_into_id", flat=True)
+    )
+    if merged_into and merged_into[0]:  # a duplicate merged away (treatments.merges)
+        raise ValidationError(
+            "This record was merged into record no. %(kept)s: book there.",
+            code="patient_merged",
+            params={"kept": merged_into[0]},
+        )
 
 
 def _wait_briefly_for_locks() -> None:

@@ -3,20 +3,27 @@
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import roles
-from accounts.decorators import staff_required
-from frontdesk.forms import FIELD_FOR_CODE, PatientForm, PatientSearchForm
+from accounts.decorators import admin_required, staff_required
+from frontdesk.forms import (
+    FIELD_FOR_CODE,
+    MergeForm,
+    PatientEditForm,
+    PatientForm,
+    PatientSearchForm,
+)
 from patients import invitations
 from patients.models import Patient
-from patients.selectors import search_patients
-from patients.services import register_patient
+from patients.selectors import patient_changes, possible_duplicates, search_patients
+from patients.services import register_patient, update_patient
 from reminders import selectors as reminder_selectors
 from treatments.charts import progress_chart
+from treatments.merges import merge_patients
 from treatments.selectors import patient_page
 from ui.forms import add_service_error, page_number
 from ui.pagination import window
@@ -45,19 +52,56 @@ def patient_list(request):
 @staff_required
 def patient_create(request):
     form = PatientForm(request.POST or None)
+    duplicates: list[Patient] = []
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         consent = data.pop("contact_consent")
+        confirmed = data.pop("not_a_duplicate")
         try:
             patient = register_patient(
-                **data, contact_consent_at=timezone.now() if consent else None
+                **data,
+                contact_consent_at=timezone.now() if consent else None,
+                confirmed_not_duplicate=confirmed,
             )
         except ValidationError as exc:
+            if any(e.code == "possible_duplicate" for e in getattr(exc, "error_list", [])):
+                # Link to the records already there; the staff may still confirm.
+                duplicates = possible_duplicates(
+                    first_name=data["first_name"],
+                    last_name=data["last_name"],
+                    date_of_birth=data["date_of_birth"],
+                )
+                form.ask_to_confirm_not_a_duplicate()
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(request, f"{patient.full_name} is registered.")
             return redirect("patient_detail", pk=patient.pk)
-    return render(request, "staff/patient_form.html", {"form": form})
+    return render(request, "staff/patient_form.html", {"form": form, "duplicates": duplicates})
+
+
+@staff_required
+def patient_edit(request, pk):
+    """Reception edits contact, zone, medications and preferences; the history is kept."""
+    patient = get_object_or_404(Patient, pk=pk)
+    form = PatientEditForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        loaded_at = data.pop("loaded_at")
+        try:
+            update_patient(
+                patient=patient,
+                changed_by=request.user,
+                data=data,
+                expected_updated_at=loaded_at,
+            )
+        except PermissionDenied as exc:
+            form.add_error("email", str(exc))
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+        else:
+            messages.success(request, f"{patient.full_name}'s record is saved.")
+            return redirect("patient_detail", pk=patient.pk)
+    return render(request, "staff/patient_edit.html", {"form": form, "patient": patient})
 
 
 @staff_required
@@ -75,6 +119,8 @@ def patient_detail(request, pk):
             "chart": progress_chart(page.progress),
             "now": now,
             "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
+            "changes": patient_changes(patient),
+            "can_merge": roles.is_clinic_admin(request.user),
         },
     )
 
@@ -97,3 +143,37 @@ def invite(request, patient_pk):
         else:
             messages.success(request, f"Invitation sent to {invitation.sent_to}.")
     return redirect("patient_detail", pk=patient.pk)
+
+
+@admin_required
+def patient_merge(request, pk):
+    """Merge this duplicate record into the one kept (clinic admins): the sessions and
+    requests move, the gap rule holds, this record stays, marked merged."""
+    duplicate = get_object_or_404(Patient, pk=pk)
+    form = MergeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = merge_patients(
+                duplicate=duplicate, kept=form.cleaned_data["kept"], merged_by=request.user
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+        else:
+            messages.success(
+                request,
+                f"Record no. {duplicate.pk} is merged into this one: {result.sessions} "
+                f"session(s), {result.reports} side-effect report(s) and {result.requests} "
+                "request(s) moved.",
+            )
+            return redirect("patient_detail", pk=result.kept.pk)
+    candidates = possible_duplicates(
+        first_name=duplicate.first_name,
+        last_name=duplicate.last_name,
+        date_of_birth=duplicate.date_of_birth,
+        exclude_pk=duplicate.pk,
+    )
+    return render(
+        request,
+        "staff/patient_merge.html",
+        {"form": form, "patient": duplicate, "candidates": candidates},
+    )
