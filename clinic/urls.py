@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from accounts import views as accounts_views
+from accounts.forms import ClinicPasswordResetForm
 from accounts.throttle import throttle_password_reset, throttle_sign_in
 from clinic.health import healthz, ping, status
 from frontdesk.views import follow_ups, patients, reminders, requests, schedule, sessions
@@ -24,7 +25,12 @@ urlpatterns = [
     ),
     path(
         "accounts/password_reset/",
-        throttle_password_reset(auth_views.PasswordResetView.as_view()),
+        throttle_password_reset(
+            auth_views.PasswordResetView.as_view(
+                form_class=ClinicPasswordResetForm,
+                subject_template_name="registration/password_reset_subject.txt",
+            )
+        ),
         name="password_reset",
     ),
     path("accounts/logout/", accounts_views.SignOutView.as_view(), name="logout"),

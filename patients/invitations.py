@@ -107,6 +107,8 @@ def invite_patient(*, patient: Patient) -> Invitation:
                 "protocol": settings.SITE_URL.split("://", 1)[0],
                 "domain": settings.SITE_URL.split("://", 1)[-1].rstrip("/"),
                 "site_name": settings.CLINIC_NAME,
+                "clinic_name": settings.CLINIC_NAME,
+                "clinic_phone": settings.CLINIC_PHONE,
             }
         else:
             invitation = Invitation(user=user, kind="invitation", sent_to=patient.email)

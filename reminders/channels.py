@@ -18,7 +18,8 @@ from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
 from treatments import rules
-from treatments.formatting import local_when, long_date
+from treatments.formatting import clinic_time, clinic_when, long_date, place_name
+from treatments.services import clinic_tz
 
 from .models import Channel, Reminder
 
@@ -26,6 +27,7 @@ logger = logging.getLogger("clinic.reminders")
 
 SUBJECTS = {
     "booking_confirmation": "Your session on {session_day} is booked",
+    "booking_moved": "Your session has moved to {session_day}",
     "nsaid_stop": "From today: no aspirin, ibuprofen or other NSAIDs until {nsaid_last}",
     "day_before": "Your session tomorrow, {session_day}",
     "aftercare": "Aftercare after your session today",
@@ -47,6 +49,8 @@ def message_context(reminder: Reminder) -> dict:
     session = reminder.session
     patient = session.patient
     tz = patient.tz
+    clinic = clinic_tz()
+    # The NSAID days count on the patient's own calendar.
     window = rules.nsaid_window(
         rules.local_day(session.starts_at, tz), terms=session.protocol.terms
     )
@@ -57,10 +61,13 @@ def message_context(reminder: Reminder) -> dict:
         "clinic_name": settings.CLINIC_NAME,
         "clinic_address": settings.CLINIC_ADDRESS,
         "clinic_phone": settings.CLINIC_PHONE,
-        "portal_url": settings.SITE_URL,
-        "session_when": local_when(session.starts_at, tz),
-        "session_day": long_date(session.starts_at.astimezone(tz).date()),
-        "session_time": f"{session.starts_at.astimezone(tz):%H:%M}",
+        # Only for a patient who has a portal account: no link to a page they cannot open.
+        "portal_url": settings.SITE_URL if patient.user_id else "",
+        # The appointment on the clinic's clock, named, the patient's own time second.
+        "session_when": clinic_when(session.starts_at, clinic, tz),
+        "session_day": long_date(session.starts_at.astimezone(clinic).date()),
+        "session_time": clinic_time(session.starts_at, clinic, tz),
+        "clinic_place": place_name(clinic),
         "time_zone": patient.time_zone,
         "moved": reminder.occasion > 0,
         "nsaid_first": long_date(window.first_day),
@@ -80,10 +87,16 @@ def render_email(reminder: Reminder, context: dict | None = None) -> Email:
     text = render_to_string(f"reminders/{reminder.kind}.txt", context, using="text").strip()
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
     return Email(
-        subject=SUBJECTS[reminder.kind].format(**context),
+        subject=SUBJECTS[_subject_key(reminder, context)].format(**context),
         text=text,
         html=render_to_string("reminders/email.html", {**context, "paragraphs": paragraphs}),
     )
+
+
+def _subject_key(reminder: Reminder, context: dict) -> str:
+    if reminder.kind == "booking_confirmation" and context["moved"]:
+        return "booking_moved"
+    return reminder.kind
 
 
 def render_sms(reminder: Reminder, context: dict | None = None) -> str:

@@ -158,6 +158,7 @@ class TestLifecycle:
         )
         dispatch_at(NOW + timedelta(hours=1))
         assert "moved" in mail.outbox[1].body and "14 April 2027" in mail.outbox[1].body
+        assert mail.outbox[1].subject == "Your session has moved to Wednesday 14 April 2027"
         # The old reminders' moments pass with nothing sent.
         for when in (at(date(2027, 3, 7), 8), at(date(2027, 3, 9), 9), at(date(2027, 3, 10), 18)):
             dispatch_at(when)
@@ -220,7 +221,8 @@ class TestDelivery:
         [message] = mail.outbox
         assert message.to == [patient.email]
         assert message.subject == "Your session on Wednesday 10 March 2027 is booked"
-        assert "Wednesday 10 March 2027 at 10:00" in message.body
+        assert "Wednesday 10 March 2027 at 10:00 Berlin time" in message.body
+        assert "your time in" not in message.body  # a Berlin patient reads one clock
         assert "From Sunday 7 March 2027 until Wednesday 31 March 2027" in message.body
         assert "+49 30 1234567" in message.body
         html, mimetype = message.alternatives[0]
@@ -332,3 +334,53 @@ class TestLeases:
         with time_machine.travel(NOW, tick=False):
             assert delivery.deliver(batch[0], token=token, worker="w") == ""
         assert mail.outbox == []
+
+
+class TestTheClinicsClock:
+    """Patients travel to the clinic: the appointment time they read is the clinic's, named,
+    with their own time second where it differs; the NSAID days stay on their calendar."""
+
+    def test_a_new_york_patient_reads_berlin_time_first_by_email_and_sms(self, frozen):
+        patient = PatientFactory(
+            time_zone="America/New_York", reminders_by_sms=True, phone="+1 212 555 0100"
+        )
+        book(patient, date(2027, 3, 10), hour=16)
+        dispatch_at(at(NOW.date(), 20))  # 14:00 in New York: outside their quiet hours
+        [email] = mail.outbox
+        when = "Wednesday 10 March 2027 at 16:00 Berlin time (10:00 your time in New York)"
+        assert when in email.body
+        assert "Berlin time" in email.alternatives[0][0]
+        # New York's calendar: the session is on the 10th there too, so 7 to 31 March.
+        assert "From Sunday 7 March 2027 until Wednesday 31 March 2027" in email.body
+        [sms] = LocmemSmsBackend.outbox
+        assert when in sms["body"]
+
+    def test_the_patients_day_is_named_when_it_differs(self, frozen):
+        patient = PatientFactory(time_zone="Pacific/Kiritimati")  # UTC+14
+        book(patient, date(2027, 3, 10), hour=16)
+        dispatch_at(at(NOW.date(), 20))  # 09:00 the next morning in Kiritimati
+        assert "16:00 Berlin time (Thursday 05:00 your time in Kiritimati)" in mail.outbox[0].body
+
+
+class TestPortalLinks:
+    def test_a_patient_without_portal_access_gets_no_portal_link(self, frozen, settings):
+        settings.SMS_BACKEND = "reminders.channels.LocmemSmsBackend"
+        patient = PatientFactory(reminders_by_sms=True, phone="+49 170 5550101")
+        assert patient.user_id is None
+        book(patient, date(2027, 3, 10))
+        dispatch_at(NOW)
+        [email] = mail.outbox
+        assert settings.SITE_URL not in email.body
+        assert settings.SITE_URL not in email.alternatives[0][0]
+        assert "Open your patient page" not in email.alternatives[0][0]
+        assert settings.SITE_URL not in LocmemSmsBackend.outbox[0]["body"]
+
+    def test_a_patient_with_portal_access_gets_the_link(self, frozen, settings):
+        from patients.invitations import invite_patient
+
+        patient = PatientFactory()
+        invite_patient(patient=patient)
+        mail.outbox.clear()
+        book(patient, date(2027, 3, 10))
+        dispatch_at(NOW)
+        assert settings.SITE_URL in mail.outbox[0].body

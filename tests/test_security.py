@@ -203,3 +203,17 @@ def test_photos_are_served_with_their_type_and_a_plain_name(frozen, clinician_cl
     assert response["Content-Type"] == "image/jpeg"
     assert response["Content-Disposition"] == f'inline; filename="follow-up-photo-{photo.pk}.jpg"'
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_reset_email_names_the_clinic_and_its_site_not_the_request_host(settings, mailoutbox):
+    settings.SITE_URL = "https://clinic.example.com"
+    UserFactory(email="maria@example.com")
+    response = Client().post(
+        reverse("password_reset"), {"email": "maria@example.com"}, HTTP_HOST="127.0.0.1:8000"
+    )
+    assert response.status_code == 302
+    [email] = mailoutbox
+    assert email.subject == f"Reset your password at {settings.CLINIC_NAME}"
+    assert settings.CLINIC_NAME in email.body and settings.CLINIC_PHONE in email.body
+    assert "https://clinic.example.com/accounts/reset/" in email.body
+    assert "127.0.0.1" not in email.body
