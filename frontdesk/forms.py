@@ -6,7 +6,6 @@ typed.
 """
 
 import uuid
-import zoneinfo
 from datetime import date, datetime, timedelta
 from datetime import time as datetime_time  # `time` is a form field's name below
 
@@ -21,6 +20,7 @@ from treatments.selectors import clinicians, usable_lots
 from treatments.services import clinic_tz
 from treatments.validators import validate_photo
 from ui.forms import DayField, FieldFor
+from ui.time_zones import TimeZoneField
 
 
 def _slot_field(error: ValidationError) -> str | None:
@@ -296,13 +296,11 @@ class MarkMissedForm(forms.Form):
 
 # --- Patients ------------------------------------------------------------------------------
 
-TIME_ZONES = sorted(zoneinfo.available_timezones())
-
 
 class PatientForm(forms.ModelForm):
     """Registration: the fields; patients.services.register_patient decides."""
 
-    time_zone = forms.ChoiceField(choices=[(z, z) for z in TIME_ZONES])
+    time_zone = TimeZoneField(label="Time zone where the patient lives")
     contact_consent = forms.BooleanField(
         required=False, label="The patient agrees to be contacted about their care (reminders)"
     )
@@ -373,6 +371,10 @@ class PatientEditForm(PatientForm):
     def __init__(self, *args, instance: Patient, **kwargs):
         super().__init__(*args, instance=instance, **kwargs)
         del self.fields["not_a_duplicate"]
+        # A zone already on file stays valid until changed (geographic zones only otherwise).
+        self.fields["time_zone"] = TimeZoneField(
+            label=self.fields["time_zone"].label, current=instance.time_zone
+        )
         self.fields["time_zone"].initial = instance.time_zone
         self.fields["contact_consent"].initial = instance.contact_consent_at is not None
         self.fields["loaded_at"].initial = instance.updated_at.isoformat()

@@ -62,3 +62,11 @@ def test_every_error_of_a_list_is_placed():
     )
     form = refused(exc, {"session_gap": "day"})
     assert form.errors == {"day": ["Gap."], "__all__": ["Odd."]}
+
+
+def test_the_staff_patient_form_offers_only_place_named_zones():
+    from frontdesk.forms import PatientForm
+
+    zones = [value for value, _ in PatientForm().fields["time_zone"].choices]
+    assert "Europe/Berlin" in zones and "America/New_York" in zones
+    assert not {"Factory", "localtime", "UTC", "Etc/GMT+5"} & set(zones)
