@@ -23,6 +23,13 @@ from treatments.validators import validate_photo
 from ui.forms import DayField, FieldFor
 
 
+def iso_date_input(**attrs) -> forms.DateInput:
+    """A browser date picker: `<input type="date">` takes and shows only ISO days
+    (2026-12-16), whatever the display format, so the value is written that way (a
+    localised "16/12/2026" would leave the field blank)."""
+    return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", **attrs})
+
+
 def _slot_field(error: ValidationError) -> str | None:
     return (error.params or {}).get("what")  # "clinician" or "room"
 
@@ -57,7 +64,7 @@ DURATIONS = [(30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"), (90, "1½ h
 class SessionTimeForm(forms.Form):
     """Day, time, length, clinician and room: the parts of a booking and of a move."""
 
-    day = DayField(widget=forms.DateInput(attrs={"type": "date"}))
+    day = DayField(widget=iso_date_input())
     time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}))
     duration = forms.TypedChoiceField(choices=DURATIONS, coerce=int, initial=60)
     clinician = forms.ModelChoiceField(queryset=None)
@@ -134,9 +141,11 @@ class CompleteForm(forms.Form):
         self.fields["second_lot"].queryset = lots
 
     def vials_used(self):
+        """Both lines as entered; a second line of the same lot is added to the first by
+        the service (never dropped)."""
         data = self.cleaned_data
         used = [(data["lot"], data["vials"])]
-        if data.get("second_lot") and data["second_lot"] != data["lot"]:
+        if data.get("second_lot"):
             used.append((data["second_lot"], data.get("second_vials") or 1))
         return used
 
@@ -237,8 +246,8 @@ class ReviewFilterForm(forms.Form):
     )
     kind = forms.ChoiceField(choices=[("", "Any kind"), *FollowUpKind.choices], required=False)
     clinician = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any clinician")
-    date_from = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = DayField(required=False, widget=iso_date_input())
+    date_to = DayField(required=False, widget=iso_date_input())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

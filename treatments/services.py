@@ -296,12 +296,16 @@ def complete_session(
     side_effects: str = "",
     now: datetime | None = None,
 ) -> TreatmentSession:
-    """Record that the session was carried out, with the vial(s) used, and plan follow-ups."""
+    """Record that the session was carried out, with the vial(s) used, and plan follow-ups.
+
+    Several lines of one lot (lot A × 2 and lot A × 1) are added up into one line (3 vials):
+    a recall must find every vial, so no line is ever dropped or overwritten."""
     now = now or timezone.now()
     if not completed_by.has_perm("treatments.complete_treatmentsession"):
         raise PermissionDenied("Only a clinician can complete a session.")
     if not vials:
         raise ValidationError("Record the vial(s) used in this session.", code="vials_required")
+    vials = _vials_by_lot(vials)
     with transaction.atomic():
         session = _locked(session)
         _require_status(session, OPEN_STATUSES, "completed")
@@ -336,6 +340,18 @@ def complete_session(
         _plan_follow_ups(session)
         reminders.plan_for_session(session, now=now)
     return session
+
+
+def _vials_by_lot(vials: Sequence[tuple[ProductLot, int]]) -> list[tuple[ProductLot, int]]:
+    """One (lot, total vials) per lot, in the order the lots were first named."""
+    for _, count in vials:
+        if count is None or count < 1:
+            raise ValidationError("Record at least one vial per lot.", code="vials_required")
+    totals: dict[int, tuple[ProductLot, int]] = {}
+    for lot, count in vials:
+        _, before = totals.get(lot.pk, (lot, 0))
+        totals[lot.pk] = (lot, before + count)
+    return list(totals.values())
 
 
 def mark_no_show(

@@ -1,0 +1,67 @@
+"""Issue 12, part A: what the front office hits on a real day (vials of one lot, the Move
+form's day, check-in and no-show, NSAID decisions at short notice, the follow-up review,
+booking guardrails, closing what patients report and ask)."""
+
+from datetime import date
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from tests.factories import NOW, ProductLotFactory, at, book
+from treatments import services
+from treatments.models import SessionStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def started_session(**kwargs):
+    """A session at 08:00 on NOW's day (already started at 09:00), booked in December."""
+    return book(day=date(2027, 1, 4), hour=8, now=at(date(2026, 12, 20), 9), **kwargs)
+
+
+class TestVialsOfOneLot:
+    """Item 2: lot A × 2 plus lot A × 1 is 3 vials of lot A, never 2."""
+
+    def test_the_service_adds_up_lines_of_one_lot(self):
+        session = started_session()
+        lot_a, lot_b = ProductLotFactory(), ProductLotFactory()
+        services.complete_session(
+            session=session,
+            vials=[(lot_a, 2), (lot_b, 1), (lot_a, 1)],
+            completed_by=session.clinician,
+            now=NOW,
+        )
+        used = {v.lot_id: v.vials for v in session.vials_used.all()}
+        assert used == {lot_a.pk: 3, lot_b.pk: 1}
+
+    def test_a_line_without_vials_is_refused_whatever_its_place(self):
+        session = started_session()
+        lot = ProductLotFactory()
+        with pytest.raises(ValidationError) as refused:
+            services.complete_session(
+                session=session, vials=[(lot, 2), (lot, 0)], completed_by=session.clinician, now=NOW
+            )
+        assert refused.value.code == "vials_required"
+
+    def test_the_form_keeps_the_second_line_of_the_same_lot(self, clinician_client):
+        session = started_session()
+        lot = ProductLotFactory()
+        response = clinician_client.post(
+            reverse("session_complete", args=[session.pk]),
+            {"lot": lot.pk, "vials": 2, "second_lot": lot.pk, "second_vials": 1},
+        )
+        assert response.status_code == 302
+        session.refresh_from_db()
+        assert session.status == SessionStatus.COMPLETED
+        assert [(v.lot_id, v.vials) for v in session.vials_used.all()] == [(lot.pk, 3)]
+
+
+class TestMoveForm:
+    """Item 3: the Move form opens with the session's day, in the ISO form a date input takes."""
+
+    def test_the_day_field_carries_the_sessions_day(self, staff_client):
+        session = book(day=date(2027, 12, 16))
+        page = staff_client.get(reverse("session_reschedule", args=[session.pk])).content.decode()
+        assert 'type="date"' in page and 'value="2027-12-16"' in page
+        assert "16/12/2027" not in page
