@@ -65,3 +65,61 @@ class TestMoveForm:
         page = staff_client.get(reverse("session_reschedule", args=[session.pk])).content.decode()
         assert 'type="date"' in page and 'value="2027-12-16"' in page
         assert "16/12/2027" not in page
+
+
+class TestCheckInAndNoShow:
+    """Item 8: the buttons only when they apply; a no-show is confirmed; clear status words."""
+
+    def test_check_in_only_on_the_day_and_not_twice(self, staff_client):
+        later = book(day=date(2027, 3, 10))
+        page = staff_client.get(reverse("session_detail", args=[later.pk])).content.decode()
+        assert 'id="check-in"' not in page and 'id="no-show"' not in page
+
+        today = book(day=date(2027, 1, 4), hour=11, now=at(date(2026, 12, 20), 9))
+        page = staff_client.get(reverse("session_detail", args=[today.pk])).content.decode()
+        assert 'id="check-in"' in page
+        assert 'id="no-show"' not in page  # it has not started yet
+
+        staff_client.post(reverse("session_check_in", args=[today.pk]))
+        page = staff_client.get(reverse("session_detail", args=[today.pk])).content.decode()
+        assert 'id="check-in"' not in page
+        assert "Checked in 09:00" in page  # NOW, on the clinic's clock
+
+    def test_a_second_check_in_keeps_the_first_time(self):
+        session = started_session()
+        services.check_in_session(session=session, checked_in_by=session.clinician, now=NOW)
+        with pytest.raises(ValidationError) as refused:
+            services.check_in_session(
+                session=session, checked_in_by=session.clinician, now=at(date(2027, 1, 4), 10)
+            )
+        assert refused.value.code == "already_checked_in"
+        session.refresh_from_db()
+        assert session.checked_in_at == NOW
+
+    def test_a_checked_in_patient_is_no_no_show(self):
+        session = started_session()
+        services.check_in_session(session=session, checked_in_by=session.clinician, now=NOW)
+        with pytest.raises(ValidationError) as refused:
+            services.mark_no_show(session=session, recorded_by=session.clinician, now=NOW)
+        assert refused.value.code == "checked_in"
+
+    def test_no_show_asks_for_confirmation(self, staff_client):
+        session = started_session()
+        page = staff_client.get(reverse("session_detail", args=[session.pk])).content.decode()
+        assert 'id="no-show"' in page
+        # The button opens a confirmation; a POST without it changes nothing.
+        response = staff_client.post(reverse("session_no_show", args=[session.pk]))
+        assert response.status_code == 200 and "Yes, mark as a no-show" in response.content.decode()
+        session.refresh_from_db()
+        assert session.status == SessionStatus.SCHEDULED
+        staff_client.post(reverse("session_no_show", args=[session.pk]), {"confirmed": "yes"})
+        session.refresh_from_db()
+        assert session.status == SessionStatus.NO_SHOW
+
+    def test_the_schedule_says_checked_in_with_the_time(self, staff_client):
+        session = started_session()
+        services.check_in_session(
+            session=session, checked_in_by=session.clinician, now=at(date(2027, 1, 4), 8, 42)
+        )
+        page = staff_client.get(reverse("schedule"), {"day": "2027-01-04"}).content.decode()
+        assert "Checked in 08:42" in page

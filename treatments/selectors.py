@@ -199,10 +199,50 @@ def clinicians():
 class ScheduleEntry:
     session: TreatmentSession
     flags: list[tuple[str, str]] = field(default_factory=list)  # (style, text)
+    status: str = ""  # status_words()
+
+
+def status_words(session: TreatmentSession, clinic_tz: ZoneInfo) -> str:
+    """What happened to the session, in the words staff use, with the time on the clinic's
+    clock: "Checked in 09:42", "Completed 10:31", "No-show", "Scheduled"."""
+
+    def clock(moment: datetime) -> str:
+        return moment.astimezone(clinic_tz).strftime("%H:%M")
+
+    if session.status == SessionStatus.COMPLETED and session.completed_at:
+        return f"Completed {clock(session.completed_at)}"
+    if session.status in OPEN_STATUSES and session.checked_in_at:
+        return f"Checked in {clock(session.checked_in_at)}"
+    return session.get_status_display()
+
+
+@dataclass(frozen=True)
+class SessionActions:
+    """Which of the day's buttons apply to a session now (the services refuse the rest)."""
+
+    check_in: bool
+    no_show: bool
+
+
+def session_actions(session: TreatmentSession, *, today: date, now: datetime) -> SessionActions:
+    """Check in on the session's day until the patient is checked in; no-show once the
+    session has started and the patient has not been checked in."""
+    waiting = session.is_open and not session.checked_in_at
+    return SessionActions(
+        check_in=waiting and session.local_date == today,
+        no_show=waiting and session.starts_at <= now,
+    )
 
 
 def schedule(
-    *, start: date, days: int, today: date, now: datetime, clinician_id=None, room_id=None
+    *,
+    start: date,
+    days: int,
+    today: date,
+    now: datetime,
+    clinician_id=None,
+    room_id=None,
+    clinic_tz: ZoneInfo,
 ) -> dict[date, list[ScheduleEntry]]:
     """Sessions per clinic day from `start`, with the flags staff must see. Three queries."""
     sessions = list(
@@ -238,6 +278,7 @@ def schedule(
                     now=now,
                     missing_assessment=session.pk in missing_assessment,
                 ),
+                status_words(session, clinic_tz),
             )
         )
     return by_day

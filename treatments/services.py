@@ -20,6 +20,8 @@ fields; other code may branch on them):
     decision_required      recording an empty NSAID decision
     session_not_completed  recording a done follow-up of a session not carried out
     not_today              checking in on another day than the session's
+    already_checked_in     checking in a patient a second time (the first time stays)
+    checked_in             marking a no-show a patient who was checked in
     stale_form             a booking form's one-time key was already used for another patient
     changed_meanwhile      a follow-up was recorded again since the form was opened
     reason_required        (also) amending a recorded follow-up without saying why
@@ -246,6 +248,14 @@ def check_in_session(
     with transaction.atomic():
         session = _locked(session)
         _require_status(session, OPEN_STATUSES, "checked in")
+        if session.checked_in_at:  # the first arrival time stays
+            raise ValidationError(
+                "The patient is already checked in (at %(at)s).",
+                code="already_checked_in",
+                params={
+                    "at": timezone.localtime(session.checked_in_at, clinic_tz()).strftime("%H:%M")
+                },
+            )
         if rules.local_day(now, clinic_tz()) != session.local_date:
             raise ValidationError(
                 "A patient can be checked in only on the day of the session.", code="not_today"
@@ -362,6 +372,10 @@ def mark_no_show(
     with transaction.atomic():
         session = _locked(session)
         _require_status(session, OPEN_STATUSES, "marked as a no-show")
+        if session.checked_in_at:
+            raise ValidationError(
+                "The patient was checked in, so this is not a no-show.", code="checked_in"
+            )
         if session.starts_at > now:
             raise ValidationError(
                 "A session can be marked as a no-show only once it has started.",

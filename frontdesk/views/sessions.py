@@ -135,6 +135,8 @@ def session_detail(request, pk):
                 missing_assessment=selectors.previous_assessment_missing(session),
             ),
             "vials": session.vials_used.select_related("lot"),
+            "status_words": selectors.status_words(session, services.clinic_tz()),
+            "actions": selectors.session_actions(session, today=today, now=now),
             "complete_form": CompleteForm(session=session),
             "decision_form": NsaidDecisionForm(),
             "cancel_form": CancelForm(),
@@ -171,15 +173,18 @@ def session_check_in(request, pk):
 
 
 @staff_required
-@require_POST
 def session_no_show(request, pk):
+    """A no-show ends the session's follow-ups and cannot be undone: the button opens this
+    confirmation page, and only its POST (with `confirmed`) marks it."""
     session = _session(pk)
-    return _act(
-        request,
-        session,
-        lambda: services.mark_no_show(session=session, recorded_by=request.user),
-        "Marked as a no-show.",
-    )
+    if request.method == "POST" and request.POST.get("confirmed") == "yes":
+        return _act(
+            request,
+            session,
+            lambda: services.mark_no_show(session=session, recorded_by=request.user),
+            "Marked as a no-show.",
+        )
+    return render(request, "staff/session_no_show.html", {"session": session})
 
 
 @staff_required
