@@ -13,11 +13,13 @@ from datetime import time as datetime_time  # `time` is a form field's name belo
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from patients.models import Patient, born_from_1900
 from patients.validators import validate_no_bidi_controls
 from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
 from treatments.selectors import clinicians, usable_lots
+from treatments.rules import add_months, local_day
 from treatments.services import clinic_tz
 from treatments.validators import validate_photo
 from ui.forms import DayField, FieldFor
@@ -41,6 +43,7 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "in_the_past": "day",
     "too_far_ahead": "day",
     "invalid_times": "duration",
+    "not_a_clinician": "clinician",
     "nsaid_window_started": "nsaid_free_confirmed",
     "nsaid_review_required": "nsaid_decision",
     "decision_required": "decision",
@@ -57,6 +60,9 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
 
 # The longest free text a front-office form takes (notes, reasons, decisions).
 TEXT_MAX = 2000
+
+# A booking further ahead than this asks for a confirmation (a mistyped year is likelier).
+FAR_AHEAD_YEARS = 2
 
 DURATIONS = [(30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"), (90, "1½ hours")]
 
@@ -75,14 +81,37 @@ class SessionTimeForm(forms.Form):
         help_text="Only needed at short notice, once the NSAID pause has already begun.",
     )
 
-    def __init__(self, *args, **kwargs):
+    # Hidden until a day more than FAR_AHEAD_YEARS ahead is chosen (then a checkbox).
+    far_ahead_confirmed = forms.BooleanField(
+        required=False, label="Yes, book it that far ahead", widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, today: date | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.today = today or local_day(timezone.now(), clinic_tz())
         self.fields["clinician"].queryset = clinicians()
         self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
         self.fields["room"].queryset = Room.objects.filter(is_active=True)
 
+    def far_ahead_from(self) -> date:
+        """The first day that counts as "far ahead": FAR_AHEAD_YEARS from today."""
+        return add_months(self.today, 12 * FAR_AHEAD_YEARS)
+
     def clean(self):
         data = super().clean()
+        day = data.get("day")
+        if day and day > self.far_ahead_from() and not data.get("far_ahead_confirmed"):
+            # Usually a mistyped year: ask before booking, without refusing.
+            self.fields["far_ahead_confirmed"].widget = forms.CheckboxInput()
+            self.add_error(
+                "day",
+                ValidationError(
+                    "%(day)s is more than %(years)s years ahead. Check the year; to book it "
+                    "anyway, tick “Yes, book it that far ahead”.",
+                    code="far_ahead",
+                    params={"day": f"{day:%A %d %B %Y}", "years": FAR_AHEAD_YEARS},
+                ),
+            )
         if data.get("day") and data.get("time"):
             data["starts_at"] = datetime.combine(data["day"], data["time"], tzinfo=clinic_tz())
             data["ends_at"] = data["starts_at"] + timedelta(minutes=data.get("duration") or 60)

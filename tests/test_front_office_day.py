@@ -2,14 +2,24 @@
 form's day, check-in and no-show, NSAID decisions at short notice, the follow-up review,
 booking guardrails, closing what patients report and ask)."""
 
-from datetime import date
+import uuid
+from datetime import date, timedelta
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from tests.factories import NOW, ProductLotFactory, at, book
-from treatments import services
+from tests.factories import (
+    NOW,
+    PatientFactory,
+    ProductLotFactory,
+    RoomFactory,
+    at,
+    book,
+    clinician,
+)
+from treatments import selectors, services
 from treatments.models import SessionStatus
 
 pytestmark = pytest.mark.django_db
@@ -123,3 +133,84 @@ class TestCheckInAndNoShow:
         )
         page = staff_client.get(reverse("schedule"), {"day": "2027-01-04"}).content.decode()
         assert "Checked in 08:42" in page
+
+
+class TestBookingGuardrails:
+    """Item 11: clinicians only; a warning far ahead; free times when a clash is refused."""
+
+    def booking(self, session_like, **overrides):
+        return {
+            "day": "2027-03-10",
+            "time": "10:00",
+            "duration": "60",
+            "clinician": session_like.clinician_id,
+            "room": session_like.room_id,
+            "booking_key": str(uuid.uuid4()),
+            **overrides,
+        }
+
+    def test_only_clinicians_are_offered_and_accepted(self, clinic_admin_client):
+        admin = clinic_admin_client.user
+        User.objects.filter(pk=admin.pk).update(is_superuser=True)
+        doctor = clinician(first_name="Dana", last_name="Doctor")
+        patient = PatientFactory()
+        page = clinic_admin_client.get(reverse("session_book", args=[patient.pk]))
+        offered = list(page.context["form"].fields["clinician"].queryset)
+        assert offered == [doctor]
+        starts = at(date(2027, 3, 10))
+        with pytest.raises(ValidationError) as refused:
+            services.book_session(
+                patient=patient,
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=1),
+                clinician=User.objects.get(pk=admin.pk),
+                room=RoomFactory(),
+                booked_by=doctor,
+                now=NOW,
+            )
+        assert refused.value.code == "not_a_clinician"
+
+    def test_more_than_two_years_ahead_asks_first(self, staff_client):
+        other = book(day=date(2027, 2, 1))
+        patient = PatientFactory()
+        url = reverse("session_book", args=[patient.pk])
+        # 4 January 2029 is exactly two years ahead: booked without a question.
+        response = staff_client.post(url, self.booking(other, day="2029-01-04"))
+        assert response.status_code == 302
+        patient = PatientFactory()
+        url = reverse("session_book", args=[patient.pk])
+        response = staff_client.post(url, self.booking(other, day="2029-01-05"))
+        assert response.status_code == 200
+        assert "more than 2 years ahead" in response.context["form"].errors["day"][0]
+        assert 'type="checkbox" name="far_ahead_confirmed"' in response.content.decode()
+        assert not patient.sessions.exists()
+        data = self.booking(other, day="2029-01-05", far_ahead_confirmed="on")
+        assert staff_client.post(url, data).status_code == 302
+        assert patient.sessions.get().local_date == date(2029, 1, 5)
+
+    def test_a_clash_shows_free_times(self, staff_client):
+        taken = book(day=date(2027, 3, 10), hour=10)
+        book(day=date(2027, 3, 10), hour=11, clinician_user=taken.clinician)
+        patient = PatientFactory()
+        response = staff_client.post(
+            reverse("session_book", args=[patient.pk]), self.booking(taken, time="10:30")
+        )
+        assert "already booked" in response.context["form"].errors["clinician"][0]
+        hints = [f"{t:%H:%M}" for t in response.context["free_slots"]]
+        # 08:00-09:00 and 08:15..; never 10:00-12:00 (taken), and an hour must fit.
+        assert hints == ["08:00", "08:15", "08:30", "08:45"]
+        assert 'id="free-slots"' in response.content.decode()
+
+    def test_free_slots_skip_busy_times_and_the_past(self):
+        taken = book(day=date(2027, 1, 4), hour=10, now=at(date(2026, 12, 20), 9))
+        slots = selectors.free_slots(
+            day=date(2027, 1, 4),
+            length=timedelta(minutes=60),
+            clinician_id=taken.clinician_id,
+            room_id=taken.room_id,
+            clinic_tz=services.clinic_tz(),
+            now=at(date(2027, 1, 4), 9, 5),
+            limit=3,
+        )
+        # 09:15 would end at 10:15, inside the 10:00 session; the next free start is 11:00.
+        assert [f"{t:%H:%M}" for t in slots] == ["11:00", "11:15", "11:30"]

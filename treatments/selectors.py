@@ -184,12 +184,50 @@ def usable_lots(day: date):
 
 
 def clinicians():
+    """Who a session can be booked with: active users in the Clinician role, and only them
+    (an admin account, even a superuser, does not treat patients)."""
     return (
-        User.objects.filter(is_active=True)
-        .filter(Q(groups__name=roles.CLINICIAN) | Q(is_superuser=True))
+        User.objects.filter(is_active=True, groups__name=roles.CLINICIAN)
         .distinct()
         .order_by("last_name", "username")
     )
+
+
+# The hours free slots are looked for in (clinic time), and their step.
+SLOT_DAY_START = time(8, 0)
+SLOT_DAY_END = time(18, 0)
+SLOT_STEP = timedelta(minutes=15)
+
+
+def free_slots(
+    *,
+    day: date,
+    length: timedelta,
+    clinician_id,
+    room_id,
+    clinic_tz: ZoneInfo,
+    now: datetime,
+    limit: int = 4,
+) -> list[datetime]:
+    """Start times on `day` (clinic hours, every SLOT_STEP, not before `now`) when both the
+    clinician and the room are free for `length`: the hints a refused clash shows. One
+    query. A hint, not a promise: the booking service still checks."""
+    day_start = datetime.combine(day, SLOT_DAY_START, tzinfo=clinic_tz)
+    day_end = datetime.combine(day, SLOT_DAY_END, tzinfo=clinic_tz)
+    busy = list(
+        TreatmentSession.objects.filter(status__in=LIVE_STATUSES)
+        .filter(Q(clinician_id=clinician_id) | Q(room_id=room_id))
+        .filter(starts_at__lt=day_end, ends_at__gt=day_start)
+        .values_list("starts_at", "ends_at")
+    )
+    found: list[datetime] = []
+    start = day_start
+    while start + length <= day_end and len(found) < limit:
+        end = start + length
+        if start >= now and not any(b_start < end and b_end > start for b_start, b_end in busy):
+            found.append(start)
+        start += SLOT_STEP
+    return found
 
 
 # --- The schedule ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ fields; other code may branch on them):
     in_the_past            the session would start before now
     too_far_ahead          the session would be after patients.validators.LATEST_DAY
     invalid_times          the session would not end after it starts
+    not_a_clinician        the session's clinician is not an active user in the Clinician role
     nsaid_window_started   short notice without the patient's no-NSAID confirmation
     nsaid_review_required  prescribed NSAID and no clinician decision on file
     lot_not_usable         expired lot, or no valid safety certificate
@@ -49,6 +50,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts import roles
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 
@@ -110,6 +112,7 @@ def book_session(
     """
     now = now or timezone.now()
     _check_times(starts_at, ends_at, now)
+    _check_clinician(clinician)
     protocol = ProtocolVersion.objects.in_force_on(rules.local_day(now, clinic_tz()))
     session = TreatmentSession(
         patient=patient,
@@ -180,6 +183,8 @@ def reschedule_session(
     """
     now = now or timezone.now()
     _check_times(starts_at, ends_at, now)
+    if clinician is not None:
+        _check_clinician(clinician)
     try:
         with transaction.atomic():
             _wait_briefly_for_locks()
@@ -572,6 +577,16 @@ def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
             "Choose a day up to %(last)s.",
             code="too_far_ahead",
             params={"last": f"{LATEST_DAY:%d %B %Y}"},
+        )
+
+
+def _check_clinician(clinician) -> None:
+    """Sessions are booked with a clinician: an active user in the Clinician role."""
+    if not (clinician.is_active and clinician.groups.filter(name=roles.CLINICIAN).exists()):
+        raise ValidationError(
+            "%(name)s is not a clinician; choose a clinician for the session.",
+            code="not_a_clinician",
+            params={"name": clinician.get_full_name() or clinician.username},
         )
 
 

@@ -33,9 +33,10 @@ from .common import now_and_today
 def session_book(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
     now, today = now_and_today()
-    form = BookingForm(request.POST or None)
+    form = BookingForm(request.POST or None, today=today)
+    free_slots = None
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+        data = dict(form.cleaned_data)  # a refusal on a field takes it out of cleaned_data
         try:
             session = services.book_session(
                 patient=patient,
@@ -51,6 +52,7 @@ def session_book(request, patient_pk):
             )
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+            free_slots = _free_slot_hints(exc, data, now=now)
         except PermissionDenied as exc:
             form.add_error("nsaid_decision", str(exc))
         else:
@@ -60,7 +62,29 @@ def session_book(request, patient_pk):
     return render(
         request,
         "staff/session_book.html",
-        {"form": form, "patient": patient, "eligibility": eligibility},
+        {
+            "form": form,
+            "patient": patient,
+            "eligibility": eligibility,
+            "free_slots": free_slots,
+        },
+    )
+
+
+def _free_slot_hints(exc: ValidationError, data: dict, *, now) -> list | None:
+    """When a clash is refused: the times that day when the chosen clinician and room are
+    both free for the chosen length (the scheduling issue builds the full slot finder).
+    None when the refusal is not a clash."""
+    codes = set() if hasattr(exc, "error_dict") else {e.code for e in exc.error_list}
+    if "slot_taken" not in codes:
+        return None
+    return selectors.free_slots(
+        day=data["day"],
+        length=data["ends_at"] - data["starts_at"],
+        clinician_id=data["clinician"].pk,
+        room_id=data["room"].pk,
+        clinic_tz=services.clinic_tz(),
+        now=now,
     )
 
 
@@ -253,6 +277,7 @@ def session_reschedule(request, pk):
     local_start = timezone.localtime(session.starts_at, services.clinic_tz())
     form = RescheduleForm(
         request.POST or None,
+        today=now_and_today()[1],
         initial={
             "day": local_start.date(),
             "time": local_start.time(),
