@@ -18,8 +18,8 @@ from django.utils import timezone
 from patients.models import Patient, born_from_1900
 from patients.validators import validate_no_bidi_controls
 from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
-from treatments.selectors import clinicians, usable_lots
 from treatments.rules import add_months, local_day
+from treatments.selectors import clinicians, usable_lots
 from treatments.services import clinic_tz
 from treatments.validators import validate_photo
 from ui.forms import DayField, FieldFor
