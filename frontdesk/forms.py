@@ -53,6 +53,8 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "slot_taken": _slot_field,
     "duplicate_email": "email",
     "changed_meanwhile": None,
+    "note_required": "note",
+    "already_closed": None,
     "not_started": None,
     "invalid_status": None,
 }
@@ -139,6 +141,24 @@ class RescheduleForm(SessionTimeForm):
 class CancelForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, label="Why is it cancelled?"
+    )
+
+
+class CloseSideEffectForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        label="What was done",
+        help_text="E.g. called the patient, advice given, seen on ...",
+    )
+
+
+class CloseChangeRequestForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        label="Outcome, in words for the patient",
+        help_text="The patient sees this in the portal, e.g. “Moved to Friday 16 April, 10:00”.",
     )
 
 

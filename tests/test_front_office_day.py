@@ -19,8 +19,8 @@ from tests.factories import (
     book,
     clinician,
 )
-from treatments import selectors, services
-from treatments.models import SessionStatus
+from treatments import patient_requests, selectors, services
+from treatments.models import ChangeRequest, SessionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -214,3 +214,61 @@ class TestBookingGuardrails:
         )
         # 09:15 would end at 10:15, inside the 10:00 session; the next free start is 11:00.
         assert [f"{t:%H:%M}" for t in slots] == ["11:00", "11:15", "11:30"]
+
+
+class TestClosingWhatPatientsSend:
+    """Item 12: closing a side effect or a change request needs a note; a handled request
+    keeps its outcome for the patient (the portal's answered_requests)."""
+
+    def test_a_side_effect_is_not_closed_without_a_note(self, staff_client):
+        session = book(day=date(2027, 3, 10))
+        report = patient_requests.report_side_effect(
+            patient=session.patient, description="Itchy scalp"
+        )
+        url = reverse("resolve_side_effect", args=[report.pk])
+        response = staff_client.post(url, {"note": "  "})
+        assert response.status_code == 200 and "note" in response.context["form"].errors
+        report.refresh_from_db()
+        assert report.resolved_at is None
+        staff_client.post(url, {"note": "Called; cool compress advised"})
+        report.refresh_from_db()
+        assert report.resolved_by == staff_client.user
+        assert report.staff_note == "Called; cool compress advised"
+        with pytest.raises(ValidationError) as refused:
+            patient_requests.resolve_side_effect(
+                report=report, resolved_by=staff_client.user, note="again"
+            )
+        assert refused.value.code == "already_closed"
+
+    def test_handled_records_the_outcome_for_the_patient(self, staff_client):
+        session = book(day=date(2027, 3, 10))
+        change = patient_requests.request_change(
+            patient=session.patient, session=session, kind="reschedule", message="April?"
+        )
+        url = reverse("handle_change_request", args=[change.pk])
+        # The patient page's bare "Handled" button now asks for the outcome first.
+        response = staff_client.post(url)
+        assert response.status_code == 200 and not response.context["form"].errors
+        change.refresh_from_db()
+        assert change.handled_at is None
+        staff_client.post(url, {"note": "Moved to Friday 16 April, 10:00"})
+        change.refresh_from_db()
+        assert change.handled_by == staff_client.user
+        assert change.outcome == "Moved to Friday 16 April, 10:00"
+        [answered] = patient_requests.answered_requests(session.patient)
+        assert answered.outcome == "Moved to Friday 16 April, 10:00"
+
+    def test_the_service_and_the_database_refuse_a_handled_request_without_outcome(self):
+        from django.db import IntegrityError, transaction
+
+        session = book(day=date(2027, 3, 10))
+        change = patient_requests.request_change(
+            patient=session.patient, session=session, kind="cancel"
+        )
+        with pytest.raises(ValidationError) as refused:
+            patient_requests.handle_change_request(
+                change_request=change, handled_by=session.clinician, outcome=" "
+            )
+        assert refused.value.code == "note_required"
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ChangeRequest.objects.filter(pk=change.pk).update(handled_at=NOW)

@@ -772,10 +772,20 @@ def _plan_follow_ups(session: TreatmentSession) -> None:
     due = rules.follow_up_due_dates(session.local_date, terms=session.protocol.terms)
     existing = set(session.follow_ups.values_list("kind", flat=True))
     FollowUp.objects.bulk_create(
-        FollowUp(session=session, kind=kind, due_date=day)
+        _set_window(FollowUp(session=session, kind=kind, due_date=day), session)
         for kind, day in due.items()
         if kind not in existing
     )
+
+
+def _set_window(follow_up: FollowUp, session: TreatmentSession) -> FollowUp:
+    """The follow-up's due window by the session's protocol (stored, like its due date)."""
+    follow_up.due_from, follow_up.due_until = rules.follow_up_window(
+        follow_up.due_date,
+        session_day=session.local_date,
+        window_days=session.protocol.follow_up_window_days,
+    )
+    return follow_up
 
 
 def _move_follow_ups(session: TreatmentSession) -> None:
@@ -783,7 +793,8 @@ def _move_follow_ups(session: TreatmentSession) -> None:
     planned = list(session.follow_ups.filter(status=FollowUpStatus.PLANNED))
     for follow_up in planned:
         follow_up.due_date = due.get(follow_up.kind, follow_up.due_date)
-    FollowUp.objects.bulk_update(planned, ["due_date"])
+        _set_window(follow_up, session)
+    FollowUp.objects.bulk_update(planned, ["due_date", "due_from", "due_until"])
     _plan_follow_ups(session)
 
 
