@@ -53,6 +53,7 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "slot_taken": _slot_field,
     "duplicate_email": "email",
     "changed_meanwhile": None,
+    "not_due_yet": None,
     "note_required": "note",
     "already_closed": None,
     "not_started": None,
@@ -200,6 +201,7 @@ class CompleteForm(forms.Form):
 
 
 FINDING_FIELDS = (
+    "seen_on",
     "notes",
     "side_effects",
     "hair_density_per_cm2",
@@ -217,6 +219,12 @@ class FollowUpForm(forms.Form):
     status = forms.ChoiceField(
         choices=[(FollowUpStatus.DONE, "Done"), (FollowUpStatus.MISSED, "Missed")],
         widget=forms.RadioSelect,
+    )
+    seen_on = DayField(
+        required=False,
+        widget=iso_date_input(),
+        label="Seen on",
+        help_text="The day the patient was actually seen (for a done follow-up).",
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     side_effects = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -246,7 +254,11 @@ class FollowUpForm(forms.Form):
 
     def __init__(self, *args, follow_up, can_record_findings: bool, **kwargs):
         amending = follow_up.status in (FollowUpStatus.DONE, FollowUpStatus.MISSED)
-        initial = {"version": follow_up.version, "status": FollowUpStatus.DONE}
+        initial = {
+            "version": follow_up.version,
+            "status": FollowUpStatus.DONE,
+            "seen_on": local_day(timezone.now(), clinic_tz()),
+        }
         if amending:
             initial.update(
                 status=follow_up.status,
@@ -286,7 +298,9 @@ class ReviewFilterForm(forms.Form):
     status = forms.ChoiceField(
         choices=[
             ("overdue", "Overdue"),
-            ("due", "Due"),
+            ("due_now", "Due now"),
+            ("week", "Due this week"),
+            ("upcoming", "Upcoming"),
             ("missed", "Missed"),
             ("done", "Done"),
             ("all", "All"),
@@ -302,6 +316,11 @@ class ReviewFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["clinician"].queryset = clinicians()
         self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
+        if self.data.get("status") == "due":  # a link from before "Due now" and "Upcoming"
+            self.fields["status"].choices = [
+                *self.fields["status"].choices,
+                ("due", "Due today or later"),
+            ]
 
 
 class ScheduleForm(forms.Form):

@@ -2,6 +2,8 @@
 form's day, check-in and no-show, NSAID decisions at short notice, the follow-up review,
 booking guardrails, closing what patients report and ask)."""
 
+import csv
+import io
 import uuid
 from datetime import date, timedelta
 
@@ -272,3 +274,117 @@ class TestClosingWhatPatientsSend:
         assert refused.value.code == "note_required"
         with pytest.raises(IntegrityError), transaction.atomic():
             ChangeRequest.objects.filter(pk=change.pk).update(handled_at=NOW)
+
+
+def carried_out(day=date(2026, 10, 1)):
+    """A session carried out on `day` (its follow-ups planned by the default protocol)."""
+    session = book(day=day, now=at(day - timedelta(days=10), 9))
+    return services.complete_session(
+        session=session,
+        vials=[(ProductLotFactory(), 1)],
+        completed_by=session.clinician,
+        now=at(day, 12),
+    )
+
+
+class TestFollowUpReview:
+    """Item 10: "Due now" (the protocol's window) apart from "Upcoming", a link to record
+    each, no recording long before it is due, the day seen, the CSV, and a first page that
+    is useful with nothing overdue."""
+
+    def test_the_window_comes_from_the_protocol(self):
+        session = carried_out(date(2026, 10, 1))
+        early = session.follow_ups.get(kind="early_result")  # due 1 Jan 2027
+        assert (early.due_from, early.due_until) == (date(2026, 12, 18), date(2027, 1, 15))
+        aftercare = session.follow_ups.get(kind="aftercare_check")  # due 8 Oct, session 1 Oct
+        assert aftercare.due_from == date(2026, 10, 1)  # never before the session day
+
+    def test_due_now_and_upcoming_are_apart(self, clinic_admin_client):
+        session = carried_out(date(2026, 10, 1))
+        # At NOW (4 Jan 2027): the 3-month one (due 1 Jan) is due now (and overdue); the
+        # 6-month one (due 1 Apr) is upcoming.
+        page = clinic_admin_client.get(reverse("follow_up_review"), {"status": "due_now"})
+        assert [f.kind for f in page.context["page"]] == ["early_result"]
+        assert page.context["counts"]["due_now"] == 1
+        upcoming = clinic_admin_client.get(reverse("follow_up_review"), {"status": "upcoming"})
+        # The 7-day check (due 8 Oct 2026, never recorded) is overdue, not upcoming.
+        assert [f.kind for f in upcoming.context["page"]] == ["assessment", "long_term"]
+        record = reverse("follow_up_record", args=[session.follow_ups.get(kind="early_result").pk])
+        assert f'href="{record}"' in page.content.decode()
+
+    def test_not_recorded_long_before_it_is_due(self):
+        session = carried_out(date(2026, 10, 1))
+        assessment = session.follow_ups.get(kind="assessment")  # due 1 Apr 2027, from 18 Mar
+        for status in ("done", "missed"):
+            with pytest.raises(ValidationError) as refused:
+                services.record_follow_up(
+                    follow_up=assessment, status=status, recorded_by=session.clinician, now=NOW
+                )
+            assert refused.value.code == "not_due_yet"
+        services.record_follow_up(
+            follow_up=assessment,
+            status="done",
+            recorded_by=session.clinician,
+            now=at(date(2027, 3, 18), 9),
+        )
+
+    def test_the_day_seen_is_stored_and_checked(self, clinician_client):
+        session = carried_out(date(2026, 10, 1))
+        early = session.follow_ups.get(kind="early_result")
+        url = reverse("follow_up_record", args=[early.pk])
+        form = clinician_client.get(url).context["form"]
+        assert form["seen_on"].value() == date(2027, 1, 4)  # today, for a change
+        refused = clinician_client.post(
+            url, {"status": "done", "seen_on": "2027-01-05", "version": 0}
+        )
+        assert "seen_on" in refused.context["form"].errors
+        clinician_client.post(url, {"status": "done", "seen_on": "2026-12-30", "version": 0})
+        early.refresh_from_db()
+        assert early.status == "done" and early.seen_on == date(2026, 12, 30)
+        assert early.revisions.get().seen_on == date(2026, 12, 30)
+
+    def test_csv_phone_without_apostrophe_formulas_escaped(self, clinic_admin_client):
+        session = carried_out(date(2026, 10, 1))
+        patient = session.patient
+        patient.phone = "+49 170 555 0101"
+        patient.first_name = "=HYPERLINK(evil)"
+        patient.last_name = "-cmd"
+        patient.save()
+        response = clinic_admin_client.get(reverse("follow_up_review_csv"), {"status": "all"})
+        rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+        assert rows[0]["phone"] == "+49 170 555 0101"
+        assert rows[0]["patient"].startswith("'=")
+
+    @pytest.mark.parametrize(
+        ("cell", "written"),
+        [
+            ("+49 170 555 0101", "+49 170 555 0101"),
+            ("-3.5", "-3.5"),
+            ("(030) 1234", "(030) 1234"),
+            ("+A1", "'+A1"),
+            ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("=1+1", "'=1+1"),
+            ("+", "'+"),
+            ("\t=1", "'\t=1"),
+        ],
+    )
+    def test_csv_cells(self, cell, written):
+        from frontdesk.views.follow_ups import _csv_safe
+
+        assert _csv_safe(cell) == written
+
+    def test_the_first_page_shows_this_weeks_due_when_nothing_is_overdue(self, clinic_admin_client):
+        # A session on 30 Dec 2026: its 7-day check is due Wed 6 Jan 2027, this week.
+        session = book(day=date(2026, 12, 30), now=at(date(2026, 12, 20), 9))
+        services.complete_session(
+            session=session,
+            vials=[(ProductLotFactory(), 1)],
+            completed_by=session.clinician,
+            now=at(date(2026, 12, 30), 12),
+        )
+        response = clinic_admin_client.get(reverse("follow_up_review"))
+        assert response.context["counts"]["overdue"] == 0
+        assert response.context["status"] == "week"
+        assert [f.kind for f in response.context["page"]] == ["aftercare_check"]
+        assert 'id="nothing-overdue"' in response.content.decode()

@@ -34,6 +34,7 @@ from .models import (
     SideEffectReport,
     TreatmentSession,
     due_by,
+    due_now_on,
     overdue_on,
     upcoming_on,
 )
@@ -432,7 +433,8 @@ def open_side_effect_reports(limit: int = 20):
 
 # --- Follow-up review (clinic admins) -------------------------------------------------------
 
-REVIEW_STATUSES = ("due", "overdue", "missed", "done", "all")
+# "due" (due today or later) is what "upcoming" was called before "Due now" existed.
+REVIEW_STATUSES = ("overdue", "due_now", "upcoming", "due", "week", "missed", "done", "all")
 
 
 def follow_up_review(
@@ -444,15 +446,28 @@ def follow_up_review(
     date_from: date | None = None,
     date_to: date | None = None,
 ):
-    """The follow-ups an admin reviews, filtered; ordered by due date."""
+    """The follow-ups an admin reviews, filtered; ordered by due date.
+
+    overdue: planned, its due date passed; due_now: planned, today inside its window (the
+    protocol's days either side of the due date); upcoming: planned, its window not begun;
+    week: planned, due from today to Sunday; missed, done, all."""
     qs = FollowUp.objects.select_related(
         "session__patient", "session__clinician", "seen_by"
     ).annotate(
         overdue=ExpressionWrapper(overdue_on(today), output_field=BooleanField()),
         may_be_marked_missed=ExpressionWrapper(due_by(today), output_field=BooleanField()),
+        may_be_recorded=ExpressionWrapper(
+            Q(status=FollowUpStatus.PLANNED, due_from__lte=today), output_field=BooleanField()
+        ),
     )
     if status == "due":
         qs = qs.upcoming(today)
+    elif status == "due_now":
+        qs = qs.due_now(today)
+    elif status == "upcoming":
+        qs = qs.later(today)
+    elif status == "week":
+        qs = qs.upcoming(today).filter(due_date__lte=_week_end(today))
     elif status == "overdue":
         qs = qs.overdue(today)
     elif status == "missed":
@@ -470,21 +485,28 @@ def follow_up_review(
     return qs.order_by("due_date", "id")
 
 
-def follow_up_counts(*, today: date) -> dict:
-    """Overdue now, due this week (to Sunday), adherence over the last 90 days.
+def _week_end(today: date) -> date:
+    """The Sunday of today's week."""
+    return today + timedelta(days=6 - today.weekday())
 
-    Two queries over index ranges (planned follow-ups by due date; follow-ups due in the last
-    90 days), never a scan of the whole table.
+
+def follow_up_counts(*, today: date) -> dict:
+    """Overdue now, due now (in their window), due this week (to Sunday), adherence over
+    the last 90 days.
+
+    Two queries over index ranges (planned follow-ups due by Sunday or in their window;
+    follow-ups due in the last 90 days), never a scan of the whole table.
     """
-    week_end = today + timedelta(days=6 - today.weekday())
+    week_end = _week_end(today)
     since = today - timedelta(days=90)
     # Count due_date (in the indexes, never null), not id: reading the id would fetch every
     # row from the table instead of counting index entries.
     counts = FollowUp.objects.filter(
-        status=FollowUpStatus.PLANNED, due_date__lte=week_end
+        Q(due_date__lte=week_end) | Q(due_from__lte=today), status=FollowUpStatus.PLANNED
     ).aggregate(
         overdue=Count("due_date", filter=overdue_on(today)),
-        due_this_week=Count("due_date", filter=upcoming_on(today)),
+        due_this_week=Count("due_date", filter=upcoming_on(today) & Q(due_date__lte=week_end)),
+        due_now=Count("due_date", filter=due_now_on(today)),
     )
     counts.update(
         FollowUp.objects.filter(due_date__gte=since, due_date__lt=today).aggregate(

@@ -20,6 +20,9 @@ fields; other code may branch on them):
     reason_required        cancelling without a reason
     decision_required      recording an empty NSAID decision
     session_not_completed  recording a done follow-up of a session not carried out
+    not_due_yet            recording a follow-up before its window (the protocol's days
+                           before its due date) has begun
+    invalid_seen_on        a follow-up's seen-on day before its session or after today
     not_today              checking in on another day than the session's
     already_checked_in     checking in a patient a second time (the first time stays)
     checked_in             marking a no-show a patient who was checked in
@@ -41,7 +44,7 @@ The arithmetic comes from treatments.rules; this module only asks it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -411,6 +414,7 @@ def record_follow_up(
     photos: Iterable[tuple[str, object]] = (),
     reason: str = "",
     expected_version: int | None = None,
+    seen_on: date | None = None,
     now: datetime | None = None,
 ) -> FollowUp:
     """Record what happened at a follow-up: done (with findings) or missed.
@@ -428,8 +432,14 @@ def record_follow_up(
     version the form was opened on: if someone recorded the follow-up since, the service
     refuses (`changed_meanwhile`) instead of overwriting what the user never saw.
     `photos` are (view, uploaded image file) pairs.
+
+    A follow-up is first recorded from its window's first day (`due_from`, the protocol's
+    days before its due date) on, not long before it is due (`not_due_yet`). `seen_on` is
+    the day the patient was actually seen (today if not given; from the session day to
+    today, else `invalid_seen_on`).
     """
     now = now or timezone.now()
+    today = rules.local_day(now, clinic_tz())
     photos = list(photos)
     if status not in (FollowUpStatus.DONE, FollowUpStatus.MISSED):
         raise ValidationError("A follow-up is recorded as done or missed.", code="invalid_status")
@@ -475,6 +485,15 @@ def record_follow_up(
                         )
                     }
                 )
+        if not amending and today < follow_up.due_from:
+            raise ValidationError(
+                "This follow-up is due on %(due)s; it can be recorded from %(first)s on.",
+                code="not_due_yet",
+                params={
+                    "due": long_date(follow_up.due_date),
+                    "first": long_date(follow_up.due_from),
+                },
+            )
         if status == FollowUpStatus.DONE and follow_up.session.status != SessionStatus.COMPLETED:
             raise ValidationError(
                 "This follow-up belongs to a session that was not carried out.",
@@ -485,8 +504,9 @@ def record_follow_up(
         if status == FollowUpStatus.DONE:
             if follow_up.status != FollowUpStatus.DONE:  # the recorder saw the patient
                 follow_up.seen_by, follow_up.seen_at = recorded_by, now
+            follow_up.seen_on = _seen_on(seen_on or follow_up.seen_on or today, follow_up, today)
         else:
-            follow_up.seen_by, follow_up.seen_at = None, None
+            follow_up.seen_by, follow_up.seen_at, follow_up.seen_on = None, None, None
         follow_up.status = status
         follow_up.notes = notes
         follow_up.side_effects = side_effects
@@ -519,6 +539,20 @@ def record_follow_up(
         )
         reminders.plan_for_session(follow_up.session, now=now)
     return follow_up
+
+
+def _seen_on(day: date, follow_up: FollowUp, today: date) -> date:
+    if not follow_up.session.local_date <= day <= today:
+        raise ValidationError(
+            {
+                "seen_on": ValidationError(
+                    "The patient was seen between the session (%(session)s) and today.",
+                    code="invalid_seen_on",
+                    params={"session": long_date(follow_up.session.local_date)},
+                )
+            }
+        )
+    return day
 
 
 def _last_version(follow_up: FollowUp) -> int:

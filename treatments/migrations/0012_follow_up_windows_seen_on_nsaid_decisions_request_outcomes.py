@@ -9,16 +9,54 @@ outcome saying it was handled before outcomes were recorded; each decision on fi
 the first row of its session's decision history.
 """
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-WINDOW_SQL = """
+WINDOW_DAYS = 14  # the default window (treatments.rules.DEFAULT_FOLLOW_UP_WINDOW_DAYS today)
+
+WINDOW_SQL = f"""
 UPDATE treatments_followup AS f
-SET due_from = GREATEST(s.local_date, f.due_date - 14), due_until = f.due_date + 14
+SET due_from = GREATEST(s.local_date, f.due_date - {WINDOW_DAYS}),
+    due_until = f.due_date + {WINDOW_DAYS}
 FROM treatments_treatmentsession AS s
 WHERE s.id = f.session_id
 """
+
+
+def fill_windows(apps, schema_editor):
+    """Each follow-up's window: 14 days either side of its due date, not before its session.
+    One UPDATE on PostgreSQL; row by row elsewhere (a developer's SQLite)."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(WINDOW_SQL)
+        return
+    FollowUp = apps.get_model("treatments", "FollowUp")
+    for follow_up in FollowUp.objects.select_related("session").iterator():
+        follow_up.due_from = max(
+            follow_up.session.local_date, follow_up.due_date - timedelta(days=WINDOW_DAYS)
+        )
+        follow_up.due_until = follow_up.due_date + timedelta(days=WINDOW_DAYS)
+        follow_up.save(update_fields=["due_from", "due_until"])
+
+
+def fill_seen_on(apps, schema_editor):
+    """The clinic day each done follow-up was recorded as done (the best we know)."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "UPDATE treatments_followup SET seen_on = (seen_at AT TIME ZONE %s)::date "
+            "WHERE seen_at IS NOT NULL AND seen_on IS NULL",
+            [settings.CLINIC_TIME_ZONE],
+        )
+        return
+    FollowUp = apps.get_model("treatments", "FollowUp")
+    clinic = ZoneInfo(settings.CLINIC_TIME_ZONE)
+    for follow_up in FollowUp.objects.filter(seen_at__isnull=False).iterator():
+        follow_up.seen_on = follow_up.seen_at.astimezone(clinic).date()
+        follow_up.save(update_fields=["seen_on"])
+
 
 OUTCOME_SQL = """
 UPDATE portal_changerequest SET outcome = 'Handled (before outcomes were recorded).'
@@ -31,16 +69,6 @@ SELECT id, nsaid_decision, nsaid_decided_by_id, nsaid_decided_at, ''
 FROM treatments_treatmentsession
 WHERE nsaid_decided_at IS NOT NULL AND nsaid_decided_by_id IS NOT NULL AND nsaid_decision <> ''
 """
-
-
-def fill_seen_on(apps, schema_editor):
-    """The clinic day each done follow-up was recorded as done (the best we know)."""
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE treatments_followup SET seen_on = (seen_at AT TIME ZONE %s)::date "
-            "WHERE seen_at IS NOT NULL AND seen_on IS NULL",
-            [settings.CLINIC_TIME_ZONE],
-        )
 
 
 class Migration(migrations.Migration):
@@ -89,7 +117,7 @@ class Migration(migrations.Migration):
             name='seen_on',
             field=models.DateField(blank=True, null=True, verbose_name='seen on'),
         ),
-        migrations.RunSQL(WINDOW_SQL, migrations.RunSQL.noop),
+        migrations.RunPython(fill_windows, migrations.RunPython.noop),
         migrations.AlterField(model_name='followup', name='due_from', field=models.DateField()),
         migrations.AlterField(model_name='followup', name='due_until', field=models.DateField()),
         migrations.RunPython(fill_seen_on, migrations.RunPython.noop),
