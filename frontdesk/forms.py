@@ -89,12 +89,27 @@ class SessionTimeForm(forms.Form):
         required=False, label="Yes, book it that far ahead", widget=forms.HiddenInput
     )
 
-    def __init__(self, *args, today: date | None = None, **kwargs):
+    def __init__(self, *args, today: date | None = None, patient=None, user=None, **kwargs):
+        """`patient` and `user` (the signed-in one): only the fields that apply to them are
+        shown. Without them (a test, a tool) every field is there."""
         super().__init__(*args, **kwargs)
         self.today = today or local_day(timezone.now(), clinic_tz())
         self.fields["clinician"].queryset = clinicians()
         self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
         self.fields["room"].queryset = Room.objects.filter(is_active=True)
+        if patient is not None:
+            self._fields_for(patient, user)
+
+    def _fields_for(self, patient, user) -> None:
+        """A patient on a prescribed NSAID cannot confirm "no NSAID": a clinician decides
+        instead (or the booking waits for the decision). Only a clinician may write it."""
+        if patient.takes_prescribed_nsaid:
+            self.fields.pop("nsaid_free_confirmed", None)
+            if user is None or not user.has_perm("treatments.record_nsaid_decision"):
+                self.fields.pop("nsaid_decision", None)
+        else:
+            self.fields.pop("nsaid_decision", None)
+            self.fields.pop("await_nsaid_decision", None)
 
     def far_ahead_from(self) -> date:
         """The first day that counts as "far ahead": FAR_AHEAD_YEARS from today."""
@@ -126,8 +141,15 @@ class BookingForm(SessionTimeForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=TEXT_MAX,
-        label="Clinician's decision on the prescribed NSAID",
-        help_text="Clinicians only. Required at short notice for a patient on a prescribed NSAID.",
+        label="Your decision on the prescribed NSAID",
+        help_text="Required at short notice for a patient on a prescribed NSAID, unless the "
+        "booking waits for the decision.",
+    )
+    await_nsaid_decision = forms.BooleanField(
+        required=False,
+        label="Book it as waiting for the clinician's decision on the prescribed NSAID",
+        help_text="At short notice. The session cannot be completed until a clinician has "
+        "recorded the decision.",
     )
     notes = forms.CharField(
         required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
@@ -170,6 +192,20 @@ class NsaidDecisionForm(forms.Form):
         label="Decision on the prescribed NSAID",
         help_text="E.g. continue as prescribed (agreed with cardiology), or pause from ... to ...",
     )
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        label="Why is the decision revised?",
+        help_text="The earlier decision is kept in the session's history.",
+    )
+
+    def __init__(self, *args, revising: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if revising:
+            self.fields["reason"].required = True
+        else:
+            del self.fields["reason"]
 
 
 class CompleteForm(forms.Form):

@@ -388,3 +388,84 @@ class TestFollowUpReview:
         assert response.context["status"] == "week"
         assert [f.kind for f in response.context["page"]] == ["aftercare_check"]
         assert 'id="nothing-overdue"' in response.content.decode()
+
+
+class TestPrescribedNsaidAtShortNotice:
+    """Item 9: reception books it as waiting for the clinician's decision; completing still
+    needs the decision; fields that do not apply to the role are not shown; a clinician
+    revises a decision with the history kept."""
+
+    @pytest.fixture
+    def patient(self):
+        return PatientFactory(takes_prescribed_nsaid=True, prescribed_nsaid="Aspirin 100 mg")
+
+    def booking(self, doctor, room, **overrides):
+        # Thursday 7 January 2027: the NSAID pause (3 days before) began on 4 January.
+        return {
+            "day": "2027-01-07",
+            "time": "10:00",
+            "duration": "60",
+            "clinician": doctor.pk,
+            "room": room.pk,
+            "booking_key": str(uuid.uuid4()),
+            **overrides,
+        }
+
+    def test_reception_sees_only_what_it_can_fill(self, staff_client, clinician_client, patient):
+        url = reverse("session_book", args=[patient.pk])
+        desk = staff_client.get(url).context["form"].fields
+        assert "await_nsaid_decision" in desk
+        assert "nsaid_decision" not in desk and "nsaid_free_confirmed" not in desk
+        doctor = clinician_client.get(url).context["form"].fields
+        assert "nsaid_decision" in doctor and "nsaid_free_confirmed" not in doctor
+        other = PatientFactory()
+        plain = staff_client.get(reverse("session_book", args=[other.pk])).context["form"]
+        assert "nsaid_free_confirmed" in plain.fields
+        assert "await_nsaid_decision" not in plain.fields and "nsaid_decision" not in plain.fields
+
+    def test_reception_books_it_waiting_and_completion_needs_the_decision(
+        self, staff_client, patient
+    ):
+        doctor, room = clinician(), RoomFactory()
+        url = reverse("session_book", args=[patient.pk])
+        refused = staff_client.post(url, self.booking(doctor, room))
+        assert refused.status_code == 200 and "waiting for the clinician" in str(
+            refused.context["form"].errors
+        )
+        response = staff_client.post(url, self.booking(doctor, room, await_nsaid_decision="on"))
+        assert response.status_code == 302
+        session = patient.sessions.get()
+        assert session.nsaid_decision_awaited and session.nsaid_review_pending
+        page = staff_client.get(reverse("session_detail", args=[session.pk])).content.decode()
+        assert "Waiting for the clinician's decision" in page
+        with pytest.raises(ValidationError) as refused_completion:
+            services.complete_session(
+                session=session,
+                vials=[(ProductLotFactory(), 1)],
+                completed_by=doctor,
+                now=at(date(2027, 1, 7), 11),
+            )
+        assert refused_completion.value.code == "nsaid_review_required"
+        services.record_nsaid_decision(
+            session=session, decision="Continue; low dose.", clinician=doctor, now=NOW
+        )
+        services.complete_session(
+            session=session,
+            vials=[(ProductLotFactory(), 1)],
+            completed_by=doctor,
+            now=at(date(2027, 1, 7), 11),
+        )
+
+    def test_a_decision_is_revised_with_its_history(self, clinician_client, patient):
+        session = book(patient, date(2027, 3, 10))
+        url = reverse("session_nsaid_decision", args=[session.pk])
+        clinician_client.post(url, {"decision": "Continue."})
+        refused = clinician_client.post(url, {"decision": "Pause 7-9 March."})
+        assert "reason" in refused.context["form"].errors
+        clinician_client.post(url, {"decision": "Pause 7-9 March.", "reason": "Cardiology ok"})
+        session.refresh_from_db()
+        assert session.nsaid_decision == "Pause 7-9 March."
+        history = list(session.nsaid_decisions.values_list("decision", "reason"))
+        assert history == [("Continue.", ""), ("Pause 7-9 March.", "Cardiology ok")]
+        page = clinician_client.get(reverse("session_detail", args=[session.pk])).content.decode()
+        assert "Revise the decision" in page and "(revised: Cardiology ok)" in page

@@ -336,7 +336,11 @@ def session_flags(session, *, today: date, now: datetime, missing_assessment: bo
     if window.contains(patient_today):
         flags.append(("warning", f"In NSAID window (day {window.day_number(patient_today)})"))
     if session.nsaid_review_pending:
-        flags.append(("danger", "Prescribed NSAID: clinician decision needed"))
+        flags.append(
+            ("danger", "Waiting for the clinician's NSAID decision")
+            if session.nsaid_decision_awaited
+            else ("danger", "Prescribed NSAID: clinician decision needed")
+        )
     if missing_assessment:
         flags.append(("danger", "Repeat session without 6-month assessment"))
     if session.starts_at <= now:

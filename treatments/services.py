@@ -74,6 +74,7 @@ from .models import (
     FollowUpPhoto,
     FollowUpRevision,
     FollowUpStatus,
+    NsaidDecision,
     ProductLot,
     ProtocolVersion,
     SessionStatus,
@@ -99,6 +100,7 @@ def book_session(
     booked_by,
     nsaid_free_confirmed: bool = False,
     nsaid_decision: str = "",
+    await_nsaid_decision: bool = False,
     notes: str = "",
     booking_key=None,
     now: datetime | None = None,
@@ -112,6 +114,9 @@ def book_session(
     record that the patient confirmed taking no NSAID since the window's first day.
     `nsaid_decision`: for a patient on a prescribed NSAID, the clinician's decision, recorded
     now by `booked_by` (who must be allowed to record it).
+    `await_nsaid_decision`: at short notice, for a patient on a prescribed NSAID, the front
+    desk books while the clinician's decision is still awaited; the session shows it, and
+    completing it is refused until a clinician records the decision.
     """
     now = now or timezone.now()
     _check_times(starts_at, ends_at, now)
@@ -141,12 +146,19 @@ def book_session(
                 return _booked_with_key(booking_key, patient)
             _check_gap(session)
             _check_slot(session)
-            _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
+            _check_nsaid_notice(
+                session,
+                now=now,
+                confirmed=nsaid_free_confirmed,
+                await_decision=await_nsaid_decision,
+            )
             # booking_key's uniqueness is the pre-check's and the constraint's (see below).
             session.full_clean(
                 exclude=["patient", "clinician", "room", "protocol", "booked_by", "booking_key"]
             )
             session.save()
+            if session.nsaid_decided_at:
+                _keep_nsaid_decision(session)
             _plan_follow_ups(session)
             reminders.plan_for_session(session, now=now)
             _nudge_dispatcher_on_commit()
@@ -293,16 +305,39 @@ def mark_follow_ups_missed(*, follow_ups, recorded_by, now: datetime | None = No
 
 
 def record_nsaid_decision(
-    *, session: TreatmentSession, decision: str, clinician, now: datetime | None = None
+    *,
+    session: TreatmentSession,
+    decision: str,
+    clinician,
+    reason: str = "",
+    now: datetime | None = None,
 ) -> TreatmentSession:
-    """A clinician records what a patient on a prescribed NSAID does around the session."""
+    """A clinician records what a patient on a prescribed NSAID does around the session, or
+    revises the decision on file (with a `reason`): every version is kept as an
+    NsaidDecision, the session shows the current one."""
     now = now or timezone.now()
     with transaction.atomic():
         session = _locked(session)
         _require_status(session, OPEN_STATUSES, "given an NSAID decision")
+        revising = bool(session.nsaid_decided_at)
+        if revising and not reason.strip():
+            raise ValidationError(
+                "Say why the decision on file is revised.", code="reason_required"
+            )
         _set_nsaid_decision(session, decision=decision, clinician=clinician, now=now)
         session.save(update_fields=["nsaid_decision", "nsaid_decided_by", "nsaid_decided_at"])
+        _keep_nsaid_decision(session, reason=reason.strip() if revising else "")
     return session
+
+
+def _keep_nsaid_decision(session: TreatmentSession, *, reason: str = "") -> None:
+    NsaidDecision.objects.create(
+        session=session,
+        decision=session.nsaid_decision,
+        decided_by=session.nsaid_decided_by,
+        decided_at=session.nsaid_decided_at,
+        reason=reason,
+    )
 
 
 def complete_session(
@@ -333,8 +368,16 @@ def complete_session(
                 code="not_started",
                 params={"start": timezone.localtime(session.starts_at).strftime("%d %b %Y %H:%M")},
             )
-        if session.nsaid_review_pending:
-            raise _nsaid_review_error(session.patient)
+        if session.nsaid_review_pending:  # e.g. booked while the decision was awaited
+            raise ValidationError(
+                "%(name)s takes a prescribed NSAID (%(drug)s): a clinician must record the "
+                "decision about it before the session is completed.",
+                code="nsaid_review_required",
+                params={
+                    "name": session.patient.full_name,
+                    "drug": session.patient.prescribed_nsaid or "NSAID",
+                },
+            )
         for lot, count in vials:
             reason = lot.unusable_reason(session.local_date)
             if reason:
@@ -728,7 +771,9 @@ def _slot_error(what: str) -> ValidationError:
     )
 
 
-def _check_nsaid_notice(session: TreatmentSession, *, now: datetime, confirmed: bool) -> None:
+def _check_nsaid_notice(
+    session: TreatmentSession, *, now: datetime, confirmed: bool, await_decision: bool = False
+) -> None:
     patient = session.patient
     terms = session.protocol.terms
     window = rules.nsaid_window(session.patient_day(), terms=terms)
@@ -736,9 +781,12 @@ def _check_nsaid_notice(session: TreatmentSession, *, now: datetime, confirmed: 
     if not window.has_started(today):
         return
     if patient.takes_prescribed_nsaid:
-        if not session.nsaid_decided_at:
-            raise _nsaid_review_error(patient)
-        return
+        if session.nsaid_decided_at:
+            return
+        if await_decision or session.nsaid_decision_awaited:
+            session.nsaid_decision_awaited = True  # completing still needs the decision
+            return
+        raise _nsaid_review_error(patient)
     if not confirmed:
         raise ValidationError(
             "At this short notice the NSAID pause has already begun (on %(first)s). Record the "
@@ -756,7 +804,8 @@ def _check_nsaid_notice(session: TreatmentSession, *, now: datetime, confirmed: 
 def _nsaid_review_error(patient: Patient) -> ValidationError:
     return ValidationError(
         "%(name)s takes a prescribed NSAID (%(drug)s). A clinician must record a decision about "
-        "it before this session; the patient must not simply be told to stop it.",
+        "it before this session; the patient must not simply be told to stop it. At short "
+        "notice, book it as waiting for the clinician's decision.",
         code="nsaid_review_required",
         params={"name": patient.full_name, "drug": patient.prescribed_nsaid or "NSAID"},
     )

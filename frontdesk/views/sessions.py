@@ -33,7 +33,7 @@ from .common import now_and_today
 def session_book(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
     now, today = now_and_today()
-    form = BookingForm(request.POST or None, today=today)
+    form = BookingForm(request.POST or None, today=today, patient=patient, user=request.user)
     free_slots = None
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)  # a refusal on a field takes it out of cleaned_data
@@ -45,8 +45,9 @@ def session_book(request, patient_pk):
                 clinician=data["clinician"],
                 room=data["room"],
                 booked_by=request.user,
-                nsaid_free_confirmed=data["nsaid_free_confirmed"],
-                nsaid_decision=data["nsaid_decision"],
+                nsaid_free_confirmed=data.get("nsaid_free_confirmed", False),
+                nsaid_decision=data.get("nsaid_decision", ""),
+                await_nsaid_decision=data.get("await_nsaid_decision", False),
                 notes=data["notes"],
                 booking_key=data["booking_key"],
             )
@@ -162,7 +163,7 @@ def session_detail(request, pk):
             "status_words": selectors.status_words(session, services.clinic_tz()),
             "actions": selectors.session_actions(session, today=today, now=now),
             "complete_form": CompleteForm(session=session),
-            "decision_form": NsaidDecisionForm(),
+            "nsaid_decisions": session.nsaid_decisions.select_related("decided_by"),
             "cancel_form": CancelForm(),
             "can_complete": request.user.has_perm("treatments.complete_treatmentsession"),
             "can_decide": request.user.has_perm("treatments.record_nsaid_decision"),
@@ -257,16 +258,24 @@ def session_nsaid_decision(request, pk):
     session = _session(pk)
     if not request.user.has_perm("treatments.record_nsaid_decision"):
         raise PermissionDenied
+    revising = bool(session.nsaid_decided_at)
     return _session_form(
         request,
         session,
-        NsaidDecisionForm(request.POST or None),
-        action=lambda data: services.record_nsaid_decision(
-            session=session, decision=data["decision"], clinician=request.user
+        NsaidDecisionForm(
+            request.POST or None,
+            revising=revising,
+            initial={"decision": session.nsaid_decision} if revising else None,
         ),
-        success="Decision recorded.",
-        title="NSAID decision",
-        button="Record decision",
+        action=lambda data: services.record_nsaid_decision(
+            session=session,
+            decision=data["decision"],
+            clinician=request.user,
+            reason=data.get("reason", ""),
+        ),
+        success="Decision revised; the earlier one is kept." if revising else "Decision recorded.",
+        title="Revise the NSAID decision" if revising else "NSAID decision",
+        button="Revise decision" if revising else "Record decision",
         done=("session_detail", session.pk),
     )
 
@@ -278,6 +287,8 @@ def session_reschedule(request, pk):
     form = RescheduleForm(
         request.POST or None,
         today=now_and_today()[1],
+        patient=session.patient,
+        user=request.user,
         initial={
             "day": local_start.date(),
             "time": local_start.time(),
@@ -297,7 +308,7 @@ def session_reschedule(request, pk):
             clinician=data["clinician"],
             room=data["room"],
             changed_by=request.user,
-            nsaid_free_confirmed=data["nsaid_free_confirmed"],
+            nsaid_free_confirmed=data.get("nsaid_free_confirmed", False),
         ),
         success="Session moved; its reminders and follow-ups moved too.",
         title="Move session",
