@@ -331,11 +331,15 @@ def record_nsaid_decision(
 
 
 def _keep_nsaid_decision(session: TreatmentSession, *, reason: str = "") -> None:
+    """Append the session's current decision (just set by _set_nsaid_decision) to its
+    history."""
+    decided_by, decided_at = session.nsaid_decided_by, session.nsaid_decided_at
+    assert decided_by is not None and decided_at is not None  # set just before
     NsaidDecision.objects.create(
         session=session,
         decision=session.nsaid_decision,
-        decided_by=session.nsaid_decided_by,
-        decided_at=session.nsaid_decided_at,
+        decided_by=decided_by,
+        decided_at=decided_at,
         reason=reason,
     )
 
