@@ -469,3 +469,20 @@ class TestPrescribedNsaidAtShortNotice:
         assert history == [("Continue.", ""), ("Pause 7-9 March.", "Cardiology ok")]
         page = clinician_client.get(reverse("session_detail", args=[session.pk])).content.decode()
         assert "Revise the decision" in page and "(revised: Cardiology ok)" in page
+
+    def test_a_clash_on_the_move_form_shows_free_times(self, staff_client):
+        taken = book(day=date(2027, 3, 10), hour=10)
+        moving = book(day=date(2027, 3, 12), hour=10, clinician_user=taken.clinician)
+        response = staff_client.post(
+            reverse("session_reschedule", args=[moving.pk]),
+            {
+                "day": "2027-03-10",
+                "time": "10:30",
+                "duration": "60",
+                "clinician": taken.clinician_id,
+                "room": moving.room_id,
+            },
+        )
+        assert "already booked" in response.context["form"].errors["clinician"][0]
+        hints = [f"{t:%H:%M}" for t in response.context["free_slots"]]
+        assert hints == ["08:00", "08:15", "08:30", "08:45"]

@@ -235,21 +235,34 @@ def session_complete(request, pk):
     return render(request, "staff/session_complete.html", {"session": session, "form": form})
 
 
-def _session_form(request, session, form, *, action, success, title, button, done, danger=False):
+def _session_form(
+    request, session, form, *, action, success, title, button, done, danger=False, hints=None
+):
     """A small form about one session: on a valid POST run `action(cleaned_data)`; a coded
-    refusal goes next to its field and the input stays; success goes to `done`."""
+    refusal goes next to its field and the input stays; success goes to `done`.
+    `hints(refusal, data)`: what else to show after a refusal (e.g. free times)."""
+    free_slots = None
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)  # a refusal on a field takes it out of cleaned_data
         try:
-            action(form.cleaned_data)
+            action(data)
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+            free_slots = hints(exc, data) if hints else None
         else:
             messages.success(request, success)
             return redirect(*done)
     return render(
         request,
         "staff/simple_form.html",
-        {"form": form, "title": title, "session": session, "button": button, "danger": danger},
+        {
+            "form": form,
+            "title": title,
+            "session": session,
+            "button": button,
+            "danger": danger,
+            "free_slots": free_slots,
+        },
     )
 
 
@@ -314,6 +327,7 @@ def session_reschedule(request, pk):
         title="Move session",
         button="Move",
         done=("session_detail", session.pk),
+        hints=lambda exc, data: _free_slot_hints(exc, data, now=timezone.now()),
     )
 
 
