@@ -12,15 +12,24 @@ from datetime import time as datetime_time  # `time` is a form field's name belo
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from patients.models import Patient, born_from_1900
 from patients.validators import validate_no_bidi_controls
 from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
+from treatments.rules import add_months, local_day
 from treatments.selectors import clinicians, usable_lots
 from treatments.services import clinic_tz
 from treatments.validators import validate_photo
 from ui.forms import DayField, FieldFor
 from ui.time_zones import TimeZoneField
+
+
+def iso_date_input(**attrs) -> forms.DateInput:
+    """A browser date picker: `<input type="date">` takes and shows only ISO days
+    (2026-12-16), whatever the display format, so the value is written that way (a
+    localised "16/12/2026" would leave the field blank)."""
+    return forms.DateInput(format="%Y-%m-%d", attrs={"type": "date", **attrs})
 
 
 def _slot_field(error: ValidationError) -> str | None:
@@ -34,6 +43,7 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "in_the_past": "day",
     "too_far_ahead": "day",
     "invalid_times": "duration",
+    "not_a_clinician": "clinician",
     "nsaid_window_started": "nsaid_free_confirmed",
     "nsaid_review_required": "nsaid_decision",
     "decision_required": "decision",
@@ -45,6 +55,9 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "possible_duplicate": "not_a_duplicate",
     "merge_gap_clash": None,
     "changed_meanwhile": None,
+    "not_due_yet": None,
+    "note_required": "note",
+    "already_closed": None,
     "not_started": None,
     "invalid_status": None,
 }
@@ -53,13 +66,16 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
 # The longest free text a front-office form takes (notes, reasons, decisions).
 TEXT_MAX = 2000
 
+# A booking further ahead than this asks for a confirmation (a mistyped year is likelier).
+FAR_AHEAD_YEARS = 2
+
 DURATIONS = [(30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"), (90, "1½ hours")]
 
 
 class SessionTimeForm(forms.Form):
     """Day, time, length, clinician and room: the parts of a booking and of a move."""
 
-    day = DayField(widget=forms.DateInput(attrs={"type": "date"}))
+    day = DayField(widget=iso_date_input())
     time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}))
     duration = forms.TypedChoiceField(choices=DURATIONS, coerce=int, initial=60)
     clinician = forms.ModelChoiceField(queryset=None)
@@ -70,14 +86,52 @@ class SessionTimeForm(forms.Form):
         help_text="Only needed at short notice, once the NSAID pause has already begun.",
     )
 
-    def __init__(self, *args, **kwargs):
+    # Hidden until a day more than FAR_AHEAD_YEARS ahead is chosen (then a checkbox).
+    far_ahead_confirmed = forms.BooleanField(
+        required=False, label="Yes, book it that far ahead", widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, today: date | None = None, patient=None, user=None, **kwargs):
+        """`patient` and `user` (the signed-in one): only the fields that apply to them are
+        shown. Without them (a test, a tool) every field is there."""
         super().__init__(*args, **kwargs)
+        self.today = today or local_day(timezone.now(), clinic_tz())
         self.fields["clinician"].queryset = clinicians()
         self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
         self.fields["room"].queryset = Room.objects.filter(is_active=True)
+        if patient is not None:
+            self._fields_for(patient, user)
+
+    def _fields_for(self, patient, user) -> None:
+        """A patient on a prescribed NSAID cannot confirm "no NSAID": a clinician decides
+        instead (or the booking waits for the decision). Only a clinician may write it."""
+        if patient.takes_prescribed_nsaid:
+            self.fields.pop("nsaid_free_confirmed", None)
+            if user is None or not user.has_perm("treatments.record_nsaid_decision"):
+                self.fields.pop("nsaid_decision", None)
+        else:
+            self.fields.pop("nsaid_decision", None)
+            self.fields.pop("await_nsaid_decision", None)
+
+    def far_ahead_from(self) -> date:
+        """The first day that counts as "far ahead": FAR_AHEAD_YEARS from today."""
+        return add_months(self.today, 12 * FAR_AHEAD_YEARS)
 
     def clean(self):
         data = super().clean()
+        day = data.get("day")
+        if day and day > self.far_ahead_from() and not data.get("far_ahead_confirmed"):
+            # Usually a mistyped year: ask before booking, without refusing.
+            self.fields["far_ahead_confirmed"].widget = forms.CheckboxInput()
+            self.add_error(
+                "day",
+                ValidationError(
+                    "%(day)s is more than %(years)s years ahead. Check the year; to book it "
+                    "anyway, tick “Yes, book it that far ahead”.",
+                    code="far_ahead",
+                    params={"day": f"{day:%A %d %B %Y}", "years": FAR_AHEAD_YEARS},
+                ),
+            )
         if data.get("day") and data.get("time"):
             data["starts_at"] = datetime.combine(data["day"], data["time"], tzinfo=clinic_tz())
             data["ends_at"] = data["starts_at"] + timedelta(minutes=data.get("duration") or 60)
@@ -89,8 +143,15 @@ class BookingForm(SessionTimeForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=TEXT_MAX,
-        label="Clinician's decision on the prescribed NSAID",
-        help_text="Clinicians only. Required at short notice for a patient on a prescribed NSAID.",
+        label="Your decision on the prescribed NSAID",
+        help_text="Required at short notice for a patient on a prescribed NSAID, unless the "
+        "booking waits for the decision.",
+    )
+    await_nsaid_decision = forms.BooleanField(
+        required=False,
+        label="Book it as waiting for the clinician's decision on the prescribed NSAID",
+        help_text="At short notice. The session cannot be completed until a clinician has "
+        "recorded the decision.",
     )
     notes = forms.CharField(
         required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
@@ -108,6 +169,24 @@ class CancelForm(forms.Form):
     )
 
 
+class CloseSideEffectForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        label="What was done",
+        help_text="E.g. called the patient, advice given, seen on ...",
+    )
+
+
+class CloseChangeRequestForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        label="Outcome, in words for the patient",
+        help_text="The patient sees this in the portal, e.g. “Moved to Friday 16 April, 10:00”.",
+    )
+
+
 class NsaidDecisionForm(forms.Form):
     decision = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -115,6 +194,20 @@ class NsaidDecisionForm(forms.Form):
         label="Decision on the prescribed NSAID",
         help_text="E.g. continue as prescribed (agreed with cardiology), or pause from ... to ...",
     )
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        label="Why is the decision revised?",
+        help_text="The earlier decision is kept in the session's history.",
+    )
+
+    def __init__(self, *args, revising: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if revising:
+            self.fields["reason"].required = True
+        else:
+            del self.fields["reason"]
 
 
 class CompleteForm(forms.Form):
@@ -136,14 +229,17 @@ class CompleteForm(forms.Form):
         self.fields["second_lot"].queryset = lots
 
     def vials_used(self):
+        """Both lines as entered; a second line of the same lot is added to the first by
+        the service (never dropped)."""
         data = self.cleaned_data
         used = [(data["lot"], data["vials"])]
-        if data.get("second_lot") and data["second_lot"] != data["lot"]:
+        if data.get("second_lot"):
             used.append((data["second_lot"], data.get("second_vials") or 1))
         return used
 
 
 FINDING_FIELDS = (
+    "seen_on",
     "notes",
     "side_effects",
     "hair_density_per_cm2",
@@ -161,6 +257,12 @@ class FollowUpForm(forms.Form):
     status = forms.ChoiceField(
         choices=[(FollowUpStatus.DONE, "Done"), (FollowUpStatus.MISSED, "Missed")],
         widget=forms.RadioSelect,
+    )
+    seen_on = DayField(
+        required=False,
+        widget=iso_date_input(),
+        label="Seen on",
+        help_text="The day the patient was actually seen (for a done follow-up).",
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     side_effects = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -190,7 +292,11 @@ class FollowUpForm(forms.Form):
 
     def __init__(self, *args, follow_up, can_record_findings: bool, **kwargs):
         amending = follow_up.status in (FollowUpStatus.DONE, FollowUpStatus.MISSED)
-        initial = {"version": follow_up.version, "status": FollowUpStatus.DONE}
+        initial = {
+            "version": follow_up.version,
+            "status": FollowUpStatus.DONE,
+            "seen_on": local_day(timezone.now(), clinic_tz()),
+        }
         if amending:
             initial.update(
                 status=follow_up.status,
@@ -230,7 +336,9 @@ class ReviewFilterForm(forms.Form):
     status = forms.ChoiceField(
         choices=[
             ("overdue", "Overdue"),
-            ("due", "Due"),
+            ("due_now", "Due now"),
+            ("week", "Due this week"),
+            ("upcoming", "Upcoming"),
             ("missed", "Missed"),
             ("done", "Done"),
             ("all", "All"),
@@ -239,13 +347,18 @@ class ReviewFilterForm(forms.Form):
     )
     kind = forms.ChoiceField(choices=[("", "Any kind"), *FollowUpKind.choices], required=False)
     clinician = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any clinician")
-    date_from = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = DayField(required=False, widget=iso_date_input())
+    date_to = DayField(required=False, widget=iso_date_input())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["clinician"].queryset = clinicians()
         self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
+        if self.data.get("status") == "due":  # a link from before "Due now" and "Upcoming"
+            self.fields["status"].choices = [
+                *self.fields["status"].choices,
+                ("due", "Due today or later"),
+            ]
 
 
 class ScheduleForm(forms.Form):

@@ -391,6 +391,11 @@ class TestLifecycle:
         assert book(patient, date(2027, 9, 10), now=NOW).gap_months == 8
 
 
+def on_due_day(follow_up):
+    """Noon on the follow-up's due day: a follow-up is recorded in its window, not before."""
+    return at(follow_up.due_date, 12)
+
+
 class TestFollowUps:
     def test_record_done_with_measurements(self):
         session = complete(book())
@@ -403,6 +408,7 @@ class TestFollowUps:
             shaft_thickness_um="61.0",
             patient_rating=7,
             notes="Visible regrowth at the crown",
+            now=on_due_day(follow_up),
         )
         recorded.refresh_from_db()
         assert recorded.status == FollowUpStatus.DONE
@@ -418,6 +424,7 @@ class TestFollowUps:
                 status=FollowUpStatus.DONE,
                 recorded_by=session.clinician,
                 patient_rating=11,
+                now=on_due_day(follow_up),
             )
         assert "patient_rating" in exc.value.message_dict
         follow_up.refresh_from_db()
@@ -428,17 +435,26 @@ class TestFollowUps:
         follow_up = session.follow_ups.get(kind="aftercare_check")
         with pytest.raises(ValidationError) as exc:
             services.record_follow_up(
-                follow_up=follow_up, status=FollowUpStatus.DONE, recorded_by=session.clinician
+                follow_up=follow_up,
+                status=FollowUpStatus.DONE,
+                recorded_by=session.clinician,
+                now=on_due_day(follow_up),
             )
         assert exc.value.code == "session_not_completed"
         complete(session)
         # The front desk cannot record a done follow-up: findings are a clinician's.
         with pytest.raises(PermissionDenied):
             services.record_follow_up(
-                follow_up=follow_up, status=FollowUpStatus.DONE, recorded_by=staff()
+                follow_up=follow_up,
+                status=FollowUpStatus.DONE,
+                recorded_by=staff(),
+                now=on_due_day(follow_up),
             )
         recorded = services.record_follow_up(
-            follow_up=follow_up, status=FollowUpStatus.DONE, recorded_by=session.clinician
+            follow_up=follow_up,
+            status=FollowUpStatus.DONE,
+            recorded_by=session.clinician,
+            now=on_due_day(follow_up),
         )
         assert recorded.seen_by == recorded.recorded_by == session.clinician
 
@@ -447,7 +463,10 @@ class TestFollowUps:
         follow_up = session.follow_ups.get(kind="aftercare_check")
         desk = staff()
         services.record_follow_up(
-            follow_up=follow_up, status=FollowUpStatus.MISSED, recorded_by=desk
+            follow_up=follow_up,
+            status=FollowUpStatus.MISSED,
+            recorded_by=desk,
+            now=on_due_day(follow_up),
         )
         follow_up.refresh_from_db()
         assert follow_up.status == FollowUpStatus.MISSED
@@ -467,12 +486,14 @@ class TestFollowUps:
             Image.new("RGB", (8, 8)).save(buffer, "GIF")
             content = buffer.getvalue()
         session = complete(book())
+        follow_up = session.follow_ups.get(kind="aftercare_check")
         with pytest.raises(ValidationError) as exc:
             services.record_follow_up(
-                follow_up=session.follow_ups.get(kind="aftercare_check"),
+                follow_up=follow_up,
                 status=FollowUpStatus.DONE,
                 recorded_by=session.clinician,
                 photos=[("top", SimpleUploadedFile(name, content))],
+                now=on_due_day(follow_up),
             )
         assert "JPEG, PNG or WebP" in exc.value.message_dict["image"][0]
         assert not FollowUpPhoto.objects.exists()
@@ -492,10 +513,12 @@ class TestFollowUps:
         first = complete(book(patient, date(2027, 3, 10)))
         second = book(patient, date(2027, 9, 10), now=first.ends_at)
         assert selectors.previous_assessment_missing(second)
+        assessment = first.follow_ups.get(kind="assessment")
         services.record_follow_up(
-            follow_up=first.follow_ups.get(kind="assessment"),
+            follow_up=assessment,
             status=FollowUpStatus.DONE,
             recorded_by=first.clinician,
+            now=on_due_day(assessment),
         )
         assert not selectors.previous_assessment_missing(second)
 

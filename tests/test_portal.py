@@ -290,7 +290,9 @@ class TestRequestsAndPreferences:
         detail = staff_client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
         assert "Any Friday in April" in detail
         assert "You asked to change this session" in page(client)
-        staff_client.post(reverse("handle_change_request", args=[request.pk]))
+        staff_client.post(
+            reverse("handle_change_request", args=[request.pk]), {"note": "Moved to 16 April"}
+        )
         request.refresh_from_db()
         assert request.handled_by == staff_client.user
 

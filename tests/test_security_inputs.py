@@ -128,7 +128,8 @@ class TestCsvCells:
         row = self.row(clinic_admin_client)
         assert row["email"] == "ana@example.test"
         assert row["patient"].startswith("Ana ")
-        assert row["phone"] == "'+49 170 1234567"  # as before: readable, never a formula
+        # A phone number is no formula (issue 12): written without a stray apostrophe.
+        assert row["phone"] == "+49 170 1234567"
 
 
 def registration(**changes):

@@ -31,6 +31,7 @@ STAFF_PAGES = [
     ("session_detail", "session"),
     ("session_reschedule", "session"),
     ("session_cancel", "session"),
+    ("session_no_show", "session"),  # GET: the confirmation page; POST marks it
     ("follow_up_record", "follow_up"),
 ]
 ADMIN_PAGES = [
@@ -40,7 +41,6 @@ ADMIN_PAGES = [
 ]
 POST_ONLY = [
     ("session_check_in", "session"),
-    ("session_no_show", "session"),
     ("reminder_resend", "reminder"),
     ("follow_up_mark_missed", None),
 ]

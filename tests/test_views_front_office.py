@@ -65,7 +65,7 @@ class TestRunningASession:
 
     def test_no_show(self, staff_client):
         session = started_session()
-        staff_client.post(reverse("session_no_show", args=[session.pk]))
+        staff_client.post(reverse("session_no_show", args=[session.pk]), {"confirmed": "yes"})
         session.refresh_from_db()
         assert session.status == SessionStatus.NO_SHOW
 

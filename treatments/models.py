@@ -48,6 +48,12 @@ class ProtocolVersion(models.Model):
     nsaid_days_after = models.PositiveSmallIntegerField(
         default=21, help_text="...through this many days after it (inclusive)."
     )
+    follow_up_window_days = models.PositiveSmallIntegerField(
+        default=rules.DEFAULT_FOLLOW_UP_WINDOW_DAYS,
+        help_text="A follow-up is due from this many days before its due date to this many "
+        'days after it (never before the session day): the review\'s "Due now", and the '
+        "earliest it can be recorded.",
+    )
     follow_up_plan = models.JSONField(
         default=default_follow_up_plan,
         help_text='List of {"kind": ..., "months": n} or {"kind": ..., "days": n}.',
@@ -74,6 +80,9 @@ class ProtocolVersion(models.Model):
                 condition=Q(nsaid_days_before__lte=60) & Q(nsaid_days_after__lte=120),
                 name="protocol_nsaid_days_sane",
             ),
+            models.CheckConstraint(
+                condition=Q(follow_up_window_days__lte=90), name="protocol_follow_up_window_sane"
+            ),
         ]
 
     def __str__(self):
@@ -85,6 +94,7 @@ class ProtocolVersion(models.Model):
             gap_months=self.gap_months,
             nsaid_days_before=self.nsaid_days_before,
             nsaid_days_after=self.nsaid_days_after,
+            follow_up_window_days=self.follow_up_window_days,
             follow_up_plan=rules.parse_follow_up_plan(self.follow_up_plan),
             quiet_hours_start=self.quiet_hours_start,
             quiet_hours_end=self.quiet_hours_end,
@@ -248,12 +258,16 @@ class TreatmentSession(models.Model):
     # Short-notice bookings: staff record that the patient confirmed no NSAID since the
     # window's first day.
     nsaid_free_confirmed_at = models.DateTimeField(null=True, blank=True)
-    # Patients on a prescribed NSAID: a clinician's recorded decision.
+    # Patients on a prescribed NSAID: a clinician's recorded decision (the current one; every
+    # version is an NsaidDecision row).
     nsaid_decision = models.TextField(blank=True)
     nsaid_decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     nsaid_decided_at = models.DateTimeField(null=True, blank=True)
+    # Booked at short notice by the front desk while the clinician's decision is awaited: the
+    # booking is allowed, completing it still needs the decision.
+    nsaid_decision_awaited = models.BooleanField(default=False)
 
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(
@@ -345,6 +359,30 @@ class SessionVial(models.Model):
         return f"{self.vials} × {self.lot}"
 
 
+class NsaidDecision(models.Model):
+    """One version of a clinician's decision on a prescribed NSAID for a session, append-only:
+    the session holds the current one; a revision adds a row with its reason."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.CASCADE, related_name="nsaid_decisions"
+    )
+    decision = models.TextField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+    reason = models.TextField(blank=True, help_text="Why an earlier decision was revised.")
+
+    class Meta:
+        ordering = ["session", "decided_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(decision=""), name="nsaid_decision_not_empty"),
+        ]
+
+    def __str__(self):
+        return f"NSAID decision for {self.session_id} at {self.decided_at:%Y-%m-%d %H:%M}"
+
+
 class FollowUpKind(models.TextChoices):
     AFTERCARE_CHECK = "aftercare_check", "Aftercare check"
     EARLY_RESULT = "early_result", "Early result"
@@ -366,7 +404,9 @@ class FollowUpFindings(models.Model):
     seen_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    seen_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(null=True, blank=True)  # when it was recorded as done
+    # The day the patient was actually seen (may be before the day it was recorded).
+    seen_on = models.DateField("seen on", null=True, blank=True)
     notes = models.TextField(blank=True)
     side_effects = models.TextField(blank=True)
     hair_density_per_cm2 = models.DecimalField(
@@ -412,6 +452,12 @@ class FollowUpQuerySet(models.QuerySet):
     def upcoming(self, today: date):
         return self.filter(upcoming_on(today))
 
+    def due_now(self, today: date):
+        return self.filter(due_now_on(today))
+
+    def later(self, today: date):
+        return self.filter(later_than(today))
+
 
 def overdue_on(today: date) -> Q:
     """Planned and its due date has passed: nobody recorded it yet."""
@@ -428,6 +474,17 @@ def upcoming_on(today: date) -> Q:
     return Q(status=FollowUpStatus.PLANNED, due_date__gte=today)
 
 
+def due_now_on(today: date) -> Q:
+    """Planned and `today` lies in its window (due_from..due_until, the protocol's ± days
+    around the due date): the follow-ups to arrange or hold now."""
+    return Q(status=FollowUpStatus.PLANNED, due_from__lte=today, due_until__gte=today)
+
+
+def later_than(today: date) -> Q:
+    """Planned and its window has not begun yet: "Upcoming" in the review."""
+    return Q(status=FollowUpStatus.PLANNED, due_from__gt=today)
+
+
 class FollowUp(FollowUpFindings):
     """A planned look at the result of one session, and what was found."""
 
@@ -436,6 +493,10 @@ class FollowUp(FollowUpFindings):
     )
     kind = models.CharField(max_length=20, choices=FollowUpKind.choices)
     due_date = models.DateField()
+    # Its window by the session's protocol (treatments.rules.follow_up_window), stored like
+    # the due date so a new protocol version never moves it.
+    due_from = models.DateField()
+    due_until = models.DateField()
     status = models.CharField(
         max_length=12, choices=FollowUpStatus.choices, default=FollowUpStatus.PLANNED
     )
@@ -476,6 +537,10 @@ class FollowUp(FollowUpFindings):
                 condition=~Q(status=FollowUpStatus.DONE) | Q(seen_by__isnull=False),
                 name="follow_up_done_has_clinician",
             ),
+            models.CheckConstraint(
+                condition=Q(due_from__lte=F("due_date")) & Q(due_until__gte=F("due_date")),
+                name="follow_up_window_around_due_date",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "due_date"], name="follow_up_status_due_idx"),
@@ -485,6 +550,11 @@ class FollowUp(FollowUpFindings):
                 fields=["due_date"],
                 condition=Q(status=FollowUpStatus.PLANNED),
                 name="follow_up_planned_due_idx",
+            ),
+            models.Index(
+                fields=["due_from", "due_until"],
+                condition=Q(status=FollowUpStatus.PLANNED),
+                name="follow_up_planned_window_idx",
             ),
         ]
 
@@ -498,6 +568,10 @@ class FollowUp(FollowUpFindings):
     def is_due_by(self, today: date) -> bool:
         """due_by(today), for a follow-up already in hand."""
         return self.status == FollowUpStatus.PLANNED and self.due_date <= today
+
+    def is_open_for_recording(self, today: date) -> bool:
+        """Its window has begun: it may be recorded (done or missed) from due_from on."""
+        return today >= self.due_from
 
     def is_upcoming(self, today: date) -> bool:
         """upcoming_on(today), for a follow-up already in hand."""
@@ -629,6 +703,9 @@ class ChangeRequest(models.Model):
     handled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    outcome = models.TextField(
+        blank=True, help_text="What was done, in words for the patient (shown in the portal)."
+    )
 
     class Meta:
         db_table = "portal_changerequest"  # made by the portal app; moved here as it is
@@ -646,7 +723,11 @@ class ChangeRequest(models.Model):
                 fields=["session"],
                 condition=Q(handled_at__isnull=True),
                 name="change_request_one_open_per_session",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(handled_at__isnull=True) | ~Q(outcome=""),
+                name="change_request_handled_has_outcome",
+            ),
         ]
 
     def __str__(self):

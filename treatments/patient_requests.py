@@ -29,10 +29,24 @@ def report_side_effect(*, patient: Patient, description: str, now=None) -> SideE
     )
 
 
-def resolve_side_effect(*, report: SideEffectReport, resolved_by, note: str = "") -> None:
-    SideEffectReport.objects.filter(pk=report.pk, resolved_at__isnull=True).update(
-        resolved_at=timezone.now(), resolved_by=resolved_by, staff_note=note.strip()
-    )
+def resolve_side_effect(
+    *, report: SideEffectReport, resolved_by, note: str, now=None
+) -> SideEffectReport:
+    """Close a side-effect report with what was done: a report closed without a word leaves
+    the next colleague (and the patient's record) guessing. Closed once: a second close is
+    refused, never an overwrite of the first note."""
+    note = note.strip()
+    if not note:
+        raise ValidationError("Say what was done about it.", code="note_required")
+    with transaction.atomic():
+        report = SideEffectReport.objects.select_for_update().get(pk=report.pk)
+        if report.resolved_at:
+            raise ValidationError("This report was already dealt with.", code="already_closed")
+        report.resolved_at = now or timezone.now()
+        report.resolved_by = resolved_by
+        report.staff_note = note
+        report.save(update_fields=["resolved_at", "resolved_by", "staff_note"])
+    return report
 
 
 def request_change(*, patient: Patient, session: TreatmentSession, kind: str, message: str = ""):
@@ -56,7 +70,31 @@ def request_change(*, patient: Patient, session: TreatmentSession, kind: str, me
         raise already from exc
 
 
-def handle_change_request(*, change_request: ChangeRequest, handled_by) -> None:
-    ChangeRequest.objects.filter(pk=change_request.pk, handled_at__isnull=True).update(
-        handled_at=timezone.now(), handled_by=handled_by
+def handle_change_request(
+    *, change_request: ChangeRequest, handled_by, outcome: str, now=None
+) -> ChangeRequest:
+    """Close a patient's request with its outcome, in words for the patient ("Moved to
+    Friday 16 April, 10:00"): the portal shows it (answered_requests), and a message may
+    carry it later. Closed once; the database refuses a handled request without an outcome."""
+    outcome = outcome.strip()
+    if not outcome:
+        raise ValidationError("Say what was done, in words for the patient.", code="note_required")
+    with transaction.atomic():
+        change_request = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
+        if change_request.handled_at:
+            raise ValidationError("This request was already handled.", code="already_closed")
+        change_request.handled_at = now or timezone.now()
+        change_request.handled_by = handled_by
+        change_request.outcome = outcome
+        change_request.save(update_fields=["handled_at", "handled_by", "outcome"])
+    return change_request
+
+
+def answered_requests(patient: Patient, *, limit: int = 5) -> list[ChangeRequest]:
+    """The patient's handled requests, newest first, with their outcome: what the portal
+    shows the patient ("You asked to move … — Moved to …"). One query."""
+    return list(
+        ChangeRequest.objects.filter(patient=patient, handled_at__isnull=False)
+        .select_related("session")
+        .order_by("-handled_at")[:limit]
     )

@@ -39,6 +39,10 @@ DEFAULT_FOLLOW_UP_PLAN = (
     FollowUpStep("long_term", months=12),
 )
 
+# Days before and after its due date a follow-up counts as "due now" (and may be recorded
+# from), unless the protocol version sets another number.
+DEFAULT_FOLLOW_UP_WINDOW_DAYS = 14
+
 
 @dataclass(frozen=True)
 class ReminderSchedule:
@@ -99,6 +103,7 @@ class ProtocolTerms:
     gap_months: int = 6
     nsaid_days_before: int = 3
     nsaid_days_after: int = 21
+    follow_up_window_days: int = DEFAULT_FOLLOW_UP_WINDOW_DAYS
     follow_up_plan: tuple[FollowUpStep, ...] = field(default=DEFAULT_FOLLOW_UP_PLAN)
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
@@ -270,6 +275,12 @@ def earliest_day_without_short_notice(today: date, *, terms: ProtocolTerms) -> d
 
 
 # --- Follow-ups -------------------------------------------------------------------------------
+
+
+def follow_up_window(due: date, *, session_day: date, window_days: int) -> tuple[date, date]:
+    """(first, last) day a follow-up due on `due` counts as due: `window_days` either side,
+    never before the session day (a 7-day aftercare check opens on the session day)."""
+    return max(session_day, due - timedelta(days=window_days)), due + timedelta(days=window_days)
 
 
 def follow_up_due_dates(session_day: date, *, terms: ProtocolTerms) -> dict[str, date]:

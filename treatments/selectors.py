@@ -32,6 +32,7 @@ from .models import (
     SideEffectReport,
     TreatmentSession,
     due_by,
+    due_now_on,
     overdue_on,
     upcoming_on,
 )
@@ -182,12 +183,50 @@ def usable_lots(day: date):
 
 
 def clinicians():
+    """Who a session can be booked with: active users in the Clinician role, and only them
+    (an admin account, even a superuser, does not treat patients)."""
     return (
-        User.objects.filter(is_active=True)
-        .filter(Q(groups__name=roles.CLINICIAN) | Q(is_superuser=True))
+        User.objects.filter(is_active=True, groups__name=roles.CLINICIAN)
         .distinct()
         .order_by("last_name", "username")
     )
+
+
+# The hours free slots are looked for in (clinic time), and their step.
+SLOT_DAY_START = time(8, 0)
+SLOT_DAY_END = time(18, 0)
+SLOT_STEP = timedelta(minutes=15)
+
+
+def free_slots(
+    *,
+    day: date,
+    length: timedelta,
+    clinician_id,
+    room_id,
+    clinic_tz: ZoneInfo,
+    now: datetime,
+    limit: int = 4,
+) -> list[datetime]:
+    """Start times on `day` (clinic hours, every SLOT_STEP, not before `now`) when both the
+    clinician and the room are free for `length`: the hints a refused clash shows. One
+    query. A hint, not a promise: the booking service still checks."""
+    day_start = datetime.combine(day, SLOT_DAY_START, tzinfo=clinic_tz)
+    day_end = datetime.combine(day, SLOT_DAY_END, tzinfo=clinic_tz)
+    busy = list(
+        TreatmentSession.objects.filter(status__in=LIVE_STATUSES)
+        .filter(Q(clinician_id=clinician_id) | Q(room_id=room_id))
+        .filter(starts_at__lt=day_end, ends_at__gt=day_start)
+        .values_list("starts_at", "ends_at")
+    )
+    found: list[datetime] = []
+    start = day_start
+    while start + length <= day_end and len(found) < limit:
+        end = start + length
+        if start >= now and not any(b_start < end and b_end > start for b_start, b_end in busy):
+            found.append(start)
+        start += SLOT_STEP
+    return found
 
 
 # --- The schedule ---------------------------------------------------------------------------
@@ -197,10 +236,50 @@ def clinicians():
 class ScheduleEntry:
     session: TreatmentSession
     flags: list[tuple[str, str]] = field(default_factory=list)  # (style, text)
+    status: str = ""  # status_words()
+
+
+def status_words(session: TreatmentSession, clinic_tz: ZoneInfo) -> str:
+    """What happened to the session, in the words staff use, with the time on the clinic's
+    clock: "Checked in 09:42", "Completed 10:31", "No-show", "Scheduled"."""
+
+    def clock(moment: datetime) -> str:
+        return moment.astimezone(clinic_tz).strftime("%H:%M")
+
+    if session.status == SessionStatus.COMPLETED and session.completed_at:
+        return f"Completed {clock(session.completed_at)}"
+    if session.status in OPEN_STATUSES and session.checked_in_at:
+        return f"Checked in {clock(session.checked_in_at)}"
+    return session.get_status_display()
+
+
+@dataclass(frozen=True)
+class SessionActions:
+    """Which of the day's buttons apply to a session now (the services refuse the rest)."""
+
+    check_in: bool
+    no_show: bool
+
+
+def session_actions(session: TreatmentSession, *, today: date, now: datetime) -> SessionActions:
+    """Check in on the session's day until the patient is checked in; no-show once the
+    session has started and the patient has not been checked in."""
+    waiting = session.is_open and not session.checked_in_at
+    return SessionActions(
+        check_in=waiting and session.local_date == today,
+        no_show=waiting and session.starts_at <= now,
+    )
 
 
 def schedule(
-    *, start: date, days: int, today: date, now: datetime, clinician_id=None, room_id=None
+    *,
+    start: date,
+    days: int,
+    today: date,
+    now: datetime,
+    clinician_id=None,
+    room_id=None,
+    clinic_tz: ZoneInfo,
 ) -> dict[date, list[ScheduleEntry]]:
     """Sessions per clinic day from `start`, with the flags staff must see. Three queries."""
     sessions = list(
@@ -236,6 +315,7 @@ def schedule(
                     now=now,
                     missing_assessment=session.pk in missing_assessment,
                 ),
+                status_words(session, clinic_tz),
             )
         )
     return by_day
@@ -254,7 +334,11 @@ def session_flags(session, *, today: date, now: datetime, missing_assessment: bo
     if window.contains(patient_today):
         flags.append(("warning", f"In NSAID window (day {window.day_number(patient_today)})"))
     if session.nsaid_review_pending:
-        flags.append(("danger", "Prescribed NSAID: clinician decision needed"))
+        flags.append(
+            ("danger", "Waiting for the clinician's NSAID decision")
+            if session.nsaid_decision_awaited
+            else ("danger", "Prescribed NSAID: clinician decision needed")
+        )
     if missing_assessment:
         flags.append(("danger", "Repeat session without 6-month assessment"))
     if session.starts_at <= now:
@@ -343,7 +427,8 @@ def open_side_effect_reports(limit: int = 20):
 
 # --- Follow-up review (clinic admins) -------------------------------------------------------
 
-REVIEW_STATUSES = ("due", "overdue", "missed", "done", "all")
+# "due" (due today or later) is what "upcoming" was called before "Due now" existed.
+REVIEW_STATUSES = ("overdue", "due_now", "upcoming", "due", "week", "missed", "done", "all")
 
 
 def follow_up_review(
@@ -355,15 +440,28 @@ def follow_up_review(
     date_from: date | None = None,
     date_to: date | None = None,
 ):
-    """The follow-ups an admin reviews, filtered; ordered by due date."""
+    """The follow-ups an admin reviews, filtered; ordered by due date.
+
+    overdue: planned, its due date passed; due_now: planned, today inside its window (the
+    protocol's days either side of the due date); upcoming: planned, its window not begun;
+    week: planned, due from today to Sunday; missed, done, all."""
     qs = FollowUp.objects.select_related(
         "session__patient", "session__clinician", "seen_by"
     ).annotate(
         overdue=ExpressionWrapper(overdue_on(today), output_field=BooleanField()),
         may_be_marked_missed=ExpressionWrapper(due_by(today), output_field=BooleanField()),
+        may_be_recorded=ExpressionWrapper(
+            Q(status=FollowUpStatus.PLANNED, due_from__lte=today), output_field=BooleanField()
+        ),
     )
     if status == "due":
         qs = qs.upcoming(today)
+    elif status == "due_now":
+        qs = qs.due_now(today)
+    elif status == "upcoming":
+        qs = qs.later(today)
+    elif status == "week":
+        qs = qs.upcoming(today).filter(due_date__lte=_week_end(today))
     elif status == "overdue":
         qs = qs.overdue(today)
     elif status == "missed":
@@ -381,21 +479,28 @@ def follow_up_review(
     return qs.order_by("due_date", "id")
 
 
-def follow_up_counts(*, today: date) -> dict:
-    """Overdue now, due this week (to Sunday), adherence over the last 90 days.
+def _week_end(today: date) -> date:
+    """The Sunday of today's week."""
+    return today + timedelta(days=6 - today.weekday())
 
-    Two queries over index ranges (planned follow-ups by due date; follow-ups due in the last
-    90 days), never a scan of the whole table.
+
+def follow_up_counts(*, today: date) -> dict:
+    """Overdue now, due now (in their window), due this week (to Sunday), adherence over
+    the last 90 days.
+
+    Two queries over index ranges (planned follow-ups due by Sunday or in their window;
+    follow-ups due in the last 90 days), never a scan of the whole table.
     """
-    week_end = today + timedelta(days=6 - today.weekday())
+    week_end = _week_end(today)
     since = today - timedelta(days=90)
     # Count due_date (in the indexes, never null), not id: reading the id would fetch every
     # row from the table instead of counting index entries.
     counts = FollowUp.objects.filter(
-        status=FollowUpStatus.PLANNED, due_date__lte=week_end
+        Q(due_date__lte=week_end) | Q(due_from__lte=today), status=FollowUpStatus.PLANNED
     ).aggregate(
         overdue=Count("due_date", filter=overdue_on(today)),
-        due_this_week=Count("due_date", filter=upcoming_on(today)),
+        due_this_week=Count("due_date", filter=upcoming_on(today) & Q(due_date__lte=week_end)),
+        due_now=Count("due_date", filter=due_now_on(today)),
     )
     counts.update(
         FollowUp.objects.filter(due_date__gte=since, due_date__lt=today).aggregate(

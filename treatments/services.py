@@ -10,6 +10,7 @@ fields; other code may branch on them):
     in_the_past            the session would start before now
     too_far_ahead          the session would be after patients.validators.LATEST_DAY
     invalid_times          the session would not end after it starts
+    not_a_clinician        the session's clinician is not an active user in the Clinician role
     nsaid_window_started   short notice without the patient's no-NSAID confirmation
     nsaid_review_required  prescribed NSAID and no clinician decision on file
     lot_not_usable         expired lot, or no valid safety certificate
@@ -19,7 +20,12 @@ fields; other code may branch on them):
     reason_required        cancelling without a reason
     decision_required      recording an empty NSAID decision
     session_not_completed  recording a done follow-up of a session not carried out
+    not_due_yet            recording a follow-up before its window (the protocol's days
+                           before its due date) has begun
+    invalid_seen_on        a follow-up's seen-on day before its session or after today
     not_today              checking in on another day than the session's
+    already_checked_in     checking in a patient a second time (the first time stays)
+    checked_in             marking a no-show a patient who was checked in
     stale_form             a booking form's one-time key was already used for another patient
     changed_meanwhile      a follow-up was recorded again since the form was opened
     reason_required        (also) amending a recorded follow-up without saying why
@@ -38,7 +44,7 @@ The arithmetic comes from treatments.rules; this module only asks it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -47,6 +53,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts import roles
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 
@@ -67,6 +74,7 @@ from .models import (
     FollowUpPhoto,
     FollowUpRevision,
     FollowUpStatus,
+    NsaidDecision,
     ProductLot,
     ProtocolVersion,
     SessionStatus,
@@ -92,6 +100,7 @@ def book_session(
     booked_by,
     nsaid_free_confirmed: bool = False,
     nsaid_decision: str = "",
+    await_nsaid_decision: bool = False,
     notes: str = "",
     booking_key=None,
     now: datetime | None = None,
@@ -105,9 +114,13 @@ def book_session(
     record that the patient confirmed taking no NSAID since the window's first day.
     `nsaid_decision`: for a patient on a prescribed NSAID, the clinician's decision, recorded
     now by `booked_by` (who must be allowed to record it).
+    `await_nsaid_decision`: at short notice, for a patient on a prescribed NSAID, the front
+    desk books while the clinician's decision is still awaited; the session shows it, and
+    completing it is refused until a clinician records the decision.
     """
     now = now or timezone.now()
     _check_times(starts_at, ends_at, now)
+    _check_clinician(clinician)
     protocol = ProtocolVersion.objects.in_force_on(rules.local_day(now, clinic_tz()))
     session = TreatmentSession(
         patient=patient,
@@ -133,12 +146,19 @@ def book_session(
                 return _booked_with_key(booking_key, patient)
             _check_gap(session)
             _check_slot(session)
-            _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
+            _check_nsaid_notice(
+                session,
+                now=now,
+                confirmed=nsaid_free_confirmed,
+                await_decision=await_nsaid_decision,
+            )
             # booking_key's uniqueness is the pre-check's and the constraint's (see below).
             session.full_clean(
                 exclude=["patient", "clinician", "room", "protocol", "booked_by", "booking_key"]
             )
             session.save()
+            if session.nsaid_decided_at:
+                _keep_nsaid_decision(session)
             _plan_follow_ups(session)
             _changed(session, now=now)
     except IntegrityError as exc:
@@ -177,6 +197,8 @@ def reschedule_session(
     """
     now = now or timezone.now()
     _check_times(starts_at, ends_at, now)
+    if clinician is not None:
+        _check_clinician(clinician)
     try:
         with transaction.atomic():
             _wait_briefly_for_locks()
@@ -243,6 +265,14 @@ def check_in_session(
     with transaction.atomic():
         session = _locked(session)
         _require_status(session, OPEN_STATUSES, "checked in")
+        if session.checked_in_at:  # the first arrival time stays
+            raise ValidationError(
+                "The patient is already checked in (at %(at)s).",
+                code="already_checked_in",
+                params={
+                    "at": timezone.localtime(session.checked_in_at, clinic_tz()).strftime("%H:%M")
+                },
+            )
         if rules.local_day(now, clinic_tz()) != session.local_date:
             raise ValidationError(
                 "A patient can be checked in only on the day of the session.", code="not_today"
@@ -272,16 +302,43 @@ def mark_follow_ups_missed(*, follow_ups, recorded_by, now: datetime | None = No
 
 
 def record_nsaid_decision(
-    *, session: TreatmentSession, decision: str, clinician, now: datetime | None = None
+    *,
+    session: TreatmentSession,
+    decision: str,
+    clinician,
+    reason: str = "",
+    now: datetime | None = None,
 ) -> TreatmentSession:
-    """A clinician records what a patient on a prescribed NSAID does around the session."""
+    """A clinician records what a patient on a prescribed NSAID does around the session, or
+    revises the decision on file (with a `reason`): every version is kept as an
+    NsaidDecision, the session shows the current one."""
     now = now or timezone.now()
     with transaction.atomic():
         session = _locked(session)
         _require_status(session, OPEN_STATUSES, "given an NSAID decision")
+        revising = bool(session.nsaid_decided_at)
+        if revising and not reason.strip():
+            raise ValidationError(
+                "Say why the decision on file is revised.", code="reason_required"
+            )
         _set_nsaid_decision(session, decision=decision, clinician=clinician, now=now)
         session.save(update_fields=["nsaid_decision", "nsaid_decided_by", "nsaid_decided_at"])
+        _keep_nsaid_decision(session, reason=reason.strip() if revising else "")
     return session
+
+
+def _keep_nsaid_decision(session: TreatmentSession, *, reason: str = "") -> None:
+    """Append the session's current decision (just set by _set_nsaid_decision) to its
+    history."""
+    decided_by, decided_at = session.nsaid_decided_by, session.nsaid_decided_at
+    assert decided_by is not None and decided_at is not None  # set just before
+    NsaidDecision.objects.create(
+        session=session,
+        decision=session.nsaid_decision,
+        decided_by=decided_by,
+        decided_at=decided_at,
+        reason=reason,
+    )
 
 
 def complete_session(
@@ -293,12 +350,16 @@ def complete_session(
     side_effects: str = "",
     now: datetime | None = None,
 ) -> TreatmentSession:
-    """Record that the session was carried out, with the vial(s) used, and plan follow-ups."""
+    """Record that the session was carried out, with the vial(s) used, and plan follow-ups.
+
+    Several lines of one lot (lot A × 2 and lot A × 1) are added up into one line (3 vials):
+    a recall must find every vial, so no line is ever dropped or overwritten."""
     now = now or timezone.now()
     if not completed_by.has_perm("treatments.complete_treatmentsession"):
         raise PermissionDenied("Only a clinician can complete a session.")
     if not vials:
         raise ValidationError("Record the vial(s) used in this session.", code="vials_required")
+    vials = _vials_by_lot(vials)
     with transaction.atomic():
         session = _locked(session)
         _require_status(session, OPEN_STATUSES, "completed")
@@ -308,8 +369,16 @@ def complete_session(
                 code="not_started",
                 params={"start": timezone.localtime(session.starts_at).strftime("%d %b %Y %H:%M")},
             )
-        if session.nsaid_review_pending:
-            raise _nsaid_review_error(session.patient)
+        if session.nsaid_review_pending:  # e.g. booked while the decision was awaited
+            raise ValidationError(
+                "%(name)s takes a prescribed NSAID (%(drug)s): a clinician must record the "
+                "decision about it before the session is completed.",
+                code="nsaid_review_required",
+                params={
+                    "name": session.patient.full_name,
+                    "drug": session.patient.prescribed_nsaid or "NSAID",
+                },
+            )
         for lot, count in vials:
             reason = lot.unusable_reason(session.local_date)
             if reason:
@@ -335,6 +404,18 @@ def complete_session(
     return session
 
 
+def _vials_by_lot(vials: Sequence[tuple[ProductLot, int]]) -> list[tuple[ProductLot, int]]:
+    """One (lot, total vials) per lot, in the order the lots were first named."""
+    for _, count in vials:
+        if count is None or count < 1:
+            raise ValidationError("Record at least one vial per lot.", code="vials_required")
+    totals: dict[int, tuple[ProductLot, int]] = {}
+    for lot, count in vials:
+        _, before = totals.get(lot.pk, (lot, 0))
+        totals[lot.pk] = (lot, before + count)
+    return list(totals.values())
+
+
 def mark_no_show(
     *, session: TreatmentSession, recorded_by, now: datetime | None = None
 ) -> TreatmentSession:
@@ -343,6 +424,10 @@ def mark_no_show(
     with transaction.atomic():
         session = _locked(session)
         _require_status(session, OPEN_STATUSES, "marked as a no-show")
+        if session.checked_in_at:
+            raise ValidationError(
+                "The patient was checked in, so this is not a no-show.", code="checked_in"
+            )
         if session.starts_at > now:
             raise ValidationError(
                 "A session can be marked as a no-show only once it has started.",
@@ -373,6 +458,7 @@ def record_follow_up(
     photos: Iterable[tuple[str, object]] = (),
     reason: str = "",
     expected_version: int | None = None,
+    seen_on: date | None = None,
     now: datetime | None = None,
 ) -> FollowUp:
     """Record what happened at a follow-up: done (with findings) or missed.
@@ -390,8 +476,14 @@ def record_follow_up(
     version the form was opened on: if someone recorded the follow-up since, the service
     refuses (`changed_meanwhile`) instead of overwriting what the user never saw.
     `photos` are (view, uploaded image file) pairs.
+
+    A follow-up is first recorded from its window's first day (`due_from`, the protocol's
+    days before its due date) on, not long before it is due (`not_due_yet`). `seen_on` is
+    the day the patient was actually seen (today if not given; from the session day to
+    today, else `invalid_seen_on`).
     """
     now = now or timezone.now()
+    today = rules.local_day(now, clinic_tz())
     photos = list(photos)
     if status not in (FollowUpStatus.DONE, FollowUpStatus.MISSED):
         raise ValidationError("A follow-up is recorded as done or missed.", code="invalid_status")
@@ -437,6 +529,15 @@ def record_follow_up(
                         )
                     }
                 )
+        if not amending and today < follow_up.due_from:
+            raise ValidationError(
+                "This follow-up is due on %(due)s; it can be recorded from %(first)s on.",
+                code="not_due_yet",
+                params={
+                    "due": long_date(follow_up.due_date),
+                    "first": long_date(follow_up.due_from),
+                },
+            )
         if status == FollowUpStatus.DONE and follow_up.session.status != SessionStatus.COMPLETED:
             raise ValidationError(
                 "This follow-up belongs to a session that was not carried out.",
@@ -447,8 +548,9 @@ def record_follow_up(
         if status == FollowUpStatus.DONE:
             if follow_up.status != FollowUpStatus.DONE:  # the recorder saw the patient
                 follow_up.seen_by, follow_up.seen_at = recorded_by, now
+            follow_up.seen_on = _seen_on(seen_on or follow_up.seen_on or today, follow_up, today)
         else:
-            follow_up.seen_by, follow_up.seen_at = None, None
+            follow_up.seen_by, follow_up.seen_at, follow_up.seen_on = None, None, None
         follow_up.status = status
         follow_up.notes = notes
         follow_up.side_effects = side_effects
@@ -481,6 +583,20 @@ def record_follow_up(
         )
         _changed(follow_up.session, now=now)
     return follow_up
+
+
+def _seen_on(day: date, follow_up: FollowUp, today: date) -> date:
+    if not follow_up.session.local_date <= day <= today:
+        raise ValidationError(
+            {
+                "seen_on": ValidationError(
+                    "The patient was seen between the session (%(session)s) and today.",
+                    code="invalid_seen_on",
+                    params={"session": long_date(follow_up.session.local_date)},
+                )
+            }
+        )
+    return day
 
 
 def _last_version(follow_up: FollowUp) -> int:
@@ -539,6 +655,16 @@ def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
             "Choose a day up to %(last)s.",
             code="too_far_ahead",
             params={"last": f"{LATEST_DAY:%d %B %Y}"},
+        )
+
+
+def _check_clinician(clinician) -> None:
+    """Sessions are booked with a clinician: an active user in the Clinician role."""
+    if not (clinician.is_active and clinician.groups.filter(name=roles.CLINICIAN).exists()):
+        raise ValidationError(
+            "%(name)s is not a clinician; choose a clinician for the session.",
+            code="not_a_clinician",
+            params={"name": clinician.get_full_name() or clinician.username},
         )
 
 
@@ -657,7 +783,9 @@ def _slot_error(what: str) -> ValidationError:
     )
 
 
-def _check_nsaid_notice(session: TreatmentSession, *, now: datetime, confirmed: bool) -> None:
+def _check_nsaid_notice(
+    session: TreatmentSession, *, now: datetime, confirmed: bool, await_decision: bool = False
+) -> None:
     patient = session.patient
     terms = session.protocol.terms
     window = rules.nsaid_window(session.patient_day(), terms=terms)
@@ -665,9 +793,12 @@ def _check_nsaid_notice(session: TreatmentSession, *, now: datetime, confirmed: 
     if not window.has_started(today):
         return
     if patient.takes_prescribed_nsaid:
-        if not session.nsaid_decided_at:
-            raise _nsaid_review_error(patient)
-        return
+        if session.nsaid_decided_at:
+            return
+        if await_decision or session.nsaid_decision_awaited:
+            session.nsaid_decision_awaited = True  # completing still needs the decision
+            return
+        raise _nsaid_review_error(patient)
     if not confirmed:
         raise ValidationError(
             "At this short notice the NSAID pause has already begun (on %(first)s). Record the "
@@ -685,7 +816,8 @@ def _check_nsaid_notice(session: TreatmentSession, *, now: datetime, confirmed: 
 def _nsaid_review_error(patient: Patient) -> ValidationError:
     return ValidationError(
         "%(name)s takes a prescribed NSAID (%(drug)s). A clinician must record a decision about "
-        "it before this session; the patient must not simply be told to stop it.",
+        "it before this session; the patient must not simply be told to stop it. At short "
+        "notice, book it as waiting for the clinician's decision.",
         code="nsaid_review_required",
         params={"name": patient.full_name, "drug": patient.prescribed_nsaid or "NSAID"},
     )
@@ -734,10 +866,20 @@ def _plan_follow_ups(session: TreatmentSession) -> None:
     due = rules.follow_up_due_dates(session.local_date, terms=session.protocol.terms)
     existing = set(session.follow_ups.values_list("kind", flat=True))
     FollowUp.objects.bulk_create(
-        FollowUp(session=session, kind=kind, due_date=day)
+        _set_window(FollowUp(session=session, kind=kind, due_date=day), session)
         for kind, day in due.items()
         if kind not in existing
     )
+
+
+def _set_window(follow_up: FollowUp, session: TreatmentSession) -> FollowUp:
+    """The follow-up's due window by the session's protocol (stored, like its due date)."""
+    follow_up.due_from, follow_up.due_until = rules.follow_up_window(
+        follow_up.due_date,
+        session_day=session.local_date,
+        window_days=session.protocol.follow_up_window_days,
+    )
+    return follow_up
 
 
 def _move_follow_ups(session: TreatmentSession) -> None:
@@ -745,7 +887,8 @@ def _move_follow_ups(session: TreatmentSession) -> None:
     planned = list(session.follow_ups.filter(status=FollowUpStatus.PLANNED))
     for follow_up in planned:
         follow_up.due_date = due.get(follow_up.kind, follow_up.due_date)
-    FollowUp.objects.bulk_update(planned, ["due_date"])
+        _set_window(follow_up, session)
+    FollowUp.objects.bulk_update(planned, ["due_date", "due_from", "due_until"])
     _plan_follow_ups(session)
 
 

@@ -2,6 +2,7 @@
 marking overdue ones missed."""
 
 import csv
+import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -76,10 +77,10 @@ def follow_up_photo(request, pk):
     return photo_response(get_object_or_404(FollowUpPhoto, pk=pk))
 
 
-def _review_filters(request, today):
+def _review_filters(request, today, *, default_status="overdue"):
     form = ReviewFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    status = data.get("status") or "overdue"
+    status = data.get("status") or default_status
     qs = selectors.follow_up_review(
         today=today,
         status=status,
@@ -94,7 +95,12 @@ def _review_filters(request, today):
 @admin_required
 def follow_up_review(request):
     now, today = now_and_today()
-    form, status, qs = _review_filters(request, today)
+    counts = selectors.follow_up_counts(today=today)
+    # The first page is never empty for nothing: with nothing overdue it opens on what is
+    # due this week.
+    form, status, qs = _review_filters(
+        request, today, default_status="overdue" if counts["overdue"] else "week"
+    )
     page = window(qs, page_number(request.GET), 50)
     query = request.GET.copy()
     query.pop("page", None)
@@ -105,7 +111,7 @@ def follow_up_review(request):
             "form": form,
             "page": page,
             "status": status,
-            "counts": selectors.follow_up_counts(today=today),
+            "counts": counts,
             "today": today,
             "page_query": query.urlencode(),
         },
@@ -129,6 +135,7 @@ def follow_up_review_csv(request):
             "phone",
             "clinician",
             "session day",
+            "seen on",
             "hair density",
             "rating",
         ]
@@ -145,6 +152,7 @@ def follow_up_review_csv(request):
                 _csv_safe(patient.phone),
                 _csv_safe(f.session.clinician.get_full_name() or f.session.clinician.username),
                 f.session.local_date.isoformat(),
+                f.seen_on.isoformat() if f.seen_on else "",
                 f.hair_density_per_cm2 or "",
                 f.patient_rating or "",
             ]
@@ -154,13 +162,18 @@ def follow_up_review_csv(request):
 
 # What a spreadsheet program runs as a formula when a cell starts with it (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A number as people write it ("+49 170 555 0101", "-3.5", "(030) 12 34"): a leading sign
+# makes no formula of it that could call a function or reach another cell.
+PLAIN_NUMBER = re.compile(r"[+-]?[0-9 ()./-]*[0-9][0-9 ()./-]*")
 
 
 def _csv_safe(value: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula: such a cell gets a
-    leading apostrophe (a phone "+49 170..." reads "'+49 170...", still readable); any
-    other cell is written as it is."""
-    return "'" + value if value[:1] in FORMULA_STARTS else value
+    """Keep spreadsheet programs from running a cell as a formula: a cell that begins one
+    ("=HYPERLINK(...)", "@SUM", "+A1", "-cmd|...") gets a leading apostrophe; a phone
+    number or any other cell is written as it is (no stray apostrophe)."""
+    if value[:1] in FORMULA_STARTS and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 @admin_required

@@ -1,30 +1,67 @@
 """What patients send through the portal, as staff deal with it: side-effect reports and
-requests to move or cancel a session."""
+requests to move or cancel a session. Closing either needs a note (the outcome a patient
+sees, for a request); the inline forms on the patient page post here, and a missing or
+refused note comes back on this app's own small form page."""
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_POST
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.decorators import staff_required
+from frontdesk.forms import FIELD_FOR_CODE, CloseChangeRequestForm, CloseSideEffectForm
 from treatments import patient_requests
 from treatments.models import ChangeRequest, SideEffectReport
+from ui.forms import add_service_error
 
 
-@staff_required
-@require_POST
-def resolve_side_effect(request, pk):
-    report = get_object_or_404(SideEffectReport, pk=pk)
-    patient_requests.resolve_side_effect(
-        report=report, resolved_by=request.user, note=request.POST.get("note", "")
+def _close(request, *, form_class, close, success, patient_id, title, about):
+    """Run `close(note)` on a POST that carries a note; otherwise (a GET, a bare "Handled"
+    click, a refusal) show the form asking for it."""
+    posted = request.method == "POST" and "note" in request.POST
+    form = form_class(request.POST if posted else None)
+    if posted and form.is_valid():
+        try:
+            close(form.cleaned_data["note"])
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+        else:
+            messages.success(request, success)
+            return redirect("patient_detail", pk=patient_id)
+    return render(
+        request,
+        "staff/request_close.html",
+        {"form": form, "title": title, "about": about, "patient_id": patient_id},
     )
-    messages.success(request, "Marked as dealt with.")
-    return redirect("patient_detail", pk=report.patient_id)
 
 
 @staff_required
-@require_POST
+def resolve_side_effect(request, pk):
+    report = get_object_or_404(SideEffectReport.objects.select_related("patient"), pk=pk)
+    return _close(
+        request,
+        form_class=CloseSideEffectForm,
+        close=lambda note: patient_requests.resolve_side_effect(
+            report=report, resolved_by=request.user, note=note
+        ),
+        success="Marked as dealt with.",
+        patient_id=report.patient_id,
+        title=f"Side effect reported by {report.patient.full_name}",
+        about=report.description,
+    )
+
+
+@staff_required
 def handle_change_request(request, pk):
-    change_request = get_object_or_404(ChangeRequest, pk=pk)
-    patient_requests.handle_change_request(change_request=change_request, handled_by=request.user)
-    messages.success(request, "Request marked as handled.")
-    return redirect("patient_detail", pk=change_request.patient_id)
+    change_request = get_object_or_404(ChangeRequest.objects.select_related("patient"), pk=pk)
+    return _close(
+        request,
+        form_class=CloseChangeRequestForm,
+        close=lambda note: patient_requests.handle_change_request(
+            change_request=change_request, handled_by=request.user, outcome=note
+        ),
+        success="Request handled; the patient sees the outcome in the portal.",
+        patient_id=change_request.patient_id,
+        title=f"{change_request.get_kind_display()}: request from "
+        f"{change_request.patient.full_name}",
+        about=change_request.message,
+    )

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from accounts.decorators import staff_required
 from frontdesk.forms import ScheduleForm
-from treatments import selectors
+from treatments import selectors, services
 from treatments.models import Room
 
 from .common import now_and_today
@@ -29,6 +29,7 @@ def schedule(request):
         now=now,
         clinician_id=clinician_id,
         room_id=room_id,
+        clinic_tz=services.clinic_tz(),
     )
     return render(
         request,

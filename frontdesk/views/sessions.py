@@ -33,9 +33,10 @@ from .common import now_and_today
 def session_book(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
     now, today = now_and_today()
-    form = BookingForm(request.POST or None)
+    form = BookingForm(request.POST or None, today=today, patient=patient, user=request.user)
+    free_slots = None
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+        data = dict(form.cleaned_data)  # a refusal on a field takes it out of cleaned_data
         try:
             session = services.book_session(
                 patient=patient,
@@ -44,13 +45,15 @@ def session_book(request, patient_pk):
                 clinician=data["clinician"],
                 room=data["room"],
                 booked_by=request.user,
-                nsaid_free_confirmed=data["nsaid_free_confirmed"],
-                nsaid_decision=data["nsaid_decision"],
+                nsaid_free_confirmed=data.get("nsaid_free_confirmed", False),
+                nsaid_decision=data.get("nsaid_decision", ""),
+                await_nsaid_decision=data.get("await_nsaid_decision", False),
                 notes=data["notes"],
                 booking_key=data["booking_key"],
             )
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+            free_slots = _free_slot_hints(exc, data, now=now)
         except PermissionDenied as exc:
             form.add_error("nsaid_decision", str(exc))
         else:
@@ -60,7 +63,29 @@ def session_book(request, patient_pk):
     return render(
         request,
         "staff/session_book.html",
-        {"form": form, "patient": patient, "eligibility": eligibility},
+        {
+            "form": form,
+            "patient": patient,
+            "eligibility": eligibility,
+            "free_slots": free_slots,
+        },
+    )
+
+
+def _free_slot_hints(exc: ValidationError, data: dict, *, now) -> list | None:
+    """When a clash is refused: the times that day when the chosen clinician and room are
+    both free for the chosen length (the scheduling issue builds the full slot finder).
+    None when the refusal is not a clash."""
+    codes = set() if hasattr(exc, "error_dict") else {e.code for e in exc.error_list}
+    if "slot_taken" not in codes:
+        return None
+    return selectors.free_slots(
+        day=data["day"],
+        length=data["ends_at"] - data["starts_at"],
+        clinician_id=data["clinician"].pk,
+        room_id=data["room"].pk,
+        clinic_tz=services.clinic_tz(),
+        now=now,
     )
 
 
@@ -135,8 +160,10 @@ def session_detail(request, pk):
                 missing_assessment=selectors.previous_assessment_missing(session),
             ),
             "vials": session.vials_used.select_related("lot"),
+            "status_words": selectors.status_words(session, services.clinic_tz()),
+            "actions": selectors.session_actions(session, today=today, now=now),
             "complete_form": CompleteForm(session=session),
-            "decision_form": NsaidDecisionForm(),
+            "nsaid_decisions": session.nsaid_decisions.select_related("decided_by"),
             "cancel_form": CancelForm(),
             "can_complete": request.user.has_perm("treatments.complete_treatmentsession"),
             "can_decide": request.user.has_perm("treatments.record_nsaid_decision"),
@@ -171,15 +198,18 @@ def session_check_in(request, pk):
 
 
 @staff_required
-@require_POST
 def session_no_show(request, pk):
+    """A no-show ends the session's follow-ups and cannot be undone: the button opens this
+    confirmation page, and only its POST (with `confirmed`) marks it."""
     session = _session(pk)
-    return _act(
-        request,
-        session,
-        lambda: services.mark_no_show(session=session, recorded_by=request.user),
-        "Marked as a no-show.",
-    )
+    if request.method == "POST" and request.POST.get("confirmed") == "yes":
+        return _act(
+            request,
+            session,
+            lambda: services.mark_no_show(session=session, recorded_by=request.user),
+            "Marked as a no-show.",
+        )
+    return render(request, "staff/session_no_show.html", {"session": session})
 
 
 @staff_required
@@ -205,21 +235,34 @@ def session_complete(request, pk):
     return render(request, "staff/session_complete.html", {"session": session, "form": form})
 
 
-def _session_form(request, session, form, *, action, success, title, button, done, danger=False):
+def _session_form(
+    request, session, form, *, action, success, title, button, done, danger=False, hints=None
+):
     """A small form about one session: on a valid POST run `action(cleaned_data)`; a coded
-    refusal goes next to its field and the input stays; success goes to `done`."""
+    refusal goes next to its field and the input stays; success goes to `done`.
+    `hints(refusal, data)`: what else to show after a refusal (e.g. free times)."""
+    free_slots = None
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)  # a refusal on a field takes it out of cleaned_data
         try:
-            action(form.cleaned_data)
+            action(data)
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+            free_slots = hints(exc, data) if hints else None
         else:
             messages.success(request, success)
             return redirect(*done)
     return render(
         request,
         "staff/simple_form.html",
-        {"form": form, "title": title, "session": session, "button": button, "danger": danger},
+        {
+            "form": form,
+            "title": title,
+            "session": session,
+            "button": button,
+            "danger": danger,
+            "free_slots": free_slots,
+        },
     )
 
 
@@ -228,16 +271,24 @@ def session_nsaid_decision(request, pk):
     session = _session(pk)
     if not request.user.has_perm("treatments.record_nsaid_decision"):
         raise PermissionDenied
+    revising = bool(session.nsaid_decided_at)
     return _session_form(
         request,
         session,
-        NsaidDecisionForm(request.POST or None),
-        action=lambda data: services.record_nsaid_decision(
-            session=session, decision=data["decision"], clinician=request.user
+        NsaidDecisionForm(
+            request.POST or None,
+            revising=revising,
+            initial={"decision": session.nsaid_decision} if revising else None,
         ),
-        success="Decision recorded.",
-        title="NSAID decision",
-        button="Record decision",
+        action=lambda data: services.record_nsaid_decision(
+            session=session,
+            decision=data["decision"],
+            clinician=request.user,
+            reason=data.get("reason", ""),
+        ),
+        success="Decision revised; the earlier one is kept." if revising else "Decision recorded.",
+        title="Revise the NSAID decision" if revising else "NSAID decision",
+        button="Revise decision" if revising else "Record decision",
         done=("session_detail", session.pk),
     )
 
@@ -248,6 +299,9 @@ def session_reschedule(request, pk):
     local_start = timezone.localtime(session.starts_at, services.clinic_tz())
     form = RescheduleForm(
         request.POST or None,
+        today=now_and_today()[1],
+        patient=session.patient,
+        user=request.user,
         initial={
             "day": local_start.date(),
             "time": local_start.time(),
@@ -267,12 +321,13 @@ def session_reschedule(request, pk):
             clinician=data["clinician"],
             room=data["room"],
             changed_by=request.user,
-            nsaid_free_confirmed=data["nsaid_free_confirmed"],
+            nsaid_free_confirmed=data.get("nsaid_free_confirmed", False),
         ),
         success="Session moved; its reminders and follow-ups moved too.",
         title="Move session",
         button="Move",
         done=("session_detail", session.pk),
+        hints=lambda exc, data: _free_slot_hints(exc, data, now=timezone.now()),
     )
 
 

@@ -264,14 +264,20 @@ class Command(BaseCommand):
                     status = rng.choices(("done", "missed", "planned"), (80, 10, 10))[0]
                 done = status == "done"
                 months = (due - s.local_date).days / 30
+                due_from, due_until = rules.follow_up_window(
+                    due, session_day=s.local_date, window_days=self.terms.follow_up_window_days
+                )
                 follow_ups.append(
                     FollowUp(
                         session=s,
                         kind=kind,
                         due_date=due,
+                        due_from=due_from,
+                        due_until=due_until,
                         status=status,
                         seen_by=s.clinician if done else None,
                         seen_at=datetime.combine(due, time(11), tzinfo=self.tz) if done else None,
+                        seen_on=due if done else None,
                         hair_density_per_cm2=Decimal(f"{110 + months * 2 + rng.random() * 10:.1f}")
                         if done
                         else None,

@@ -201,7 +201,10 @@ class Command(BaseCommand):
                 patient_rating=rating,
                 shared_with_patient=True,
                 notes="Progress photos taken.",
-                now=session.ends_at + timedelta(days=1),
+                # Recorded on its due day (a follow-up is recorded from its window on).
+                now=datetime.combine(
+                    session.follow_ups.get(kind=kind).due_date, time(11, 0), tzinfo=tz
+                ),
             )
 
         if stage == "booked":
