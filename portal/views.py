@@ -49,7 +49,15 @@ def patient_view(view):
 @patient_view
 def home(request, patient):
     page = selectors.home(patient, now=timezone.now())
-    return render(request, "portal/home.html", {"patient": patient, "page": page})
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "patient": patient,
+            "page": page,
+            "answered": patient_requests.answered_requests(patient),
+        },
+    )
 
 
 @patient_view

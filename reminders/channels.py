@@ -35,6 +35,7 @@ SUBJECTS = {
     "follow_up_due": "Your follow-up visit on {follow_up_day}",
     "next_session_eligible": "Six months on: your result and a possible next session",
     "cancellation": "Your session on {session_day} is cancelled",
+    "request_answered": "The clinic has answered your request",
 }
 
 
@@ -76,6 +77,13 @@ def message_context(reminder: Reminder) -> dict:
         "prescribed_nsaid": patient.prescribed_nsaid if patient.takes_prescribed_nsaid else "",
         "eligible_day": long_date(session.gap_until),
     }
+    if reminder.kind == "request_answered":
+        answered = session.change_requests.filter(handled_at__isnull=False).order_by(
+            "handled_at", "id"
+        )[reminder.occasion - 1 : reminder.occasion]
+        request = next(iter(answered), None)
+        context["request_kind"] = request.get_kind_display().lower() if request else ""
+        context["outcome"] = request.outcome if request else ""
     if reminder.follow_up_id:
         context["follow_up_day"] = long_date(reminder.follow_up.due_date)
         context["follow_up_kind"] = reminder.follow_up.get_kind_display().lower()

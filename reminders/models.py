@@ -18,6 +18,7 @@ class ReminderKind(models.TextChoices):
     FOLLOW_UP_DUE = "follow_up_due", "Follow-up due"
     NEXT_SESSION_ELIGIBLE = "next_session_eligible", "Next session eligible"
     CANCELLATION = "cancellation", "Cancellation notice"
+    REQUEST_ANSWERED = "request_answered", "Answer to the patient's request"
 
 
 # Sent whatever the patient's opt-out of non-essential messages says.
@@ -27,8 +28,13 @@ ESSENTIAL_KINDS = frozenset(
         ReminderKind.NSAID_STOP,
         ReminderKind.AFTERCARE,
         ReminderKind.CANCELLATION,
+        ReminderKind.REQUEST_ANSWERED,
     }
 )
+
+# Sent once because something happened (not planned from the session's dates): planning
+# leaves them alone.
+ONE_OFF_KINDS = frozenset({ReminderKind.CANCELLATION, ReminderKind.REQUEST_ANSWERED})
 
 
 class Channel(models.TextChoices):

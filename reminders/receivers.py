@@ -7,7 +7,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from patients.signals import contact_preferences_changed
-from treatments.signals import session_cancelled, session_changed
+from treatments.signals import request_answered, session_cancelled, session_changed
 
 from . import services
 from .tasks import nudge_dispatcher
@@ -27,3 +27,9 @@ def notify_cancellation(sender, *, session, now, **kwargs):
 @receiver(contact_preferences_changed, dispatch_uid="reminders.plan_for_patient")
 def plan_for_patient(sender, *, patient, now, **kwargs):
     services.plan_for_patient(patient, now=now)
+
+
+@receiver(request_answered, dispatch_uid="reminders.notify_request_answered")
+def notify_request_answered(sender, *, change_request, now, **kwargs):
+    services.notify_request_answered(change_request, now=now)
+    transaction.on_commit(nudge_dispatcher)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -24,6 +24,7 @@ from patients.models import Patient
 from treatments import rules
 from treatments.models import (
     OPEN_STATUSES,
+    ChangeRequest,
     FollowUp,
     FollowUpStatus,
     SessionStatus,
@@ -32,6 +33,7 @@ from treatments.models import (
 
 from .models import (
     ESSENTIAL_KINDS,
+    ONE_OFF_KINDS,
     Channel,
     Reminder,
     ReminderKind,
@@ -122,7 +124,7 @@ def plan_for_session(session: TreatmentSession, *, now: datetime) -> None:
     wanted = {w.key: w for w in wanted_reminders(session, now=now)}
     existing = {
         (r.follow_up_id, r.kind, r.channel, r.occasion): r
-        for r in session.reminders.exclude(kind=ReminderKind.CANCELLATION)
+        for r in session.reminders.exclude(kind__in=ONE_OFF_KINDS)
     }
     to_create, to_update = [], []
     for key, w in wanted.items():
@@ -189,6 +191,29 @@ def notify_cancellation(session: TreatmentSession, *, now: datetime) -> None:
             channel=channel,
             occasion=session.reschedule_count,
             defaults={"due_at": due, "expires_at": session.starts_at, "not_before": due},
+        )
+
+
+def notify_request_answered(change_request: ChangeRequest, *, now: datetime) -> None:
+    """Tell the patient what the clinic did about their move/cancel request, once per
+    channel (quiet hours permitting; it stays relevant for a week). The n-th answered
+    request of a session is occasion n, so each answer is its own message."""
+    session = change_request.session
+    answered = ChangeRequest.objects.filter(session=session, handled_at__isnull=False).count()
+    expires = now + timedelta(days=7)
+    due = rules.place_reminder(
+        planned=now, expires=expires, now=now, tz=session.patient.tz, terms=session.protocol.terms
+    )
+    if due is None:
+        return
+    for channel in channels_for(session.patient, ReminderKind.REQUEST_ANSWERED):
+        Reminder.objects.get_or_create(
+            session=session,
+            follow_up=None,
+            kind=ReminderKind.REQUEST_ANSWERED,
+            channel=channel,
+            occasion=answered,
+            defaults={"due_at": due, "expires_at": expires, "not_before": due},
         )
 
 

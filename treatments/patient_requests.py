@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from patients.models import Patient
 
+from . import signals
 from .models import OPEN_STATUSES, ChangeRequest, SideEffectReport, TreatmentSession
 
 
@@ -74,8 +75,9 @@ def handle_change_request(
     *, change_request: ChangeRequest, handled_by, outcome: str, now=None
 ) -> ChangeRequest:
     """Close a patient's request with its outcome, in words for the patient ("Moved to
-    Friday 16 April, 10:00"): the portal shows it (answered_requests), and a message may
-    carry it later. Closed once; the database refuses a handled request without an outcome."""
+    Friday 16 April, 10:00"): the portal shows it (answered_requests), and the patient is
+    sent it (treatments.signals.request_answered: the reminders outbox). Closed once; the
+    database refuses a handled request without an outcome."""
     outcome = outcome.strip()
     if not outcome:
         raise ValidationError("Say what was done, in words for the patient.", code="note_required")
@@ -87,6 +89,9 @@ def handle_change_request(
         change_request.handled_by = handled_by
         change_request.outcome = outcome
         change_request.save(update_fields=["handled_at", "handled_by", "outcome"])
+        signals.request_answered.send(
+            sender=ChangeRequest, change_request=change_request, now=change_request.handled_at
+        )
     return change_request
 
 

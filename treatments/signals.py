@@ -16,3 +16,7 @@ session_changed = Signal()
 # A session was cancelled (after session_changed): the patient is to be told. Arguments:
 # session, now.
 session_cancelled = Signal()
+
+# Staff closed a patient's move/cancel request with its outcome: the patient is to be told.
+# Arguments: change_request, now.
+request_answered = Signal()
