@@ -57,7 +57,8 @@ def sign_in(page, live_server, username, password="correct horse battery"):
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    # The sign-in form's own button (a signed-in page also has a Sign out submit button).
+    page.click("form:has(#id_username) button[type=submit]")
 
 
 @pytest.fixture(autouse=True)

@@ -56,6 +56,7 @@ def test_invited_patient_on_a_phone(browser, live_server):
     # Sign out and in again, with the email as typed in the invitation, on the phone.
     page.click(".navbar-toggler")
     page.click("button:has-text('Sign out')")
+    page.wait_for_selector("text=You are signed out")  # the sign-out POST has finished
     sign_in(page, live_server, "maria.santos@example.com", password="Sunny-Lisbon-77")
     page.wait_for_url("**/portal/")
     stop = f"From {window.first_day:%A} {window.first_day.day} {window.first_day:%B}:"
