@@ -177,21 +177,13 @@ def plan_for_patient(patient: Patient, *, now: datetime) -> None:
 
 def notify_cancellation(session: TreatmentSession, *, now: datetime) -> None:
     """One cancellation notice per channel, at once (quiet hours permitting)."""
-    terms = session.protocol.terms
-    due = rules.place_reminder(
-        planned=now, expires=session.starts_at, now=now, tz=session.patient.tz, terms=terms
+    _send_once(
+        session,
+        ReminderKind.CANCELLATION,
+        occasion=session.reschedule_count,
+        now=now,
+        expires=session.starts_at,
     )
-    if due is None:
-        return
-    for channel in channels_for(session.patient, ReminderKind.CANCELLATION):
-        Reminder.objects.get_or_create(
-            session=session,
-            follow_up=None,
-            kind=ReminderKind.CANCELLATION,
-            channel=channel,
-            occasion=session.reschedule_count,
-            defaults={"due_at": due, "expires_at": session.starts_at, "not_before": due},
-        )
 
 
 def notify_request_answered(change_request: ChangeRequest, *, now: datetime) -> None:
@@ -200,19 +192,30 @@ def notify_request_answered(change_request: ChangeRequest, *, now: datetime) -> 
     request of a session is occasion n, so each answer is its own message."""
     session = change_request.session
     answered = ChangeRequest.objects.filter(session=session, handled_at__isnull=False).count()
-    expires = now + timedelta(days=7)
+    _send_once(
+        session,
+        ReminderKind.REQUEST_ANSWERED,
+        occasion=answered,
+        now=now,
+        expires=now + timedelta(days=7),
+    )
+
+
+def _send_once(session, kind: str, *, occasion: int, now: datetime, expires: datetime) -> None:
+    """A one-off message (ONE_OFF_KINDS) per channel, due now or after the patient's quiet
+    hours; the row's uniqueness makes a second call for the same occasion a no-op."""
     due = rules.place_reminder(
         planned=now, expires=expires, now=now, tz=session.patient.tz, terms=session.protocol.terms
     )
     if due is None:
         return
-    for channel in channels_for(session.patient, ReminderKind.REQUEST_ANSWERED):
+    for channel in channels_for(session.patient, kind):
         Reminder.objects.get_or_create(
             session=session,
             follow_up=None,
-            kind=ReminderKind.REQUEST_ANSWERED,
+            kind=kind,
             channel=channel,
-            occasion=answered,
+            occasion=occasion,
             defaults={"due_at": due, "expires_at": expires, "not_before": due},
         )
 
