@@ -82,6 +82,9 @@ class TestStatusPage:
         assert clinician_client.get("/status/").status_code == 403
         assert clinic_admin_client.get("/status/").status_code == 200
         assert clinic_admin_client.get("/status/?format=json").status_code == 200
+        # Clinic admins find it in the navigation; the front desk is not shown the link.
+        assert 'href="/status/"' in clinic_admin_client.get("/schedule/").content.decode()
+        assert 'href="/status/"' not in staff_client.get("/schedule/").content.decode()
 
     def test_all_well(self, clinic_admin_client):
         record_heartbeat("w1@host", {"claimed": 0})
