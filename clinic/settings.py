@@ -61,6 +61,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # First of all that may read a body (the NUL check reads POST): too large is refused from
+    # its Content-Length alone.
+    "clinic.uploads.RequestSizeLimitMiddleware",
     # Before anything reads the database with what a request carries.
     "clinic.middleware.RefuseNulBytesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -72,7 +75,6 @@ MIDDLEWARE = [
     # With DEBUG on, our 404/500 pages rather than Django's technical ones (clinic.error_pages).
     "clinic.error_pages.OwnErrorPagesInDebugMiddleware",
     "accounts.middleware.StaffIdleTimeoutMiddleware",
-    "clinic.uploads.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its lockout response.
     "axes.middleware.AxesMiddleware",

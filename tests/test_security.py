@@ -137,13 +137,30 @@ def test_patients_are_not_timed_out_like_staff(settings):
 # --- Uploads and photos ---------------------------------------------------------------------
 
 
-def test_an_oversized_request_is_refused_before_its_body_is_read(settings, clinician_client):
+class _UnreadableBody:
+    """A request body that fails the test if anything reads it."""
+
+    def read(self, *args):
+        raise AssertionError("the body of an oversized request was read")
+
+    readline = read
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data; boundary=xyz", "application/x-www-form-urlencoded"],
+)
+def test_an_oversized_request_is_refused_before_its_body_is_read(
+    settings, clinician_client, content_type
+):
+    """Form and upload bodies included: no middleware (the NUL check reads POST) may parse
+    the body before the size check has turned the request away."""
     settings.UPLOAD_MAX_BYTES = 1024
     response = clinician_client.post(
         reverse("patient_create"),
-        data=b"x" * 10,
-        content_type="application/octet-stream",
+        content_type=content_type,
         CONTENT_LENGTH="5000000",
+        **{"wsgi.input": _UnreadableBody()},
     )
     assert response.status_code == 413
     assert b"too large" in response.content
