@@ -2,7 +2,8 @@
 
 `is_staff` alone (Django's default test) let every staff account in, and through the admin
 past the services' rules; the front desk and clinicians work in the front office. A clinic
-admin is a member of the "Clinic admin" role or a superuser, with `is_staff` set.
+admin is a user whose role grants `accounts.use_back_office` (the clinic admins) or a superuser,
+with `is_staff` set; inside, each model page asks Django's own add/change/view permissions.
 """
 
 from django.contrib import admin
@@ -17,7 +18,9 @@ class ClinicAdminSite(admin.AdminSite):
 
     def has_permission(self, request):
         user = request.user
-        return user.is_active and user.is_staff and roles.is_clinic_admin(user)
+        return (
+            user.is_active and user.is_staff and roles.role_grants(user, "accounts.use_back_office")
+        )
 
 
 class ClinicAdminConfig(AdminConfig):

@@ -13,6 +13,6 @@ def clinic(request):
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         context["is_staff_member"] = roles.is_staff_member(user)
-        context["is_clinic_admin"] = roles.is_clinic_admin(user)
+        context["may"] = roles.Grants(user)
         context["is_patient"] = roles.is_patient(user)
     return context

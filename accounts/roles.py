@@ -11,49 +11,58 @@ CLINICIAN = "Clinician"
 CLINIC_ADMIN = "Clinic admin"
 PATIENT = "Patient"
 
+# Each action a page or a service offers is a permission; a role is the list of permissions it
+# holds. Views ask `role_grants` (accounts.decorators.permission_required) and services ask
+# `has_perm`: nothing decides by the name of a group. README's "Who may do what" is this
+# table in words; tests/test_permission_table.py holds the two together and walks every
+# action for every role.
 _FRONT_DESK = [
-    "patients.view_patient",
+    "patients.view_patient",  # the patient list and a patient's page
     "patients.add_patient",
-    "patients.change_patient",
-    "treatments.view_treatmentsession",
-    "treatments.add_treatmentsession",
-    "treatments.change_treatmentsession",
-    "treatments.view_followup",
+    "patients.change_patient",  # contact, zone, medications (not an active portal login)
+    "patients.invite_patient",  # the portal invitation
+    "treatments.view_treatmentsession",  # the schedule and a session's page
+    "treatments.add_treatmentsession",  # book
+    "treatments.change_treatmentsession",  # check in, no-show, move, cancel
     "treatments.change_followup",  # mark a planned follow-up missed (attendance)
-    "treatments.view_followuprevision",
-    "treatments.view_followupphoto",
-    "treatments.add_followupphoto",
-    "treatments.view_productlot",
-    "treatments.view_sessionvial",
-    "treatments.view_room",
-    "treatments.view_protocolversion",
-    "reminders.view_reminder",
+    "treatments.change_sideeffectreport",  # mark a patient's report dealt with
+    "treatments.change_changerequest",  # answer a patient's request to move or cancel
     "reminders.change_reminder",  # resend a failed one
-    "reminders.view_deliveryattempt",
+]
+# What a clinician adds: the clinical record. Clinical photos are theirs too: the front desk
+# neither takes them (photos come with a follow-up's findings) nor needs to see them.
+_CLINICAL = [
+    "treatments.record_findings",
+    "treatments.view_followupphoto",
+    "treatments.complete_treatmentsession",
+    "treatments.record_nsaid_decision",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     CLINIC_STAFF: _FRONT_DESK,
-    CLINICIAN: _FRONT_DESK
-    + [
-        "treatments.record_nsaid_decision",
-        "treatments.complete_treatmentsession",
-        "treatments.add_sessionvial",
-        "treatments.record_findings",
-    ],
+    CLINICIAN: _FRONT_DESK + _CLINICAL,
     CLINIC_ADMIN: _FRONT_DESK
+    + _CLINICAL
     + [
-        "treatments.record_nsaid_decision",
-        "treatments.complete_treatmentsession",
-        "treatments.add_sessionvial",
+        "treatments.review_followup",  # the review of every patient's follow-ups
+        "treatments.export_followup",  # its CSV export
+        "patients.export_patient_data",  # a subject access request's export
+        "patients.merge_patient",
+        "patients.change_portal_login",  # the email of an active portal account
+        "reminders.monitor_delivery",  # delivery status and the failed reminders
+        "accounts.use_back_office",  # the Django admin, where the rest below is done
         "treatments.add_productlot",
         "treatments.change_productlot",
         "treatments.add_room",
         "treatments.change_room",
         "treatments.add_protocolversion",
         "treatments.change_protocolversion",
-        "treatments.add_followup",
-        "treatments.record_findings",
+        "auth.add_user",  # staff accounts and their roles
+        "auth.change_user",
+        # What the back office shows beside a session, a follow-up and a reminder.
+        "treatments.view_sessionvial",
+        "treatments.view_followuprevision",
+        "reminders.view_deliveryattempt",
     ],
     # Patients see their own records through the portal, which checks ownership; they hold
     # no model permissions.
@@ -121,6 +130,24 @@ def is_clinic_admin(user) -> bool:
 
 def is_patient(user) -> bool:
     return PATIENT in roles_of(user) and not is_staff_member(user)
+
+
+class Grants:
+    """`role_grants` for templates: `{% if may.treatments.review_followup %}`."""
+
+    def __init__(self, user):
+        self.user = user
+
+    def __getitem__(self, app_label: str) -> "_AppGrants":
+        return _AppGrants(self.user, app_label)
+
+
+class _AppGrants:
+    def __init__(self, user, app_label: str):
+        self.user, self.app_label = user, app_label
+
+    def __getitem__(self, codename: str) -> bool:
+        return role_grants(self.user, f"{self.app_label}.{codename}")
 
 
 def role_grants(user, permission: str) -> bool:

@@ -9,11 +9,12 @@ from . import roles
 
 @login_required
 def home(request):
-    """Where each role starts: the day's schedule, the follow-up review, or the portal."""
+    """Where each user starts: the follow-up review if they may review, else the day's
+    schedule if they may see it, else (a patient) the portal."""
     user = request.user
-    if roles.is_clinic_admin(user):
+    if roles.role_grants(user, "treatments.review_followup"):
         return redirect("follow_up_review")
-    if roles.is_staff_member(user):
+    if roles.role_grants(user, "treatments.view_treatmentsession"):
         return redirect("schedule")
     if roles.is_patient(user):
         return redirect("portal_home")

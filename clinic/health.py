@@ -19,7 +19,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from accounts.decorators import admin_required
+from accounts.decorators import permission_required
 from reminders import selectors as reminder_selectors
 from reminders.tasks import HEARTBEAT_KEY
 
@@ -62,7 +62,7 @@ def ping(request):
 
 
 @never_cache
-@admin_required
+@permission_required("reminders.monitor_delivery")
 def status(request):
     """For clinic admins (and monitoring signed in as one, `?format=json`): is delivery
     keeping up? Problems are listed; the page itself answers 200 whatever it shows."""

@@ -113,6 +113,13 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
+        # Actions beyond add/change/view, each held by roles in accounts/roles.py.
+        permissions = [
+            ("invite_patient", "Can send a patient a portal invitation"),
+            ("change_portal_login", "Can change the email of a patient's active portal login"),
+            ("merge_patient", "Can merge a duplicate patient record into another"),
+            ("export_patient_data", "Can export everything held about a patient (access request)"),
+        ]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="patient_email_unique_ci"),
             models.CheckConstraint(

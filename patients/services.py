@@ -14,8 +14,6 @@ from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts import roles
-
 from . import signals
 from .models import Patient, PatientChange
 from .selectors import possible_duplicates
@@ -283,7 +281,7 @@ def change_patient_email(*, patient: Patient, email: str, changed_by) -> Patient
             return patient
         user = User.objects.select_for_update().get(pk=patient.user_id) if patient.user_id else None
         active = user is not None and user.has_usable_password()
-        if active and not roles.is_clinic_admin(changed_by):
+        if active and not changed_by.has_perm("patients.change_portal_login"):
             raise PermissionDenied(
                 "This patient uses the portal: only a clinic admin may change their email."
             )

@@ -90,6 +90,9 @@ class Reminder(models.Model):
     class Meta:
         db_table = "treatments_reminder"  # made by the treatments app; moved here as it is
         ordering = ["due_at", "id"]
+        permissions = [
+            ("monitor_delivery", "Can see the delivery status and every failed reminder"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["session", "kind", "channel", "occasion"],

@@ -17,7 +17,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import roles
 from patients.models import Patient, PatientChange
 from patients.services import replan_reminders
 
@@ -40,7 +39,7 @@ def merge_patients(
     *, duplicate: Patient, kept: Patient, merged_by, now: datetime | None = None
 ) -> MergeResult:
     """Move everything of `duplicate` to `kept` and mark `duplicate` merged into it."""
-    if not roles.is_clinic_admin(merged_by):
+    if not merged_by.has_perm("patients.merge_patient"):
         raise PermissionDenied("Only a clinic admin may merge patient records.")
     if duplicate.pk == kept.pk:
         raise ValidationError("A record cannot be merged into itself.", code="same_patient")

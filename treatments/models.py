@@ -517,6 +517,8 @@ class FollowUp(FollowUpFindings):
                 "record_findings",
                 "Can record a follow-up's findings (done, notes, measurements, photos, sharing)",
             ),
+            ("review_followup", "Can review every patient's follow-ups and mark them missed"),
+            ("export_followup", "Can export the follow-up review as CSV"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["session", "kind"], name="follow_up_kind_once"),

@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from accounts.decorators import admin_required, staff_required
+from accounts import roles
+from accounts.decorators import permission_required
 from frontdesk.forms import FIELD_FOR_CODE, FollowUpForm, MarkMissedForm, ReviewFilterForm
 from treatments import selectors, services
 from treatments.models import FollowUp, FollowUpPhoto
@@ -23,14 +24,14 @@ from ui.pagination import window
 from .common import now_and_today
 
 
-@staff_required
+@permission_required("treatments.change_followup")
 def follow_up_record(request, pk):
     """Record a follow-up, or amend a recorded one (clinicians). The front desk may only mark
     a planned follow-up missed."""
     follow_up = get_object_or_404(
         FollowUp.objects.select_related("session__patient", "session__protocol", "seen_by"), pk=pk
     )
-    can_record_findings = request.user.has_perm(services.FINDINGS_PERMISSION)
+    can_record_findings = roles.role_grants(request.user, services.FINDINGS_PERMISSION)
     if follow_up.status != "planned" and not can_record_findings:
         raise PermissionDenied("Only a clinician can amend a recorded follow-up.")
     form = FollowUpForm(
@@ -71,7 +72,7 @@ def follow_up_record(request, pk):
     )
 
 
-@staff_required
+@permission_required("treatments.view_followupphoto")
 def follow_up_photo(request, pk):
     """A follow-up photo, to signed-in staff only (photos are never public media)."""
     return photo_response(get_object_or_404(FollowUpPhoto, pk=pk))
@@ -92,7 +93,7 @@ def _review_filters(request, today, *, default_status="overdue"):
     return form, status, qs
 
 
-@admin_required
+@permission_required("treatments.review_followup")
 def follow_up_review(request):
     now, today = now_and_today()
     counts = selectors.follow_up_counts(today=today)
@@ -118,7 +119,7 @@ def follow_up_review(request):
     )
 
 
-@admin_required
+@permission_required("treatments.export_followup")
 def follow_up_review_csv(request):
     now, today = now_and_today()
     _, status, qs = _review_filters(request, today)
@@ -176,7 +177,7 @@ def _csv_safe(value: str) -> str:
     return value
 
 
-@admin_required
+@permission_required("treatments.review_followup", "treatments.change_followup")
 @require_POST
 def follow_up_mark_missed(request):
     form = MarkMissedForm(request.POST)

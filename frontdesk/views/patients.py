@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import roles
-from accounts.decorators import admin_required, staff_required
+from accounts.decorators import permission_required
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     MergeForm,
@@ -31,7 +31,7 @@ from ui.pagination import window
 from .common import now_and_today
 
 
-@staff_required
+@permission_required("patients.view_patient")
 def patient_list(request):
     form = PatientSearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
@@ -49,7 +49,7 @@ def patient_list(request):
     )
 
 
-@staff_required
+@permission_required("patients.add_patient")
 def patient_create(request):
     form = PatientForm(request.POST or None)
     duplicates: list[Patient] = []
@@ -79,7 +79,7 @@ def patient_create(request):
     return render(request, "staff/patient_form.html", {"form": form, "duplicates": duplicates})
 
 
-@staff_required
+@permission_required("patients.change_patient")
 def patient_edit(request, pk):
     """Reception edits contact, zone, medications and preferences; the history is kept."""
     patient = get_object_or_404(Patient, pk=pk)
@@ -104,7 +104,7 @@ def patient_edit(request, pk):
     return render(request, "staff/patient_edit.html", {"form": form, "patient": patient})
 
 
-@staff_required
+@permission_required("patients.view_patient")
 def patient_detail(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     now, today = now_and_today()
@@ -120,12 +120,13 @@ def patient_detail(request, pk):
             "now": now,
             "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
             "changes": patient_changes(patient),
-            "can_merge": roles.is_clinic_admin(request.user),
+            "can_merge": roles.role_grants(request.user, "patients.merge_patient"),
+            "can_see_photos": roles.role_grants(request.user, "treatments.view_followupphoto"),
         },
     )
 
 
-@staff_required
+@permission_required("patients.invite_patient")
 @require_POST
 def invite(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
@@ -145,7 +146,7 @@ def invite(request, patient_pk):
     return redirect("patient_detail", pk=patient.pk)
 
 
-@admin_required
+@permission_required("patients.merge_patient")
 def patient_merge(request, pk):
     """Merge this duplicate record into the one kept (clinic admins): the sessions and
     requests move, the gap rule holds, this record stays, marked merged."""

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.decorators import admin_required, staff_required
+from accounts.decorators import permission_required
 from reminders import selectors as reminder_selectors
 from reminders import services as reminder_services
 from reminders.models import Reminder
@@ -13,13 +13,13 @@ from ui.forms import page_number
 from ui.pagination import window
 
 
-@admin_required
+@permission_required("reminders.monitor_delivery")
 def failed_reminders(request):
     page = window(reminder_selectors.failed_reminders(), page_number(request.GET), 50)
     return render(request, "staff/failed_reminders.html", {"page": page})
 
 
-@staff_required
+@permission_required("reminders.change_reminder")
 @require_POST
 def reminder_resend(request, pk):
     reminder = get_object_or_404(Reminder.objects.select_related("session"), pk=pk)

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 
-from accounts.decorators import staff_required
+from accounts.decorators import permission_required
 from frontdesk.forms import FIELD_FOR_CODE, CloseChangeRequestForm, CloseSideEffectForm
 from treatments import patient_requests
 from treatments.models import ChangeRequest, SideEffectReport
@@ -34,7 +34,7 @@ def _close(request, *, form_class, close, success, patient_id, title, about):
     )
 
 
-@staff_required
+@permission_required("treatments.change_sideeffectreport")
 def resolve_side_effect(request, pk):
     report = get_object_or_404(SideEffectReport.objects.select_related("patient"), pk=pk)
     return _close(
@@ -50,7 +50,7 @@ def resolve_side_effect(request, pk):
     )
 
 
-@staff_required
+@permission_required("treatments.change_changerequest")
 def handle_change_request(request, pk):
     change_request = get_object_or_404(ChangeRequest.objects.select_related("patient"), pk=pk)
     return _close(

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.shortcuts import render
 
-from accounts.decorators import staff_required
+from accounts.decorators import permission_required
 from frontdesk.forms import ScheduleForm
 from treatments import selectors, services
 from treatments.models import Room
@@ -12,7 +12,7 @@ from treatments.models import Room
 from .common import now_and_today
 
 
-@staff_required
+@permission_required("treatments.view_treatmentsession")
 def schedule(request):
     now, today = now_and_today()
     query = ScheduleForm(request.GET).parsed()

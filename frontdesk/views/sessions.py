@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.decorators import staff_required
+from accounts import roles
+from accounts.decorators import permission_required
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     BookingForm,
@@ -29,7 +30,7 @@ from .common import now_and_today
 # --- Booking ------------------------------------------------------------------------------
 
 
-@staff_required
+@permission_required("treatments.add_treatmentsession")
 def session_book(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
     now, today = now_and_today()
@@ -89,7 +90,7 @@ def _free_slot_hints(exc: ValidationError, data: dict, *, now) -> list | None:
     )
 
 
-@staff_required
+@permission_required("treatments.add_treatmentsession")
 def session_preview(request, patient_pk):
     """What a chosen date would give, before submitting: the gap and the NSAID window."""
     patient = get_object_or_404(Patient, pk=patient_pk)
@@ -143,7 +144,7 @@ def _session(pk):
     )
 
 
-@staff_required
+@permission_required("treatments.view_treatmentsession")
 def session_detail(request, pk):
     session = _session(pk)
     now, today = now_and_today()
@@ -165,8 +166,8 @@ def session_detail(request, pk):
             "complete_form": CompleteForm(session=session),
             "nsaid_decisions": session.nsaid_decisions.select_related("decided_by"),
             "cancel_form": CancelForm(),
-            "can_complete": request.user.has_perm("treatments.complete_treatmentsession"),
-            "can_decide": request.user.has_perm("treatments.record_nsaid_decision"),
+            "can_complete": roles.role_grants(request.user, "treatments.complete_treatmentsession"),
+            "can_decide": roles.role_grants(request.user, "treatments.record_nsaid_decision"),
         },
     )
 
@@ -185,7 +186,7 @@ def _act(request, session, action, success):
     return redirect("session_detail", pk=session.pk)
 
 
-@staff_required
+@permission_required("treatments.change_treatmentsession")
 @require_POST
 def session_check_in(request, pk):
     session = _session(pk)
@@ -197,7 +198,7 @@ def session_check_in(request, pk):
     )
 
 
-@staff_required
+@permission_required("treatments.change_treatmentsession")
 def session_no_show(request, pk):
     """A no-show ends the session's follow-ups and cannot be undone: the button opens this
     confirmation page, and only its POST (with `confirmed`) marks it."""
@@ -212,11 +213,9 @@ def session_no_show(request, pk):
     return render(request, "staff/session_no_show.html", {"session": session})
 
 
-@staff_required
+@permission_required("treatments.complete_treatmentsession")
 def session_complete(request, pk):
     session = _session(pk)
-    if not request.user.has_perm("treatments.complete_treatmentsession"):
-        raise PermissionDenied
     form = CompleteForm(request.POST or None, session=session)
     if request.method == "POST" and form.is_valid():
         try:
@@ -266,11 +265,9 @@ def _session_form(
     )
 
 
-@staff_required
+@permission_required("treatments.record_nsaid_decision")
 def session_nsaid_decision(request, pk):
     session = _session(pk)
-    if not request.user.has_perm("treatments.record_nsaid_decision"):
-        raise PermissionDenied
     revising = bool(session.nsaid_decided_at)
     return _session_form(
         request,
@@ -293,7 +290,7 @@ def session_nsaid_decision(request, pk):
     )
 
 
-@staff_required
+@permission_required("treatments.change_treatmentsession")
 def session_reschedule(request, pk):
     session = _session(pk)
     local_start = timezone.localtime(session.starts_at, services.clinic_tz())
@@ -331,7 +328,7 @@ def session_reschedule(request, pk):
     )
 
 
-@staff_required
+@permission_required("treatments.change_treatmentsession")
 def session_cancel(request, pk):
     session = _session(pk)
     return _session_form(
