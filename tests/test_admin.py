@@ -101,3 +101,58 @@ def test_resend_action(admin_client, data):
     admin_client.post(url, {"action": "resend_failed", "_selected_action": [reminder.pk]})
     reminder.refresh_from_db()
     assert (reminder.state, reminder.attempts) == ("pending", 0)
+
+
+class TestStaffAccounts:
+    """Clinic admins manage staff accounts (auth.add_user/change_user) but cannot make
+    anyone a superuser, grant permissions outside the roles, or change a superuser."""
+
+    @pytest.fixture
+    def clinic_admin(self, client):
+        from accounts import roles
+        from tests.factories import UserFactory
+
+        user = UserFactory(role=roles.CLINIC_ADMIN, is_staff=True)
+        client.force_login(user)
+        return user
+
+    def test_a_role_is_given_but_superuser_is_not(self, client, clinic_admin):
+        from django.contrib.auth.models import Group, Permission
+
+        from accounts import roles
+        from tests.factories import UserFactory
+
+        desk = UserFactory(username="desk")
+        url = reverse("admin:auth_user_change", args=[desk.pk])
+        page = client.get(url)
+        assert page.status_code == 200
+        form = page.context["adminform"].form
+        assert "groups" in form.fields
+        assert "is_superuser" not in form.fields and "user_permissions" not in form.fields
+        clinician_group = Group.objects.get(name=roles.CLINICIAN)
+        response = client.post(
+            url,
+            {
+                "username": "desk",
+                "is_active": "on",
+                "is_staff": "on",
+                "is_superuser": "on",
+                "groups": [clinician_group.pk],
+                "user_permissions": [Permission.objects.get(codename="delete_patient").pk],
+                "date_joined_0": "2027-01-04",
+                "date_joined_1": "09:00:00",
+            },
+        )
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        desk.refresh_from_db()
+        assert list(desk.groups.all()) == [clinician_group]
+        assert not desk.is_superuser
+        assert not desk.user_permissions.exists()
+
+    def test_a_superusers_account_is_out_of_reach(self, client, clinic_admin):
+        boss = User.objects.create_superuser("boss", "boss@clinic.test", "pw-for-tests-only")
+        url = reverse("admin:auth_user_change", args=[boss.pk])
+        response = client.post(url, {"username": "boss2", "is_active": "on"})
+        assert response.status_code == 403
+        boss.refresh_from_db()
+        assert boss.username == "boss"
