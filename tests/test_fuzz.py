@@ -340,6 +340,8 @@ def _send(clients, users, role, method, path, params):
     with transaction.atomic():  # a failing request rolls back alone, not the whole test
         response = getattr(client, method)(path, params)
     assert response.status_code < 500, (role, method, path, params)
+    # Every answer, whatever the input or the role, carries the Content-Security-Policy.
+    assert "default-src 'self'" in response.get("Content-Security-Policy", ""), (method, path)
     if role in users and not client.cookies.get(django_settings.SESSION_COOKIE_NAME).value:
         client.force_login(users[role])  # signed out by the fuzz (the sign-out page): again
 

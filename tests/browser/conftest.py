@@ -53,6 +53,35 @@ def screenshot(page):
     return take
 
 
+# Chromium logs a refused inline script or style as a console error; the page's own
+# `securitypolicyviolation` event is logged the same way, so one listener catches both.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+def watch_console(context) -> list[str]:
+    """Every console error and Content-Security-Policy violation on the context's pages
+    from now on (the list fills as they happen; a test asserts it stays empty)."""
+    errors: list[str] = []
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+
+    def listen(page):
+        page.on(
+            "console",
+            lambda msg: errors.append(f"{page.url}: {msg.text}") if msg.type == "error" else None,
+        )
+        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+
+    for page in context.pages:
+        listen(page)
+    context.on("page", listen)
+    return errors
+
+
 def sign_in(page, live_server, username, password="correct horse battery"):
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", username)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from accounts import roles
-from tests.browser.conftest import SCREENSHOTS, sign_in
+from tests.browser.conftest import SCREENSHOTS, sign_in, watch_console
 from tests.factories import PatientFactory, RoomFactory, UserFactory
 from treatments import rules, services
 
@@ -37,6 +37,7 @@ def test_invited_patient_on_a_phone(browser, live_server):
     window = session.nsaid_window()
 
     staff = browser.new_context(viewport={"width": 1280, "height": 900})
+    desk_errors = watch_console(staff)
     desk = staff.new_page()
     sign_in(desk, live_server, "rita")
     desk.goto(f"{live_server.url}/patients/{patient.pk}/")
@@ -45,6 +46,7 @@ def test_invited_patient_on_a_phone(browser, live_server):
     link = re.search(r"/portal/welcome/\S+/", mail.outbox[-1].body).group(0)
 
     phone = browser.new_context(viewport=PHONE, accept_downloads=True, is_mobile=True)
+    phone_errors = watch_console(phone)
     page = phone.new_page()
     page.set_default_timeout(15_000)
     page.goto(live_server.url + link)
@@ -67,6 +69,11 @@ def test_invited_patient_on_a_phone(browser, live_server):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "portal-first-visit-phone.png"), full_page=True)
 
+    # "Print this sheet" works without an inline handler (static/js/clinic.js).
+    page.evaluate("window.print = () => { window.printed = true; }")
+    page.click("text=Print this sheet")
+    assert page.evaluate("window.printed") is True
+
     with page.expect_download() as download:
         page.click("#ics-link")
     [event] = Calendar.from_ical(open(download.value.path(), "rb").read()).walk("VEVENT")
@@ -84,4 +91,6 @@ def test_invited_patient_on_a_phone(browser, live_server):
     assert desk.locator("text=Side effect reported by the patient").count() >= 1
     staff.close()
     phone.close()
+    # No console error and no Content-Security-Policy violation on any page visited.
+    assert desk_errors == [] and phone_errors == []
     assert rules.local_day(session.starts_at, patient.tz) == day
