@@ -72,7 +72,11 @@ def watch_console(context) -> list[str]:
     def listen(page):
         page.on(
             "console",
-            lambda msg: errors.append(f"{page.url}: {msg.text}") if msg.type == "error" else None,
+            lambda msg: (
+                errors.append(f"{page.url}: {msg.text} ({msg.location.get('url')})")
+                if msg.type == "error"
+                else None
+            ),
         )
         page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
 
