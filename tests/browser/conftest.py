@@ -37,10 +37,13 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    errors = watch_console(context)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    # No page the test visited had a console error or a Content-Security-Policy violation.
+    assert errors == []
 
 
 @pytest.fixture
@@ -111,7 +114,9 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
     if not AXE.exists():
         pytest.fail(f"axe-core is missing at {AXE}: run `npm ci` (make test does).")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
+        # Through DevTools, not as a <script> element: the page's Content-Security-Policy
+        # (rightly) refuses an inline script.
+        page.evaluate(AXE.read_text())
     result = page.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
     )
