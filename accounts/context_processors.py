@@ -4,7 +4,8 @@ from . import roles
 
 
 def clinic(request):
-    """What every page's navigation needs to know about the signed-in user."""
+    """What every page's navigation needs to know about the signed-in user: what their roles
+    grant (`may.<app>.<codename>`, read without a query) and whether they are a patient."""
     context = {
         "CLINIC_NAME": settings.CLINIC_NAME,
         "CLINIC_ADDRESS": settings.CLINIC_ADDRESS,
@@ -12,7 +13,6 @@ def clinic(request):
     }
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        context["is_staff_member"] = roles.is_staff_member(user)
         context["may"] = roles.Grants(user)
         context["is_patient"] = roles.is_patient(user)
     return context

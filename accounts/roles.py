@@ -124,10 +124,6 @@ def is_staff_member(user) -> bool:
     return bool(roles_of(user) & set(STAFF_ROLES))
 
 
-def is_clinic_admin(user) -> bool:
-    return CLINIC_ADMIN in roles_of(user)
-
-
 def is_patient(user) -> bool:
     return PATIENT in roles_of(user) and not is_staff_member(user)
 

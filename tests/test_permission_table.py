@@ -316,3 +316,22 @@ def test_each_role_may_do_exactly_what_the_table_says(frozen, role):
         if WALKS[permissions](walker) != marks[role]
     ]
     assert wrong == [], role
+
+
+def test_the_front_desk_sees_no_clinical_photo_on_the_patient_page(frozen):
+    """Beyond the photo's own URL (walked above): the page does not show the front desk the
+    photos, nor the staff navigation what their roles do not grant."""
+    world = World()
+    patient_page = reverse("patient_detail", args=[world.recorded.session.patient_id])
+    photo_url = reverse("follow_up_photo", args=[world.photo.pk])
+    shown = {}
+    for role in (roles.CLINIC_STAFF, roles.CLINICIAN, roles.CLINIC_ADMIN):
+        client = Client()
+        client.force_login(UserFactory(role=role))
+        html = client.get(patient_page).content.decode()
+        shown[role] = (photo_url in html, reverse("follow_up_review") in html)
+    assert shown == {
+        roles.CLINIC_STAFF: (False, False),
+        roles.CLINICIAN: (True, False),
+        roles.CLINIC_ADMIN: (True, True),
+    }
