@@ -16,8 +16,18 @@ class ClinicAdminSite(admin.AdminSite):
     site_title = "Clinic administration"
 
     def has_permission(self, request):
+        """A clinic admin, whose session has given its second factor where one is owed
+        (TwoFactorMiddleware sends such a session to the code page first; this holds should
+        the admin ever be reached another way)."""
+        from . import two_factor  # models: not while the app registry is loading
+
         user = request.user
-        return user.is_active and user.is_staff and roles.is_clinic_admin(user)
+        return (
+            user.is_active
+            and user.is_staff
+            and roles.is_clinic_admin(user)
+            and two_factor.may_proceed(request)
+        )
 
 
 class ClinicAdminConfig(AdminConfig):

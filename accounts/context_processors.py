@@ -11,7 +11,10 @@ def clinic(request):
         "CLINIC_PHONE": settings.CLINIC_PHONE,
     }
     user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
+    # A session still owing its second factor sees no navigation (every link would lead
+    # back to the code page).
+    context["two_factor_pending"] = getattr(request, "two_factor_pending", False)
+    if user is not None and user.is_authenticated and not context["two_factor_pending"]:
         context["is_staff_member"] = roles.is_staff_member(user)
         context["is_clinic_admin"] = roles.is_clinic_admin(user)
         context["is_patient"] = roles.is_patient(user)
