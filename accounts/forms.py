@@ -44,7 +44,7 @@ class CodeForm(forms.Form):
 
     def clean_code(self):
         code = two_factor.normalize_code(self.cleaned_data["code"])
-        pattern = r"\d{6}" if self.digits_only else two_factor.CODE_PATTERN.pattern
+        pattern = r"[0-9]{6}" if self.digits_only else two_factor.CODE_PATTERN.pattern
         if not re.fullmatch(pattern, code):
             raise forms.ValidationError(
                 "That is not a code: type the 6 digits your authenticator app shows"

@@ -43,7 +43,7 @@ REMEMBER_COOKIE = "clinic_2fa_remember"
 _REMEMBER_SALT = "accounts.two_factor.remember"
 # What a code may look like once spaces and hyphens are gone: six digits from the app, or a
 # recovery code (8 characters of lower-case base32, as django-otp makes them).
-CODE_PATTERN = re.compile(r"\d{6}|[a-z2-7]{8}")
+CODE_PATTERN = re.compile(r"[0-9]{6}|[a-z2-7]{8}")
 REQUIRED_ROLES = frozenset({roles.CLINICIAN, roles.CLINIC_ADMIN})
 
 
@@ -206,7 +206,7 @@ def verify_code(*, user, code: str) -> Verification:
     """Check a normalized code: six digits against the authenticator device, anything else
     against the recovery codes (which then stops working). A device django-otp is throttling
     after wrong codes answers with the time it opens again."""
-    model: Any = TOTPDevice if code.isdigit() else StaticDevice
+    model: Any = TOTPDevice if code.isascii() and code.isdigit() else StaticDevice
     device = model.objects.filter(user=user, confirmed=True).order_by("pk").first()
     if device is None:
         return Verification()
