@@ -86,9 +86,14 @@ class NextForm(forms.Form):
 
 
 def safe_next(request, value: str | None) -> str:
-    """`value` where it is a page of this site, else the start page."""
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """`value` where it is a path on this site ("/..."), else the start page: a URL, not a
+    view name (a `next` of "0" must not be looked up as one)."""
+    if (
+        value
+        and value.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return value
     return resolve_url(settings.LOGIN_REDIRECT_URL)

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LogoutView
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
@@ -132,11 +133,13 @@ def two_factor_verify(request):
     user = request.user
     next_url = _next_url(request)
     if two_factor.is_verified(user):
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)
     device = two_factor.enrolled_device(user)
     if device is None:  # removed or reset since sign-in
         request.session[two_factor.ENROLLED_SESSION_KEY] = False
-        return redirect("two_factor_setup" if two_factor.required_for(user) else next_url)
+        if two_factor.required_for(user):
+            return redirect("two_factor_setup")
+        return HttpResponseRedirect(next_url)
     days = settings.TWO_FACTOR_REMEMBER_DAYS
     form = VerifyForm(request.POST or None, remember_days=days, initial={"next": next_url})
     status = 200
@@ -149,7 +152,7 @@ def two_factor_verify(request):
             result = two_factor.verify_code(user=user, code=form.cleaned_data["code"])
             if result.device is not None:
                 two_factor.bind_session(request, result.device)
-                response = redirect(safe_next(request, form.cleaned_data["next"]))
+                response = HttpResponseRedirect(safe_next(request, form.cleaned_data["next"]))
                 if form.cleaned_data.get("remember"):
                     two_factor.remember_device(response, user=user, device=device)
                 return response

@@ -179,8 +179,13 @@ def test_next_is_kept_on_this_site(clock):
     client = signed_in(user)
     response = client.get(reverse("patient_list") + "?q=x")
     assert response["Location"] == reverse("two_factor_verify") + "?next=%2Fpatients%2F%3Fq%3Dx"
-    accepted = verify(client, code_for(device), next="https://evil.example/")
+    for elsewhere in ("https://evil.example/", "//evil.example/", "0", "javascript:x"):
+        assert client.get(reverse("two_factor_verify"), {"next": elsewhere}).status_code == 200
+        refused = verify(client, "12345a", next=elsewhere)
+        assert refused.status_code == 200
+    accepted = verify(client, code_for(device), next="//evil.example/")
     assert accepted["Location"] == reverse("home")
+    assert client.get(reverse("two_factor_verify"), {"next": "0"})["Location"] == reverse("home")
 
 
 def test_a_recovery_code_works_exactly_once(clock):
