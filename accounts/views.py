@@ -91,8 +91,13 @@ def two_factor_setup(request):
     """Enrol: scan the QR code (or type the secret), confirm with a code; the recovery codes
     are then shown on this response, once, and never again."""
     user = request.user
-    if two_factor.session_enrolled(request) and not two_factor.is_verified(user):
-        return redirect("two_factor_verify")  # re-enrolment needs the current factor first
+    enrolled = two_factor.enrolled_device(user) is not None
+    if enrolled and not two_factor.is_verified(user):
+        # Re-enrolment needs the current factor first. Asked of the database, not the
+        # session's note: a session begun before the user enrolled elsewhere must not
+        # replace the device with a password alone.
+        request.session[two_factor.ENROLLED_SESSION_KEY] = True
+        return redirect("two_factor_verify")
     device = two_factor.start_enrolment(user=user)
     form = EnrolmentCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -120,7 +125,7 @@ def two_factor_setup(request):
             "qr_svg": two_factor.qr_code_svg(device),
             "secret": two_factor.secret_text(device),
             "required": two_factor.required_for(user),
-            "enrolled": two_factor.enrolled_device(user) is not None,
+            "enrolled": enrolled,
         },
     )
 

@@ -188,6 +188,21 @@ def test_next_is_kept_on_this_site(clock):
     assert client.get(reverse("two_factor_verify"), {"next": "0"})["Location"] == reverse("home")
 
 
+def test_a_session_from_before_enrolment_cannot_replace_the_device(clock, settings):
+    settings.STAFF_2FA_REQUIRED = True
+    user = UserFactory(role=roles.CLINICIAN)
+    stale = signed_in(user)  # password only, before the user enrolled
+    enrolled = Client()
+    enrolled.force_login(user)
+    device, _ = enrol(enrolled, clock)
+    response = stale.get(reverse("two_factor_setup"))
+    assert response["Location"] == reverse("two_factor_verify")
+    code = code_for(device)
+    assert stale.post(reverse("two_factor_setup"), {"code": code}).status_code == 302
+    assert TOTPDevice.objects.get(user=user, confirmed=True).pk == device.pk
+    assert stale.get(reverse("schedule"))["Location"].startswith(reverse("two_factor_verify"))
+
+
 def test_a_recovery_code_works_exactly_once(clock):
     user, device, codes = enrolled_user(clock)
     first = signed_in(user)
