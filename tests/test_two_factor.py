@@ -559,3 +559,18 @@ def test_the_code_page_keeps_a_constant_number_of_queries(clock, django_assert_m
     client = signed_in(user)
     with django_assert_max_num_queries(5):
         assert client.get(reverse("two_factor_verify")).status_code == 200
+
+
+# --- The demo says how sign-in works ------------------------------------------------------
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_the_demo_data_says_plainly_how_sign_in_works(settings, required):
+    from treatments.management.commands.seed_demo import Command
+
+    settings.STAFF_2FA_REQUIRED = required
+    out = StringIO()
+    Command(stdout=out)._say_how_sign_in_works()
+    said = out.getvalue()
+    assert ("is ON here" in said) == required and ("is OFF in this demo" in said) != required
+    assert "authenticator app" in said and "Two-factor" in said
