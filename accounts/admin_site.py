@@ -17,9 +17,17 @@ class ClinicAdminSite(admin.AdminSite):
     site_title = "Clinic administration"
 
     def has_permission(self, request):
+        """A clinic admin, whose session has given its second factor where one is owed
+        (TwoFactorMiddleware sends such a session to the code page first; this holds should
+        the admin ever be reached another way)."""
+        from . import two_factor  # models: not while the app registry is loading
+
         user = request.user
         return (
-            user.is_active and user.is_staff and roles.role_grants(user, "accounts.use_back_office")
+            user.is_active
+            and user.is_staff
+            and roles.role_grants(user, "accounts.use_back_office")
+            and two_factor.may_proceed(request)
         )
 
 

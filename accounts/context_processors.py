@@ -12,7 +12,10 @@ def clinic(request):
         "CLINIC_PHONE": settings.CLINIC_PHONE,
     }
     user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
+    # A session still owing its second factor sees no navigation (every link would lead
+    # back to the code page).
+    context["two_factor_pending"] = getattr(request, "two_factor_pending", False)
+    if user is not None and user.is_authenticated and not context["two_factor_pending"]:
         context["may"] = roles.Grants(user)
         context["is_patient"] = roles.is_patient(user)
     return context

@@ -1,16 +1,21 @@
-"""Sign staff out after a spell without activity (STAFF_IDLE_TIMEOUT_MINUTES).
+"""Sign staff out after a spell without activity (STAFF_IDLE_TIMEOUT_MINUTES), and open no
+page to a session that still owes its second factor.
 
 A staff session on a shared front-desk computer must not stay open for the next person.
 Patients keep Django's normal session length: their portal holds only their own record.
 """
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
-from . import roles
+from . import roles, two_factor
 
 LAST_SEEN_KEY = "staff_last_seen"
 # Write the session at most this often: a page view should not cost a database write.
@@ -45,3 +50,46 @@ class StaffIdleTimeoutMiddleware:
             if last_seen is None or now - last_seen >= TOUCH_EVERY_SECONDS:
                 request.session[LAST_SEEN_KEY] = now
         return self.get_response(request)
+
+
+# Pages a session owing its second factor may still open: signing out (or in as someone
+# else), the health checks, and the second-factor pages themselves (static files are served
+# before any of this, by whitenoise).
+_ALWAYS_OPEN = frozenset({"logout", "login", "healthz", "ping"})
+_ENROLMENT = frozenset({"two_factor", "two_factor_setup", "two_factor_verify"})
+
+
+class TwoFactorMiddleware:
+    """A signed-in user who has enrolled a device opens no page before giving a code (the
+    code page); a clinician or clinic admin, while STAFF_2FA_REQUIRED is on, opens none
+    before enrolling (the enrolment page) and giving it. That includes the admin site.
+
+    Works from the resolved view (process_view), so a page's name, not a path prefix,
+    decides. A session noted at sign-in as without a device costs no query here.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or two_factor.is_verified(user):
+            return None
+        name = request.resolver_match.view_name if request.resolver_match else ""
+        if two_factor.session_enrolled(request):
+            target, open_here = "two_factor_verify", {"two_factor_verify"}
+        elif two_factor.required_for(user):
+            target, open_here = "two_factor_setup", _ENROLMENT
+        else:
+            return None
+        # The page knows to show no navigation that would only lead back here.
+        request.two_factor_pending = True
+        if name in _ALWAYS_OPEN or name in open_here:
+            return None
+        url = reverse(target)
+        if request.method == "GET":
+            url += "?" + urlencode({"next": request.get_full_path()})
+        return HttpResponseRedirect(url)

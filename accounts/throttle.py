@@ -1,5 +1,6 @@
 """Throttles that django-axes does not give: sign-in failures from one address across every
-username (password spraying), and password-reset requests (mail bombing, enumeration).
+username (password spraying), wrong second-factor codes from one address, and password-reset
+requests (mail bombing, enumeration).
 
 django-axes locks a (username, address) pair after AXES_FAILURE_LIMIT failures; here one
 address is paused after SIGN_IN_FAILURES_PER_IP failures whatever the usernames, and the reset
@@ -57,6 +58,30 @@ def count_sign_in_failure(sender=None, *, request=None, **kwargs) -> None:
         request,
         group="sign-in-failures-ip",
         rate=settings.SIGN_IN_FAILURES_PER_IP,
+        key=_client_ip,
+        increment=True,
+    )
+
+
+def two_factor_paused(request) -> bool:
+    """This address has given too many wrong second-factor codes, across all accounts
+    (django-otp's own throttling slows each device down; this stops one address guessing
+    at many)."""
+    return _over(
+        request,
+        group="two-factor-failures-ip",
+        rate=settings.TWO_FACTOR_FAILURES_PER_IP,
+        key=_client_ip,
+        increment=False,
+    )
+
+
+def count_two_factor_failure(request) -> None:
+    """One more wrong (or malformed) second-factor code from this address."""
+    _over(
+        request,
+        group="two-factor-failures-ip",
+        rate=settings.TWO_FACTOR_FAILURES_PER_IP,
         key=_client_ip,
         increment=True,
     )

@@ -51,6 +51,10 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "axes",
     "csp",
+    # Staff's second factor: authenticator apps (TOTP) and one-time recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "patients",
     "treatments",
@@ -74,11 +78,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session is bound to a second-factor device.
+    "django_otp.middleware.OTPMiddleware",
     "clinic.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # With DEBUG on, our 404/500 pages rather than Django's technical ones (clinic.error_pages).
     "clinic.error_pages.OwnErrorPagesInDebugMiddleware",
     "accounts.middleware.StaffIdleTimeoutMiddleware",
+    # After the idle timeout (a stale session is signed out first): no page opens until the
+    # second factor is given, where the user has one or their role needs one.
+    "accounts.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its lockout response.
     "axes.middleware.AxesMiddleware",
@@ -194,6 +203,17 @@ if env.bool("BEHIND_HTTPS_PROXY", default=False):
 SIGN_IN_FAILURES_PER_IP = env.str("SIGN_IN_FAILURES_PER_IP", default="20/h")
 RESET_REQUESTS_PER_IP = env.str("RESET_REQUESTS_PER_IP", default="10/h")
 RESET_REQUESTS_PER_EMAIL = env.str("RESET_REQUESTS_PER_EMAIL", default="3/h")
+
+# Second factor (accounts/two_factor.py). Required for clinicians and clinic admins where
+# STAFF_2FA_REQUIRED is on (production's default); anyone may enrol, and is then asked for a
+# code at every sign-in. "Remember this device" skips the code for this many days (0: no such
+# option). Wrong codes from one address are paused after TWO_FACTOR_FAILURES_PER_IP.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=not DEBUG)
+TWO_FACTOR_REMEMBER_DAYS = env.int("TWO_FACTOR_REMEMBER_DAYS", default=30)
+TWO_FACTOR_FAILURES_PER_IP = env.str("TWO_FACTOR_FAILURES_PER_IP", default="20/h")
+OTP_TOTP_ISSUER = CLINIC_NAME  # what the authenticator app names the account by
+# The admin never shows a device's secret or its QR code, nor unused recovery codes.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Staff are signed out after this many minutes without a request (accounts/middleware.py).
 STAFF_IDLE_TIMEOUT_MINUTES = env.int("STAFF_IDLE_TIMEOUT_MINUTES", default=30)

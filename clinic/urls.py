@@ -34,6 +34,15 @@ urlpatterns = [
         name="password_reset",
     ),
     path("accounts/logout/", accounts_views.SignOutView.as_view(), name="logout"),
+    path("accounts/two-factor/", accounts_views.two_factor_overview, name="two_factor"),
+    path("accounts/two-factor/setup/", accounts_views.two_factor_setup, name="two_factor_setup"),
+    path("accounts/two-factor/verify/", accounts_views.two_factor_verify, name="two_factor_verify"),
+    path(
+        "accounts/two-factor/recovery-codes/",
+        accounts_views.two_factor_recovery_codes,
+        name="two_factor_recovery_codes",
+    ),
+    path("accounts/two-factor/remove/", accounts_views.two_factor_remove, name="two_factor_remove"),
     path("accounts/", include("django.contrib.auth.urls")),
     # The patient portal
     path("portal/", portal.home, name="portal_home"),

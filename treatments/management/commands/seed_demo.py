@@ -98,6 +98,26 @@ class Command(BaseCommand):
         for email in PATIENT_LOGINS:
             stage = next(p[3] for p in PATIENTS if p[2] == email).replace("_", " ")
             self.stdout.write(f"  {email:<28} Patient ({stage})")
+        self._say_how_sign_in_works()
+
+    def _say_how_sign_in_works(self):
+        """Two-factor sign-in, plainly: whether this server asks for it, and how to enrol."""
+        if settings.STAFF_2FA_REQUIRED:
+            self.stdout.write(
+                "Two-factor sign-in is ON here (STAFF_2FA_REQUIRED=1): after the password,\n"
+                "  dr.meyer, dr.okafor and admin are asked to scan a QR code with an\n"
+                "  authenticator app (FreeOTP, Aegis, Google/Microsoft Authenticator) and type\n"
+                "  its 6-digit code; then they keep 10 recovery codes. Reception and patients\n"
+                "  may set it up under 'Two-factor' in the top bar."
+            )
+        else:
+            self.stdout.write(
+                "Two-factor sign-in is OFF in this demo (DEBUG=1 sets STAFF_2FA_REQUIRED=0):\n"
+                "  the password alone signs in. In production (DEBUG=0) clinicians and clinic\n"
+                "  admins must add a code from an authenticator app. To try it here: sign in,\n"
+                "  open 'Two-factor' in the top bar, scan the QR code, type the app's code;\n"
+                "  signing in then asks for the code. STAFF_2FA_REQUIRED=1 make run requires it."
+            )
 
     def _patient_logins(self):
         """Portal accounts for some demo patients: their email is their sign-in."""
