@@ -525,6 +525,26 @@ def test_a_clinic_admin_resets_a_user_in_the_admin(clock, caplog):
     assert f"second factor of {user.username} was reset by boss" in caplog.text
 
 
+def test_a_plain_clinic_admin_resets_staff_but_not_a_superuser(clock):
+    """Managing users (auth.change_user) covers a lost phone, but a superuser's account,
+    its second factor included, stays with a superuser."""
+    clinician, _, _ = enrolled_user(clock)
+    root = UserFactory(username="root", role=roles.CLINIC_ADMIN, is_staff=True, is_superuser=True)
+    root_client = Client()
+    root_client.force_login(root)
+    enrol(root_client, clock)
+    admin = UserFactory(username="manager", role=roles.CLINIC_ADMIN, is_staff=True)
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "reset_two_factor", "_selected_action": [clinician.pk, root.pk]},
+    )
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=clinician).exists()
+    assert TOTPDevice.objects.filter(user=root).exists()
+
+
 def test_the_admin_never_shows_secrets():
     assert django_settings.OTP_ADMIN_HIDE_SENSITIVE_DATA
 
