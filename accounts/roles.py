@@ -38,6 +38,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + [
         "treatments.record_nsaid_decision",
         "treatments.complete_treatmentsession",
+        "treatments.amend_session_record",
         "treatments.add_sessionvial",
         "treatments.record_findings",
     ],
@@ -45,6 +46,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     + [
         "treatments.record_nsaid_decision",
         "treatments.complete_treatmentsession",
+        "treatments.amend_session_record",
         "treatments.add_sessionvial",
         "treatments.add_productlot",
         "treatments.change_productlot",
@@ -54,6 +56,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "treatments.change_protocolversion",
         "treatments.add_followup",
         "treatments.record_findings",
+        "patients.export_patient_data",  # a subject access request (frontdesk.subject_access)
     ],
     # Patients see their own records through the portal, which checks ownership; they hold
     # no model permissions.

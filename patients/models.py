@@ -113,6 +113,12 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
+        permissions = [
+            (
+                "export_patient_data",
+                "Can export everything the clinic holds about a patient (subject access)",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="patient_email_unique_ci"),
             models.CheckConstraint(
@@ -194,6 +200,8 @@ class PatientChange(models.Model):
     # {field name: [old value, new value]}, values as JSON (dates as ISO text).
     changes = models.JSONField(default=dict, blank=True)
     note = models.CharField(max_length=300, blank=True)
+    # Why recorded medical information was amended (patients.services.MEDICAL_FIELDS).
+    reason = models.TextField(blank=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
