@@ -35,6 +35,8 @@ from treatments.models import (
     ChangeRequest,
     FollowUp,
     FollowUpPhoto,
+    FollowUpRevision,
+    NsaidDecision,
     SessionRecordRevision,
     SessionVial,
     SideEffectReport,
@@ -98,14 +100,19 @@ def subject_access_report(
                 "record_revisions",
                 queryset=SessionRecordRevision.objects.select_related("recorded_by"),
             ),
-            "nsaid_decisions__decided_by",
+            Prefetch(
+                "nsaid_decisions", queryset=NsaidDecision.objects.select_related("decided_by")
+            ),
             Prefetch(
                 "follow_ups",
                 queryset=FollowUp.objects.select_related("seen_by", "recorded_by").order_by(
                     "due_date", "id"
                 ),
             ),
-            "follow_ups__revisions__recorded_by",
+            Prefetch(
+                "follow_ups__revisions",
+                queryset=FollowUpRevision.objects.select_related("recorded_by"),
+            ),
             Prefetch(
                 "follow_ups__photos",
                 queryset=FollowUpPhoto.objects.select_related("uploaded_by"),

@@ -27,8 +27,8 @@ MAX_QUERIES = {
     "session_detail": 8,
     "session_detail_amended": 9,
     "session_amend": 9,
-    "patient_export": 20,
-    "patient_export_json": 20,
+    "patient_export": 19,
+    "patient_export_json": 19,
     "follow_up_review": 7,
     "failed_reminders": 4,
 }
