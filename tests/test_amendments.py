@@ -465,3 +465,21 @@ class TestMedicalFieldPages:
         assert response.status_code == 302
         page = staff_client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
         assert "Entered by Role Clinic staff on" in page
+
+
+def test_the_admin_asks_why_too(on_file):
+    from accounts import roles
+    from tests.factories import UserFactory
+    from tests.test_access_control import admin_save, signed_in
+
+    client = signed_in(UserFactory(role=roles.CLINIC_ADMIN, is_staff=True))
+    with pytest.raises(AssertionError):  # the form is shown again, with the error
+        admin_save(client, on_file, {"allergies": ""})
+    on_file.refresh_from_db()
+    assert on_file.allergies == "Penicillin"
+    admin_save(client, on_file, {"allergies": "", "amendment_reason": "Allergy test negative"})
+    on_file.refresh_from_db()
+    assert on_file.allergies == ""
+    change = PatientChange.objects.get(patient=on_file)
+    assert change.changes == {"allergies": ["Penicillin", ""]}
+    assert change.reason == "Allergy test negative"
