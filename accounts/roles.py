@@ -36,6 +36,7 @@ _CLINICAL = [
     "treatments.view_followupphoto",
     "treatments.complete_treatmentsession",
     "treatments.record_nsaid_decision",
+    "treatments.amend_session_record",  # a completed session's record, with a reason
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -66,6 +66,7 @@ urlpatterns = [
     path("sessions/<int:pk>/check-in/", sessions.session_check_in, name="session_check_in"),
     path("sessions/<int:pk>/no-show/", sessions.session_no_show, name="session_no_show"),
     path("sessions/<int:pk>/complete/", sessions.session_complete, name="session_complete"),
+    path("sessions/<int:pk>/amend/", sessions.session_amend, name="session_amend"),
     path(
         "sessions/<int:pk>/nsaid-decision/",
         sessions.session_nsaid_decision,
@@ -91,4 +92,7 @@ urlpatterns = [
     # Issue 12, part B: editing and merging patients.
     path("patients/<int:pk>/edit/", patients.patient_edit, name="patient_edit"),
     path("patients/<int:pk>/merge/", patients.patient_merge, name="patient_merge"),
+    # Issue 13, item 8: a patient's data on request (subject access).
+    path("patients/<int:pk>/export/", patients.patient_export, name="patient_export"),
+    path("patients/<int:pk>/export.json", patients.patient_export_json, name="patient_export_json"),
 ]

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from patients.models import Patient, born_from_1900
+from patients.services import MEDICAL_FIELDS
 from patients.validators import validate_no_bidi_controls
 from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
 from treatments.rules import add_months, local_day
@@ -55,6 +56,7 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "possible_duplicate": "not_a_duplicate",
     "merge_gap_clash": None,
     "changed_meanwhile": None,
+    "nothing_changed": None,
     "not_due_yet": None,
     "note_required": "note",
     "already_closed": None,
@@ -235,6 +237,51 @@ class CompleteForm(forms.Form):
         used = [(data["lot"], data["vials"])]
         if data.get("second_lot"):
             used.append((data["second_lot"], data.get("second_vials") or 1))
+        return used
+
+
+class SessionRecordForm(CompleteForm):
+    """Amend a completed session's record: opens with the recorded notes, side effects and
+    vial lines (a line per lot; a third and further line appear only for a record that
+    has them, e.g. made in the admin), and asks why. Only lots usable on the session day
+    are offered, as when completing."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        label="Why is the record amended?",
+        help_text="The earlier version is kept and shown on the session's page with your reason.",
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31 - 1)
+
+    def __init__(self, *args, session, vials=(), **kwargs):
+        """`vials`: the session's SessionVial rows as recorded (with their lots)."""
+        vials = list(vials)
+        initial = {
+            "version": session.record_version,
+            "notes": session.notes,
+            "side_effects": session.side_effects,
+        }
+        names = [("lot", "vials"), ("second_lot", "second_vials")]
+        names += [(f"lot_{n}", f"vials_{n}") for n in range(3, len(vials) + 1)]
+        self.extra_lines = names[2:]
+        for (lot_name, vials_name), line in zip(names, vials, strict=False):
+            initial[lot_name], initial[vials_name] = line.lot_id, line.vials
+        kwargs["initial"] = {**initial, **kwargs.get("initial", {})}
+        super().__init__(*args, session=session, **kwargs)
+        for lot_name, vials_name in self.extra_lines:
+            self.fields[lot_name] = forms.ModelChoiceField(
+                queryset=self.fields["lot"].queryset, required=False, label="Further lot"
+            )
+            self.fields[vials_name] = forms.IntegerField(min_value=1, max_value=10, required=False)
+        lines = [name for line in names for name in line]
+        self.order_fields(lines)
+
+    def vials_used(self):
+        used = super().vials_used()
+        for lot_name, vials_name in self.extra_lines:
+            if self.cleaned_data.get(lot_name):
+                used.append((self.cleaned_data[lot_name], self.cleaned_data.get(vials_name) or 1))
         return used
 
 
@@ -480,10 +527,22 @@ class PatientEditForm(PatientForm):
     # The record's updated_at when the form was opened (ISO text, exact to the microsecond):
     # a save by someone else in between is refused instead of silently overwritten.
     loaded_at = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    # Shown only when medical information is on file: changing it then needs a reason
+    # (patients.services.update_patient decides whether this edit changes any).
+    reason = forms.CharField(
+        required=False,
+        max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why is the medical information changed?",
+        help_text="Needed when you change or clear medications, the prescribed NSAID, "
+        "allergies or notes already on file; the earlier entry is kept with your reason.",
+    )
 
     def __init__(self, *args, instance: Patient, **kwargs):
         super().__init__(*args, instance=instance, **kwargs)
         del self.fields["not_a_duplicate"]
+        if not any(getattr(instance, name) for name in MEDICAL_FIELDS):
+            del self.fields["reason"]
         # A zone already on file stays valid until changed (geographic zones only otherwise).
         self.fields["time_zone"] = TimeZoneField(
             label=self.fields["time_zone"].label, current=instance.time_zone

@@ -14,6 +14,28 @@ class PatientAdminForm(forms.ModelForm):
     another login's name) and made by patients.services.change_patient_email. (The admin
     supplies the model and fields.)"""
 
+    amendment_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why is the medical information changed?",
+        help_text="Needed to change or clear medical information already on file "
+        "(patients.services.update_patient); the earlier entry is kept with the reason.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        amended = [
+            name
+            for name in services.MEDICAL_FIELDS
+            if self.instance.pk and name in self.changed_data and self.initial.get(name)
+        ]
+        if amended and not (data.get("amendment_reason") or "").strip():
+            self.add_error(
+                "amendment_reason",
+                ValidationError("Say why the medical information is changed.", code="required"),
+            )
+        return data
+
     def clean_email(self):
         email = self.cleaned_data["email"].strip()
         others = Patient.objects.filter(email__iexact=email)
@@ -80,6 +102,7 @@ class PatientAdmin(admin.ModelAdmin):
                     "prescribed_nsaid",
                     "allergies",
                     "notes",
+                    "amendment_reason",
                 )
             },
         ),
@@ -105,7 +128,12 @@ class PatientAdmin(admin.ModelAdmin):
         editable = {*services.EDITABLE_FIELDS, "email", "contact_consent_at"}
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
         try:
-            services.update_patient(patient=obj, changed_by=request.user, data=data)
+            services.update_patient(
+                patient=obj,
+                changed_by=request.user,
+                data=data,
+                reason=form.cleaned_data.get("amendment_reason", ""),
+            )
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
         obj.refresh_from_db()

@@ -201,6 +201,8 @@ class PatientChange(models.Model):
     # {field name: [old value, new value]}, values as JSON (dates as ISO text).
     changes = models.JSONField(default=dict, blank=True)
     note = models.CharField(max_length=300, blank=True)
+    # Why recorded medical information was amended (patients.services.MEDICAL_FIELDS).
+    reason = models.TextField(blank=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

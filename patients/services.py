@@ -180,6 +180,15 @@ EDITABLE_FIELDS = (
     "notes",
 )
 TRACKED_FIELDS = ("email", *EDITABLE_FIELDS, "contact_consent_at")
+# The medical information on a record: once one holds a value, changing it is an amendment
+# that needs a reason (kept on the PatientChange with the author); a first entry needs none.
+MEDICAL_FIELDS = (
+    "medications",
+    "takes_prescribed_nsaid",
+    "prescribed_nsaid",
+    "allergies",
+    "notes",
+)
 STRIPPED_FIELDS = ("first_name", "last_name", "phone", "prescribed_nsaid")
 # A change of any of these re-plans the patient's pending reminders.
 REMINDER_FIELDS = frozenset(
@@ -207,9 +216,15 @@ def update_patient(
     changed_by,
     data: Mapping[str, Any],
     expected_updated_at: datetime | None = None,
+    reason: str = "",
     now: datetime | None = None,
 ) -> Patient:
     """Edit a patient's record from the front office, keeping who changed what.
+
+    Medical information already on file (MEDICAL_FIELDS holding a value: text, or "takes a
+    prescribed NSAID" ticked) is amended, not overwritten: changing or clearing it needs a
+    `reason` ("reason_required"), which the PatientChange keeps with the before and after
+    and the author. Filling in an empty one is a first entry and needs none.
 
     `data` holds any of EDITABLE_FIELDS, "email" and "contact_consent" (bool; the admin
     passes "contact_consent_at" itself). Only fields
@@ -255,13 +270,30 @@ def update_patient(
         }
         if not changes:
             return current
+        amended = [name for name in MEDICAL_FIELDS if name in changes and before[name]]
+        if amended and not reason.strip():
+            raise ValidationError(
+                "Say why the medical information on file (%(fields)s) is changed: the earlier "
+                "entry is kept with your reason.",
+                code="reason_required",
+                params={"fields": ", ".join(_label(name) for name in amended)},
+            )
         current.save()
         PatientChange.objects.create(
-            patient=current, changes=changes, changed_by=changed_by, changed_at=now
+            patient=current,
+            changes=changes,
+            changed_by=changed_by,
+            changed_at=now,
+            reason=reason.strip(),
         )
         if REMINDER_FIELDS & changes.keys():
             replan_reminders(patient=current, now=now)
     return current
+
+
+def _label(name: str) -> str:
+    field = Patient._meta.get_field(name)
+    return str(getattr(field, "verbose_name", name))
 
 
 def change_patient_email(*, patient: Patient, email: str, changed_by) -> Patient:

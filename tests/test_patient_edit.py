@@ -185,6 +185,8 @@ class TestThePage:
         data["medications"] = "Ramipril 5 mg\nAspirin 100 mg"
         data["takes_prescribed_nsaid"] = "on"
         data["prescribed_nsaid"] = "Aspirin 100 mg daily"
+        # Medications were on file: changing them is an amendment, with a reason (issue 13).
+        data["reason"] = "Aspirin prescribed by cardiology"
         response = staff_client.post(url, data)
         assert response.status_code == 302, response.context["form"].errors
         page = staff_client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
@@ -222,9 +224,14 @@ def test_an_edit_in_the_django_admin_is_kept_in_the_history_too(frozen, patient)
     from tests.test_access_control import admin_save, signed_in
 
     admin = UserFactory(role=roles.CLINIC_ADMIN, is_staff=True)
-    admin_save(signed_in(admin), patient, {"medications": "Metformin", "phone": "0170 7654321"})
+    admin_save(
+        signed_in(admin),
+        patient,
+        {"medications": "Metformin", "phone": "0170 7654321", "amendment_reason": "GP letter"},
+    )
     patient.refresh_from_db()
     assert (patient.medications, patient.phone_e164) == ("Metformin", "+491707654321")
     change = PatientChange.objects.get(patient=patient)
     assert change.changed_by == admin
     assert change.changes["medications"] == ["Ramipril 5 mg", "Metformin"]
+    assert change.reason == "GP letter"

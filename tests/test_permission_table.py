@@ -19,7 +19,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.test import Client, RequestFactory
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from accounts import roles
 from patients import services as patient_services
@@ -115,6 +115,7 @@ class World:
             photos=[("top", photo())],
             now=at(date(2026, 10, 8)),
         )
+        self.completed = held
         self.photo = FollowUpPhoto.objects.get(follow_up=self.recorded)
         self.report = SideEffectReport.objects.create(patient=self.patient, description="itch")
         self.change = ChangeRequest.objects.create(
@@ -174,15 +175,6 @@ def roles_group(name):
     return Group.objects.get(name=name)
 
 
-def _export(w: Walker) -> bool:
-    """The subject-access export (issue 13 item 8) is walked through its page once it
-    exists; until then through the permission the page will ask for."""
-    try:
-        return w.page("patient_export", w.world.patient.pk)
-    except NoReverseMatch:
-        return w.user.has_perm("patients.export_patient_data")
-
-
 def _change_portal_login(w: Walker) -> bool:
     patient = PatientFactory()
     _portal_login(patient)
@@ -238,7 +230,10 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
             )
         ),
     ),
-    ("patients.export_patient_data",): _export,
+    ("patients.export_patient_data",): lambda w: w.all_of(
+        w.page("patient_export", w.world.patient.pk),
+        w.page("patient_export_json", w.world.patient.pk),
+    ),
     ("treatments.view_treatmentsession",): lambda w: w.all_of(
         w.page("schedule"), w.page("session_detail", w.world.session.pk)
     ),
@@ -255,6 +250,9 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ),
     ("treatments.complete_treatmentsession",): lambda w: w.page(
         "session_complete", w.world.session.pk
+    ),
+    ("treatments.amend_session_record",): lambda w: w.page(
+        "session_amend", w.world.completed.pk
     ),
     ("treatments.change_followup",): lambda w: w.page(
         "follow_up_record", w.world.planned_follow_up.pk

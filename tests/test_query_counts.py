@@ -25,6 +25,10 @@ MAX_QUERIES = {
     "patient_detail": 14,
     "session_book": 7,
     "session_detail": 8,
+    "session_detail_amended": 9,
+    "session_amend": 9,
+    "patient_export": 19,
+    "patient_export_json": 19,
     "follow_up_review": 7,
     "failed_reminders": 4,
 }
@@ -47,9 +51,20 @@ def populate(n: int):
     for k in range(n):
         day = date(2021, 1, 10) + timedelta(days=190 * k)
         session = book(first, day, hour=9, now=at(day - timedelta(days=10)))
-        services.complete_session(
+        session = services.complete_session(
             session=session, vials=[(lot, 1)], completed_by=session.clinician, now=session.ends_at
         )
+        for amendment in range(k):  # records amended 0..n-1 times
+            session = services.amend_session_record(
+                session=session,
+                amended_by=session.clinician,
+                reason=f"Correction {amendment}",
+                expected_version=session.record_version,
+                notes=f"Amended notes {amendment}",
+                side_effects="",
+                vials=[(lot, 1 + amendment % 2)],
+                now=session.ends_at + timedelta(days=amendment + 1),
+            )
         for follow_up in session.follow_ups.all():
             services.record_follow_up(
                 follow_up=follow_up,
@@ -66,6 +81,7 @@ def populate(n: int):
 
 def pages(patient):
     session = patient.sessions.order_by("-starts_at").first()
+    amended = patient.sessions.filter(record_version__gt=1).order_by("-starts_at").first()
     return {
         "schedule": reverse("schedule") + "?day=2027-01-04",
         "schedule_week": reverse("schedule") + "?day=2027-01-04&view=week",
@@ -73,6 +89,10 @@ def pages(patient):
         "patient_detail": reverse("patient_detail", args=[patient.pk]),
         "session_book": reverse("session_book", args=[patient.pk]),
         "session_detail": reverse("session_detail", args=[session.pk]),
+        "session_detail_amended": reverse("session_detail", args=[amended.pk]),
+        "session_amend": reverse("session_amend", args=[amended.pk]),
+        "patient_export": reverse("patient_export", args=[patient.pk]),
+        "patient_export_json": reverse("patient_export_json", args=[patient.pk]),
         "follow_up_review": reverse("follow_up_review") + "?status=all",
         "failed_reminders": reverse("failed_reminders"),
     }

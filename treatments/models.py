@@ -276,12 +276,21 @@ class TreatmentSession(models.Model):
     notes = models.TextField(blank=True)
     side_effects = models.TextField(blank=True)
     lots = models.ManyToManyField(ProductLot, through="SessionVial", related_name="sessions")
+    # The version of the completed session's record (notes, side effects, vials): 1 when
+    # completed, one more with each amendment (services.amend_session_record). A form opened
+    # on version n is refused once another is saved; earlier versions are
+    # SessionRecordRevision rows.
+    record_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["starts_at", "id"]
         permissions = [
             ("record_nsaid_decision", "Can record the clinician's decision on a prescribed NSAID"),
             ("complete_treatmentsession", "Can complete a treatment session"),
+            (
+                "amend_session_record",
+                "Can amend a completed session's record (notes, side effects, vials)",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -357,6 +366,48 @@ class SessionVial(models.Model):
 
     def __str__(self):
         return f"{self.vials} × {self.lot}"
+
+
+class SessionRecordRevision(models.Model):
+    """One version of a completed session's record, append-only: kept from its first
+    amendment on (version 1, what complete_session recorded, then each amendment with its
+    reason). The session row and its SessionVial rows hold the current version; this keeps
+    what they said before, who wrote it and why it was amended. A database trigger refuses
+    UPDATE and DELETE on PostgreSQL (migration 0014), so the session cannot be deleted
+    either (PROTECT): an amended record is evidence.
+
+    `vials` is [{"lot_id", "lot_number", "product_name", "manufacturer", "expiry_date",
+    "vials"}]: the lot's identity as it was, so a recall (selectors.lot_recipients) still
+    finds a lot an amendment replaced."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="record_revisions"
+    )
+    version = models.PositiveIntegerField()
+    notes = models.TextField(blank=True)
+    side_effects = models.TextField(blank=True)
+    vials = models.JSONField(default=list)
+    # None only for a version whose author is unknown (completed by hand, e.g. raw data).
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+    reason = models.TextField(blank=True, help_text="Why the earlier version was amended.")
+
+    class Meta:
+        ordering = ["session", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "version"], name="session_record_version_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(version__lte=1) | ~Q(reason=""),
+                name="session_record_amendment_has_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Version {self.version} of the record of session {self.session_id}"
 
 
 class NsaidDecision(models.Model):

@@ -27,6 +27,7 @@ from .models import (
     FollowUpStatus,
     ProductLot,
     ProtocolVersion,
+    SessionRecordRevision,
     SessionStatus,
     SessionVial,
     SideEffectReport,
@@ -168,10 +169,23 @@ def _sessions_missing_assessment(sessions) -> set[int]:
     return missing
 
 
+def session_record_versions(session: TreatmentSession) -> list[SessionRecordRevision]:
+    """Every version of a completed session's record, oldest first, with who wrote each:
+    kept from the first amendment on, so a record never amended costs no query."""
+    if session.record_version <= 1:
+        return []
+    return list(session.record_revisions.select_related("recorded_by").order_by("version"))
+
+
 def lot_recipients(lot: ProductLot):
     """Every patient who received a vial of this lot, with the session: the recall list."""
+    # A lot an amendment replaced stays on the list: its earlier record names it.
+    replaced = SessionRecordRevision.objects.filter(vials__contains=[{"lot_id": lot.pk}])
     return (
-        TreatmentSession.objects.filter(vials_used__lot=lot)
+        TreatmentSession.objects.filter(
+            Q(vials_used__lot=lot) | Q(pk__in=replaced.values("session_id"))
+        )
+        .distinct()
         .select_related("patient", "clinician")
         .order_by("local_date")
     )

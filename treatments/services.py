@@ -28,7 +28,10 @@ fields; other code may branch on them):
     checked_in             marking a no-show a patient who was checked in
     stale_form             a booking form's one-time key was already used for another patient
     changed_meanwhile      a follow-up was recorded again since the form was opened
-    reason_required        (also) amending a recorded follow-up without saying why
+    reason_required        (also) amending a recorded follow-up or a completed session's
+                           record without saying why
+    changed_meanwhile      (also) a session's record was amended since the form was opened
+    nothing_changed        an amendment of a session's record that changes nothing
     busy                   a row it must change stayed locked (STAFF_LOCK_TIMEOUT_SECONDS):
                            try again in a moment
 
@@ -77,6 +80,7 @@ from .models import (
     NsaidDecision,
     ProductLot,
     ProtocolVersion,
+    SessionRecordRevision,
     SessionStatus,
     SessionVial,
     TreatmentSession,
@@ -380,13 +384,7 @@ def complete_session(
                 },
             )
         for lot, count in vials:
-            reason = lot.unusable_reason(session.local_date)
-            if reason:
-                raise ValidationError(
-                    "Lot %(lot)s cannot be used: %(reason)s.",
-                    code="lot_not_usable",
-                    params={"lot": lot.lot_number, "reason": reason},
-                )
+            _check_lot_usable(lot, session.local_date)
             if count < 1:
                 raise ValidationError("Record at least one vial per lot.", code="vials_required")
         for lot, count in vials:
@@ -398,10 +396,128 @@ def complete_session(
         session.completed_by = completed_by
         session.notes = notes or session.notes
         session.side_effects = side_effects
+        session.record_version = 1
         session.save()
         _plan_follow_ups(session)
         _changed(session, now=now)
     return session
+
+
+AMEND_RECORD_PERMISSION = "treatments.amend_session_record"
+
+
+def amend_session_record(
+    *,
+    session: TreatmentSession,
+    amended_by,
+    reason: str,
+    expected_version: int,
+    notes: str,
+    side_effects: str,
+    vials: Sequence[tuple[ProductLot, int]],
+    now: datetime | None = None,
+) -> TreatmentSession:
+    """Amend what complete_session recorded (notes, side effects, the vials and their lots):
+    never an overwrite. The version in force is kept as a SessionRecordRevision first (the
+    first amendment also keeps the original record as version 1, by who completed it), then
+    the new one is written and appended with `reason` and `amended_by`.
+
+    The vials follow complete_session's rules: at least one, each lot usable on the session
+    day, lines of one lot added up. `expected_version` is the record_version the form was
+    opened on: if the record was amended since, the amendment is refused
+    (`changed_meanwhile`) instead of overwriting what the user never saw. An amendment that
+    changes nothing is refused (`nothing_changed`): it would only add noise to the record.
+    """
+    now = now or timezone.now()
+    if not amended_by.has_perm(AMEND_RECORD_PERMISSION):
+        raise PermissionDenied("Only a clinician can amend a session's record.")
+    if not reason.strip():
+        raise ValidationError("Say why the session's record is amended.", code="reason_required")
+    if not vials:
+        raise ValidationError("Record the vial(s) used in this session.", code="vials_required")
+    vials = _vials_by_lot(vials)
+    try:
+        with transaction.atomic():
+            _wait_briefly_for_locks()
+            session = _locked(session)
+            if session.status != SessionStatus.COMPLETED:
+                raise ValidationError(
+                    "Only a completed session's record can be amended.", code="invalid_status"
+                )
+            if session.record_version != expected_version:
+                raise ValidationError(
+                    "This session's record was amended while you had it open. Reload it to "
+                    "see the current version, then amend it if needed.",
+                    code="changed_meanwhile",
+                )
+            for lot, _count in vials:
+                _check_lot_usable(lot, session.local_date)
+            before = list(session.vials_used.select_related("lot").order_by("id"))
+            wanted = {lot.pk: count for lot, count in vials}
+            if (
+                notes == session.notes
+                and side_effects == session.side_effects
+                and wanted == {v.lot_id: v.vials for v in before}
+            ):
+                raise ValidationError(
+                    "Nothing was changed: the record already says this.", code="nothing_changed"
+                )
+            version = max(session.record_version, 1)
+            if not session.record_revisions.exists():
+                SessionRecordRevision.objects.create(
+                    session=session,
+                    version=version,
+                    notes=session.notes,
+                    side_effects=session.side_effects,
+                    vials=[_vial_as_json(v.lot, v.vials) for v in before],
+                    recorded_by=session.completed_by,
+                    recorded_at=session.completed_at or now,
+                )
+            session.vials_used.exclude(lot_id__in=wanted).delete()
+            for lot, count in vials:
+                SessionVial.objects.update_or_create(
+                    session=session, lot=lot, defaults={"vials": count}
+                )
+            session.notes, session.side_effects = notes, side_effects
+            session.record_version = version + 1
+            session.save(update_fields=["notes", "side_effects", "record_version"])
+            SessionRecordRevision.objects.create(
+                session=session,
+                version=session.record_version,
+                notes=notes,
+                side_effects=side_effects,
+                vials=[_vial_as_json(lot, count) for lot, count in vials],
+                recorded_by=amended_by,
+                recorded_at=now,
+                reason=reason.strip(),
+            )
+    except OperationalError as exc:
+        if not _lock_wait_ran_out(exc):
+            raise
+        raise _busy_error() from exc
+    return session
+
+
+def _check_lot_usable(lot: ProductLot, day: date) -> None:
+    reason = lot.unusable_reason(day)
+    if reason:
+        raise ValidationError(
+            "Lot %(lot)s cannot be used: %(reason)s.",
+            code="lot_not_usable",
+            params={"lot": lot.lot_number, "reason": reason},
+        )
+
+
+def _vial_as_json(lot: ProductLot, count: int) -> dict:
+    """A vial line as a revision keeps it: the lot as it was identified then."""
+    return {
+        "lot_id": lot.pk,
+        "lot_number": lot.lot_number,
+        "product_name": lot.product_name,
+        "manufacturer": lot.manufacturer,
+        "expiry_date": lot.expiry_date.isoformat(),
+        "vials": count,
+    }
 
 
 def _vials_by_lot(vials: Sequence[tuple[ProductLot, int]]) -> list[tuple[ProductLot, int]]:

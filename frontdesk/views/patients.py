@@ -4,12 +4,14 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import permission_required
+from frontdesk import subject_access
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     MergeForm,
@@ -19,7 +21,12 @@ from frontdesk.forms import (
 )
 from patients import invitations
 from patients.models import Patient
-from patients.selectors import patient_changes, possible_duplicates, search_patients
+from patients.selectors import (
+    medical_changes,
+    patient_changes,
+    possible_duplicates,
+    search_patients,
+)
 from patients.services import register_patient, update_patient
 from reminders import selectors as reminder_selectors
 from treatments.charts import progress_chart
@@ -87,12 +94,14 @@ def patient_edit(request, pk):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         loaded_at = data.pop("loaded_at")
+        reason = data.pop("reason", "")
         try:
             update_patient(
                 patient=patient,
                 changed_by=request.user,
                 data=data,
                 expected_updated_at=loaded_at,
+                reason=reason,
             )
         except PermissionDenied as exc:
             form.add_error("email", str(exc))
@@ -109,6 +118,7 @@ def patient_detail(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     now, today = now_and_today()
     page = patient_page(patient, today=today, now=now)
+    changes = patient_changes(patient)
     return render(
         request,
         "staff/patient_detail.html",
@@ -119,11 +129,45 @@ def patient_detail(request, pk):
             "chart": progress_chart(page.progress),
             "now": now,
             "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
-            "changes": patient_changes(patient),
+            "changes": changes,
             "can_merge": roles.role_grants(request.user, "patients.merge_patient"),
             "can_see_photos": roles.role_grants(request.user, "treatments.view_followupphoto"),
+            "medical_changes": medical_changes(changes),
+            "can_export": roles.role_grants(request.user, EXPORT_PERMISSION),
         },
     )
+
+
+EXPORT_PERMISSION = "patients.export_patient_data"
+
+
+@permission_required(EXPORT_PERMISSION)
+def patient_export(request, pk):
+    """Everything the clinic holds about the patient, as a page to read or print (the
+    browser's "Save as PDF" gives the PDF); the JSON download is linked from it."""
+    patient = get_object_or_404(Patient, pk=pk)
+    report = subject_access.subject_access_report(patient, photo_hashes=False)
+    response = render(
+        request,
+        "staff/patient_export.html",
+        {"patient": patient, "tables": subject_access.as_tables(report), "report": report},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@permission_required(EXPORT_PERMISSION)
+def patient_export_json(request, pk):
+    """The same as a JSON file to hand over (with each photo file's SHA-256)."""
+    patient = get_object_or_404(Patient, pk=pk)
+    now, today = now_and_today()
+    report = subject_access.subject_access_report(patient, now=now)
+    response = JsonResponse(report, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = (
+        f'attachment; filename="patient-{patient.pk}-{today.isoformat()}.json"'
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @permission_required("patients.invite_patient")

@@ -18,11 +18,12 @@ from frontdesk.forms import (
     NsaidDecisionForm,
     PreviewForm,
     RescheduleForm,
+    SessionRecordForm,
 )
 from patients.models import Patient
 from treatments import selectors, services
 from treatments.formatting import long_date
-from treatments.models import TreatmentSession
+from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error
 
 from .common import now_and_today
@@ -168,6 +169,8 @@ def session_detail(request, pk):
             "cancel_form": CancelForm(),
             "can_complete": roles.role_grants(request.user, "treatments.complete_treatmentsession"),
             "can_decide": roles.role_grants(request.user, "treatments.record_nsaid_decision"),
+            "can_amend": roles.role_grants(request.user, services.AMEND_RECORD_PERMISSION),
+            "record_versions": selectors.session_record_versions(session),
         },
     )
 
@@ -232,6 +235,39 @@ def session_complete(request, pk):
             messages.success(request, "Session completed; its follow-ups are planned.")
             return redirect("session_detail", pk=session.pk)
     return render(request, "staff/session_complete.html", {"session": session, "form": form})
+
+
+@permission_required(services.AMEND_RECORD_PERMISSION)
+def session_amend(request, pk):
+    """Amend a completed session's record (clinicians, clinic admins): the form opens with
+    what is recorded; the earlier version is kept and shown on the session's page."""
+    session = _session(pk)
+    if session.status != SessionStatus.COMPLETED:
+        messages.error(request, "Only a completed session's record can be amended.")
+        return redirect("session_detail", pk=session.pk)
+    vials = session.vials_used.select_related("lot").order_by("id")
+    form = SessionRecordForm(request.POST or None, session=session, vials=vials)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.amend_session_record(
+                session=session,
+                amended_by=request.user,
+                reason=form.cleaned_data["reason"],
+                expected_version=form.cleaned_data["version"],
+                notes=form.cleaned_data["notes"],
+                side_effects=form.cleaned_data["side_effects"],
+                vials=form.vials_used(),
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+        else:
+            messages.success(request, "Record amended; the earlier version is kept.")
+            return redirect("session_detail", pk=session.pk)
+    return render(
+        request,
+        "staff/session_amend.html",
+        {"session": session, "form": form, "vials": vials},
+    )
 
 
 def _session_form(

@@ -19,3 +19,13 @@ def clinic_when(instant, reader_time_zone: str) -> str:
     return _clinic_when(
         instant, ZoneInfo(settings.CLINIC_TIME_ZONE), ZoneInfo(reader_time_zone or "UTC")
     )
+
+
+@register.filter
+def at_clinic(instant) -> str:
+    """{{ revision.recorded_at|at_clinic }}: for staff, who read the clinic's clock only
+    ("Wednesday 10 March 2027 at 16:00 Berlin time")."""
+    if not instant:
+        return ""
+    tz = ZoneInfo(settings.CLINIC_TIME_ZONE)
+    return _clinic_when(instant, tz, tz)
