@@ -40,6 +40,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "treatments.complete_treatmentsession",
         "treatments.add_sessionvial",
         "treatments.record_findings",
+        "audit.view_record_history",
     ],
     CLINIC_ADMIN: _FRONT_DESK
     + [
@@ -54,6 +55,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "treatments.change_protocolversion",
         "treatments.add_followup",
         "treatments.record_findings",
+        "audit.view_record_history",
     ],
     # Patients see their own records through the portal, which checks ownership; they hold
     # no model permissions.

@@ -10,6 +10,7 @@ import zoneinfo
 from pathlib import Path
 
 import environ
+import pghistory
 import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
@@ -49,12 +50,15 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "axes",
+    "pgtrigger",
+    "pghistory",
     "accounts",
     "patients",
     "treatments",
     "reminders",
     "portal",
     "ui",
+    "audit",
     "frontdesk",
 ]
 
@@ -70,6 +74,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every database change made while handling the request carries who, from where (the
+    # history triggers read it, audit/middleware.py).
+    "audit.middleware.HistoryContextMiddleware",
     "clinic.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # With DEBUG on, our 404/500 pages rather than Django's technical ones (clinic.error_pages).
@@ -203,6 +210,19 @@ PHOTO_TYPES = ("jpeg", "png", "webp")
 # A request larger than this is refused from its Content-Length, before its body is read:
 # room for a photo of each of the five views, and the form around them.
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=5 * PHOTO_MAX_BYTES + 1024 * 1024)
+
+# --- History (django-pghistory) -----------------------------------------------------------
+# Every insert, update and delete of a clinical row is copied by a PostgreSQL trigger into the
+# model's event table (README, "Audit trail"), with the request's context (who, path, IP)
+# stored on the event row itself (JSON, not a shared context table that rows would update).
+# The event tables refuse UPDATE and DELETE (pgtrigger), so the history cannot be rewritten.
+PGHISTORY_DEFAULT_TRACKERS = (
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+)
+PGHISTORY_APPEND_ONLY = True
+PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 
 # --- Static and uploaded files ------------------------------------------------------------
 STATIC_URL = "static/"

@@ -4,6 +4,7 @@ import json
 import logging
 import os
 
+import pghistory
 import redis
 from celery import shared_task
 from django.conf import settings
@@ -26,7 +27,9 @@ def dispatch_due_reminders(self) -> dict:
     waiting for the next beat.
     """
     worker = f"{self.request.hostname or ''}/{os.getpid()}"  # which pool process, too
-    counts = delivery.dispatch_due(worker=worker, on_full_batch=nudge_dispatcher)
+    # Whatever it changes is in the history as the reminders' (README, "Audit trail").
+    with pghistory.context(actor="system: reminders", worker=worker):
+        counts = delivery.dispatch_due(worker=worker, on_full_batch=nudge_dispatcher)
     if counts.pop("more", 0):
         nudge_dispatcher()
     record_heartbeat(worker, counts)

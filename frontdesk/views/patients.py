@@ -10,6 +10,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import admin_required, staff_required
+from audit.models import AccessKind
+from audit.web import note_read
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     MergeForm,
@@ -29,6 +31,7 @@ from ui.forms import add_service_error, page_number
 from ui.pagination import window
 
 from .common import now_and_today
+from .history import HISTORY_PERMISSION
 
 
 @staff_required
@@ -109,6 +112,7 @@ def patient_detail(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     now, today = now_and_today()
     page = patient_page(patient, today=today, now=now)
+    note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
     return render(
         request,
         "staff/patient_detail.html",
@@ -121,6 +125,7 @@ def patient_detail(request, pk):
             "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
             "changes": patient_changes(patient),
             "can_merge": roles.is_clinic_admin(request.user),
+            "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
         },
     )
 

@@ -8,7 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts import roles
 from accounts.decorators import staff_required
+from audit.models import AccessKind
+from audit.web import note_read
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     BookingForm,
@@ -25,6 +28,7 @@ from treatments.models import TreatmentSession
 from ui.forms import add_service_error
 
 from .common import now_and_today
+from .history import HISTORY_PERMISSION
 
 # --- Booking ------------------------------------------------------------------------------
 
@@ -147,6 +151,9 @@ def _session(pk):
 def session_detail(request, pk):
     session = _session(pk)
     now, today = now_and_today()
+    note_read(
+        request, patient_id=session.patient_id, kind=AccessKind.SESSION_PAGE, object_id=session.pk
+    )
     return render(
         request,
         "staff/session_detail.html",
@@ -167,6 +174,7 @@ def session_detail(request, pk):
             "cancel_form": CancelForm(),
             "can_complete": request.user.has_perm("treatments.complete_treatmentsession"),
             "can_decide": request.user.has_perm("treatments.record_nsaid_decision"),
+            "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
         },
     )
 

@@ -13,6 +13,7 @@ import time as clock
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+import pghistory
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
@@ -88,7 +89,12 @@ class Command(BaseCommand):
         parser.add_argument("--patients", type=int, default=100_000)
         parser.add_argument("--seed", type=int, default=2026)
 
-    def handle(self, *args, patients: int, seed: int, **options):
+    def handle(self, *args, **options):
+        # The rows this writes are in the history as the command's, not as "unknown".
+        with pghistory.context(actor="system: seed_scale"):
+            return self._seed(*args, **options)
+
+    def _seed(self, *args, patients: int, seed: int, **options):
         existing = Patient.objects.filter(email__startswith="scale-").count()
         if existing:
             raise CommandError(
