@@ -22,9 +22,12 @@ MAX_QUERIES = {
     "schedule": 8,
     "schedule_week": 8,
     "patient_list": 4,
-    "patient_detail": 14,
+    # One more than before the access log: its INSERT (audit.services.record_access).
+    "patient_detail": 15,
     "session_book": 7,
-    "session_detail": 8,
+    "session_detail": 9,  # 8 + the access log's INSERT
+    "patient_history": 7,
+    "session_history": 7,
     "follow_up_review": 7,
     "failed_reminders": 4,
 }
@@ -73,6 +76,8 @@ def pages(patient):
         "patient_detail": reverse("patient_detail", args=[patient.pk]),
         "session_book": reverse("session_book", args=[patient.pk]),
         "session_detail": reverse("session_detail", args=[session.pk]),
+        "patient_history": reverse("patient_history", args=[patient.pk]),
+        "session_history": reverse("session_history", args=[session.pk]),
         "follow_up_review": reverse("follow_up_review") + "?status=all",
         "failed_reminders": reverse("failed_reminders"),
     }
