@@ -41,7 +41,7 @@ ACTIONS = {"insert": "created", "update": "changed", "delete": "deleted"}
 
 
 def event_model(label: str) -> type[models.Model]:
-    return apps.get_model(label).pgh_event_model  # type: ignore[attr-defined]
+    return apps.get_model(label).pgh_event_model
 
 
 def _table(label: str) -> str:
