@@ -114,7 +114,11 @@ class HistoryEvent:
     def actor(self) -> str:
         """Who: the signed-in user, the system job named in its context, or "unknown" (a
         change made outside any context, e.g. a raw SQL statement in a shell)."""
-        return self.context.get("username") or self.context.get("actor") or "unknown"
+        context = self.context
+        if context.get("username") or context.get("actor"):
+            return context.get("username") or context["actor"]
+        # Signed in during the request (pghistory updates the id only): the id is known.
+        return f"user no. {context['user']}" if context.get("user") else "unknown"
 
 
 def _history_sql(scope: list[tuple[str, str, list]]) -> tuple[str, list, list]:

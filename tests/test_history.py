@@ -357,3 +357,19 @@ def test_history_pages_are_paginated_with_constant_queries(
     with django_assert_max_num_queries(few):
         clinic_admin_client.get(url + "?page=3&reads=2")
     assert RecordAccess.objects.filter(object_id=session.pk).count() >= PER_PAGE
+
+
+@pytest.mark.parametrize(
+    ("context", "shown"),
+    [
+        ({"user": 7, "username": "anna", "url": "/x"}, "anna"),
+        ({"actor": "system: reminders"}, "system: reminders"),
+        ({"user": 7, "username": None}, "user no. 7"),  # signed in during the request
+        ({}, "unknown"),
+    ],
+)
+def test_who_a_change_is_shown_as(context, shown):
+    event = selectors.HistoryEvent(
+        model="treatments.Room", what="Room", object_id=1, action="changed", at=NOW, context=context
+    )
+    assert event.actor == shown
