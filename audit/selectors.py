@@ -38,6 +38,7 @@ TRACKED = {
 }
 
 ACTIONS = {"insert": "created", "update": "changed", "delete": "deleted"}
+NOT_RECORDED = "(not recorded: before the history began)"
 
 
 def event_model(label: str) -> type[models.Model]:
@@ -159,10 +160,15 @@ def _changes(label: str, curr: dict, prev: dict | None, action: str) -> list[Cha
         if name.startswith("pgh_") or name not in fields:
             continue
         f = fields[name]
-        if action == "update":
-            if prev is None or prev.get(name) == value:
+        if action == "update" and prev is not None:
+            if prev.get(name) == value:
                 continue
             before = _shown(f, prev.get(name))
+        elif action == "update":
+            # The row predates the history (no earlier event): what it became, before unknown.
+            if value in (None, "", [], {}):
+                continue
+            before = NOT_RECORDED
         else:
             if value in (None, "", [], {}):
                 continue
@@ -211,7 +217,7 @@ def _event(label: str, created_at: datetime, curr, prev) -> HistoryEvent:
         prev = json.loads(prev)
     return HistoryEvent(
         model=label,
-        what=TRACKED[label],
+        what=TRACKED.get(label) or str(apps.get_model(label)._meta.verbose_name).capitalize(),
         object_id=curr.get("pgh_obj_id"),
         action=ACTIONS.get(curr.get("pgh_label"), curr.get("pgh_label")),
         at=created_at,

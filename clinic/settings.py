@@ -223,6 +223,9 @@ PGHISTORY_DEFAULT_TRACKERS = (
 )
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
+# Each event's own time (not the transaction's start): a history lists the changes of one
+# transaction (a session moved with its follow-ups) in the order they were made.
+PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
 
 # --- Static and uploaded files ------------------------------------------------------------
 STATIC_URL = "static/"

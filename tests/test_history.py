@@ -124,7 +124,7 @@ def test_every_write_path_leaves_an_event_with_its_actor(reference_data):
     assert events[3].pgh_context is None
 
     # The session's history page shows the four, before -> after, newest first.
-    page = list(selectors.session_history(session)[0:10])
+    page = list(selectors.session_history(session)[0:100])
     changed = [
         e for e in page if e.model == "treatments.TreatmentSession" and e.action == "changed"
     ]
@@ -373,3 +373,20 @@ def test_who_a_change_is_shown_as(context, shown):
         model="treatments.Room", what="Room", object_id=1, action="changed", at=NOW, context=context
     )
     assert event.actor == shown
+
+
+def test_a_row_from_before_the_history_shows_its_first_change_as_not_recorded_before():
+    """Rows a database held when tracking was installed have no insert event: their first
+    update says what they became and that the earlier value is not on record."""
+    event = selectors._event(
+        "treatments.Room",
+        NOW,
+        {"pgh_label": "update", "pgh_obj_id": 3, "id": 3, "name": "After", "is_active": True},
+        None,
+    )
+    assert [(c.field, c.before, c.after) for c in event.changes] == [
+        ("ID", selectors.NOT_RECORDED, 3),
+        ("name", selectors.NOT_RECORDED, "After"),
+        ("is active", selectors.NOT_RECORDED, True),
+    ]
+    assert event.action == "changed" and event.actor == "unknown"
