@@ -2,6 +2,7 @@
 with who (user id and name), the path, the method and the client's address."""
 
 from axes.helpers import get_client_ip_address
+from django.db import connection
 from pghistory.middleware import HistoryMiddleware
 
 
@@ -17,6 +18,13 @@ class HistoryContextMiddleware(HistoryMiddleware):
     reads carry nothing, and nothing is written unless a tracked row changes. Placed after
     AuthenticationMiddleware: the user is the one the pages see.
     """
+
+    def __call__(self, request):
+        # The history triggers exist on PostgreSQL only; the embedded SQLite has none (and
+        # pghistory's statement prefix is PostgreSQL's set_config()).
+        if connection.vendor != "postgresql":
+            return self.get_response(request)
+        return super().__call__(request)
 
     def get_context(self, request):
         user = getattr(request, "user", None)

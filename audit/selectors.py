@@ -205,6 +205,8 @@ class History:
         start, stop = key.start or 0, key.stop
         if stop is None or key.step is not None:
             raise TypeError("History takes a bounded slice.")
+        if connection.vendor != "postgresql":
+            return []  # the history triggers exist on PostgreSQL only
         sql, params, detail_params = _history_sql(self.scope)
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, max(0, stop - start), start, *detail_params])

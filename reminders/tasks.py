@@ -4,11 +4,12 @@ import json
 import logging
 import os
 
-import pghistory
 import redis
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
+
+from treatments.db import history_context
 
 from . import delivery
 
@@ -28,7 +29,7 @@ def dispatch_due_reminders(self) -> dict:
     """
     worker = f"{self.request.hostname or ''}/{os.getpid()}"  # which pool process, too
     # Whatever it changes is in the history as the reminders' (README, "Audit trail").
-    with pghistory.context(actor="system: reminders", worker=worker):
+    with history_context(actor="system: reminders", worker=worker):
         counts = delivery.dispatch_due(worker=worker, on_full_batch=nudge_dispatcher)
     if counts.pop("more", 0):
         nudge_dispatcher()

@@ -13,7 +13,6 @@ import time as clock
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-import pghistory
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
@@ -24,6 +23,7 @@ from accounts import roles
 from patients.models import Patient
 from reminders.models import Reminder
 from treatments import rules
+from treatments.db import history_context
 from treatments.models import (
     FollowUp,
     ProductLot,
@@ -91,7 +91,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # The rows this writes are in the history as the command's, not as "unknown".
-        with pghistory.context(actor="system: seed_scale"):
+        with history_context(actor="system: seed_scale"):
             return self._seed(*args, **options)
 
     def _seed(self, *args, patients: int, seed: int, **options):

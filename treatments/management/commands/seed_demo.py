@@ -6,7 +6,6 @@ where the story needs it), so the demo data obeys every rule. Running it again a
 
 from datetime import date, datetime, time, timedelta
 
-import pghistory
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
@@ -18,6 +17,7 @@ from accounts import roles
 from patients.models import Patient
 from patients.services import register_patient
 from treatments import services
+from treatments.db import history_context
 from treatments.models import FollowUpStatus, ProductLot, Room
 
 DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - printed on purpose: demo logins only
@@ -72,7 +72,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # The rows this writes are in the history as the command's, not as "unknown".
-        with pghistory.context(actor="system: seed_demo"):
+        with history_context(actor="system: seed_demo"):
             return self._seed(*args, **options)
 
     def _seed(self, *args, **options):
