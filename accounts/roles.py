@@ -37,6 +37,7 @@ _CLINICAL = [
     "treatments.complete_treatmentsession",
     "treatments.record_nsaid_decision",
     "treatments.amend_session_record",  # a completed session's record, with a reason
+    "audit.view_record_history",  # who changed and who looked at a record
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -10,6 +10,7 @@ import zoneinfo
 from pathlib import Path
 
 import environ
+import pghistory
 import phonenumbers
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
@@ -55,12 +56,15 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "pgtrigger",
+    "pghistory",
     "accounts",
     "patients",
     "treatments",
     "reminders",
     "portal",
     "ui",
+    "audit",
     "frontdesk",
 ]
 
@@ -80,6 +84,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): the session is bound to a second-factor device.
     "django_otp.middleware.OTPMiddleware",
+    # Every database change made while handling the request carries who, from where (the
+    # history triggers read it, audit/middleware.py).
+    "audit.middleware.HistoryContextMiddleware",
     "clinic.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # With DEBUG on, our 404/500 pages rather than Django's technical ones (clinic.error_pages).
@@ -227,6 +234,22 @@ PHOTO_TYPES = ("jpeg", "png", "webp")
 # A request larger than this is refused from its Content-Length, before its body is read:
 # room for a photo of each of the five views, and the form around them.
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=5 * PHOTO_MAX_BYTES + 1024 * 1024)
+
+# --- History (django-pghistory) -----------------------------------------------------------
+# Every insert, update and delete of a clinical row is copied by a PostgreSQL trigger into the
+# model's event table (README, "Audit trail"), with the request's context (who, path, IP)
+# stored on the event row itself (JSON, not a shared context table that rows would update).
+# The event tables refuse UPDATE and DELETE (pgtrigger), so the history cannot be rewritten.
+PGHISTORY_DEFAULT_TRACKERS = (
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+)
+PGHISTORY_APPEND_ONLY = True
+PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
+# Each event's own time (not the transaction's start): a history lists the changes of one
+# transaction (a session moved with its follow-ups) in the order they were made.
+PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
 
 # --- Static and uploaded files ------------------------------------------------------------
 STATIC_URL = "static/"

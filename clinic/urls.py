@@ -6,7 +6,7 @@ from accounts import views as accounts_views
 from accounts.forms import ClinicPasswordResetForm
 from accounts.throttle import throttle_password_reset, throttle_sign_in
 from clinic.health import healthz, ping, status
-from frontdesk.views import follow_ups, patients, reminders, requests, schedule, sessions
+from frontdesk.views import follow_ups, history, patients, reminders, requests, schedule, sessions
 from portal import views as portal
 from portal.forms import SignInForm
 
@@ -60,9 +60,11 @@ urlpatterns = [
     path("patients/", patients.patient_list, name="patient_list"),
     path("patients/new/", patients.patient_create, name="patient_create"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient_detail"),
+    path("patients/<int:pk>/history/", history.patient_history, name="patient_history"),
     path("patients/<int:patient_pk>/book/", sessions.session_book, name="session_book"),
     path("patients/<int:patient_pk>/preview/", sessions.session_preview, name="session_preview"),
     path("sessions/<int:pk>/", sessions.session_detail, name="session_detail"),
+    path("sessions/<int:pk>/history/", history.session_history, name="session_history"),
     path("sessions/<int:pk>/check-in/", sessions.session_check_in, name="session_check_in"),
     path("sessions/<int:pk>/no-show/", sessions.session_no_show, name="session_no_show"),
     path("sessions/<int:pk>/complete/", sessions.session_complete, name="session_complete"),

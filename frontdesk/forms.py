@@ -22,7 +22,7 @@ from treatments.rules import add_months, local_day
 from treatments.selectors import clinicians, usable_lots
 from treatments.services import clinic_tz
 from treatments.validators import validate_photo
-from ui.forms import DayField, FieldFor
+from ui.forms import MAX_PAGE, DayField, FieldFor
 from ui.time_zones import TimeZoneField
 
 
@@ -584,3 +584,19 @@ class PatientSearchForm(forms.Form):
     """The patient list's search box."""
 
     q = forms.CharField(required=False, max_length=200)
+
+
+class HistoryPagesForm(forms.Form):
+    """The history page's two page numbers: `page` of the changes, `reads` of who looked.
+    Anything but a positive whole number is page 1; a huge one is ui.forms.MAX_PAGE."""
+
+    page = forms.IntegerField(required=False, min_value=1)
+    reads = forms.IntegerField(required=False, min_value=1)
+
+    def numbers(self) -> tuple[int, int]:
+        self.is_valid()  # a bad `reads` does not reset the changes' page: keep what parsed
+        good = self.cleaned_data
+        return (
+            min(good.get("page") or 1, MAX_PAGE),
+            min(good.get("reads") or 1, MAX_PAGE),
+        )

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from audit import selectors as audit_selectors
 from patients.models import Patient, PatientChange
 from reminders.models import Reminder
 from treatments.models import (
@@ -59,6 +60,8 @@ SECTION_TITLES = {
     "side_effect_reports": "Side effects reported by the patient",
     "change_requests": "Requests to move or cancel a session",
     "messages": "Messages sent (reminders and notices)",
+    "history": "Every recorded change (the database's history), newest first",
+    "access_log": "Who looked at the record, newest first",
 }
 
 
@@ -266,7 +269,40 @@ def subject_access_report(
             }
             for r in reminders
         ],
+        # Who changed what and who looked: the staff member's name and the time, not the
+        # address or page they worked from (the clinic's own security data).
+        "history": [
+            {
+                "at": when(e.at),
+                "what": e.what,
+                "object_id": e.object_id,
+                "action": e.action,
+                "by": e.actor,
+                "changes": [
+                    {"field": c.field, "before": _plain(c.before), "after": _plain(c.after)}
+                    for c in e.changes
+                ],
+            }
+            for e in audit_selectors.patient_history(patient)[0:]
+        ],
+        "access_log": [
+            {
+                "at": when(a.at),
+                "by": a.username,
+                "looked_at": a.get_kind_display(),
+                "object_id": a.object_id,
+            }
+            for a in audit_selectors.patient_reads(patient)
+        ],
     }
+
+
+def _plain(value: Any) -> Any:
+    """A history value as the export writes it: times on the clinic's clock, the rest as
+    the history page shows it."""
+    if isinstance(value, datetime):
+        return value.astimezone(ZoneInfo(settings.CLINIC_TIME_ZONE))
+    return value
 
 
 def _merged_records(patient: Patient) -> list[Patient]:

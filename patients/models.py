@@ -1,5 +1,6 @@
 import zoneinfo
 
+import pghistory
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
@@ -37,6 +38,7 @@ def default_time_zone():
     return settings.CLINIC_TIME_ZONE
 
 
+@pghistory.track()
 class Patient(models.Model):
     """A person treated by the clinic. Their own time zone decides the dates they read."""
 

@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import patient_required
+from audit.models import AccessKind
+from audit.web import note_read
 from patients import invitations
 from patients.models import Patient
 from patients.services import (
@@ -32,7 +34,8 @@ from .forms import FIELD_FOR_CODE, ChangeRequestForm, PreferencesForm, SideEffec
 
 def patient_view(view):
     """A patient's page: signed in as a patient, their record passed in, and every time on
-    the page shown on the patient's own clock."""
+    the page shown on the patient's own clock. Each page the patient reads is in the
+    record's access log (one INSERT; a refused lookup, a 404, logs nothing)."""
 
     @patient_required
     @wraps(view)
@@ -41,7 +44,12 @@ def patient_view(view):
         if patient is None:
             raise PermissionDenied("This account is not linked to a patient record.")
         with timezone.override(patient.tz):
-            return view(request, patient, *args, **kwargs)
+            response = view(request, patient, *args, **kwargs)
+        if request.method in ("GET", "HEAD") and response.status_code < 400:
+            note_read(
+                request, patient_id=patient.pk, kind=AccessKind.PORTAL, object_id=kwargs.get("pk")
+            )
+        return response
 
     return wrapper
 

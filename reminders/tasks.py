@@ -9,6 +9,8 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from treatments.db import history_context
+
 from . import delivery
 
 logger = logging.getLogger("clinic.reminders")
@@ -26,7 +28,9 @@ def dispatch_due_reminders(self) -> dict:
     waiting for the next beat.
     """
     worker = f"{self.request.hostname or ''}/{os.getpid()}"  # which pool process, too
-    counts = delivery.dispatch_due(worker=worker, on_full_batch=nudge_dispatcher)
+    # Whatever it changes is in the history as the reminders' (README, "Audit trail").
+    with history_context(actor="system: reminders", worker=worker):
+        counts = delivery.dispatch_due(worker=worker, on_full_batch=nudge_dispatcher)
     if counts.pop("more", 0):
         nudge_dispatcher()
     record_heartbeat(worker, counts)

@@ -449,4 +449,6 @@ def test_the_fuzzing_finds_what_each_page_reads(db):
     assert {"username", "password", "next"} <= reads("login")
     assert {"action"} <= reads("portal_calendar_token")
     assert {"note"} <= reads("resolve_side_effect")
+    assert {"page", "reads"} <= reads("patient_history")
+    assert {"page", "reads"} <= reads("session_history")
     assert ADMIN_LISTS

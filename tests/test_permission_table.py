@@ -234,6 +234,10 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
         w.page("patient_export", w.world.patient.pk),
         w.page("patient_export_json", w.world.patient.pk),
     ),
+    ("audit.view_record_history",): lambda w: w.all_of(
+        w.page("patient_history", w.world.patient.pk),
+        w.page("session_history", w.world.session.pk),
+    ),
     ("treatments.view_treatmentsession",): lambda w: w.all_of(
         w.page("schedule"), w.page("session_detail", w.world.session.pk)
     ),
@@ -251,9 +255,7 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ("treatments.complete_treatmentsession",): lambda w: w.page(
         "session_complete", w.world.session.pk
     ),
-    ("treatments.amend_session_record",): lambda w: w.page(
-        "session_amend", w.world.completed.pk
-    ),
+    ("treatments.amend_session_record",): lambda w: w.page("session_amend", w.world.completed.pk),
     ("treatments.change_followup",): lambda w: w.page(
         "follow_up_record", w.world.planned_follow_up.pk
     ),

@@ -22,13 +22,16 @@ MAX_QUERIES = {
     "schedule": 8,
     "schedule_week": 8,
     "patient_list": 4,
-    "patient_detail": 14,
+    # One more than before the access log: its INSERT (audit.services.record_access).
+    "patient_detail": 15,
     "session_book": 7,
-    "session_detail": 8,
-    "session_detail_amended": 9,
+    "session_detail": 9,  # 8 + the access log's INSERT
+    "session_detail_amended": 10,
     "session_amend": 9,
-    "patient_export": 19,
-    "patient_export_json": 19,
+    "patient_export": 22,  # 19 + the access log INSERT, the history and the reads
+    "patient_export_json": 22,
+    "patient_history": 7,
+    "session_history": 7,
     "follow_up_review": 7,
     "failed_reminders": 4,
 }
@@ -93,6 +96,8 @@ def pages(patient):
         "session_amend": reverse("session_amend", args=[amended.pk]),
         "patient_export": reverse("patient_export", args=[patient.pk]),
         "patient_export_json": reverse("patient_export_json", args=[patient.pk]),
+        "patient_history": reverse("patient_history", args=[patient.pk]),
+        "session_history": reverse("session_history", args=[session.pk]),
         "follow_up_review": reverse("follow_up_review") + "?status=all",
         "failed_reminders": reverse("failed_reminders"),
     }

@@ -161,7 +161,7 @@ class TestReport:
     def test_the_queries_do_not_grow_with_the_data(self, patient, django_assert_max_num_queries):
         with CaptureQueriesContext(connection) as few:
             subject_access_report(patient)
-        assert len(few.captured_queries) <= 13
+        assert len(few.captured_queries) <= 15  # 13 + the history and the access log
         more = PatientFactory()
         for year in (2021, 2022, 2023):
             held_session(more, ProductLotFactory(), notes=f"{year}")
@@ -194,6 +194,24 @@ class TestPages:
         for theirs in ("Bob", "Bystander", "bob@example.test", "LOT-BOB", "Bob's rash"):
             assert theirs not in text
         assert "LOT-ADA" in text and "Ada itches" in text
+
+    def test_history_and_access_log_are_in_it(self, patient, other, clinic_admin_client):
+        """Who changed the record and who looked at it (the database's history and the
+        access log) are the patient's data too; the export is itself a look."""
+        clinic_admin_client.get(reverse("patient_detail", args=[patient.pk]))
+        data = json.loads(export_json(clinic_admin_client, patient).content)
+        looks = [(a["by"], a["looked_at"]) for a in data["access_log"]]
+        me = clinic_admin_client.user.username
+        assert looks[0] == (me, "Export of all the patient's data (access request)")
+        assert (me, "Patient page") in looks
+        records = [e for e in data["history"] if e["what"] == "Patient record"]
+        assert records[-1]["action"] == "created" and records[-1]["object_id"] == patient.pk
+        assert {e["what"] for e in data["history"]} >= {"Session", "Follow-up", "Vials used"}
+        fields = {c["field"] for e in records for c in e["changes"]}
+        assert "medications" in fields
+        assert all("ip" not in a and "path" not in a for a in data["access_log"])
+        page = clinic_admin_client.get(reverse("patient_export", args=[patient.pk]))
+        assert "Who looked at the record" in page.content.decode()
 
     def test_printable_page(self, patient, other, clinic_admin_client):
         response = clinic_admin_client.get(reverse("patient_export", args=[patient.pk]))

@@ -1,5 +1,7 @@
 """Database helpers for the rules PostgreSQL holds and SQLite cannot express."""
 
+import contextlib
+
 from django.db import migrations
 
 # Names of the PostgreSQL-only constraints (migration 0002), mapped to the error code the
@@ -32,3 +34,15 @@ def constraint_name(exc: Exception) -> str:
     text = str(exc)
     # SQLite: "CHECK constraint failed: session_ends_after_start"
     return text.rsplit(":", 1)[-1].strip() if "constraint failed" in text else ""
+
+
+def history_context(**metadata):
+    """pghistory's context (who made the changes within it) on PostgreSQL, where the history
+    triggers are; elsewhere (the embedded SQLite) nothing, as there is no history to label.
+    pghistory prefixes each writing statement with PostgreSQL's set_config()."""
+    import pghistory
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return pghistory.context(**metadata)
+    return contextlib.nullcontext()

@@ -1,6 +1,7 @@
 from datetime import date, time
 from zoneinfo import ZoneInfo
 
+import pghistory
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -29,6 +30,7 @@ class ProtocolVersionQuerySet(models.QuerySet):
         return version
 
 
+@pghistory.track()
 class ProtocolVersion(models.Model):
     """The numbers of the protocol a clinic follows, from a date on.
 
@@ -119,6 +121,7 @@ class ProtocolVersion(models.Model):
             raise ValidationError(errors)
 
 
+@pghistory.track()
 class Room(models.Model):
     name = models.CharField(max_length=100, unique=True)
     is_active = models.BooleanField(default=True)
@@ -140,6 +143,7 @@ class ProductLotQuerySet(models.QuerySet):
         )
 
 
+@pghistory.track()
 class ProductLot(models.Model):
     """A lot of exosome vials as delivered, with the safety certificate the clinic checked.
 
@@ -202,6 +206,7 @@ LIVE_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED, SessionStatus
 OPEN_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED)
 
 
+@pghistory.track()
 class TreatmentSession(models.Model):
     """One treatment of one patient.
 
@@ -349,6 +354,7 @@ class TreatmentSession(models.Model):
         return rules.BookedDay(self.local_date, self.gap_months)
 
 
+@pghistory.track()
 class SessionVial(models.Model):
     """Vials of one lot used in one session: the trail a recall follows."""
 
@@ -410,6 +416,7 @@ class SessionRecordRevision(models.Model):
         return f"Version {self.version} of the record of session {self.session_id}"
 
 
+@pghistory.track()
 class NsaidDecision(models.Model):
     """One version of a clinician's decision on a prescribed NSAID for a session, append-only:
     the session holds the current one; a revision adds a row with its reason."""
@@ -536,6 +543,7 @@ def later_than(today: date) -> Q:
     return Q(status=FollowUpStatus.PLANNED, due_from__gt=today)
 
 
+@pghistory.track()
 class FollowUp(FollowUpFindings):
     """A planned look at the result of one session, and what was found."""
 
@@ -672,6 +680,7 @@ class PhotoView(models.TextChoices):
     RIGHT = "right", "Right side"
 
 
+@pghistory.track()
 class FollowUpPhoto(models.Model):
     """A standardised photo taken at a follow-up. Served only through permission-checking views."""
 
@@ -699,6 +708,7 @@ class FollowUpPhoto(models.Model):
 # --- What patients report and ask from the portal ---------------------------------------
 
 
+@pghistory.track()
 class SideEffectReport(models.Model):
     """A side effect the patient reported from the portal: a flag for staff until resolved."""
 
@@ -735,6 +745,7 @@ class SideEffectReport(models.Model):
         return f"Side effect reported by {self.patient} on {self.reported_at:%d %b %Y}"
 
 
+@pghistory.track()
 class ChangeRequest(models.Model):
     """The patient asks to move or cancel a session; staff act on it with the usual services,
     so the six-month rule and the NSAID window still apply."""

@@ -6,6 +6,7 @@ import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,6 +15,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import permission_required
+from audit.models import AccessKind
+from audit.web import note_export, note_read
 from frontdesk.forms import FIELD_FOR_CODE, FollowUpForm, MarkMissedForm, ReviewFilterForm
 from treatments import selectors, services
 from treatments.models import FollowUp, FollowUpPhoto
@@ -75,7 +78,11 @@ def follow_up_record(request, pk):
 @permission_required("treatments.view_followupphoto")
 def follow_up_photo(request, pk):
     """A follow-up photo, to signed-in staff only (photos are never public media)."""
-    return photo_response(get_object_or_404(FollowUpPhoto, pk=pk))
+    photo = get_object_or_404(
+        FollowUpPhoto.objects.annotate(patient_id=F("follow_up__session__patient_id")), pk=pk
+    )
+    note_read(request, patient_id=photo.patient_id, kind=AccessKind.PHOTO, object_id=photo.pk)
+    return photo_response(photo)
 
 
 def _review_filters(request, today, *, default_status="overdue"):
@@ -141,8 +148,10 @@ def follow_up_review_csv(request):
             "rating",
         ]
     )
+    exported = []
     for f in qs.iterator(chunk_size=1000):
         patient = f.session.patient
+        exported.append(patient.pk)
         writer.writerow(
             [
                 f.due_date.isoformat(),
@@ -158,6 +167,7 @@ def follow_up_review_csv(request):
                 f.patient_rating or "",
             ]
         )
+    note_export(request, patient_ids=exported)  # one INSERT for all the patients exported
     return response
 
 

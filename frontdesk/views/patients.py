@@ -11,6 +11,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import permission_required
+from audit.models import AccessKind
+from audit.web import note_read
 from frontdesk import subject_access
 from frontdesk.forms import (
     FIELD_FOR_CODE,
@@ -36,6 +38,7 @@ from ui.forms import add_service_error, page_number
 from ui.pagination import window
 
 from .common import now_and_today
+from .history import HISTORY_PERMISSION
 
 
 @permission_required("patients.view_patient")
@@ -119,6 +122,7 @@ def patient_detail(request, pk):
     now, today = now_and_today()
     page = patient_page(patient, today=today, now=now)
     changes = patient_changes(patient)
+    note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
     return render(
         request,
         "staff/patient_detail.html",
@@ -134,6 +138,7 @@ def patient_detail(request, pk):
             "can_see_photos": roles.role_grants(request.user, "treatments.view_followupphoto"),
             "medical_changes": medical_changes(changes),
             "can_export": roles.role_grants(request.user, EXPORT_PERMISSION),
+            "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
         },
     )
 
@@ -146,6 +151,7 @@ def patient_export(request, pk):
     """Everything the clinic holds about the patient, as a page to read or print (the
     browser's "Save as PDF" gives the PDF); the JSON download is linked from it."""
     patient = get_object_or_404(Patient, pk=pk)
+    note_read(request, patient_id=patient.pk, kind=AccessKind.SUBJECT_ACCESS)
     report = subject_access.subject_access_report(patient, photo_hashes=False)
     response = render(
         request,
@@ -161,6 +167,7 @@ def patient_export_json(request, pk):
     """The same as a JSON file to hand over (with each photo file's SHA-256)."""
     patient = get_object_or_404(Patient, pk=pk)
     now, today = now_and_today()
+    note_read(request, patient_id=patient.pk, kind=AccessKind.SUBJECT_ACCESS)
     report = subject_access.subject_access_report(patient, now=now)
     response = JsonResponse(report, json_dumps_params={"indent": 2, "ensure_ascii": False})
     response["Content-Disposition"] = (

@@ -10,6 +10,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import permission_required
+from audit.models import AccessKind
+from audit.web import note_read
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     BookingForm,
@@ -27,6 +29,7 @@ from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error
 
 from .common import now_and_today
+from .history import HISTORY_PERMISSION
 
 # --- Booking ------------------------------------------------------------------------------
 
@@ -149,6 +152,9 @@ def _session(pk):
 def session_detail(request, pk):
     session = _session(pk)
     now, today = now_and_today()
+    note_read(
+        request, patient_id=session.patient_id, kind=AccessKind.SESSION_PAGE, object_id=session.pk
+    )
     return render(
         request,
         "staff/session_detail.html",
@@ -171,6 +177,7 @@ def session_detail(request, pk):
             "can_decide": roles.role_grants(request.user, "treatments.record_nsaid_decision"),
             "can_amend": roles.role_grants(request.user, services.AMEND_RECORD_PERMISSION),
             "record_versions": selectors.session_record_versions(session),
+            "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
         },
     )
 

@@ -23,6 +23,7 @@ from accounts import roles
 from patients.models import Patient
 from reminders.models import Reminder
 from treatments import rules
+from treatments.db import history_context
 from treatments.models import (
     FollowUp,
     ProductLot,
@@ -88,7 +89,12 @@ class Command(BaseCommand):
         parser.add_argument("--patients", type=int, default=100_000)
         parser.add_argument("--seed", type=int, default=2026)
 
-    def handle(self, *args, patients: int, seed: int, **options):
+    def handle(self, *args, **options):
+        # The rows this writes are in the history as the command's, not as "unknown".
+        with history_context(actor="system: seed_scale"):
+            return self._seed(*args, **options)
+
+    def _seed(self, *args, patients: int, seed: int, **options):
         existing = Patient.objects.filter(email__startswith="scale-").count()
         if existing:
             raise CommandError(

@@ -17,6 +17,7 @@ from accounts import roles
 from patients.models import Patient
 from patients.services import register_patient
 from treatments import services
+from treatments.db import history_context
 from treatments.models import FollowUpStatus, ProductLot, Room
 
 DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - printed on purpose: demo logins only
@@ -70,6 +71,11 @@ class Command(BaseCommand):
     help = "Create a demo clinic with staff logins and patients at every stage (idempotent)."
 
     def handle(self, *args, **options):
+        # The rows this writes are in the history as the command's, not as "unknown".
+        with history_context(actor="system: seed_demo"):
+            return self._seed(*args, **options)
+
+    def _seed(self, *args, **options):
         with transaction.atomic():
             users = self._staff()
             rooms = [Room.objects.get_or_create(name=n)[0] for n in ("Room 1", "Room 2")]

@@ -1,0 +1,254 @@
+"""Reading a record's history (pghistory's event tables) and its access log, a page at a time.
+
+A patient's history spans tables that reach the patient in different ways: the patient row
+itself, its sessions (also those merged in from a duplicate), their vials, NSAID decisions
+and follow-ups, the follow-ups' photos, and the portal reports and requests. pghistory's
+`Events.objects.references()` follows one foreign key only and inlines the ids it read with
+a query first, so the history is read here with one statement of its own: the page's keys
+from a UNION ALL over the event tables, each filtered through the snapshot's own ids (which
+survive a deleted row), then each event of the page with the event before it of the same
+row (pghistory's diff, "before -> after").
+
+The SQL is put together from our own models' table names only; every value is a parameter.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.db import connection, models
+
+from patients.models import Patient
+from treatments.models import TreatmentSession
+
+from .models import AccessKind, RecordAccess
+
+# (label of the tracked model, its words on the page)
+TRACKED = {
+    "patients.Patient": "Patient record",
+    "treatments.TreatmentSession": "Session",
+    "treatments.SessionVial": "Vials used",
+    "treatments.NsaidDecision": "NSAID decision",
+    "treatments.FollowUp": "Follow-up",
+    "treatments.FollowUpPhoto": "Follow-up photo",
+    "treatments.SideEffectReport": "Side-effect report",
+    "treatments.ChangeRequest": "Change request",
+}
+
+ACTIONS = {"insert": "created", "update": "changed", "delete": "deleted"}
+NOT_RECORDED = "(not recorded: before the history began)"
+
+
+def event_model(label: str) -> type[models.Model]:
+    return apps.get_model(label).pgh_event_model
+
+
+def _table(label: str) -> str:
+    return connection.ops.quote_name(event_model(label)._meta.db_table)
+
+
+def _live(label: str) -> str:
+    return connection.ops.quote_name(apps.get_model(label)._meta.db_table)
+
+
+def _patient_scope(patient_id: int) -> list[tuple[str, str, list]]:
+    """(tracked model, WHERE on its event table `e`, params) for a patient's history."""
+    sessions = (
+        f"(SELECT id FROM {_live('treatments.TreatmentSession')} WHERE patient_id = %s"  # noqa: S608
+        f" UNION SELECT pgh_obj_id FROM {_table('treatments.TreatmentSession')}"
+        " WHERE patient_id = %s)"
+    )
+    follow_ups = (
+        f"(SELECT id FROM {_live('treatments.FollowUp')} WHERE session_id IN {sessions}"  # noqa: S608
+        f" UNION SELECT pgh_obj_id FROM {_table('treatments.FollowUp')}"
+        f" WHERE session_id IN {sessions})"
+    )
+    p2 = [patient_id, patient_id]
+    return [
+        ("patients.Patient", "e.pgh_obj_id = %s", [patient_id]),
+        ("treatments.TreatmentSession", f"e.pgh_obj_id IN {sessions}", p2),
+        ("treatments.SessionVial", f"e.session_id IN {sessions}", p2),
+        ("treatments.NsaidDecision", f"e.session_id IN {sessions}", p2),
+        ("treatments.FollowUp", f"e.session_id IN {sessions}", p2),
+        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", p2 + p2),
+        ("treatments.SideEffectReport", "e.patient_id = %s", [patient_id]),
+        ("treatments.ChangeRequest", "e.patient_id = %s", [patient_id]),
+    ]
+
+
+def _session_scope(session_id: int) -> list[tuple[str, str, list]]:
+    follow_ups = (
+        f"(SELECT id FROM {_live('treatments.FollowUp')} WHERE session_id = %s"  # noqa: S608
+        f" UNION SELECT pgh_obj_id FROM {_table('treatments.FollowUp')} WHERE session_id = %s)"
+    )
+    return [
+        ("treatments.TreatmentSession", "e.pgh_obj_id = %s", [session_id]),
+        ("treatments.SessionVial", "e.session_id = %s", [session_id]),
+        ("treatments.NsaidDecision", "e.session_id = %s", [session_id]),
+        ("treatments.FollowUp", "e.session_id = %s", [session_id]),
+        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", [session_id] * 2),
+        ("treatments.SideEffectReport", "e.session_id = %s", [session_id]),
+        ("treatments.ChangeRequest", "e.session_id = %s", [session_id]),
+    ]
+
+
+@dataclass
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+
+@dataclass
+class HistoryEvent:
+    model: str  # the tracked model's label
+    what: str  # its words on the page
+    object_id: int
+    action: str  # created, changed, deleted
+    at: datetime
+    context: dict
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def actor(self) -> str:
+        """Who: the signed-in user, the system job named in its context, or "unknown" (a
+        change made outside any context, e.g. a raw SQL statement in a shell)."""
+        context = self.context
+        if context.get("username") or context.get("actor"):
+            return context.get("username") or context["actor"]
+        # Signed in during the request (pghistory updates the id only): the id is known.
+        return f"user no. {context['user']}" if context.get("user") else "unknown"
+
+
+def _history_sql(scope: list[tuple[str, str, list]]) -> tuple[str, list, list]:
+    keys, details, params = [], [], []
+    for label, where, where_params in scope:
+        table = _table(label)
+        keys.append(
+            f"SELECT %s AS model, e.pgh_id, e.pgh_created_at FROM {table} e WHERE {where}"  # noqa: S608
+        )
+        params += [label, *where_params]
+    detail_params = []
+    for label, _, _ in scope:
+        table = _table(label)
+        details.append(
+            f"SELECT row_to_json(e)::jsonb AS curr, (SELECT row_to_json(p)::jsonb FROM {table} p"  # noqa: S608
+            " WHERE p.pgh_obj_id = e.pgh_obj_id AND p.pgh_id < e.pgh_id"
+            f" ORDER BY p.pgh_id DESC LIMIT 1) AS prev FROM {table} e"
+            " WHERE page.model = %s AND e.pgh_id = page.pgh_id"
+        )
+        detail_params.append(label)
+    sql = (
+        "WITH page AS (SELECT * FROM ("  # noqa: S608
+        + " UNION ALL ".join(keys)
+        + ") k ORDER BY pgh_created_at DESC, pgh_id DESC, model LIMIT %s OFFSET %s)"
+        " SELECT page.model, page.pgh_created_at, d.curr, d.prev FROM page"
+        " CROSS JOIN LATERAL (" + " UNION ALL ".join(details) + ") d"
+        " ORDER BY page.pgh_created_at DESC, page.pgh_id DESC, page.model"
+    )
+    return sql, params, detail_params
+
+
+def _changes(label: str, curr: dict, prev: dict | None, action: str) -> list[Change]:
+    """Before -> after for each field that changed (pghistory's pgh_diff); for a row created
+    or deleted, the fields it held."""
+    fields = {f.attname: f for f in apps.get_model(label)._meta.concrete_fields}
+    out = []
+    for name, value in curr.items():
+        if name.startswith("pgh_") or name not in fields:
+            continue
+        f = fields[name]
+        if action == "update" and prev is not None:
+            if prev.get(name) == value:
+                continue
+            before = _shown(f, prev.get(name))
+        elif action == "update":
+            # The row predates the history (no earlier event): what it became, before unknown.
+            if value in (None, "", [], {}):
+                continue
+            before = NOT_RECORDED
+        else:
+            if value in (None, "", [], {}):
+                continue
+            before = None
+        out.append(Change(str(f.verbose_name), before, _shown(f, value)))
+    return out
+
+
+def _shown(f: models.Field, value: Any) -> Any:
+    if value is None or value == "":
+        return "—"
+    if f.choices:
+        return dict(f.flatchoices).get(value, value)
+    if isinstance(f, models.DateTimeField):
+        try:
+            return datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return value
+    if isinstance(f, models.ForeignKey):
+        return f"no. {value}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+class History:
+    """A record's history, newest first, read a slice at a time (ui.pagination.window takes
+    it like an ordered queryset): one query a slice, whatever its size. `[start:]` reads all
+    of it from `start` (the subject-access export)."""
+
+    def __init__(self, scope: list[tuple[str, str, list]]):
+        self.scope = scope
+
+    def __getitem__(self, key: slice) -> list[HistoryEvent]:
+        start, stop = key.start or 0, key.stop
+        if key.step is not None:
+            raise TypeError("History takes a slice without a step.")
+        if connection.vendor != "postgresql":
+            return []  # the history triggers exist on PostgreSQL only
+        sql, params, detail_params = _history_sql(self.scope)
+        with connection.cursor() as cursor:
+            limit = None if stop is None else max(0, stop - start)  # LIMIT NULL: all
+            cursor.execute(sql, [*params, limit, start, *detail_params])
+            return [_event(*row) for row in cursor.fetchall()]
+
+
+def _event(label: str, created_at: datetime, curr, prev) -> HistoryEvent:
+    curr = curr if isinstance(curr, dict) else json.loads(curr)
+    if isinstance(prev, str):
+        prev = json.loads(prev)
+    return HistoryEvent(
+        model=label,
+        what=TRACKED.get(label) or str(apps.get_model(label)._meta.verbose_name).capitalize(),
+        object_id=curr.get("pgh_obj_id"),
+        action=ACTIONS.get(curr.get("pgh_label"), curr.get("pgh_label")),
+        at=created_at,
+        context=curr.get("pgh_context") or {},
+        changes=_changes(label, curr, prev, curr.get("pgh_label")),
+    )
+
+
+def patient_history(patient: Patient) -> History:
+    """What changed in a patient's record and everything that hangs off it."""
+    return History(_patient_scope(patient.pk))
+
+
+def session_history(session: TreatmentSession) -> History:
+    """What changed in a session, its vials, NSAID decisions, follow-ups and their photos,
+    and the portal reports and requests about it."""
+    return History(_session_scope(session.pk))
+
+
+def patient_reads(patient: Patient):
+    """Who looked at the patient's record, newest first (ordered queryset for a window)."""
+    return RecordAccess.objects.filter(patient_id=patient.pk).order_by("-at", "-id")
+
+
+def session_reads(session: TreatmentSession):
+    return RecordAccess.objects.filter(
+        patient_id=session.patient_id,
+        kind__in=[AccessKind.SESSION_PAGE, AccessKind.HISTORY],
+        object_id=session.pk,
+    ).order_by("-at", "-id")
