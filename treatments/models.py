@@ -442,6 +442,9 @@ class NsaidDecision(models.Model):
 
 
 class FollowUpKind(models.TextChoices):
+    # The day-0 record taken at the session itself (treatments.baseline): never planned,
+    # created when a clinician records it, so it is never due, overdue or reminded.
+    BASELINE = "baseline", "Baseline (day 0)"
     AFTERCARE_CHECK = "aftercare_check", "Aftercare check"
     EARLY_RESULT = "early_result", "Early result"
     ASSESSMENT = "assessment", "Assessment"
