@@ -323,3 +323,17 @@ def test_query_counts_are_pinned(clinician_client, django_assert_max_num_queries
 COMPARE_QUERIES = 7
 BASELINE_QUERIES = 8
 PORTAL_COMPARE_QUERIES = 7
+
+
+def test_the_follow_up_page_sends_the_baseline_to_its_own_page(clinician_client):
+    """Never marked "missed" through the follow-up form: it has its own page."""
+    session = completed_session()
+    b = record(session, hair_density_per_cm2=60)
+    response = clinician_client.get(reverse("follow_up_record", args=[b.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("session_baseline", args=[session.pk])
+    response = clinician_client.post(
+        reverse("follow_up_record", args=[b.pk]), {"status": "missed", "version": 1, "reason": "x"}
+    )
+    b.refresh_from_db()
+    assert b.status == FollowUpStatus.DONE

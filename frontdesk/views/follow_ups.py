@@ -26,7 +26,13 @@ from frontdesk.forms import (
 )
 from patients.models import Patient
 from treatments import baseline, selectors, services
-from treatments.models import FollowUp, FollowUpPhoto, PhotoView, TreatmentSession
+from treatments.models import (
+    FollowUp,
+    FollowUpKind,
+    FollowUpPhoto,
+    PhotoView,
+    TreatmentSession,
+)
 from treatments.photos import photo_response
 from ui.forms import PhotoCompareForm, add_service_error, compare_context, page_number
 from ui.pagination import window
@@ -41,6 +47,8 @@ def follow_up_record(request, pk):
     follow_up = get_object_or_404(
         FollowUp.objects.select_related("session__patient", "session__protocol", "seen_by"), pk=pk
     )
+    if follow_up.kind == FollowUpKind.BASELINE:  # never "missed": it has its own page
+        return redirect("session_baseline", pk=follow_up.session_id)
     can_record_findings = roles.role_grants(request.user, services.FINDINGS_PERMISSION)
     if follow_up.status != "planned" and not can_record_findings:
         raise PermissionDenied("Only a clinician can amend a recorded follow-up.")
