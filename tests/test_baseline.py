@@ -337,3 +337,16 @@ def test_the_follow_up_page_sends_the_baseline_to_its_own_page(clinician_client)
     )
     b.refresh_from_db()
     assert b.status == FollowUpStatus.DONE
+
+
+def test_a_protocol_cannot_plan_the_baseline_as_a_follow_up():
+    from treatments.models import ProtocolVersion
+
+    version = ProtocolVersion(
+        name="x", effective_from=DAY, follow_up_plan=[{"kind": "baseline", "days": 0}]
+    )
+    with pytest.raises(ValidationError) as exc:
+        version.clean()
+    assert "follow_up_plan" in exc.value.message_dict
+    version.follow_up_plan = [{"kind": "assessment", "months": 6}]
+    version.clean()

@@ -117,6 +117,14 @@ class ProtocolVersion(models.Model):
                 parse(getattr(self, field))
             except ValueError as exc:
                 errors[field] = ValidationError(str(exc), code="invalid")
+        if "follow_up_plan" not in errors and any(
+            isinstance(item, dict) and item.get("kind") == "baseline"
+            for item in self.follow_up_plan or []
+        ):  # day 0 is recorded at the session (treatments.baseline), never planned
+            errors["follow_up_plan"] = ValidationError(
+                "The baseline is recorded at the session; it is not a planned follow-up.",
+                code="invalid",
+            )
         if errors:
             raise ValidationError(errors)
 
