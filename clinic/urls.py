@@ -49,6 +49,7 @@ urlpatterns = [
     path("portal/aftercare/", portal.aftercare, name="portal_aftercare"),
     path("portal/follow-ups/", portal.follow_ups, name="portal_follow_ups"),
     path("portal/photos/<int:pk>/", portal.photo, name="portal_photo"),
+    path("portal/compare/", portal.compare, name="portal_compare"),
     path("portal/sessions/<int:pk>.ics", portal.session_ics, name="portal_session_ics"),
     path("portal/sessions/<int:pk>/request/", portal.request_change, name="portal_request_change"),
     path("portal/follow-ups/<int:pk>.ics", portal.follow_up_ics, name="portal_follow_up_ics"),
@@ -81,6 +82,9 @@ urlpatterns = [
     path("follow-ups/review.csv", follow_ups.follow_up_review_csv, name="follow_up_review_csv"),
     path("follow-ups/mark-missed/", follow_ups.follow_up_mark_missed, name="follow_up_mark_missed"),
     path("photos/<int:pk>/", follow_ups.follow_up_photo, name="follow_up_photo"),
+    # Issue 14, item 5: the day-0 baseline and the before/after comparison.
+    path("sessions/<int:pk>/baseline/", follow_ups.session_baseline, name="session_baseline"),
+    path("patients/<int:pk>/compare/", follow_ups.photo_compare, name="photo_compare"),
     path("reminders/failed/", reminders.failed_reminders, name="failed_reminders"),
     path("reminders/<int:pk>/resend/", reminders.reminder_resend, name="reminder_resend"),
     path("patients/<int:patient_pk>/invite/", patients.invite, name="portal_invite"),

@@ -62,6 +62,9 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "already_closed": None,
     "not_started": None,
     "invalid_status": None,
+    "session_not_completed": None,
+    "baseline_day_passed": None,
+    "baseline_empty": None,
 }
 
 
@@ -377,6 +380,18 @@ class FollowUpForm(forms.Form):
             for view, _ in PhotoView.choices
             if self.cleaned_data.get(f"photo_{view}")
         ]
+
+
+class BaselineForm(FollowUpForm):
+    """The session's day-0 baseline: a follow-up's findings and the standard photo views in
+    their fixed order, without the status (it is done) or the day (the session's)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, can_record_findings=True, **kwargs)
+        del self.fields["status"]
+        del self.fields["seen_on"]
+        if self.amending:
+            self.fields["reason"].label = "Why is the recorded baseline amended?"
 
 
 class ReviewFilterForm(forms.Form):

@@ -23,10 +23,11 @@ from patients.services import (
     update_reminder_preferences,
 )
 from treatments import patient_requests
+from treatments import selectors as treatment_selectors
 from treatments.charts import progress_chart
-from treatments.models import FollowUp, FollowUpPhoto, TreatmentSession
+from treatments.models import FollowUp, FollowUpPhoto, PhotoView, TreatmentSession
 from treatments.photos import photo_response
-from ui.forms import add_service_error
+from ui.forms import PhotoCompareForm, add_service_error, compare_context
 
 from . import calendar, selectors
 from .forms import FIELD_FOR_CODE, ChangeRequestForm, PreferencesForm, SideEffectForm
@@ -247,3 +248,21 @@ class WelcomeView(PasswordResetConfirmView):
 
 
 welcome = WelcomeView.as_view()
+
+
+@patient_view
+def compare(request, patient):
+    """Before/after of the patient's own shared photos only (another patient's visit, or one
+    not shared, is never a choice)."""
+    visits = treatment_selectors.photo_visits(patient, shared_only=True)
+    form = PhotoCompareForm(request.GET or None, visits=visits, views=PhotoView.choices)
+    view, view_label, before, after = form.chosen()
+    return render(
+        request,
+        "portal/photo_compare.html",
+        {
+            "patient": patient,
+            **compare_context(form, view, view_label, before, after),
+            "photo_url": "portal_photo",
+        },
+    )

@@ -260,8 +260,14 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
         "follow_up_record", w.world.planned_follow_up.pk
     ),
     # A recorded follow-up's page is its amendment form: for those who record findings only.
-    ("treatments.record_findings",): lambda w: w.page("follow_up_record", w.world.recorded.pk),
-    ("treatments.view_followupphoto",): lambda w: w.page("follow_up_photo", w.world.photo.pk),
+    ("treatments.record_findings",): lambda w: w.all_of(
+        w.page("follow_up_record", w.world.recorded.pk),
+        w.page("session_baseline", w.world.recorded.session_id),
+    ),
+    ("treatments.view_followupphoto",): lambda w: w.all_of(
+        w.page("follow_up_photo", w.world.photo.pk),
+        w.page("photo_compare", w.world.recorded.session.patient_id),
+    ),
     ("treatments.review_followup",): lambda w: w.all_of(
         w.page("follow_up_review"), w.page("follow_up_mark_missed", method="post")
     ),

@@ -117,6 +117,14 @@ class ProtocolVersion(models.Model):
                 parse(getattr(self, field))
             except ValueError as exc:
                 errors[field] = ValidationError(str(exc), code="invalid")
+        if "follow_up_plan" not in errors and any(
+            isinstance(item, dict) and item.get("kind") == "baseline"
+            for item in self.follow_up_plan or []
+        ):  # day 0 is recorded at the session (treatments.baseline), never planned
+            errors["follow_up_plan"] = ValidationError(
+                "The baseline is recorded at the session; it is not a planned follow-up.",
+                code="invalid",
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -442,6 +450,9 @@ class NsaidDecision(models.Model):
 
 
 class FollowUpKind(models.TextChoices):
+    # The day-0 record taken at the session itself (treatments.baseline): never planned,
+    # created when a clinician records it, so it is never due, overdue or reminded.
+    BASELINE = "baseline", "Baseline (day 0)"
     AFTERCARE_CHECK = "aftercare_check", "Aftercare check"
     EARLY_RESULT = "early_result", "Early result"
     ASSESSMENT = "assessment", "Assessment"

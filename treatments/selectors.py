@@ -24,7 +24,9 @@ from .models import (
     ChangeRequest,
     FollowUp,
     FollowUpKind,
+    FollowUpPhoto,
     FollowUpStatus,
+    PhotoView,
     ProductLot,
     ProtocolVersion,
     SessionRecordRevision,
@@ -526,3 +528,40 @@ def follow_up_counts(*, today: date) -> dict:
         round(100 * counts["recent_done"] / counts["recent_due"]) if counts["recent_due"] else None
     )
     return counts
+
+
+# --- Before/after photo comparison -------------------------------------------------------
+
+
+@dataclass
+class PhotoVisit:
+    """One recorded visit (the day-0 baseline or a follow-up) and its photo of each view."""
+
+    follow_up: FollowUp
+    by_view: dict[str, FollowUpPhoto]  # the newest photo of each view (an amendment's wins)
+
+    @property
+    def day(self) -> date:
+        return self.follow_up.seen_on or self.follow_up.due_date
+
+    @property
+    def label(self) -> str:
+        count = len(self.by_view)
+        return (
+            f"{self.follow_up.get_kind_display()}, {self.day.day} {self.day:%b %Y} "
+            f"({count} of {len(PhotoView.choices)} views)"
+        )
+
+
+def photo_visits(patient: Patient, *, shared_only: bool) -> list[PhotoVisit]:
+    """The patient's recorded visits, oldest first, with their photos (two queries).
+
+    `shared_only`: what the portal may show (the visits the clinic shared with the patient).
+    """
+    rows = FollowUp.objects.filter(session__patient=patient, status=FollowUpStatus.DONE)
+    if shared_only:
+        rows = rows.filter(shared_with_patient=True)
+    rows = rows.prefetch_related(
+        Prefetch("photos", queryset=FollowUpPhoto.objects.order_by("uploaded_at", "id"))
+    ).order_by("due_date", "id")
+    return [PhotoVisit(f, {p.view: p for p in f.photos.all()}) for f in rows]

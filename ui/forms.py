@@ -3,6 +3,7 @@ putting a service's coded refusal next to the field it concerns."""
 
 from collections.abc import Callable, Mapping
 from datetime import date
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -69,3 +70,70 @@ def add_service_error(
         if callable(field):
             field = field(error)
         form.add_error(field if field in form.fields else None, error)
+
+
+class PhotoCompareForm(forms.Form):
+    """`?view=&before=&after=` of the before/after comparison (staff and portal).
+
+    The visits offered are the ones the page already loaded (the caller's list: for a
+    patient only their shared visits), so an id of another patient's visit is simply not a
+    choice. Whatever does not parse falls back: the first view, the first visit (day 0 when
+    a baseline was recorded) and the latest one.
+    """
+
+    view = forms.ChoiceField(required=False, label="View")
+    before = forms.ChoiceField(required=False, label="Before")
+    after = forms.ChoiceField(required=False, label="After")
+
+    def __init__(self, *args, visits, views, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.visits = {str(v.follow_up.pk): v for v in visits}
+        self.views = list(views)
+        visit_choices = [(key, v.label) for key, v in self.visits.items()]
+        for name, choices in (
+            ("view", self.views),
+            ("before", visit_choices),
+            ("after", visit_choices),
+        ):
+            cast(forms.ChoiceField, self.fields[name]).choices = choices
+        for f in self.fields.values():
+            f.widget.attrs["class"] = "form-select"
+
+    def shown(self) -> "PhotoCompareForm":
+        """The form as the page shows it: bound to what is compared (after any fallback)."""
+        view, _, before, after = self.chosen()
+        data = {"view": view}
+        if before and after:
+            data.update(before=str(before.follow_up.pk), after=str(after.follow_up.pk))
+        return PhotoCompareForm(data, visits=self.visits.values(), views=self.views)
+
+    def chosen(self):
+        """(view, its label, the before visit, the after visit); visits None when none."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        keys = list(self.visits)
+        view = data.get("view") or self.views[0][0]
+        before = data.get("before") or (keys[0] if keys else None)
+        after = data.get("after") or (keys[-1] if keys else None)
+        return (
+            view,
+            dict(self.views)[view],
+            self.visits.get(before) if before else None,
+            self.visits.get(after) if after else None,
+        )
+
+
+def compare_context(form: PhotoCompareForm, view, view_label, before, after) -> dict:
+    """What templates/_photo_compare.html needs (the staff and the portal page alike)."""
+    return {
+        "form": form.shown(),
+        "form_errors": form.is_bound and bool(form.errors),
+        "view_label": view_label,
+        "before": before,
+        "after": after,
+        "pair": [
+            (side, visit, visit.by_view.get(view))
+            for side, visit in (("before", before), ("after", after))
+            if visit is not None
+        ],
+    }

@@ -17,11 +17,24 @@ from accounts import roles
 from accounts.decorators import permission_required
 from audit.models import AccessKind
 from audit.web import note_export, note_read
-from frontdesk.forms import FIELD_FOR_CODE, FollowUpForm, MarkMissedForm, ReviewFilterForm
-from treatments import selectors, services
-from treatments.models import FollowUp, FollowUpPhoto
+from frontdesk.forms import (
+    FIELD_FOR_CODE,
+    BaselineForm,
+    FollowUpForm,
+    MarkMissedForm,
+    ReviewFilterForm,
+)
+from patients.models import Patient
+from treatments import baseline, selectors, services
+from treatments.models import (
+    FollowUp,
+    FollowUpKind,
+    FollowUpPhoto,
+    PhotoView,
+    TreatmentSession,
+)
 from treatments.photos import photo_response
-from ui.forms import add_service_error, page_number
+from ui.forms import PhotoCompareForm, add_service_error, compare_context, page_number
 from ui.pagination import window
 
 from .common import now_and_today
@@ -34,6 +47,8 @@ def follow_up_record(request, pk):
     follow_up = get_object_or_404(
         FollowUp.objects.select_related("session__patient", "session__protocol", "seen_by"), pk=pk
     )
+    if follow_up.kind == FollowUpKind.BASELINE:  # never "missed": it has its own page
+        return redirect("session_baseline", pk=follow_up.session_id)
     can_record_findings = roles.role_grants(request.user, services.FINDINGS_PERMISSION)
     if follow_up.status != "planned" and not can_record_findings:
         raise PermissionDenied("Only a clinician can amend a recorded follow-up.")
@@ -212,3 +227,66 @@ def _next_on_this_site(request, target) -> str:
     ):
         return target
     return reverse("follow_up_review")
+
+
+@permission_required(services.FINDINGS_PERMISSION)
+def session_baseline(request, pk):
+    """Record the session's day-0 baseline, or amend it (clinicians), through the baseline
+    service: the standard views are asked for in their fixed order, a missing one is shown."""
+    session = get_object_or_404(TreatmentSession.objects.select_related("patient"), pk=pk)
+    follow_up = baseline.baseline_of(session) or baseline.unsaved_baseline(session)
+    form = BaselineForm(request.POST or None, request.FILES or None, follow_up=follow_up)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            baseline.record_baseline(
+                session=session,
+                recorded_by=request.user,
+                photos=form.photos(),
+                reason=data.get("reason", ""),
+                expected_version=data["version"],
+                **form.findings(),
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+        else:
+            messages.success(
+                request, "Baseline amended." if form.amending else "Baseline recorded."
+            )
+            return redirect("patient_detail", pk=session.patient_id)
+    taken = {p.view for p in follow_up.photos.all()} if follow_up.pk else set()
+    return render(
+        request,
+        "staff/baseline_form.html",
+        {
+            "form": form,
+            "session": session,
+            "follow_up": follow_up,
+            "views": [(label, view in taken) for view, label in PhotoView.choices],
+            "revisions": (
+                follow_up.revisions.select_related("recorded_by", "seen_by").order_by("-version")
+                if follow_up.pk
+                else []
+            ),
+        },
+    )
+
+
+@permission_required("treatments.view_followupphoto")
+def photo_compare(request, pk):
+    """Before/after: one standard view at two visits (day 0 and a follow-up), side by side.
+    Each photo shown is fetched through follow_up_photo, which logs the read."""
+    patient = get_object_or_404(Patient, pk=pk)
+    visits = selectors.photo_visits(patient, shared_only=False)
+    form = PhotoCompareForm(request.GET or None, visits=visits, views=PhotoView.choices)
+    view, view_label, before, after = form.chosen()
+    note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
+    return render(
+        request,
+        "staff/photo_compare.html",
+        {
+            "patient": patient,
+            **compare_context(form, view, view_label, before, after),
+            "photo_url": "follow_up_photo",
+        },
+    )

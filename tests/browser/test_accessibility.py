@@ -74,12 +74,15 @@ def pages_of(demo):
         ("reception", "/no-such-page/", None),
         ("dr.meyer", f"/sessions/{session.pk}/complete/", None),
         ("dr.meyer", f"/follow-ups/{follow_up.pk}/record/", None),
+        ("dr.meyer", f"/sessions/{sofia.sessions.get().pk}/baseline/", "baseline"),
+        ("dr.meyer", f"/patients/{sofia.pk}/compare/", "photo-compare"),
         ("admin", "/follow-ups/review/", "follow-up-review"),
         ("admin", "/reminders/failed/", None),
         ("sofia.rossi@example.com", "/portal/", None),
         ("sofia.rossi@example.com", "/portal/aftercare/", None),
         ("sofia.rossi@example.com", "/portal/follow-ups/", None),
         ("sofia.rossi@example.com", "/portal/preferences/", None),
+        ("sofia.rossi@example.com", "/portal/compare/?view=front", "portal-compare"),
         ("maria.santos@example.com", "/portal/", "portal-home"),
         ("maria.santos@example.com", f"/portal/sessions/{demo['maria_session'].pk}/request/", None),
     ]
@@ -155,7 +158,14 @@ def test_the_progress_chart_is_legible_on_a_phone(browser, live_server, demo):
         page.goto(f"{live_server.url}/portal/follow-ups/")
         label = page.locator("#chart-rating svg text").nth(1)
         assert label.bounding_box()["height"] >= 10  # px on a 390 px wide screen
-        assert page.locator("#chart-density").inner_text().endswith("not measured yet.")
+        # Sofia's density was measured once, at the day-0 baseline: one dot, the chart's
+        # first day is the session's.
+        session_day = demo["sofia"].sessions.get().local_date
+        assert page.locator("#chart-density svg circle").count() == 1
+        density = page.locator("#chart-density").inner_text()
+        assert f"{session_day.day} {session_day:%b %Y}" in density
+        rows = page.locator("#progress-table tbody tr").all_inner_texts()
+        assert rows[0].startswith("Baseline (day 0)") and len(rows) == 2
         # The SVG's presentation attributes (fill, stroke, font-size) are not styles: the
         # policy lets them through, and the line and dots are drawn.
         dot = page.locator("#chart-rating svg circle").first

@@ -5,6 +5,7 @@ where the story needs it), so the demo data obeys every rule. Running it again a
 """
 
 from datetime import date, datetime, time, timedelta
+from io import BytesIO
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -12,13 +13,14 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
 from accounts import roles
 from patients.models import Patient
 from patients.services import register_patient
-from treatments import services
+from treatments import baseline, services
 from treatments.db import history_context
-from treatments.models import FollowUpStatus, ProductLot, Room
+from treatments.models import FollowUpStatus, PhotoView, ProductLot, Room
 
 DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - printed on purpose: demo logins only
 
@@ -218,7 +220,7 @@ class Command(BaseCommand):
                 now=session.ends_at,
             )
 
-        def follow_up(session, kind, density, rating):
+        def follow_up(session, kind, density, rating, photos=()):
             services.record_follow_up(
                 follow_up=session.follow_ups.get(kind=kind),
                 status=FollowUpStatus.DONE,
@@ -227,6 +229,7 @@ class Command(BaseCommand):
                 patient_rating=rating,
                 shared_with_patient=True,
                 notes="Progress photos taken.",
+                photos=[(view, demo_photo(9 + i)) for i, view in enumerate(photos)],
                 # Recorded on its due day (a follow-up is recorded from its window on).
                 now=datetime.combine(
                     session.follow_ups.get(kind=kind).due_date, time(11, 0), tzinfo=tz
@@ -243,7 +246,19 @@ class Command(BaseCommand):
             book(today + timedelta(days=21), 11, 3)
         elif stage == "in_follow_up":
             session = carry_out(book(today - timedelta(days=60), 10, 14))
-            follow_up(session, "aftercare_check", None, 6)
+            # The day-0 baseline, right after the session: every standard view, measured.
+            baseline.record_baseline(
+                session=session,
+                recorded_by=doctor,
+                hair_density_per_cm2=96.0,
+                shaft_thickness_um=58.0,
+                patient_rating=4,
+                shared_with_patient=True,
+                notes="Baseline before the first injection.",
+                photos=[(view, demo_photo(i)) for i, view in enumerate(PhotoView.values)],
+                now=session.ends_at + timedelta(minutes=10),
+            )
+            follow_up(session, "aftercare_check", None, 6, photos=["top", "front"])
         elif stage == "overdue_follow_up":
             # The early result is due 3 months after the session: ~23 days ago.
             session = carry_out(book(today - timedelta(days=115), 11, 14))
@@ -255,3 +270,10 @@ class Command(BaseCommand):
             follow_up(session, "assessment", 131.5, 8)
         if settings.DEBUG:
             self.stdout.write(f"  {patient.full_name}: {stage.replace('_', ' ')}")
+
+
+def demo_photo(shade: int) -> ContentFile:
+    """A small plain picture standing in for a scalp photo (the demo has no real ones)."""
+    buffer = BytesIO()
+    Image.new("RGB", (320, 240), (90 + 12 * shade, 70 + 6 * shade, 60)).save(buffer, "JPEG")
+    return ContentFile(buffer.getvalue(), name="demo.jpg")
