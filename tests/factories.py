@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, User
 from factory.django import DjangoModelFactory
 
 from accounts import roles
-from patients.models import Patient
+from patients.models import IntakeVersion, Patient
 from treatments import services
 from treatments.models import ProductLot, Room
 
@@ -52,6 +52,32 @@ class PatientFactory(DjangoModelFactory):
     phone = "+49 170 1234567"
     time_zone = "Europe/Berlin"
     contact_consent_at = datetime(2026, 12, 1, 12, 0, tzinfo=BERLIN)
+
+    @factory.post_generation
+    def intake(self, create, extracted, **kwargs):
+        """A reviewed intake by default, so completing a first session is not refused
+        (`intake_required`); `PatientFactory(intake=False)` makes a patient without one."""
+        if create and extracted is not False:
+            reviewed_intake(self)
+
+
+# Before every "now" the tests use.
+INTAKE_AT = datetime(2026, 1, 5, 9, 0, tzinfo=BERLIN)
+
+
+def reviewed_intake(patient, *, at: datetime = INTAKE_AT) -> IntakeVersion:
+    """A reviewed intake version for the patient, written directly (no service, no users)."""
+    reviewer = clinician()
+    return IntakeVersion.objects.create(
+        patient=patient,
+        number=1,
+        smoking="never",
+        alcohol="occasional",
+        submitted_by=reviewer,
+        submitted_at=at,
+        reviewed_by=reviewer,
+        reviewed_at=at,
+    )
 
 
 class RoomFactory(DjangoModelFactory):
