@@ -134,6 +134,11 @@ class MedicationLineForm(forms.Form):
 
 
 class _MedicationLines(forms.BaseFormSet):
+    def clean(self):
+        # A tampered count (negative) would read as "no lines": refuse it instead.
+        if (self.management_form.cleaned_data.get("TOTAL_FORMS") or 0) < 0:
+            raise forms.ValidationError("The medication lines were not sent whole: try again.")
+
     def lines(self) -> list[tuple[str, str, str]]:
         """The lines to keep, in the order typed: not removed, not all empty."""
         kept = []

@@ -44,6 +44,7 @@ def staff(**kwargs) -> User:
 class PatientFactory(DjangoModelFactory):
     class Meta:
         model = Patient
+        skip_postgeneration_save = True
 
     first_name = factory.Sequence(lambda n: f"Pat{n}")
     last_name = factory.Sequence(lambda n: f"Ient{n}")
@@ -66,8 +67,9 @@ INTAKE_AT = datetime(2026, 1, 5, 9, 0, tzinfo=BERLIN)
 
 
 def reviewed_intake(patient, *, at: datetime = INTAKE_AT) -> IntakeVersion:
-    """A reviewed intake version for the patient, written directly (no service, no users)."""
-    reviewer = clinician()
+    """A reviewed intake version for the patient, written directly (no service). Its author
+    holds no role, so it never shows up where clinicians are listed."""
+    reviewer = UserFactory()
     return IntakeVersion.objects.create(
         patient=patient,
         number=1,
@@ -131,3 +133,24 @@ def book(
         now=now,
         **kwargs,
     )
+
+
+def pending_intake(patient, *, now: datetime = INTAKE_AT, **answers) -> IntakeVersion:
+    """A submitted intake waiting for a clinician's review, through the real service."""
+    from patients.intake import submit_intake
+
+    return submit_intake(
+        patient=patient,
+        submitted_by=UserFactory(),
+        answers={"smoking": "never", "alcohol": "none", **answers},
+        medications=[("Vitamin D", "1000 IU", "2024")],
+        now=now,
+    )
+
+
+def reconfirm(patient, *, at: datetime):
+    """The patient's "nothing changed" about their newest intake at `at` (before a later
+    session: after the previous one was completed)."""
+    from patients.intake import reconfirm_intake
+
+    return reconfirm_intake(patient=patient, confirmed_by=UserFactory(), now=at)

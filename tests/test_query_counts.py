@@ -11,7 +11,7 @@ from django.urls import reverse
 from PIL import Image
 
 from reminders.models import Reminder
-from tests.factories import PatientFactory, ProductLotFactory, at, book
+from tests.factories import PatientFactory, ProductLotFactory, at, book, pending_intake, reconfirm
 from treatments import services
 from treatments.models import FollowUpStatus
 
@@ -54,6 +54,7 @@ def populate(n: int):
     for k in range(n):
         day = date(2021, 1, 10) + timedelta(days=190 * k)
         session = book(first, day, hour=9, now=at(day - timedelta(days=10)))
+        reconfirm(first, at=session.starts_at)  # "nothing changed" since the previous one
         session = services.complete_session(
             session=session, vials=[(lot, 1)], completed_by=session.clinician, now=session.ends_at
         )
@@ -79,6 +80,8 @@ def populate(n: int):
                 now=at(follow_up.due_date),
             )
     Reminder.objects.filter(kind="nsaid_end").update(state="failed")
+    # A new version waiting for review: the patient page shows what changed (its dearest case).
+    pending_intake(first, goals=f"Goals of {n}")
     return first
 
 

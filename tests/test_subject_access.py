@@ -15,7 +15,15 @@ from accounts import roles
 from frontdesk.subject_access import SECTION_TITLES, subject_access_report
 from patients import services as patient_services
 from reminders.models import DeliveryAttempt, Reminder
-from tests.factories import PatientFactory, ProductLotFactory, UserFactory, at, book, clinician
+from tests.factories import (
+    PatientFactory,
+    ProductLotFactory,
+    UserFactory,
+    at,
+    book,
+    clinician,
+    reconfirm,
+)
 from tests.test_query_counts import photo
 from treatments import services
 from treatments.merges import merge_patients
@@ -37,6 +45,9 @@ def held_session(patient, lot, *, notes):
         if patient.takes_prescribed_nsaid
         else "",
     )
+    # Its completion time is the same for each of the test's sessions: a later one needs the
+    # patient's "nothing changed" after it.
+    reconfirm(patient, at=session.ends_at + timedelta(seconds=1))
     session = services.complete_session(
         session=session, vials=[(lot, 1)], completed_by=doctor, notes=notes, now=session.ends_at
     )
