@@ -145,9 +145,7 @@ def review_intake(*, version: IntakeVersion, reviewed_by, now: datetime | None =
                 code="not_latest",
             )
         if version.reviewed_at is not None:
-            raise ValidationError(
-                "This version was already reviewed.", code="already_reviewed"
-            )
+            raise ValidationError("This version was already reviewed.", code="already_reviewed")
         version.reviewed_by, version.reviewed_at = reviewed_by, now
         version.save(update_fields=["reviewed_by", "reviewed_at"])
     return version

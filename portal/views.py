@@ -298,7 +298,9 @@ def intake(request, patient):
         lines: list[dict] = []
         if newest is not None:
             initial = {name: getattr(newest, name) for name in form_fields()}
-            lines = [{name: getattr(m, name) for name in _LINE_FIELDS} for m in newest.medications.all()]
+            lines = [
+                {name: getattr(m, name) for name in _LINE_FIELDS} for m in newest.medications.all()
+            ]
         form = IntakeForm(initial=initial)
         formset = MedicationLineFormSet(prefix="lines", initial=[*lines, *[{}] * BLANK_LINES])
     return render(

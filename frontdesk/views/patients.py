@@ -143,9 +143,7 @@ def patient_detail(request, pk):
             "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
             "intake": intake,
             "intake_diff": patient_intake.diff_since_review(intake) if intake else None,
-            "can_review_intake": roles.role_grants(
-                request.user, patient_intake.REVIEW_PERMISSION
-            ),
+            "can_review_intake": roles.role_grants(request.user, patient_intake.REVIEW_PERMISSION),
         },
     )
 
