@@ -384,3 +384,53 @@ def test_the_patients_record_is_unchanged_without_a_declaration(patient):
     pending_intake(patient)
     assert not Patient.objects.get(pk=patient.pk).takes_prescribed_nsaid
     assert not patient.changes.exists()
+
+
+def test_the_portal_page_issues_a_constant_number_of_queries(
+    patient, django_assert_max_num_queries
+):
+    """Pinned (8): the session, the user, the patient, the newest version with its lines and
+    reconfirmations, the access log's INSERT; more versions and lines cost nothing more."""
+    client = portal_client(patient)
+    client.get(reverse("portal_intake"))  # warm the session
+
+    def queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(reverse("portal_intake")).status_code == 200
+        return len(ctx.captured_queries)
+
+    pending_intake(patient)
+    few = queries()
+    for n in range(4):
+        version = pending_intake(patient, goals=f"goal {n}")
+        reconfirm(patient, at=NOW + timedelta(minutes=n))
+        IntakeMedication.objects.bulk_create(
+            IntakeMedication(version=version, position=10 + k, name=f"M{k}") for k in range(5)
+        )
+    assert queries() == few
+    with django_assert_max_num_queries(PORTAL_INTAKE_QUERIES):
+        client.get(reverse("portal_intake"))
+
+
+PORTAL_INTAKE_QUERIES = 8
+
+
+def test_the_subject_access_export_carries_every_version(patient):
+    from frontdesk.subject_access import subject_access_report
+
+    first = pending_intake(patient)
+    intake.review_intake(version=first, reviewed_by=clinician())
+    reconfirm(patient, at=NOW)
+    pending_intake(patient, goals="Later goals")
+    report = subject_access_report(patient, photo_hashes=False)
+    assert [v["version"] for v in report["intake"]] == [1, 2]
+    assert report["intake"][0]["medications"] == [
+        {"name": "Vitamin D", "dose": "1000 IU", "since": "2024"}
+    ]
+    assert report["intake"][0]["reviewed_by"] and len(report["intake"][0]["reconfirmed_at"]) == 1
+    assert (
+        report["intake"][1]["goals"] == "Later goals" and report["intake"][1]["reviewed_at"] is None
+    )

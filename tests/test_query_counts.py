@@ -23,13 +23,14 @@ MAX_QUERIES = {
     "schedule_week": 8,
     "patient_list": 4,
     # One more than before the access log: its INSERT (audit.services.record_access).
-    "patient_detail": 15,
+    "patient_detail": 20,  # 15 + the intake: its newest version, lines, reconfirmations,
+    # and what changed since the last reviewed version (that version and its lines)
     "session_book": 7,
     "session_detail": 9,  # 8 + the access log's INSERT
     "session_detail_amended": 10,
     "session_amend": 9,
-    "patient_export": 22,  # 19 + the access log INSERT, the history and the reads
-    "patient_export_json": 22,
+    "patient_export": 25,  # 19 + the access log INSERT, the history and the reads, the intake (3)
+    "patient_export_json": 25,
     "patient_history": 7,
     "session_history": 7,
     "follow_up_review": 7,
