@@ -36,6 +36,7 @@ _CLINICAL = [
     "treatments.view_followupphoto",
     "treatments.complete_treatmentsession",
     "treatments.record_nsaid_decision",
+    "patients.review_intake",  # a patient's intake questionnaire, before their sessions
     "treatments.amend_session_record",  # a completed session's record, with a reason
     "audit.view_record_history",  # who changed and who looked at a record
 ]

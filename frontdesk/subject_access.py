@@ -29,7 +29,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from audit import selectors as audit_selectors
-from patients.models import Patient, PatientChange
+from patients.models import INTAKE_ANSWERS, IntakeVersion, Patient, PatientChange
 from reminders.models import Reminder
 from treatments.models import (
     FINDING_FIELDS,
@@ -51,6 +51,7 @@ SECTION_TITLES = {
     "record": "The patient's record",
     "merged_records": "Duplicate records merged into this one",
     "record_changes": "Changes to the record",
+    "intake": "Intake questionnaires (every version)",
     "sessions": "Sessions",
     "vials_used": "Vials used (product lots)",
     "session_record_amendments": "Amendments of session records",
@@ -176,6 +177,24 @@ def subject_access_report(
                 "note": c.note,
             }
             for c in changes
+        ],
+        "intake": [
+            {
+                "version": v.number,
+                "submitted_at": when(v.submitted_at),
+                "submitted_by": _name(v.submitted_by),
+                **{name: getattr(v, name) for name in INTAKE_ANSWERS},
+                "medications": [
+                    {"name": m.name, "dose": m.dose, "since": m.since} for m in v.medications.all()
+                ],
+                "reviewed_at": when(v.reviewed_at),
+                "reviewed_by": _name(v.reviewed_by),
+                "reconfirmed_at": [when(r.confirmed_at) for r in v.reconfirmations.all()],
+            }
+            for v in IntakeVersion.objects.filter(patient=patient)
+            .select_related("submitted_by", "reviewed_by")
+            .prefetch_related("medications", "reconfirmations")
+            .order_by("number")
         ],
         "sessions": [_session(s, when) for s in sessions],
         "vials_used": [

@@ -121,6 +121,7 @@ class Patient(models.Model):
             ("change_portal_login", "Can change the email of a patient's active portal login"),
             ("merge_patient", "Can merge a duplicate patient record into another"),
             ("export_patient_data", "Can export everything held about a patient (access request)"),
+            ("review_intake", "Can mark a patient's intake questionnaire reviewed"),
         ]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="patient_email_unique_ci"),
@@ -233,3 +234,146 @@ class PatientChange(models.Model):
             (str(labels.get(name, name)).capitalize(), old, new)
             for name, (old, new) in self.changes.items()
         ]
+
+
+# --- Intake: the patient's questionnaire before the first session ---------------------------
+
+INTAKE_TEXT_MAX = 4000
+
+
+class Smoking(models.TextChoices):
+    NEVER = "never", "I have never smoked"
+    FORMER = "former", "I used to smoke"
+    CURRENT = "current", "I smoke"
+
+
+class Alcohol(models.TextChoices):
+    NONE = "none", "I do not drink alcohol"
+    OCCASIONAL = "occasional", "Occasionally"
+    REGULAR = "regular", "Regularly (most weeks)"
+
+
+# The answers of a version, in the order staff read them (and the diff lists them).
+INTAKE_ANSWERS = (
+    "medical_history",
+    "allergies",
+    "smoking",
+    "alcohol",
+    "previous_hair_treatments",
+    "goals",
+    "takes_prescribed_nsaid",
+    "prescribed_nsaid",
+)
+
+
+def _intake_text(label: str):
+    return models.TextField(
+        label,
+        blank=True,
+        max_length=INTAKE_TEXT_MAX,
+        validators=[MaxLengthValidator(INTAKE_TEXT_MAX), validate_no_bidi_controls],
+    )
+
+
+@pghistory.track()
+class IntakeVersion(models.Model):
+    """One submission of the patient's intake questionnaire. Append-only: a change is a new
+    version (number + 1), so what a clinician reviewed stays exactly as they read it; only
+    the review (who, when) is ever written onto a version after it was submitted
+    (patients.intake)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="intake_versions")
+    number = models.PositiveIntegerField()
+    medical_history = _intake_text("medical history")
+    allergies = _intake_text("allergies")
+    smoking = models.CharField(max_length=16, choices=Smoking.choices)
+    alcohol = models.CharField(max_length=16, choices=Alcohol.choices)
+    previous_hair_treatments = _intake_text("previous hair treatments")
+    goals = _intake_text("goals")
+    takes_prescribed_nsaid = models.BooleanField(
+        "takes an NSAID prescribed by a doctor", default=False
+    )
+    prescribed_nsaid = models.CharField(
+        "prescribed NSAID", max_length=200, blank=True, validators=[validate_no_bidi_controls]
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField()
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["patient", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "number"], name="intake_version_unique"),
+            models.CheckConstraint(
+                condition=models.Q(takes_prescribed_nsaid=False) | ~models.Q(prescribed_nsaid=""),
+                name="intake_prescribed_nsaid_named",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reviewed_at__isnull=True, reviewed_by__isnull=True)
+                | models.Q(reviewed_at__isnull=False, reviewed_by__isnull=False),
+                name="intake_review_has_author",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Intake v{self.number} of patient {self.patient_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            fields = set(kwargs.get("update_fields") or ())
+            if not fields or not fields <= {"reviewed_by", "reviewed_at"}:
+                raise ValidationError(
+                    "An intake version is never rewritten: submit a new version.",
+                    code="append_only",
+                )
+        super().save(*args, **kwargs)
+
+
+@pghistory.track()
+class IntakeMedication(models.Model):
+    """One line of the patient's current medications in an intake version."""
+
+    version = models.ForeignKey(IntakeVersion, on_delete=models.CASCADE, related_name="medications")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=200, validators=[validate_no_bidi_controls])
+    dose = models.CharField(max_length=100, blank=True, validators=[validate_no_bidi_controls])
+    since = models.CharField(
+        "since when", max_length=100, blank=True, validators=[validate_no_bidi_controls]
+    )
+
+    class Meta:
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "position"], name="intake_medication_line"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def as_tuple(self) -> tuple[str, str, str]:
+        return (self.name, self.dose, self.since)
+
+
+@pghistory.track()
+class IntakeReconfirmation(models.Model):
+    """The patient said "nothing changed" about an intake version, before a later session:
+    recorded with the time, never rewritten."""
+
+    version = models.ForeignKey(
+        IntakeVersion, on_delete=models.CASCADE, related_name="reconfirmations"
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-confirmed_at", "-id"]
+
+    def __str__(self):
+        return f"Reconfirmed {self.version} at {self.confirmed_at:%Y-%m-%d %H:%M}"

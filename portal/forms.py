@@ -2,6 +2,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
 
+from patients.intake import MAX_MEDICATION_LINES
+from patients.models import INTAKE_TEXT_MAX, Alcohol, Smoking
 from treatments.models import ChangeRequest
 from ui.forms import FieldFor
 from ui.time_zones import TimeZoneField
@@ -65,3 +67,96 @@ class ChangeRequestForm(forms.Form):
         label="Anything we should know (e.g. dates that suit you)?",
         max_length=2000,
     )
+
+
+class IntakeForm(forms.Form):
+    """The intake questionnaire's answers (the medication lines are MedicationLineFormSet)."""
+
+    medical_history = forms.CharField(
+        required=False,
+        max_length=INTAKE_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Your medical history",
+        help_text="Illnesses, operations, conditions of the skin or scalp, anything a doctor "
+        "treats you for.",
+    )
+    allergies = forms.CharField(
+        required=False,
+        max_length=INTAKE_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Allergies",
+    )
+    takes_prescribed_nsaid = forms.BooleanField(
+        required=False,
+        label="I take an NSAID prescribed by a doctor (for example daily low-dose aspirin "
+        "for the heart)",
+        help_text="Do not stop it on your own: a clinician decides with you before the session.",
+    )
+    prescribed_nsaid = forms.CharField(
+        required=False, max_length=200, label="Its name and dose (e.g. aspirin 100 mg daily)"
+    )
+    smoking = forms.ChoiceField(choices=Smoking.choices, widget=forms.RadioSelect, label="Smoking")
+    alcohol = forms.ChoiceField(choices=Alcohol.choices, widget=forms.RadioSelect, label="Alcohol")
+    previous_hair_treatments = forms.CharField(
+        required=False,
+        max_length=INTAKE_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Previous hair treatments",
+        help_text="Minoxidil, finasteride, PRP, transplants…, and when.",
+    )
+    goals = forms.CharField(
+        required=False,
+        max_length=INTAKE_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="What you hope the treatment achieves",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("takes_prescribed_nsaid") and not (data.get("prescribed_nsaid") or "").strip():
+            self.add_error("prescribed_nsaid", "Name the NSAID your doctor prescribed.")
+        return data
+
+
+class MedicationLineForm(forms.Form):
+    """One medicine the patient takes. A line with only a dose or a date is kept and asked
+    for its name, never silently dropped; an all-empty line is no line."""
+
+    name = forms.CharField(required=False, max_length=200, label="Medicine")
+    dose = forms.CharField(required=False, max_length=100, label="Dose")
+    since = forms.CharField(required=False, max_length=100, label="Since when")
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("dose") or data.get("since")) and not (data.get("name") or "").strip():
+            self.add_error("name", "Name the medicine of this line (or tick Remove).")
+        return data
+
+
+class _MedicationLines(forms.BaseFormSet):
+    def clean(self):
+        # A tampered count (negative) would read as "no lines": refuse it instead.
+        if (self.management_form.cleaned_data.get("TOTAL_FORMS") or 0) < 0:
+            raise forms.ValidationError("The medication lines were not sent whole: try again.")
+
+    def lines(self) -> list[tuple[str, str, str]]:
+        """The lines to keep, in the order typed: not removed, not all empty."""
+        kept = []
+        for form in self.forms:
+            data = form.cleaned_data
+            if not data or (self.can_delete and self._should_delete_form(form)):
+                continue
+            if data.get("name", "").strip():
+                kept.append((data["name"], data.get("dose", ""), data.get("since", "")))
+        return kept
+
+
+MedicationLineFormSet = forms.formset_factory(
+    MedicationLineForm,
+    formset=_MedicationLines,
+    extra=0,
+    can_delete=True,
+    max_num=MAX_MEDICATION_LINES,
+    validate_max=True,
+    absolute_max=MAX_MEDICATION_LINES,
+)

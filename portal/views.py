@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import patient_required
 from audit.models import AccessKind
 from audit.web import note_read
+from patients import intake as patient_intake
 from patients import invitations
 from patients.models import Patient
 from patients.services import (
@@ -30,7 +31,14 @@ from treatments.photos import photo_response
 from ui.forms import PhotoCompareForm, add_service_error, compare_context
 
 from . import calendar, selectors
-from .forms import FIELD_FOR_CODE, ChangeRequestForm, PreferencesForm, SideEffectForm
+from .forms import (
+    FIELD_FOR_CODE,
+    ChangeRequestForm,
+    IntakeForm,
+    MedicationLineFormSet,
+    PreferencesForm,
+    SideEffectForm,
+)
 
 
 def patient_view(view):
@@ -266,3 +274,73 @@ def compare(request, patient):
             "photo_url": "portal_photo",
         },
     )
+
+
+# Empty medication lines offered below the ones typed.
+BLANK_LINES = 2
+_LINE_FIELDS = ("name", "dose", "since")
+
+
+@patient_view
+def intake(request, patient):
+    """The intake questionnaire, filled in from the newest version. "Add a line" re-shows the
+    page with everything typed and one more empty line (no script needed), saving nothing."""
+    newest = patient_intake.newest_version(patient)
+    if request.method == "POST" and "add_line" in request.POST:
+        posted = MedicationLineFormSet(request.POST, prefix="lines")
+        lines = [
+            {name: form[name].value() or "" for name in (*_LINE_FIELDS, "DELETE")}
+            for form in posted.forms
+        ]
+        form = IntakeForm(initial=request.POST.dict())
+        formset = MedicationLineFormSet(prefix="lines", initial=[*lines, {}])
+    elif request.method == "POST":
+        form = IntakeForm(request.POST)
+        formset = MedicationLineFormSet(request.POST, prefix="lines")
+        if form.is_valid() and formset.is_valid():
+            try:
+                patient_intake.submit_intake(
+                    patient=patient,
+                    submitted_by=request.user,
+                    answers=form.cleaned_data,
+                    medications=formset.lines(),
+                )
+            except ValidationError as exc:
+                add_service_error(form, exc, field_for_code={})
+            else:
+                messages.success(
+                    request, "Thank you. A clinician will read your answers before your session."
+                )
+                return redirect("portal_intake")
+    else:
+        initial = {}
+        lines: list[dict] = []
+        if newest is not None:
+            initial = {name: getattr(newest, name) for name in form_fields()}
+            lines = [
+                {name: getattr(m, name) for name in _LINE_FIELDS} for m in newest.medications.all()
+            ]
+        form = IntakeForm(initial=initial)
+        formset = MedicationLineFormSet(prefix="lines", initial=[*lines, *[{}] * BLANK_LINES])
+    return render(
+        request,
+        "portal/intake.html",
+        {"patient": patient, "form": form, "formset": formset, "newest": newest},
+    )
+
+
+def form_fields() -> tuple[str, ...]:
+    return tuple(IntakeForm.base_fields)
+
+
+@patient_view
+@require_POST
+def intake_confirm(request, patient):
+    """ "Nothing changed": the patient confirms their newest answers before a later session."""
+    try:
+        patient_intake.reconfirm_intake(patient=patient, confirmed_by=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, "Thank you: your answers are confirmed as they are.")
+    return redirect("portal_intake")

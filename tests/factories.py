@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, User
 from factory.django import DjangoModelFactory
 
 from accounts import roles
-from patients.models import Patient
+from patients.models import IntakeVersion, Patient
 from treatments import services
 from treatments.models import ProductLot, Room
 
@@ -44,6 +44,7 @@ def staff(**kwargs) -> User:
 class PatientFactory(DjangoModelFactory):
     class Meta:
         model = Patient
+        skip_postgeneration_save = True
 
     first_name = factory.Sequence(lambda n: f"Pat{n}")
     last_name = factory.Sequence(lambda n: f"Ient{n}")
@@ -52,6 +53,33 @@ class PatientFactory(DjangoModelFactory):
     phone = "+49 170 1234567"
     time_zone = "Europe/Berlin"
     contact_consent_at = datetime(2026, 12, 1, 12, 0, tzinfo=BERLIN)
+
+    @factory.post_generation
+    def intake(self, create, extracted, **kwargs):
+        """A reviewed intake by default, so completing a first session is not refused
+        (`intake_required`); `PatientFactory(intake=False)` makes a patient without one."""
+        if create and extracted is not False:
+            reviewed_intake(self)
+
+
+# Before every "now" the tests use.
+INTAKE_AT = datetime(2026, 1, 5, 9, 0, tzinfo=BERLIN)
+
+
+def reviewed_intake(patient, *, at: datetime = INTAKE_AT) -> IntakeVersion:
+    """A reviewed intake version for the patient, written directly (no service). Its author
+    holds no role, so it never shows up where clinicians are listed."""
+    reviewer = UserFactory()
+    return IntakeVersion.objects.create(
+        patient=patient,
+        number=1,
+        smoking="never",
+        alcohol="occasional",
+        submitted_by=reviewer,
+        submitted_at=at,
+        reviewed_by=reviewer,
+        reviewed_at=at,
+    )
 
 
 class RoomFactory(DjangoModelFactory):
@@ -105,3 +133,24 @@ def book(
         now=now,
         **kwargs,
     )
+
+
+def pending_intake(patient, *, now: datetime = INTAKE_AT, **answers) -> IntakeVersion:
+    """A submitted intake waiting for a clinician's review, through the real service."""
+    from patients.intake import submit_intake
+
+    return submit_intake(
+        patient=patient,
+        submitted_by=UserFactory(),
+        answers={"smoking": "never", "alcohol": "none", **answers},
+        medications=[("Vitamin D", "1000 IU", "2024")],
+        now=now,
+    )
+
+
+def reconfirm(patient, *, at: datetime):
+    """The patient's "nothing changed" about their newest intake at `at` (before a later
+    session: after the previous one was completed)."""
+    from patients.intake import reconfirm_intake
+
+    return reconfirm_intake(patient=patient, confirmed_by=UserFactory(), now=at)

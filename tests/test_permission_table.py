@@ -22,8 +22,17 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts import roles
+from patients import intake as patient_intake
 from patients import services as patient_services
-from tests.factories import PatientFactory, ProductLotFactory, RoomFactory, UserFactory, at, book
+from tests.factories import (
+    PatientFactory,
+    ProductLotFactory,
+    RoomFactory,
+    UserFactory,
+    at,
+    book,
+    pending_intake,
+)
 from tests.test_query_counts import photo
 from treatments import services
 from treatments.merges import merge_patients
@@ -185,6 +194,19 @@ def _change_portal_login(w: Walker) -> bool:
     )
 
 
+def _review_intake(w: Walker) -> bool:
+    """The review button's page and the service itself, on a version waiting for review."""
+    pending = pending_intake(PatientFactory(intake=False))
+    return w.all_of(
+        w.page("intake_review", pending.pk, method="post"),
+        w.service(
+            lambda: patient_intake.review_intake(
+                version=pending_intake(PatientFactory(intake=False)), reviewed_by=w.user
+            )
+        ),
+    )
+
+
 def _admin_inlines(w: Walker) -> bool:
     request = RequestFactory().get("/admin/")
     request.user = w.user
@@ -234,6 +256,7 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
         w.page("patient_export", w.world.patient.pk),
         w.page("patient_export_json", w.world.patient.pk),
     ),
+    ("patients.review_intake",): _review_intake,
     ("audit.view_record_history",): lambda w: w.all_of(
         w.page("patient_history", w.world.patient.pk),
         w.page("session_history", w.world.session.pk),

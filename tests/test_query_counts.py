@@ -11,7 +11,7 @@ from django.urls import reverse
 from PIL import Image
 
 from reminders.models import Reminder
-from tests.factories import PatientFactory, ProductLotFactory, at, book
+from tests.factories import PatientFactory, ProductLotFactory, at, book, pending_intake, reconfirm
 from treatments import services
 from treatments.models import FollowUpStatus
 
@@ -23,13 +23,14 @@ MAX_QUERIES = {
     "schedule_week": 8,
     "patient_list": 4,
     # One more than before the access log: its INSERT (audit.services.record_access).
-    "patient_detail": 15,
+    "patient_detail": 20,  # 15 + the intake: its newest version, lines, reconfirmations,
+    # and what changed since the last reviewed version (that version and its lines)
     "session_book": 7,
     "session_detail": 9,  # 8 + the access log's INSERT
     "session_detail_amended": 10,
     "session_amend": 9,
-    "patient_export": 22,  # 19 + the access log INSERT, the history and the reads
-    "patient_export_json": 22,
+    "patient_export": 25,  # 19 + the access log INSERT, the history and the reads, the intake (3)
+    "patient_export_json": 25,
     "patient_history": 7,
     "session_history": 7,
     "follow_up_review": 7,
@@ -54,6 +55,7 @@ def populate(n: int):
     for k in range(n):
         day = date(2021, 1, 10) + timedelta(days=190 * k)
         session = book(first, day, hour=9, now=at(day - timedelta(days=10)))
+        reconfirm(first, at=session.starts_at)  # "nothing changed" since the previous one
         session = services.complete_session(
             session=session, vials=[(lot, 1)], completed_by=session.clinician, now=session.ends_at
         )
@@ -79,6 +81,8 @@ def populate(n: int):
                 now=at(follow_up.due_date),
             )
     Reminder.objects.filter(kind="nsaid_end").update(state="failed")
+    # A new version waiting for review: the patient page shows what changed (its dearest case).
+    pending_intake(first, goals=f"Goals of {n}")
     return first
 
 

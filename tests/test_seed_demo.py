@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
 
-from patients.models import Patient
+from patients.models import IntakeVersion, Patient
 from treatments.models import FollowUp, TreatmentSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,9 @@ def test_seed_twice_duplicates_nothing():
         status="planned", due_date__lt=today - timedelta(days=14)
     ).exists()
     assert User.objects.filter(username="dr.meyer", groups__name="Clinician").exists()
+    # Intake: one patient's waits for the clinician's review (issue 14, item 4).
+    assert IntakeVersion.objects.filter(reviewed_at__isnull=True).count() == 1
+    assert IntakeVersion.objects.count() == 8  # everyone but the new patient
 
 
 def test_embedded_sqlite_default_migrates_and_seeds(tmp_path):

@@ -13,6 +13,9 @@ fields; other code may branch on them):
     not_a_clinician        the session's clinician is not an active user in the Clinician role
     nsaid_window_started   short notice without the patient's no-NSAID confirmation
     nsaid_review_required  prescribed NSAID and no clinician decision on file
+    intake_required        completing a session without a reviewed intake, or (a later
+                           session) without the patient's reconfirmation since the previous
+                           one: patients.intake.intake_problem has the rule
     lot_not_usable         expired lot, or no valid safety certificate
     vials_required         completing a session without recording a vial
     invalid_status         the session or follow-up is not in a state that allows this
@@ -57,6 +60,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts import roles
+from patients.intake import intake_problem
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 
@@ -383,6 +387,9 @@ def complete_session(
                     "drug": session.patient.prescribed_nsaid or "NSAID",
                 },
             )
+        problem = session_intake_problem(session)
+        if problem is not None:
+            raise problem
         for lot, count in vials:
             _check_lot_usable(lot, session.local_date)
             if count < 1:
@@ -401,6 +408,19 @@ def complete_session(
         _plan_follow_ups(session)
         _changed(session, now=now)
     return session
+
+
+def session_intake_problem(session: TreatmentSession) -> ValidationError | None:
+    """Why the session cannot be completed for want of the patient's intake, or None (the
+    session page asks it too, so the desk sees it before the day). Three queries."""
+    previous = (
+        TreatmentSession.objects.filter(
+            patient_id=session.patient_id, status=SessionStatus.COMPLETED
+        )
+        .exclude(pk=session.pk)
+        .aggregate(at=Max("completed_at"))["at"]
+    )
+    return intake_problem(session.patient, previous_completed_at=previous)
 
 
 AMEND_RECORD_PERMISSION = "treatments.amend_session_record"

@@ -21,8 +21,9 @@ from frontdesk.forms import (
     PatientForm,
     PatientSearchForm,
 )
+from patients import intake as patient_intake
 from patients import invitations
-from patients.models import Patient
+from patients.models import IntakeVersion, Patient
 from patients.selectors import (
     medical_changes,
     patient_changes,
@@ -122,6 +123,7 @@ def patient_detail(request, pk):
     now, today = now_and_today()
     page = patient_page(patient, today=today, now=now)
     changes = patient_changes(patient)
+    intake = patient_intake.newest_version(patient)
     note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
     return render(
         request,
@@ -139,8 +141,25 @@ def patient_detail(request, pk):
             "medical_changes": medical_changes(changes),
             "can_export": roles.role_grants(request.user, EXPORT_PERMISSION),
             "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
+            "intake": intake,
+            "intake_diff": patient_intake.diff_since_review(intake) if intake else None,
+            "can_review_intake": roles.role_grants(request.user, patient_intake.REVIEW_PERMISSION),
         },
     )
+
+
+@permission_required(patient_intake.REVIEW_PERMISSION)
+@require_POST
+def intake_review(request, pk):
+    """A clinician marks the newest intake version reviewed (from the patient's page)."""
+    version = get_object_or_404(IntakeVersion, pk=pk)
+    try:
+        patient_intake.review_intake(version=version, reviewed_by=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"Intake version {version.number} marked reviewed.")
+    return redirect("patient_detail", pk=version.patient_id)
 
 
 EXPORT_PERMISSION = "patients.export_patient_data"

@@ -178,6 +178,8 @@ def session_detail(request, pk):
             "can_amend": roles.role_grants(request.user, services.AMEND_RECORD_PERMISSION),
             "record_versions": selectors.session_record_versions(session),
             "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
+            # Shown before the day, as completing would refuse it (`intake_required`).
+            "intake_problem": services.session_intake_problem(session) if session.is_open else None,
         },
     )
 

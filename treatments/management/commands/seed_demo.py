@@ -16,6 +16,7 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts import roles
+from patients.intake import review_intake, submit_intake
 from patients.models import Patient
 from patients.services import register_patient
 from treatments import baseline, services
@@ -188,6 +189,33 @@ class Command(BaseCommand):
             )
         return lot
 
+    def _intake(self, patient, stage, desk, doctor):
+        """The intake questionnaire, filled in at the desk before the first session and
+        reviewed by the clinician; the "booked" patient's still waits for the review."""
+        submitted = timezone.now() - timedelta(days=230)
+        version = submit_intake(
+            patient=patient,
+            submitted_by=desk,
+            answers={
+                "medical_history": "No chronic illness."
+                if stage != "prescribed_nsaid"
+                else "Coronary stent (2021); on aspirin since.",
+                "allergies": "",
+                "smoking": "former" if patient.pk % 2 else "never",
+                "alcohol": "occasional",
+                "previous_hair_treatments": "Minoxidil 5% for a year" if patient.pk % 2 else "",
+                "goals": "Stop the thinning at the crown.",
+                "takes_prescribed_nsaid": patient.takes_prescribed_nsaid,
+                "prescribed_nsaid": patient.prescribed_nsaid,
+            },
+            medications=[("Aspirin", "100 mg daily", "2021")]
+            if patient.takes_prescribed_nsaid
+            else [],
+            now=submitted,
+        )
+        if stage != "booked":
+            review_intake(version=version, reviewed_by=doctor, now=submitted + timedelta(hours=2))
+
     def _story(self, patient, stage, users, room, lot, slot):
         """Book (and where the story says so, carry out) the patient's sessions."""
         if stage == "new":
@@ -195,6 +223,7 @@ class Command(BaseCommand):
         tz = timezone.get_default_timezone()
         today = timezone.localdate()
         doctor = users["dr.meyer"] if slot % 2 else users["dr.okafor"]
+        self._intake(patient, stage, users["reception"], doctor)
 
         def book(day: date, hour: int, booked_days_before: int):
             starts = datetime.combine(day, time(hour, 0), tzinfo=tz)
