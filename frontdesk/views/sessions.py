@@ -22,6 +22,8 @@ from frontdesk.forms import (
     RescheduleForm,
     SessionRecordForm,
 )
+from consents.selectors import missing_consents
+from consents.services import DESK_PERMISSION
 from patients.models import Patient
 from treatments import selectors, services
 from treatments.formatting import long_date
@@ -178,6 +180,11 @@ def session_detail(request, pk):
             "can_amend": roles.role_grants(request.user, services.AMEND_RECORD_PERMISSION),
             "record_versions": selectors.session_record_versions(session),
             "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
+            # What the patient has still to sign for this day: shown before the day.
+            "missing_consents": (
+                missing_consents(session.patient, session.local_date) if session.is_open else []
+            ),
+            "can_take_signature": roles.role_grants(request.user, DESK_PERMISSION),
         },
     )
 
