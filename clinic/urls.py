@@ -57,7 +57,11 @@ urlpatterns = [
     path("portal/calendar-link/", portal.calendar_token, name="portal_calendar_token"),
     path("portal/consents/", portal.consents, name="portal_consents"),
     path("portal/consents/<int:pk>/", portal.consent, name="portal_consent"),
-    path("portal/consents/<int:pk>/withdraw/", portal.consent_withdraw, name="portal_consent_withdraw"),
+    path(
+        "portal/consents/<int:pk>/withdraw/",
+        portal.consent_withdraw,
+        name="portal_consent_withdraw",
+    ),
     path("portal/consents/sign/<int:pk>/", portal.consent_sign, name="portal_consent_sign"),
     path("portal/preferences/", portal.preferences, name="portal_preferences"),
     path("portal/welcome/<uidb64>/<token>/", portal.welcome, name="portal_welcome"),

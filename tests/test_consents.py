@@ -87,7 +87,11 @@ def test_signing_stores_the_hash_of_the_text_shown_and_who_how(frozen):
     consent = sign(patient, v, name="  anna   LIND ")
     consent.refresh_from_db()
     assert consent.shown_sha256 == v.sha256 == text_hash(v.text)
-    assert (consent.ip, consent.user_agent, consent.signed_via) == ("203.0.113.9", "pytest", "portal")
+    assert (consent.ip, consent.user_agent, consent.signed_via) == (
+        "203.0.113.9",
+        "pytest",
+        "portal",
+    )
     assert consent.statements == v.statements
     assert consent.witnessed_by is None
 
@@ -223,7 +227,9 @@ def test_a_withdrawn_treatment_consent_blocks_completion(frozen):
 def test_withdrawal_needs_a_reason(frozen):
     consent = Consent.objects.filter(patient=PatientFactory()).first()
     with pytest.raises(ValidationError):
-        consent_services.withdraw_consent(consent=consent, withdrawn_by=staff(), reason=" ", now=NOW)
+        consent_services.withdraw_consent(
+            consent=consent, withdrawn_by=staff(), reason=" ", now=NOW
+        )
     consent.refresh_from_db()
     assert consent.withdrawn_at is None
 
@@ -388,9 +394,12 @@ def test_withdrawing_photo_consent_in_the_portal_hides_the_photos(frozen):
     assert client.get(photo_url).status_code == 404
     # An empty reason withdraws nothing.
     treatment = Consent.objects.get(patient=patient, version__document__kind="treatment")
-    assert client.post(
-        reverse("portal_consent_withdraw", args=[treatment.pk]), {"reason": ""}
-    ).status_code == 200
+    assert (
+        client.post(
+            reverse("portal_consent_withdraw", args=[treatment.pk]), {"reason": ""}
+        ).status_code
+        == 200
+    )
     treatment.refresh_from_db()
     assert treatment.withdrawn_at is None
 
@@ -451,3 +460,33 @@ def test_the_session_page_stays_within_its_queries(staff_client, django_assert_m
     session = book(patient, day=date(2027, 3, 10), now=NOW - timedelta(days=1))
     with django_assert_max_num_queries(11):
         assert staff_client.get(reverse("session_detail", args=[session.pk])).status_code == 200
+
+
+# --- The reminder before the session ------------------------------------------------------
+
+
+def _day_before_text(session):
+    from reminders.channels import message_context, render_email
+    from reminders.models import Reminder
+
+    reminder = Reminder.objects.filter(session=session, kind="day_before", channel="email").first()
+    return render_email(reminder, message_context(reminder)).text
+
+
+def test_the_day_before_reminder_links_to_what_is_missing(frozen, settings):
+    settings.SITE_URL = "https://clinic.example"
+    unsigned = PatientFactory(consents=False)
+    portal_client(unsigned)
+    unsigned.refresh_from_db()
+    text = _day_before_text(book(unsigned, day=date(2027, 3, 10)))
+    assert "Treatment consent" in text and "https://clinic.example/portal/consents/" in text
+    # Without a portal account: no link, the desk.
+    offline = PatientFactory(consents=False)
+    text = _day_before_text(book(offline, day=date(2027, 3, 10)))
+    assert "Treatment consent" in text and "/portal/consents/" not in text
+    assert "front desk" in text
+    # Everything signed: nothing asked.
+    signed = PatientFactory()
+    portal_client(signed)
+    text = _day_before_text(book(signed, day=date(2027, 3, 10)))
+    assert "please sign" not in text

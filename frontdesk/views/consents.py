@@ -39,9 +39,7 @@ def desk_sign(request, patient_pk, pk):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
-            messages.success(
-                request, f"{patient.full_name} signed the {version.document.title}."
-            )
+            messages.success(request, f"{patient.full_name} signed the {version.document.title}.")
             return redirect("patient_detail", pk=patient.pk)
     return render(
         request,

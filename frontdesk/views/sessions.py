@@ -12,6 +12,8 @@ from accounts import roles
 from accounts.decorators import permission_required
 from audit.models import AccessKind
 from audit.web import note_read
+from consents.selectors import missing_consents
+from consents.services import DESK_PERMISSION
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     BookingForm,
@@ -22,8 +24,6 @@ from frontdesk.forms import (
     RescheduleForm,
     SessionRecordForm,
 )
-from consents.selectors import missing_consents
-from consents.services import DESK_PERMISSION
 from patients.models import Patient
 from treatments import selectors, services
 from treatments.formatting import long_date
