@@ -42,6 +42,13 @@ def test_seed_twice_duplicates_nothing():
         status="planned", due_date__lt=today - timedelta(days=14)
     ).exists()
     assert User.objects.filter(username="dr.meyer", groups__name="Clinician").exists()
+    # Each consent state: signed (at the desk too), missing, withdrawn.
+    from consents.models import Consent
+
+    assert Patient.objects.filter(consents__isnull=True).count() == 3
+    assert Consent.objects.filter(withdrawn_at__isnull=False).count() == 1
+    assert Consent.objects.filter(signed_via="desk", witnessed_by__isnull=False).exists()
+    assert Consent.objects.filter(signed_via="portal").exists()
 
 
 def test_embedded_sqlite_default_migrates_and_seeds(tmp_path):
