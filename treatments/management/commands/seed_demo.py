@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts import roles
 from consents.models import ConsentVersion
 from consents.selectors import current_versions
-from consents.services import sign_consent, withdraw_consent
+from consents.services import DESK_PERMISSION, sign_consent, withdraw_consent
 from patients.models import Patient
 from patients.services import register_patient
 from treatments import services
@@ -210,6 +210,9 @@ class Command(BaseCommand):
         if stage in CONSENT_MISSING:
             return
         signed_at = timezone.now() - timedelta(days=220)
+        # The front desk witnesses one (a "reception" account from an older demo may have
+        # no role: then that signature is the patient's own in the portal).
+        desk = users["reception"] if users["reception"].has_perm(DESK_PERMISSION) else None
         for version in current_versions(timezone.localdate()):
             consent = sign_consent(
                 patient=patient,
@@ -218,7 +221,7 @@ class Command(BaseCommand):
                 statements=version.statements,
                 ip=None,
                 user_agent="seed_demo",
-                witnessed_by=users["reception"] if stage == "in_follow_up" else None,
+                witnessed_by=desk if stage == "in_follow_up" else None,
                 now=max(signed_at, version.published_at),
             )
             if stage in CONSENT_WITHDRAWN and version.document.kind == "treatment":
