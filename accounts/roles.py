@@ -28,6 +28,7 @@ _FRONT_DESK = [
     "treatments.change_sideeffectreport",  # mark a patient's report dealt with
     "treatments.change_changerequest",  # answer a patient's request to move or cancel
     "reminders.change_reminder",  # resend a failed one
+    "consents.add_consent",  # take a patient's signature at the desk (as the witness)
 ]
 # What a clinician adds: the clinical record. Clinical photos are theirs too: the front desk
 # neither takes them (photos come with a follow-up's findings) nor needs to see them.
@@ -60,6 +61,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "treatments.change_room",
         "treatments.add_protocolversion",
         "treatments.change_protocolversion",
+        "consents.add_consentdocument",
+        "consents.change_consentdocument",
+        "consents.add_consentversion",
+        "consents.change_consentversion",
         "auth.add_user",  # staff accounts and their roles
         "auth.change_user",
         # What the back office shows beside a session, a follow-up and a reminder.

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "accounts",
     "patients",
     "treatments",
+    "consents",
     "reminders",
     "portal",
     "ui",

@@ -6,6 +6,7 @@ from accounts import views as accounts_views
 from accounts.forms import ClinicPasswordResetForm
 from accounts.throttle import throttle_password_reset, throttle_sign_in
 from clinic.health import healthz, ping, status
+from frontdesk.views import consents as desk_consents
 from frontdesk.views import follow_ups, history, patients, reminders, requests, schedule, sessions
 from portal import views as portal
 from portal.forms import SignInForm
@@ -55,6 +56,14 @@ urlpatterns = [
     path("portal/follow-ups/<int:pk>.ics", portal.follow_up_ics, name="portal_follow_up_ics"),
     path("portal/calendar/<str:token>.ics", portal.calendar_feed, name="portal_calendar_feed"),
     path("portal/calendar-link/", portal.calendar_token, name="portal_calendar_token"),
+    path("portal/consents/", portal.consents, name="portal_consents"),
+    path("portal/consents/<int:pk>/", portal.consent, name="portal_consent"),
+    path(
+        "portal/consents/<int:pk>/withdraw/",
+        portal.consent_withdraw,
+        name="portal_consent_withdraw",
+    ),
+    path("portal/consents/sign/<int:pk>/", portal.consent_sign, name="portal_consent_sign"),
     path("portal/preferences/", portal.preferences, name="portal_preferences"),
     path("portal/intake/", portal.intake, name="portal_intake"),
     path("portal/intake/confirm/", portal.intake_confirm, name="portal_intake_confirm"),
@@ -63,6 +72,11 @@ urlpatterns = [
     path("patients/", patients.patient_list, name="patient_list"),
     path("patients/new/", patients.patient_create, name="patient_create"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient_detail"),
+    path(
+        "patients/<int:patient_pk>/consents/<int:pk>/sign/",
+        desk_consents.desk_sign,
+        name="consent_desk_sign",
+    ),
     path("patients/<int:pk>/history/", history.patient_history, name="patient_history"),
     path("intake/<int:pk>/review/", patients.intake_review, name="intake_review"),
     path("patients/<int:patient_pk>/book/", sessions.session_book, name="session_book"),

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Prefetch
 
+from consents.selectors import has_photo_consent
 from patients.models import Patient
 from treatments import rules
 from treatments.models import (
@@ -107,20 +108,24 @@ def home(patient: Patient, *, now: datetime) -> Home:
 class FollowUps:
     upcoming: list[FollowUp]
     shared: list[FollowUp]  # results the clinic shared, oldest first
+    photos_shown: bool  # the patient's photo consent stands (withdrawn: no photos shown)
 
 
 def follow_ups(patient: Patient, *, now: datetime) -> FollowUps:
     today = rules.local_day(now, patient.tz)
-    rows = list(
-        FollowUp.objects.filter(session__patient=patient)
-        .exclude(status=FollowUpStatus.CANCELLED)
-        .select_related("session")
-        .prefetch_related(Prefetch("photos", queryset=FollowUpPhoto.objects.order_by("view")))
-        .order_by("due_date", "id")
+    photos_shown = has_photo_consent(patient)
+    rows = FollowUp.objects.filter(session__patient=patient).exclude(
+        status=FollowUpStatus.CANCELLED
     )
+    if photos_shown:
+        rows = rows.prefetch_related(
+            Prefetch("photos", queryset=FollowUpPhoto.objects.order_by("view"))
+        )
+    listed = list(rows.select_related("session").order_by("due_date", "id"))
     return FollowUps(
-        upcoming=[f for f in rows if f.is_upcoming(today)],
-        shared=[f for f in rows if f.status == FollowUpStatus.DONE and f.shared_with_patient],
+        upcoming=[f for f in listed if f.is_upcoming(today)],
+        shared=[f for f in listed if f.status == FollowUpStatus.DONE and f.shared_with_patient],
+        photos_shown=photos_shown,
     )
 
 

@@ -6,7 +6,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -15,6 +15,11 @@ from django.views.decorators.http import require_POST
 from accounts.decorators import patient_required
 from audit.models import AccessKind
 from audit.web import note_read
+from consents import selectors as consent_selectors
+from consents import services as consent_services
+from consents.forms import FIELD_FOR_CODE as CONSENT_FIELD_FOR_CODE
+from consents.forms import SignForm, WithdrawForm
+from consents.models import Consent, ConsentVersion
 from patients import intake as patient_intake
 from patients import invitations
 from patients.models import Patient
@@ -104,6 +109,8 @@ def follow_ups(request, patient):
 
 @patient_view
 def photo(request, patient, pk):
+    if not consent_selectors.has_photo_consent(patient):  # withdrawn: no longer shown
+        raise Http404("No photo consent.")
     shared = get_object_or_404(
         FollowUpPhoto,
         pk=pk,
@@ -344,3 +351,83 @@ def intake_confirm(request, patient):
     else:
         messages.success(request, "Thank you: your answers are confirmed as they are.")
     return redirect("portal_intake")
+
+
+# --- Consents -----------------------------------------------------------------------------
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@patient_view
+def consents(request, patient):
+    overview = consent_selectors.patient_overview(patient, timezone.localdate())
+    return render(request, "portal/consents.html", {"patient": patient, "overview": overview})
+
+
+@patient_view
+def consent_sign(request, patient, pk):
+    version = get_object_or_404(
+        ConsentVersion.objects.select_related("document"), pk=pk, published_at__isnull=False
+    )
+    form = SignForm(request.POST or None, version=version)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consent = consent_services.sign_consent(
+                patient=patient,
+                version=version,
+                typed_name=form.cleaned_data["typed_name"],
+                statements=form.ticked(),
+                shown_sha256=form.cleaned_data["shown_sha256"],
+                ip=_client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                now=timezone.now(),
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=CONSENT_FIELD_FOR_CODE)
+        else:
+            messages.success(request, f"Thank you. You signed the {version.document.title}.")
+            return redirect("portal_consent", pk=consent.pk)
+    return render(
+        request, "portal/consent_sign.html", {"patient": patient, "version": version, "form": form}
+    )
+
+
+@patient_view
+def consent(request, patient, pk):
+    signed = get_object_or_404(
+        Consent.objects.select_related("version__document", "witnessed_by"),
+        pk=pk,
+        patient=patient,
+    )
+    return render(request, "portal/consent.html", {"patient": patient, "consent": signed})
+
+
+@patient_view
+def consent_withdraw(request, patient, pk):
+    signed = get_object_or_404(
+        Consent.objects.select_related("version__document"),
+        pk=pk,
+        patient=patient,
+        withdrawn_at__isnull=True,
+    )
+    form = WithdrawForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consent_services.withdraw_consent(
+                consent=signed,
+                withdrawn_by=request.user,
+                reason=form.cleaned_data["reason"],
+                now=timezone.now(),
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=CONSENT_FIELD_FOR_CODE)
+        else:
+            messages.success(request, "Your consent is withdrawn; the clinic sees it now.")
+            return redirect("portal_consents")
+    return render(
+        request,
+        "portal/consent_withdraw.html",
+        {"patient": patient, "consent": signed, "form": form},
+    )

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.module_loading import import_string
 
+from consents.selectors import missing_consents
 from treatments import rules
 from treatments.formatting import clinic_time, clinic_when, long_date, place_name
 from treatments.services import clinic_tz
@@ -44,6 +46,10 @@ class Email:
     subject: str
     text: str
     html: str
+
+
+# The reminders before a session, which ask for a consent still to sign.
+PRE_PROCEDURE_KINDS = ("day_before", "nsaid_stop")
 
 
 def message_context(reminder: Reminder) -> dict:
@@ -84,6 +90,16 @@ def message_context(reminder: Reminder) -> dict:
         request = next(iter(answered), None)
         context["request_kind"] = request.get_kind_display().lower() if request else ""
         context["outcome"] = request.outcome if request else ""
+    if reminder.kind in PRE_PROCEDURE_KINDS:
+        # What is still to sign for the session's day, read when the message is sent; the
+        # link only for a patient who can open the portal (else: sign at the desk).
+        missing = missing_consents(patient, session.local_date)
+        context["consents_to_sign"] = ", ".join(v.document.title for v in missing)
+        context["consent_url"] = (
+            settings.SITE_URL.rstrip("/") + reverse("portal_consents")
+            if missing and patient.user_id
+            else ""
+        )
     if reminder.follow_up_id:
         context["follow_up_day"] = long_date(reminder.follow_up.due_date)
         context["follow_up_kind"] = reminder.follow_up.get_kind_display().lower()

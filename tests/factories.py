@@ -55,6 +55,14 @@ class PatientFactory(DjangoModelFactory):
     contact_consent_at = datetime(2026, 12, 1, 12, 0, tzinfo=BERLIN)
 
     @factory.post_generation
+    def consents(self, create, extracted, **kwargs):
+        """By default the patient has signed every consent published (the migration's
+        defaults): most tests are not about consent. `PatientFactory(consents=False)` makes
+        a patient who signed nothing."""
+        if create and extracted is not False:
+            sign_current_consents(self)
+
+    @factory.post_generation
     def intake(self, create, extracted, **kwargs):
         """A reviewed intake by default, so completing a first session is not refused
         (`intake_required`); `PatientFactory(intake=False)` makes a patient without one."""
@@ -101,6 +109,33 @@ class ProductLotFactory(DjangoModelFactory):
     certificate_file = factory.django.FileField(filename="certificate.pdf", data=b"%PDF-1.4 ok")
     certificate_issuer = "TÜV Süd"
     certificate_valid_until = date(2030, 12, 31)
+
+
+def sign_current_consents(patient, *, kinds=None) -> list:
+    """Sign, as the patient in the portal, the current version of each document (or of the
+    given kinds), straight into the table (no service checks: test set-up)."""
+    from consents.models import Consent, ConsentVersion, SignedVia
+
+    newest: dict[int, ConsentVersion] = {}
+    for version in ConsentVersion.objects.filter(published_at__isnull=False).select_related(
+        "document"
+    ):
+        if kinds is not None and version.document.kind not in kinds:
+            continue
+        if version.document_id not in newest or version.number > newest[version.document_id].number:
+            newest[version.document_id] = version
+    return [
+        Consent.objects.create(
+            patient=patient,
+            version=version,
+            shown_sha256=version.sha256,
+            signed_at=datetime(2026, 12, 1, 12, 0, tzinfo=BERLIN),
+            typed_name=patient.full_name,
+            statements=list(version.statements),
+            signed_via=SignedVia.PORTAL,
+        )
+        for version in newest.values()
+    ]
 
 
 def at(day: date, hour: int = 10, minute: int = 0, tz: ZoneInfo = BERLIN) -> datetime:

@@ -22,6 +22,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts import roles
+from consents.models import ConsentVersion
 from patients import intake as patient_intake
 from patients import services as patient_services
 from tests.factories import (
@@ -133,6 +134,7 @@ class World:
         self.lot = ProductLotFactory()
         self.room = RoomFactory()
         self.protocol = ProtocolVersion.objects.first()
+        self.consent_version = ConsentVersion.objects.filter(published_at__isnull=False).first()
 
 
 class Walker:
@@ -306,6 +308,20 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ),
     ("reminders.monitor_delivery",): lambda w: w.all_of(
         w.page("failed_reminders"), w.page("delivery_status")
+    ),
+    ("consents.add_consent",): lambda w: w.page(
+        "consent_desk_sign", PatientFactory(consents=False).pk, w.world.consent_version.pk
+    ),
+    (
+        "consents.add_consentdocument",
+        "consents.change_consentdocument",
+        "consents.add_consentversion",
+        "consents.change_consentversion",
+    ): lambda w: w.all_of(
+        _admin_pages("consents_consentdocument", lambda world: world.consent_version.document_id)(
+            w
+        ),
+        _admin_pages("consents_consentversion", lambda world: world.consent_version.pk)(w),
     ),
     ("accounts.use_back_office",): lambda w: w.back_office(reverse("admin:index")),
     ("treatments.add_productlot", "treatments.change_productlot"): _admin_pages(

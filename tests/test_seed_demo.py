@@ -45,6 +45,13 @@ def test_seed_twice_duplicates_nothing():
     # Intake: one patient's waits for the clinician's review (issue 14, item 4).
     assert IntakeVersion.objects.filter(reviewed_at__isnull=True).count() == 1
     assert IntakeVersion.objects.count() == 8  # everyone but the new patient
+    # Each consent state: signed (at the desk too), missing, withdrawn.
+    from consents.models import Consent
+
+    assert Patient.objects.filter(consents__isnull=True).count() == 3
+    assert Consent.objects.filter(withdrawn_at__isnull=False).count() == 1
+    assert Consent.objects.filter(signed_via="desk", witnessed_by__isnull=False).exists()
+    assert Consent.objects.filter(signed_via="portal").exists()
 
 
 def test_embedded_sqlite_default_migrates_and_seeds(tmp_path):

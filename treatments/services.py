@@ -35,6 +35,9 @@ fields; other code may branch on them):
                            record without saying why
     changed_meanwhile      (also) a session's record was amended since the form was opened
     nothing_changed        an amendment of a session's record that changes nothing
+    consent_required       completing a session without the patient's signed (not withdrawn)
+                           treatment consent of the version current on the session's day
+    photo_consent_required a photo taken or shared without the patient's photo consent
     busy                   a row it must change stayed locked (STAFF_LOCK_TIMEOUT_SECONDS):
                            try again in a moment
 
@@ -60,6 +63,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts import roles
+from consents import services as consent_services
+from consents.models import ConsentKind
 from patients.intake import intake_problem
 from patients.models import Patient
 from patients.validators import LATEST_DAY
@@ -390,6 +395,10 @@ def complete_session(
         problem = session_intake_problem(session)
         if problem is not None:
             raise problem
+        # Nothing is injected before the patient signed the version current that day.
+        consent_services.require_consent(
+            session.patient, kind=ConsentKind.TREATMENT, on_day=session.local_date
+        )
         for lot, count in vials:
             _check_lot_usable(lot, session.local_date)
             if count < 1:
@@ -678,6 +687,11 @@ def record_follow_up(
             raise ValidationError(
                 "This follow-up belongs to a session that was not carried out.",
                 code="session_not_completed",
+            )
+        if photos or (shared_with_patient and follow_up.photos.exists()):
+            # A photo is taken, or shown to the patient, only with their photo consent.
+            consent_services.require_consent(
+                follow_up.session.patient, kind=ConsentKind.PHOTO, on_day=today
             )
         if amending and not follow_up.revisions.exists():
             _keep_unrevisioned_version(follow_up)

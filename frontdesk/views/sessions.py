@@ -12,6 +12,8 @@ from accounts import roles
 from accounts.decorators import permission_required
 from audit.models import AccessKind
 from audit.web import note_read
+from consents.selectors import missing_consents
+from consents.services import DESK_PERMISSION
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     BookingForm,
@@ -180,6 +182,11 @@ def session_detail(request, pk):
             "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
             # Shown before the day, as completing would refuse it (`intake_required`).
             "intake_problem": services.session_intake_problem(session) if session.is_open else None,
+            # What the patient has still to sign for this day: shown before the day.
+            "missing_consents": (
+                missing_consents(session.patient, session.local_date) if session.is_open else []
+            ),
+            "can_take_signature": roles.role_grants(request.user, DESK_PERMISSION),
         },
     )
 

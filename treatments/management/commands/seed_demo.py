@@ -4,6 +4,7 @@ of the protocol. Sessions are made through treatments.services (with a "now" in 
 where the story needs it), so the demo data obeys every rule. Running it again adds nothing.
 """
 
+import importlib
 from datetime import date, datetime, time, timedelta
 from io import BytesIO
 
@@ -16,6 +17,9 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts import roles
+from consents.models import ConsentVersion
+from consents.selectors import current_versions
+from consents.services import DESK_PERMISSION, sign_consent, withdraw_consent
 from patients.intake import review_intake, submit_intake
 from patients.models import Patient
 from patients.services import register_patient
@@ -60,6 +64,9 @@ PATIENTS = [
     ("Hannah", "Klein", "hannah.klein@example.com", "overdue_follow_up", {}),
 ]
 
+# Consent states (by stage): signed everything unless named here.
+CONSENT_MISSING = ("booked", "today")  # Maria (portal: sees what to sign) and Emma, Olivia
+CONSENT_WITHDRAWN = ("in_window",)  # Lukas withdrew his treatment consent
 
 # Demo patients who can sign in to the portal (one per interesting stage).
 PATIENT_LOGINS = [
@@ -83,6 +90,7 @@ class Command(BaseCommand):
             users = self._staff()
             rooms = [Room.objects.get_or_create(name=n)[0] for n in ("Room 1", "Room 2")]
             lot = self._lot()
+            self._consent_documents()
             created = 0
             for index, (first, last, email, stage, extra) in enumerate(PATIENTS):
                 if Patient.objects.filter(email__iexact=email).exists():
@@ -216,8 +224,47 @@ class Command(BaseCommand):
         if stage != "booked":
             review_intake(version=version, reviewed_by=doctor, now=submitted + timedelta(hours=2))
 
+    def _consent_documents(self):
+        """The consents the migration publishes (a flushed database has none: again)."""
+        if not ConsentVersion.objects.filter(published_at__isnull=False).exists():
+            from django.apps import apps
+
+            importlib.import_module(
+                "consents.migrations.0001_consent_documents_versions_signatures"
+            ).create_default_consents(apps, None)
+
+    def _consents(self, patient, stage, users):
+        """Each consent state in the demo: most patients signed everything (in the portal
+        or, witnessed, at the desk); Maria (portal) and Emma (today, no portal) have signed
+        nothing yet; Lukas withdrew his treatment consent two days before his session."""
+        if stage in CONSENT_MISSING:
+            return
+        signed_at = timezone.now() - timedelta(days=220)
+        # The front desk witnesses one (a "reception" account from an older demo may have
+        # no role: then that signature is the patient's own in the portal).
+        desk = users["reception"] if users["reception"].has_perm(DESK_PERMISSION) else None
+        for version in current_versions(timezone.localdate()):
+            consent = sign_consent(
+                patient=patient,
+                version=version,
+                typed_name=patient.full_name,
+                statements=version.statements,
+                ip=None,
+                user_agent="seed_demo",
+                witnessed_by=desk if stage == "in_follow_up" else None,
+                now=max(signed_at, version.published_at),
+            )
+            if stage in CONSENT_WITHDRAWN and version.document.kind == "treatment":
+                withdraw_consent(
+                    consent=consent,
+                    withdrawn_by=users["reception"],
+                    reason="Wants to think it over (told the front desk by phone).",
+                    now=timezone.now() - timedelta(days=1),
+                )
+
     def _story(self, patient, stage, users, room, lot, slot):
         """Book (and where the story says so, carry out) the patient's sessions."""
+        self._consents(patient, stage, users)
         if stage == "new":
             return
         tz = timezone.get_default_timezone()
