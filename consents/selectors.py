@@ -80,9 +80,14 @@ def missing_consents(
 
 def has_photo_consent(patient) -> bool:
     """Whether the patient's photos may be shared with them: a photo consent they signed and
-    have not withdrawn (any version)."""
-    return Consent.objects.filter(
+    have not withdrawn (any version). Where the clinic has published no photo consent at all,
+    none is asked for (as `services.require_consent`): photos are shared as before."""
+    if Consent.objects.filter(
         patient=patient, withdrawn_at__isnull=True, version__document__kind=ConsentKind.PHOTO
+    ).exists():
+        return True
+    return not ConsentVersion.objects.filter(
+        document__kind=ConsentKind.PHOTO, published_at__isnull=False
     ).exists()
 
 

@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, InternalError, transaction
+from django.db import IntegrityError, InternalError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -20,6 +20,7 @@ from tests.factories import (
     UserFactory,
     at,
     book,
+    reconfirm,
     sign_current_consents,
     staff,
 )
@@ -187,6 +188,7 @@ def test_a_version_published_between_two_sessions_asks_for_a_new_signature(froze
     patient = PatientFactory()  # signed version 1
     first = book(patient, day=date(2027, 3, 10), now=NOW)
     complete(first)
+    reconfirm(patient, at=at(date(2027, 9, 1)))  # the intake, before a later session
     second = book(patient, day=date(2027, 9, 15), now=NOW)
     v2 = publish(ConsentKind.TREATMENT, 2, on=date(2027, 5, 1))
     # On the first session's day version 1 was current: still fine for that day.
@@ -490,3 +492,19 @@ def test_the_day_before_reminder_links_to_what_is_missing(frozen, settings):
     portal_client(signed)
     text = _day_before_text(book(signed, day=date(2027, 3, 10)))
     assert "please sign" not in text
+
+
+def test_photos_are_shared_as_before_where_no_photo_consent_is_published(frozen):
+    """As `require_consent`: no published photo consent, none asked for; once one is
+    published, only a signed and not withdrawn one lets photos be shared."""
+    patient = PatientFactory(consents=False)
+    assert not selectors.has_photo_consent(patient)  # the migration's version is published
+    with connection.cursor() as cursor:  # a clinic that never published one (trigger-proof)
+        cursor.execute("ALTER TABLE consents_consentversion DISABLE TRIGGER USER")
+        try:
+            ConsentVersion.objects.filter(document__kind=ConsentKind.PHOTO).update(
+                published_at=None
+            )
+        finally:
+            cursor.execute("ALTER TABLE consents_consentversion ENABLE TRIGGER USER")
+    assert selectors.has_photo_consent(patient)

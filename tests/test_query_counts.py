@@ -26,7 +26,7 @@ MAX_QUERIES = {
     "patient_detail": 20,  # 15 + the intake: its newest version, lines, reconfirmations,
     # and what changed since the last reviewed version (that version and its lines)
     "session_book": 7,
-    "session_detail": 9,  # 8 + the access log's INSERT
+    "session_detail": 11,  # 8 + the access log INSERT + missing consents + intake check
     "session_detail_amended": 10,
     "session_amend": 9,
     "patient_export": 25,  # 19 + the access log INSERT, the history and the reads, the intake (3)
