@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import patient_required
+from audit.middleware import client_ip
 from audit.models import AccessKind
 from audit.web import note_read
 from consents import selectors as consent_selectors
@@ -356,10 +357,6 @@ def intake_confirm(request, patient):
 # --- Consents -----------------------------------------------------------------------------
 
 
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
 @patient_view
 def consents(request, patient):
     overview = consent_selectors.patient_overview(patient, timezone.localdate())
@@ -380,7 +377,7 @@ def consent_sign(request, patient, pk):
                 typed_name=form.cleaned_data["typed_name"],
                 statements=form.ticked(),
                 shown_sha256=form.cleaned_data["shown_sha256"],
-                ip=_client_ip(request),
+                ip=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 now=timezone.now(),
             )

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from accounts.decorators import permission_required
+from audit.middleware import client_ip
 from consents import services as consent_services
 from consents.forms import FIELD_FOR_CODE, SignForm
 from consents.models import ConsentVersion
@@ -31,7 +32,7 @@ def desk_sign(request, patient_pk, pk):
                 typed_name=form.cleaned_data["typed_name"],
                 statements=form.ticked(),
                 shown_sha256=form.cleaned_data["shown_sha256"],
-                ip=request.META.get("REMOTE_ADDR") or None,
+                ip=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 witnessed_by=request.user,
                 now=timezone.now(),
