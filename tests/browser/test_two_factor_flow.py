@@ -16,7 +16,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def app_code(secret: str, *, later: int = 0) -> str:
-    """What an authenticator app shows for this key, `later` seconds from now."""
+    """What an authenticator app shows for this key, `later` seconds from now.
+
+    A code read in the last seconds of its 30-second step may reach the server in the next
+    step; django-otp then accepts it one step back and records that drift for the device, and
+    the test's next code (one step ahead) would fall outside the tolerance. So wait for a fresh
+    step first, as a person would when the app's countdown is nearly out."""
+    if 30 - time.time() % 30 < 6:
+        time.sleep(30 - time.time() % 30 + 0.5)
     totp = TOTP(b32decode(secret.replace(" ", "")), step=30, t0=0, digits=6)
     totp.time = time.time() + later
     return f"{totp.token():06d}"
