@@ -202,9 +202,12 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_TIME", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-if env.bool("BEHIND_HTTPS_PROXY", default=False):
-    AXES_IPWARE_PROXY_COUNT = 1
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client's address (accounts/addresses.py): behind TRUSTED_PROXY_COUNT proxies, the entry
+# the outermost one appended to X-Forwarded-For; else the connecting address.
+TRUSTED_PROXY_COUNT = env.int(
+    "TRUSTED_PROXY_COUNT", default=1 if env.bool("BEHIND_HTTPS_PROXY", default=False) else 0
+)
+AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_ip"
 
 # Beyond axes' per-account lockout: failed sign-ins from one address across all usernames, and
 # password-reset requests, counted in Redis (accounts/throttle.py; "N/s", "N/m", "N/h", "N/d").
