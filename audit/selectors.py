@@ -25,6 +25,9 @@ from treatments.models import TreatmentSession
 
 from .models import AccessKind, RecordAccess
 
+# Who may read a record's history pages (clinic admins and clinicians).
+HISTORY_PERMISSION = "audit.view_record_history"
+
 # (label of the tracked model, its words on the page)
 TRACKED = {
     "patients.Patient": "Patient record",

@@ -419,7 +419,7 @@ PORTAL_INTAKE_QUERIES = 8
 
 
 def test_the_subject_access_export_carries_every_version(patient):
-    from frontdesk.subject_access import subject_access_report
+    from audit.subject_access import subject_access_report
 
     first = pending_intake(patient)
     intake.review_intake(version=first, reviewed_by=clinician())

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from accounts import roles
-from frontdesk.subject_access import SECTION_TITLES, subject_access_report
+from audit.subject_access import SECTION_TITLES, subject_access_report
 from patients import services as patient_services
 from reminders.models import DeliveryAttempt, Reminder
 from tests.factories import (

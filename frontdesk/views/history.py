@@ -13,11 +13,10 @@ from patients.models import Patient
 from treatments.models import TreatmentSession
 from ui.pagination import window
 
-HISTORY_PERMISSION = "audit.view_record_history"
 PER_PAGE = 25
 
 
-@permission_required(HISTORY_PERMISSION)
+@permission_required(selectors.HISTORY_PERMISSION)
 def patient_history(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     page, reads = HistoryPagesForm(request.GET).numbers()
@@ -36,7 +35,7 @@ def patient_history(request, pk):
     )
 
 
-@permission_required(HISTORY_PERMISSION)
+@permission_required(selectors.HISTORY_PERMISSION)
 def session_history(request, pk):
     session = get_object_or_404(TreatmentSession.objects.select_related("patient"), pk=pk)
     page, reads = HistoryPagesForm(request.GET).numbers()

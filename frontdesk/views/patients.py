@@ -11,9 +11,11 @@ from django.views.decorators.http import require_POST
 
 from accounts import roles
 from accounts.decorators import permission_required
+from audit import subject_access
 from audit.models import AccessKind
+from audit.selectors import HISTORY_PERMISSION
+from audit.subject_access import EXPORT_PERMISSION
 from audit.web import note_read
-from frontdesk import subject_access
 from frontdesk.forms import (
     FIELD_FOR_CODE,
     MergeForm,
@@ -39,7 +41,6 @@ from ui.forms import add_service_error, page_number
 from ui.pagination import window
 
 from .common import now_and_today
-from .history import HISTORY_PERMISSION
 
 
 @permission_required("patients.view_patient")
@@ -160,9 +161,6 @@ def intake_review(request, pk):
     else:
         messages.success(request, f"Intake version {version.number} marked reviewed.")
     return redirect("patient_detail", pk=version.patient_id)
-
-
-EXPORT_PERMISSION = "patients.export_patient_data"
 
 
 @permission_required(EXPORT_PERMISSION)

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from accounts import roles
 from accounts.decorators import permission_required
 from audit.models import AccessKind
+from audit.selectors import HISTORY_PERMISSION
 from audit.web import note_read
 from consents.selectors import missing_consents
 from consents.services import DESK_PERMISSION
@@ -31,7 +32,6 @@ from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error
 
 from .common import now_and_today
-from .history import HISTORY_PERMISSION
 
 # --- Booking ------------------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from audit import selectors as audit_selectors
 from patients.models import INTAKE_ANSWERS, IntakeVersion, Patient, PatientChange
 from reminders.models import Reminder
 from treatments.models import (
@@ -44,8 +43,13 @@ from treatments.models import (
     TreatmentSession,
 )
 
+from . import selectors as audit_selectors
+
 # The sections in the order the page shows them, with their headings. A section not named
 # here (added later) is shown after these under a heading made from its name.
+# Who may export a patient's data (clinic admins).
+EXPORT_PERMISSION = "patients.export_patient_data"
+
 SECTION_TITLES = {
     "about": "About this export",
     "record": "The patient's record",
