@@ -9,6 +9,13 @@ that only returns a short response: the framework's ceiling in the same run.
 It prints for each page: requests/s, p50/p95/p99 latency, errors, SQL queries per request,
 requests/s as a share of the ceiling, sequential scans of big tables in its queries; the peak
 RSS of the web workers; and, page by page, the p95 ratio between the two sizes.
+
+In the same run, right after our pages at the first size, it drives the Django peer
+(`../shared/peer-bench/run.sh`: django-appointment's booking page, its slot list and its
+trivial view, same connections and seconds) and prints our pages' requests/s as multiples of
+the peer's booking page (the target of the performance issue: 5x). Absolute figures move with
+the machine's load; ratios measured together much less. `--no-peer` skips it; PEER_BENCH
+points elsewhere.
 """
 
 import argparse
@@ -26,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
+PEER = Path(os.environ.get("PEER_BENCH", ROOT.parent / "shared" / "peer-bench" / "run.sh"))
+PEER_TARGET = 5.0  # our key pages' req/s over the peer's booking page
 ORDER = [
     "ceiling",
     "schedule_day",
@@ -263,12 +272,60 @@ def report(run) -> None:
     print(f"{'dispatcher':<16} claim query seq scans: {claim}")
 
 
+def run_peer(seconds: int, connections: int) -> dict | None:
+    """The peer's figures ({"booking": {"rps": ...}, "slots": ..., "ceiling": ...}), or None
+    with the reason printed when it cannot run here."""
+    if not PEER.exists():
+        print(f"(the Django peer is not at {PEER}: no ratios)")
+        return None
+    workers = os.cpu_count() or 2
+    done = subprocess.run(
+        [
+            "bash",
+            str(PEER),
+            "--seconds",
+            str(seconds),
+            "--connections",
+            str(connections),
+            "--workers",
+            str(workers),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        print(f"(the Django peer did not run: {done.stderr.strip()[-300:]})")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report_peer(runs, peer) -> None:
+    booking = peer["booking"]["rps"]
+    print(
+        f"\nThe Django peer in the same run (django-appointment): booking page "
+        f"{booking:.0f} req/s, slot list {peer['slots']['rps']:.0f}, trivial view "
+        f"{peer['ceiling']['rps']:.0f}."
+    )
+    print(f"Our req/s as a multiple of the peer's booking page (target {PEER_TARGET:.0f}x):")
+    print(f"  {'page':<16}" + "".join(f"{run['size']:>12,}" for run in runs))
+    for name in ORDER:
+        cells = "".join(f"{run['results'][name]['rps'] / booking:>11.1f}x" for run in runs)
+        print(f"  {name:<16}{cells}")
+    ceiling = ", ".join(
+        f"{run['results']['ceiling']['rps'] / peer['ceiling']['rps']:.2f}x" for run in runs
+    )
+    print(f"  (our trivial view / the peer's: {ceiling}: the two frameworks' ceilings)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--pages", nargs="+", choices=ORDER, help="only these (and the ceiling)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the Django peer (no ratios)")
     args = parser.parse_args()
     if args.pages:
         ORDER[:] = ["ceiling", *(p for p in args.pages if p != "ceiling")]
@@ -278,9 +335,13 @@ def main():
         env=env_for(args.sizes[0]),
         check=True,
     )
-    runs = [run_size(size, args.seconds, args.connections) for size in args.sizes]
+    runs = [run_size(args.sizes[0], args.seconds, args.connections)]
+    peer = None if args.no_peer else run_peer(args.seconds, args.connections)
+    runs += [run_size(size, args.seconds, args.connections) for size in args.sizes[1:]]
     for run in runs:
         report(run)
+    if peer:
+        report_peer(runs, peer)
     if len(runs) >= 2:
         small, large = runs[0], runs[-1]
         print(f"\np95 at {large['size']:,} / p95 at {small['size']:,} patients, page by page:")
