@@ -224,6 +224,21 @@ class ProductLot(models.Model):
     def vials_on_hand(self) -> int:
         return self.vials_received - self.vials_consumed
 
+    def warnings(self, today: date, *, expiry_days: int, low_stock: int) -> list[str]:
+        """What the staff pages flag about this lot on `today` (settings give the limits)."""
+        found = []
+        if self.status in BLOCKED_LOT_STATUSES:
+            found.append(self.get_status_display())
+        if self.expiry_date < today:
+            found.append(f"expired on {self.expiry_date:%d %b %Y}")
+        elif (self.expiry_date - today).days <= expiry_days:
+            found.append(f"expires {self.expiry_date:%d %b %Y}")
+        if self.vials_on_hand == 0:
+            found.append("out of stock")
+        elif self.vials_on_hand <= low_stock:
+            found.append(f"low stock: {self.vials_on_hand} vial(s)")
+        return found
+
     def clean(self):
         if self.vials_received is not None and self.vials_received < self.vials_consumed:
             raise ValidationError(
