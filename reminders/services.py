@@ -42,6 +42,7 @@ from .models import (
     ReminderKind,
     ReminderState,
 )
+from .tasks import nudge_dispatcher
 
 logger = logging.getLogger("clinic.reminders")
 
@@ -266,6 +267,7 @@ def start_recall(*, lot: ProductLot, message: str, actor, now: datetime | None =
                 )
         # The unique (recipient, channel) drops what a first start already queued.
         Reminder.objects.bulk_create(notices, ignore_conflicts=True, batch_size=1000)
+        transaction.on_commit(nudge_dispatcher)  # out now, not at the next beat
     return recall
 
 
