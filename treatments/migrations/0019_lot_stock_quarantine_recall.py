@@ -12,17 +12,23 @@ from django.db import migrations, models
 from treatments.db import PostgresOnlyRunSQL
 
 
-# What completed sessions already used counts against the stock (never more than received:
-# the CHECK below would refuse a lot that the old code let go below zero).
-CONSUMED = """
-UPDATE treatments_productlot AS lot SET vials_consumed = LEAST(lot.vials_received, used.n)
-FROM (
-    SELECT v.lot_id, SUM(v.vials) AS n FROM treatments_sessionvial v
-    JOIN treatments_treatmentsession s ON s.id = v.session_id AND s.status = 'completed'
-    GROUP BY v.lot_id
-) AS used
-WHERE used.lot_id = lot.id
-"""
+def count_what_was_used(apps, schema_editor):
+    """What completed sessions already used counts against the stock (never more than
+    received: the CHECK added below would refuse a lot that the old code let go below
+    zero)."""
+    ProductLot = apps.get_model("treatments", "ProductLot")
+    SessionVial = apps.get_model("treatments", "SessionVial")
+    used = (
+        SessionVial.objects.filter(session__status="completed")
+        .values("lot_id")
+        .annotate(n=models.Sum("vials"))
+    )
+    for row in used:
+        lot = ProductLot.objects.get(pk=row["lot_id"])
+        ProductLot.objects.filter(pk=lot.pk).update(
+            vials_consumed=min(lot.vials_received, row["n"])
+        )
+
 
 # Write-offs and quarantine changes are the stock's and the lot's evidence: never rewritten.
 APPEND_ONLY = """
@@ -223,7 +229,7 @@ class Migration(migrations.Migration):
             model_name='productlot',
             trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "treatments_productlotevent" ("certificate_file", "certificate_issuer", "certificate_valid_until", "exosomes_per_vial", "expiry_date", "id", "lot_number", "manufacturer", "pgh_context", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "product_name", "received_on", "status", "status_reason", "vials_consumed", "vials_received") VALUES (OLD."certificate_file", OLD."certificate_issuer", OLD."certificate_valid_until", OLD."exosomes_per_vial", OLD."expiry_date", OLD."id", OLD."lot_number", OLD."manufacturer", COALESCE(NULLIF(CURRENT_SETTING(\'pghistory.context_metadata\', TRUE), \'\'), NULL)::JSONB, COALESCE(NULLIF(CURRENT_SETTING(\'pghistory.context_id\', TRUE), \'\'), NULL)::UUID, clock_timestamp(), \'delete\', OLD."id", OLD."product_name", OLD."received_on", OLD."status", OLD."status_reason", OLD."vials_consumed", OLD."vials_received"); RETURN NULL;', hash='be2a19a3a921da3ea8a55d3716127f5cc26de97f', operation='DELETE', pgid='pgtrigger_delete_delete_3b170', table='treatments_productlot', when='AFTER')),
         ),
-        migrations.RunSQL(sql=CONSUMED, reverse_sql=migrations.RunSQL.noop),
+        migrations.RunPython(count_what_was_used, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='productlot',
             constraint=models.CheckConstraint(condition=models.Q(('vials_consumed__gte', 0), ('vials_consumed__lte', models.F('vials_received'))), name='lot_stock_not_negative'),
