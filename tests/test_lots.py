@@ -123,6 +123,29 @@ def test_an_amendment_moves_the_stock_with_the_record(frozen):
     assert (first.vials_on_hand, second.vials_on_hand) == (5, 2)
 
 
+@pytest.mark.django_db
+def test_a_record_keeping_a_since_recalled_lot_can_still_be_amended(frozen):
+    lot = ProductLotFactory(vials_received=5)
+    session = complete(past_session(), lot, vials=1)
+    reminder_services.start_recall(lot=lot, message="{lot} recalled", actor=admin())
+    args = dict(
+        session=session,
+        amended_by=session.clinician,
+        reason="Side effect reported later",
+        notes=session.notes,
+        side_effects="Mild redness for two days",
+    )
+    amended = services.amend_session_record(
+        expected_version=session.record_version, vials=[(lot, 1)], **args
+    )
+    assert amended.side_effects == "Mild redness for two days"
+    with pytest.raises(ValidationError) as refused:  # but no vial more of it
+        services.amend_session_record(
+            expected_version=amended.record_version, vials=[(lot, 2)], **args
+        )
+    assert code_of(refused) == "lot_not_usable"
+
+
 # --- Quarantine -----------------------------------------------------------------------------
 
 

@@ -498,8 +498,16 @@ def amend_session_record(
             before = list(session.vials_used.select_related("lot").order_by("id"))
             wanted = {lot.pk: count for lot, count in vials}
             locked = _locked_lots([*wanted, *(v.lot_id for v in before)])
+            # The stock follows the record: what the amendment adds is taken, what it
+            # removes is given back.
+            change = {pk: wanted.get(pk, 0) for pk in locked}
+            for v in before:
+                change[v.lot_id] -= v.vials
+            # Only vials the amendment adds must come from a usable lot: a record that
+            # keeps a lot recalled or put on hold since can still be corrected.
             for lot, _count in vials:
-                _check_lot_usable(locked[lot.pk], session.local_date)
+                if change[lot.pk] > 0:
+                    _check_lot_usable(locked[lot.pk], session.local_date)
             if (
                 notes == session.notes
                 and side_effects == session.side_effects
@@ -519,11 +527,6 @@ def amend_session_record(
                     recorded_by=session.completed_by,
                     recorded_at=session.completed_at or now,
                 )
-            # The stock follows the record: what the amendment adds is taken, what it
-            # removes is given back.
-            change = {pk: wanted.get(pk, 0) for pk in locked}
-            for v in before:
-                change[v.lot_id] -= v.vials
             _take_from_stock(locked, change)
             session.vials_used.exclude(lot_id__in=wanted).delete()
             for lot, count in vials:
