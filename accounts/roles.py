@@ -29,6 +29,8 @@ _FRONT_DESK = [
     "treatments.change_changerequest",  # answer a patient's request to move or cancel
     "reminders.change_reminder",  # resend a failed one
     "consents.add_consent",  # take a patient's signature at the desk (as the witness)
+    "treatments.view_productlot",  # the lots: stock, warnings, quarantine, recall report
+    "treatments.change_recallrecipient",  # record a recall phone call (or unreachable)
 ]
 # What a clinician adds: the clinical record. Clinical photos are theirs too: the front desk
 # neither takes them (photos come with a follow-up's findings) nor needs to see them.
@@ -40,6 +42,7 @@ _CLINICAL = [
     "patients.review_intake",  # a patient's intake questionnaire, before their sessions
     "treatments.amend_session_record",  # a completed session's record, with a reason
     "audit.view_record_history",  # who changed and who looked at a record
+    "treatments.write_off_productlot",  # vials wasted or destroyed, with a reason
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -57,6 +60,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.use_back_office",  # the Django admin, where the rest below is done
         "treatments.add_productlot",
         "treatments.change_productlot",
+        "treatments.hold_productlot",  # quarantine a lot, release it
+        "treatments.recall_productlot",  # start a recall (notices to every recipient), CSV
         "treatments.add_room",
         "treatments.change_room",
         "treatments.add_protocolversion",

@@ -318,6 +318,11 @@ REMINDER_BATCH_SIZE = env.int("REMINDER_BATCH_SIZE", default=20)
 # 0: derived from the send timeout (2 x timeout + 5 s), renewed before every send.
 REMINDER_LEASE_SECONDS = env.int("REMINDER_LEASE_SECONDS", default=0)
 REMINDER_MAX_ATTEMPTS = env.int("REMINDER_MAX_ATTEMPTS", default=5)
+
+# Lots: the staff pages warn of a lot expiring within this many days, or with this many
+# vials on hand or fewer.
+LOT_EXPIRY_WARNING_DAYS = env.int("LOT_EXPIRY_WARNING_DAYS", default=30)
+LOT_LOW_STOCK_VIALS = env.int("LOT_LOW_STOCK_VIALS", default=5)
 # A dispatch task drains due reminders for at most this long, then hands over to a new task.
 REMINDER_DISPATCH_SECONDS = env.int("REMINDER_DISPATCH_SECONDS", default=50)
 # After a dropped database connection, a worker retries a step after these pauses (seconds).

@@ -7,7 +7,16 @@ from accounts.forms import ClinicPasswordResetForm
 from accounts.throttle import throttle_password_reset, throttle_sign_in
 from clinic.health import healthz, ping, status
 from frontdesk.views import consents as desk_consents
-from frontdesk.views import follow_ups, history, patients, reminders, requests, schedule, sessions
+from frontdesk.views import (
+    follow_ups,
+    history,
+    lots,
+    patients,
+    reminders,
+    requests,
+    schedule,
+    sessions,
+)
 from portal import views as portal
 from portal.forms import SignInForm
 
@@ -102,6 +111,15 @@ urlpatterns = [
     # Issue 14, item 5: the day-0 baseline and the before/after comparison.
     path("sessions/<int:pk>/baseline/", follow_ups.session_baseline, name="session_baseline"),
     path("patients/<int:pk>/compare/", follow_ups.photo_compare, name="photo_compare"),
+    path("lots/", lots.lot_list, name="lot_list"),
+    path("lots/<int:pk>/", lots.lot_detail, name="lot_detail"),
+    path("lots/<int:pk>/hold/", lots.lot_hold, name="lot_hold"),
+    path("lots/<int:pk>/release/", lots.lot_release, name="lot_release"),
+    path("lots/<int:pk>/write-off/", lots.lot_write_off, name="lot_write_off"),
+    path("lots/<int:pk>/recall/", lots.lot_recall, name="lot_recall"),
+    path("recalls/<int:pk>/", lots.recall_report, name="recall_report"),
+    path("recalls/<int:pk>/report.csv", lots.recall_report_csv, name="recall_report_csv"),
+    path("recall-patients/<int:pk>/contact/", lots.recall_contact, name="recall_contact"),
     path("reminders/failed/", reminders.failed_reminders, name="failed_reminders"),
     path("reminders/<int:pk>/resend/", reminders.reminder_resend, name="reminder_resend"),
     path("patients/<int:patient_pk>/invite/", patients.invite, name="portal_invite"),

@@ -19,7 +19,7 @@ from patients.services import MEDICAL_FIELDS
 from patients.validators import validate_no_bidi_controls
 from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
 from treatments.rules import add_months, local_day
-from treatments.selectors import clinicians, usable_lots
+from treatments.selectors import clinicians, lot_warnings, usable_lots
 from treatments.services import clinic_tz
 from treatments.validators import validate_photo
 from ui.forms import MAX_PAGE, DayField, FieldFor
@@ -49,6 +49,7 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "nsaid_review_required": "nsaid_decision",
     "decision_required": "decision",
     "lot_not_usable": "lot",
+    "out_of_stock": "lot",
     "vials_required": "lot",
     "reason_required": "reason",
     "slot_taken": _slot_field,
@@ -215,10 +216,22 @@ class NsaidDecisionForm(forms.Form):
             del self.fields["reason"]
 
 
+class LotChoiceField(forms.ModelChoiceField):
+    """A lot as the choice reads: with its stock and, where any, its warnings (expiring
+    soon, low stock) as of the session's day."""
+
+    day: date | None = None
+
+    def label_from_instance(self, obj):
+        label = f"{obj} – {obj.vials_on_hand} vial(s) on hand"
+        warnings = lot_warnings(obj, self.day) if self.day else []
+        return f"{label} – warning: {'; '.join(warnings)}" if warnings else label
+
+
 class CompleteForm(forms.Form):
-    lot = forms.ModelChoiceField(queryset=None, label="Lot used")
+    lot = LotChoiceField(queryset=None, label="Lot used")
     vials = forms.IntegerField(min_value=1, max_value=10, initial=1)
-    second_lot = forms.ModelChoiceField(queryset=None, required=False, label="Second lot (if any)")
+    second_lot = LotChoiceField(queryset=None, required=False, label="Second lot (if any)")
     second_vials = forms.IntegerField(min_value=1, max_value=10, required=False)
     notes = forms.CharField(
         required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
@@ -230,8 +243,9 @@ class CompleteForm(forms.Form):
     def __init__(self, *args, session, **kwargs):
         super().__init__(*args, **kwargs)
         lots = usable_lots(session.local_date)  # only usable lots are offered
-        self.fields["lot"].queryset = lots
-        self.fields["second_lot"].queryset = lots
+        for name in ("lot", "second_lot"):
+            self.fields[name].queryset = lots
+            self.fields[name].day = session.local_date
 
     def vials_used(self):
         """Both lines as entered; a second line of the same lot is added to the first by
@@ -615,3 +629,49 @@ class HistoryPagesForm(forms.Form):
             min(good.get("page") or 1, MAX_PAGE),
             min(good.get("reads") or 1, MAX_PAGE),
         )
+
+
+# --- Lots -------------------------------------------------------------------------------------
+
+
+class LotReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[validate_no_bidi_controls],
+    )
+
+
+class WriteOffForm(forms.Form):
+    vials = forms.IntegerField(min_value=1, max_value=100_000, label="Vials written off")
+    reason = forms.CharField(
+        max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Wasted, broken, destroyed: what happened.",
+        validators=[validate_no_bidi_controls],
+    )
+
+
+class RecallForm(forms.Form):
+    message = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Message to every patient who received the lot",
+        help_text="{product} and {lot} are filled in. Sent by email and/or SMS as each patient "
+        "chose, also to patients who opted out of other messages.",
+        validators=[validate_no_bidi_controls],
+    )
+
+
+class RecallContactForm(forms.Form):
+    contact = forms.ChoiceField(
+        choices=[("phoned", "Phoned: reached"), ("unreachable", "Unreachable")]
+    )
+    note = forms.CharField(max_length=TEXT_MAX, validators=[validate_no_bidi_controls])
+
+
+class UpcomingDaysForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=90, required=False, initial=14)
+
+    def days_or_default(self) -> int:
+        return (self.cleaned_data.get("days") or 14) if self.is_valid() else 14

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import date
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -38,6 +39,7 @@ SUBJECTS = {
     "next_session_eligible": "Six months on: your result and a possible next session",
     "cancellation": "Your session on {session_day} is cancelled",
     "request_answered": "The clinic has answered your request",
+    "recall": "Important: a product used in your treatment has been recalled",
 }
 
 
@@ -100,6 +102,12 @@ def message_context(reminder: Reminder) -> dict:
             if missing and patient.user_id
             else ""
         )
+    if reminder.recall_recipient_id:
+        recipient = reminder.recall_recipient
+        context["recall_text"] = recipient.recall.text
+        context["recall_sessions"] = [
+            {**s, "day": long_date(date.fromisoformat(s["date"]))} for s in recipient.sessions
+        ]
     if reminder.follow_up_id:
         context["follow_up_day"] = long_date(reminder.follow_up.due_date)
         context["follow_up_kind"] = reminder.follow_up.get_kind_display().lower()

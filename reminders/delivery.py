@@ -110,7 +110,9 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
         Reminder.objects.filter(pk__in=ids).update(leased_until=lease, lease_token=token)
     batch = list(
         Reminder.objects.filter(pk__in=ids, lease_token=token)
-        .select_related("session__patient", "session__protocol", "follow_up")
+        .select_related(
+            "session__patient", "session__protocol", "follow_up", "recall_recipient__recall"
+        )
         .order_by("not_before")
     )
     return token, batch

@@ -19,6 +19,7 @@ class ReminderKind(models.TextChoices):
     NEXT_SESSION_ELIGIBLE = "next_session_eligible", "Next session eligible"
     CANCELLATION = "cancellation", "Cancellation notice"
     REQUEST_ANSWERED = "request_answered", "Answer to the patient's request"
+    RECALL = "recall", "Product recall notice"
 
 
 # Sent whatever the patient's opt-out of non-essential messages says.
@@ -29,12 +30,15 @@ ESSENTIAL_KINDS = frozenset(
         ReminderKind.AFTERCARE,
         ReminderKind.CANCELLATION,
         ReminderKind.REQUEST_ANSWERED,
+        ReminderKind.RECALL,
     }
 )
 
 # Sent once because something happened (not planned from the session's dates): planning
 # leaves them alone.
-ONE_OFF_KINDS = frozenset({ReminderKind.CANCELLATION, ReminderKind.REQUEST_ANSWERED})
+ONE_OFF_KINDS = frozenset(
+    {ReminderKind.CANCELLATION, ReminderKind.REQUEST_ANSWERED, ReminderKind.RECALL}
+)
 
 
 class Channel(models.TextChoices):
@@ -68,6 +72,15 @@ class Reminder(models.Model):
         on_delete=models.CASCADE,
         related_name="reminders",
     )
+    # A recall notice: the patient the recall must reach (session is their last one with
+    # the lot); one row per recipient and channel, however often the recall is started.
+    recall_recipient = models.ForeignKey(
+        "treatments.RecallRecipient",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notices",
+    )
     kind = models.CharField(max_length=24, choices=ReminderKind.choices)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     # The session's reschedule count when planned: a moved session gets fresh reminders for
@@ -96,8 +109,13 @@ class Reminder(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["session", "kind", "channel", "occasion"],
-                condition=Q(follow_up__isnull=True),
+                condition=Q(follow_up__isnull=True, recall_recipient__isnull=True),
                 name="reminder_once_per_session",
+            ),
+            models.UniqueConstraint(
+                fields=["recall_recipient", "channel"],
+                condition=Q(recall_recipient__isnull=False),
+                name="reminder_recall_once_per_channel",
             ),
             models.UniqueConstraint(
                 fields=["follow_up", "kind", "channel"],

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Count, Q
+
 from patients.models import Patient
+from treatments.models import Recall, RecallContact, RecallRecipient
 
 from .models import Reminder, ReminderState
 
@@ -38,3 +42,63 @@ def delivery_status(*, now: datetime) -> dict:
         "retrying": pending.filter(attempts__gt=0).count(),
         "failed": Reminder.objects.filter(state=ReminderState.FAILED).count(),
     }
+
+
+# --- Recalls --------------------------------------------------------------------------------
+
+
+@dataclass
+class RecallRow:
+    """One patient of a recall and how far the recall has reached them."""
+
+    recipient: RecallRecipient
+    sent: int
+    failed: int
+    pending: int
+
+    @property
+    def reached(self) -> bool:
+        return self.sent > 0 or self.recipient.contact == RecallContact.PHONED
+
+    @property
+    def outcome(self) -> str:
+        """What the report's status column says (the strongest fact first)."""
+        if self.recipient.contact == RecallContact.PHONED:
+            return "phoned"
+        if self.sent:
+            return "sent"
+        if self.recipient.contact == RecallContact.UNREACHABLE:
+            return "unreachable"
+        if self.failed and not self.pending:
+            return "failed"
+        return "not yet reached"
+
+
+RECALL_COUNTS = ("recipients", "sent", "failed", "phoned", "unreachable", "not_reached")
+
+
+def recall_report(recall: Recall) -> tuple[list[RecallRow], dict[str, int]]:
+    """Every recipient with their notices counted by state (one query), and the counts the
+    report heads with: recipients; sent (a notice went out on at least one channel); failed
+    (no notice sent, and every one given up on or expired); phoned and unreachable (recorded
+    by staff); not yet reached (neither a notice sent nor a call answered)."""
+    gone = [ReminderState.FAILED, ReminderState.EXPIRED, ReminderState.WITHDRAWN]
+    recipients = (
+        recall.recipients.select_related("patient", "contact_by")
+        .annotate(
+            n_sent=Count("notices", filter=Q(notices__state=ReminderState.SENT)),
+            n_failed=Count("notices", filter=Q(notices__state__in=gone)),
+            n_pending=Count("notices", filter=Q(notices__state=ReminderState.PENDING)),
+        )
+        .order_by("patient__last_name", "patient__first_name", "id")
+    )
+    rows = [RecallRow(r, r.n_sent, r.n_failed, r.n_pending) for r in recipients]
+    counts = dict.fromkeys(RECALL_COUNTS, 0)
+    counts["recipients"] = len(rows)
+    for row in rows:
+        counts["sent"] += row.sent > 0
+        counts["failed"] += row.sent == 0 and row.failed > 0 and row.pending == 0
+        counts["phoned"] += row.recipient.contact == RecallContact.PHONED
+        counts["unreachable"] += row.recipient.contact == RecallContact.UNREACHABLE
+        counts["not_reached"] += not row.reached
+    return rows, counts

@@ -22,11 +22,14 @@ from django.utils import timezone
 
 from patients.models import Patient
 from treatments import rules
+from treatments import services as treatment_services
 from treatments.models import (
     OPEN_STATUSES,
     ChangeRequest,
     FollowUp,
     FollowUpStatus,
+    ProductLot,
+    Recall,
     SessionStatus,
     TreatmentSession,
 )
@@ -39,6 +42,7 @@ from .models import (
     ReminderKind,
     ReminderState,
 )
+from .tasks import nudge_dispatcher
 
 logger = logging.getLogger("clinic.reminders")
 
@@ -218,6 +222,53 @@ def _send_once(session, kind: str, *, occasion: int, now: datetime, expires: dat
             occasion=occasion,
             defaults={"due_at": due, "expires_at": expires, "not_before": due},
         )
+
+
+# A recall notice stays worth sending for this long (then staff phone whoever it missed).
+RECALL_NOTICE_DAYS = 30
+
+
+def start_recall(*, lot: ProductLot, message: str, actor, now: datetime | None = None) -> Recall:
+    """Recall a lot: it is refused from now on, and every patient who received a vial of it
+    gets one ESSENTIAL notice per channel they chose (sent even to those who opted out of
+    other messages; by email where they chose none), through the outbox.
+
+    Idempotent: the lot's row lock makes a second start (another browser, a double click)
+    wait for the first and then find its rows; (recipient, channel) is unique, so nobody is
+    ever queued twice. A start after new recipients appeared (an amended record) adds
+    their notices only. The admin's `message` keeps the text of the first start."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        recall, recipients = treatment_services.open_recall(
+            lot=lot, message=message, actor=actor, now=now
+        )
+        expires = now + timedelta(days=RECALL_NOTICE_DAYS)
+        notices = []
+        for recipient in recipients:
+            session = recipient.session
+            due = rules.place_reminder(
+                planned=now,
+                expires=expires,
+                now=now,
+                tz=recipient.patient.tz,
+                terms=session.protocol.terms,
+            )
+            for channel in channels_for(recipient.patient, ReminderKind.RECALL):
+                notices.append(
+                    Reminder(
+                        session=session,
+                        recall_recipient=recipient,
+                        kind=ReminderKind.RECALL,
+                        channel=channel,
+                        due_at=due or now,
+                        expires_at=expires,
+                        not_before=due or now,
+                    )
+                )
+        # The unique (recipient, channel) drops what a first start already queued.
+        Reminder.objects.bulk_create(notices, ignore_conflicts=True, batch_size=1000)
+        transaction.on_commit(nudge_dispatcher)  # out now, not at the next beat
+    return recall
 
 
 def _withdraw(queryset, note: str, now: datetime) -> int:

@@ -25,6 +25,7 @@ from accounts import roles
 from consents.models import ConsentVersion
 from patients import intake as patient_intake
 from patients import services as patient_services
+from reminders import services as reminder_services
 from tests.factories import (
     PatientFactory,
     ProductLotFactory,
@@ -132,6 +133,13 @@ class World:
             patient=self.patient, session=self.session, kind="cancel"
         )
         self.lot = ProductLotFactory()
+        # The held session's lot, recalled: its report, CSV and one recipient to phone.
+        self.recall = reminder_services.start_recall(
+            lot=held.vials_used.get().lot,
+            message="{product} lot {lot} is recalled.",
+            actor=UserFactory(role=roles.CLINIC_ADMIN),
+        )
+        self.recall_recipient = self.recall.recipients.get()
         self.room = RoomFactory()
         self.protocol = ProtocolVersion.objects.first()
         self.consent_version = ConsentVersion.objects.filter(published_at__isnull=False).first()
@@ -322,6 +330,30 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
             w
         ),
         _admin_pages("consents_consentversion", lambda world: world.consent_version.pk)(w),
+    ),
+    ("treatments.view_productlot",): lambda w: w.all_of(
+        w.page("lot_list"),
+        w.page("lot_detail", w.world.lot.pk),
+        w.page("recall_report", w.world.recall.pk),
+    ),
+    ("treatments.write_off_productlot",): lambda w: w.all_of(
+        w.page("lot_write_off", w.world.lot.pk, method="post"),
+        w.service(
+            lambda: services.write_off_vials(
+                lot=w.world.lot, vials=1, reason="broken", actor=w.user
+            )
+        ),
+    ),
+    ("treatments.hold_productlot",): lambda w: w.all_of(
+        w.page("lot_hold", w.world.lot.pk, method="post"),
+        w.page("lot_release", w.world.lot.pk, method="post"),
+    ),
+    ("treatments.recall_productlot",): lambda w: w.all_of(
+        w.page("lot_recall", w.world.lot.pk, method="post"),
+        w.page("recall_report_csv", w.world.recall.pk),
+    ),
+    ("treatments.change_recallrecipient",): lambda w: w.page(
+        "recall_contact", w.world.recall_recipient.pk, method="post"
     ),
     ("accounts.use_back_office",): lambda w: w.back_office(reverse("admin:index")),
     ("treatments.add_productlot", "treatments.change_productlot"): _admin_pages(

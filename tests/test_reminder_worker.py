@@ -217,3 +217,38 @@ def test_one_dispatch_fans_out_to_every_pool_process(workers, test_broker, no_qu
         DeliveryAttempt.objects.filter(reminder_id__in=ids).values_list("worker", flat=True)
     )
     assert len(processes) == 2 and all(p.startswith("w1@") for p in processes)
+
+
+def test_recall_notices_are_delivered_once_each(workers, test_broker):
+    """A recall started twice, dispatched again and again: each patient's notice goes out
+    once per channel, by a real worker."""
+    from reminders import services as reminder_services
+    from tests.factories import ProductLotFactory, UserFactory
+    from tests.test_lots import recipients
+
+    lot = ProductLotFactory(vials_received=50)
+    recipients(lot, 6)  # every other one by SMS
+    workers.start("w1", broker=test_broker)
+    admin = UserFactory(role="Clinic admin")
+    reminder_services.start_recall(lot=lot, message="{product} {lot} recalled", actor=admin)
+    notices = Reminder.objects.filter(kind="recall")
+    # Whatever the hour the suite runs at: due now, not after the patients' quiet hours.
+    now = timezone.now()
+    notices.update(due_at=now, not_before=now)
+    ids = set(notices.values_list("pk", flat=True))
+    assert len(ids) == 6
+    reminder_services.start_recall(lot=lot, message="again", actor=admin)
+    send_dispatch(test_broker)
+    wait_for(
+        lambda: notices.filter(state=ReminderState.SENT).count() == 6,
+        what="the recall notices to be sent",
+    )
+    send_dispatch(test_broker)
+    send_dispatch(test_broker)
+    time.sleep(2)
+    assert notices.count() == 6
+    emails = set(notices.filter(channel="email").values_list("pk", flat=True))
+    assert workers.delivered() == {pk: 1 for pk in emails}
+    attempts = DeliveryAttempt.objects.filter(reminder_id__in=ids)
+    assert sorted(a.reminder_id for a in attempts) == sorted(ids)
+    assert all(a.succeeded for a in attempts)

@@ -64,8 +64,12 @@ class ProductLotAdmin(admin.ModelAdmin):
         "expiry_date",
         "certificate_valid_until",
         "vials_received",
+        "vials_on_hand",
+        "status",
     )
-    list_filter = ("manufacturer", "product_name", "expiry_date")
+    # Stock and quarantine are the services' (the staff lot pages): shown, never edited here.
+    readonly_fields = ("status", "status_reason", "vials_consumed")
+    list_filter = ("manufacturer", "product_name", "expiry_date", "status")
     search_fields = ("lot_number", "product_name", "manufacturer", "certificate_issuer")
     date_hierarchy = "expiry_date"
 

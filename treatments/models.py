@@ -141,6 +141,17 @@ class Room(models.Model):
         return self.name
 
 
+class LotStatus(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    ON_HOLD = "on_hold", "On hold (quarantine)"
+    RELEASED = "released", "Released"
+    RECALLED = "recalled", "Recalled"
+
+
+# A lot in one of these states is never used on a session (unusable_reason, usable_on).
+BLOCKED_LOT_STATUSES = (LotStatus.ON_HOLD, LotStatus.RECALLED)
+
+
 class ProductLotQuerySet(models.QuerySet):
     def usable_on(self, day: date):
         """The lots unusable_reason(day) lets through, as one query (what a form offers)."""
@@ -148,6 +159,7 @@ class ProductLotQuerySet(models.QuerySet):
             self.filter(expiry_date__gte=day, certificate_valid_until__gte=day)
             .exclude(certificate_issuer="")
             .exclude(certificate_file="")
+            .exclude(status__in=BLOCKED_LOT_STATUSES)
         )
 
 
@@ -171,12 +183,31 @@ class ProductLot(models.Model):
     certificate_file = models.FileField(upload_to="certificates/%Y/", blank=True)
     certificate_issuer = models.CharField(max_length=200, blank=True)
     certificate_valid_until = models.DateField(null=True, blank=True)
+    # Quarantine: the current state, set only by treatments.lots (each change is a
+    # LotStatusChange row, with who, when and why).
+    status = models.CharField(
+        max_length=12, choices=LotStatus.choices, default=LotStatus.AVAILABLE, editable=False
+    )
+    status_reason = models.TextField(blank=True, editable=False)
+    # Stock: vials used on completed sessions plus vials written off, kept by treatments
+    # services under the lot's row lock; the CHECK below holds on hand (received − this)
+    # at zero or more whatever the code does.
+    vials_consumed = models.PositiveIntegerField(default=0, editable=False)
 
     objects = ProductLotQuerySet.as_manager()
 
     class Meta:
         ordering = ["expiry_date", "lot_number"]
+        permissions = [
+            ("write_off_productlot", "Can record vials of a lot wasted or destroyed"),
+            ("hold_productlot", "Can put a lot on hold (quarantine) or release it"),
+            ("recall_productlot", "Can start a lot's recall and export its report"),
+        ]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(vials_consumed__gte=0) & Q(vials_consumed__lte=F("vials_received")),
+                name="lot_stock_not_negative",
+            ),
             models.UniqueConstraint(
                 fields=["manufacturer", "lot_number"], name="lot_unique_per_manufacturer"
             ),
@@ -189,8 +220,45 @@ class ProductLot(models.Model):
     def __str__(self):
         return f"{self.product_name} lot {self.lot_number} ({self.manufacturer})"
 
+    @property
+    def vials_on_hand(self) -> int:
+        return self.vials_received - self.vials_consumed
+
+    def warnings(self, today: date, *, expiry_days: int, low_stock: int) -> list[str]:
+        """What the staff pages flag about this lot on `today` (settings give the limits)."""
+        found = []
+        if self.status in BLOCKED_LOT_STATUSES:
+            found.append(self.get_status_display())
+        if self.expiry_date < today:
+            found.append(f"expired on {self.expiry_date:%d %b %Y}")
+        elif (self.expiry_date - today).days <= expiry_days:
+            found.append(f"expires {self.expiry_date:%d %b %Y}")
+        if self.vials_on_hand == 0:
+            found.append("out of stock")
+        elif self.vials_on_hand <= low_stock:
+            found.append(f"low stock: {self.vials_on_hand} vial(s)")
+        return found
+
+    def clean(self):
+        if self.vials_received is not None and self.vials_received < self.vials_consumed:
+            raise ValidationError(
+                {
+                    "vials_received": ValidationError(
+                        "%(n)s vials of this lot are already used or written off.",
+                        code="invalid",
+                        params={"n": self.vials_consumed},
+                    )
+                }
+            )
+
     def unusable_reason(self, day: date) -> str | None:
         """Why this lot may not be recorded on a session held on `day`, or None if it may."""
+        if self.status == LotStatus.ON_HOLD:
+            return (
+                f"it is on hold ({self.status_reason})" if self.status_reason else "it is on hold"
+            )
+        if self.status == LotStatus.RECALLED:
+            return "it has been recalled"
         if self.expiry_date < day:
             return f"it expired on {self.expiry_date:%d %B %Y}"
         if not (self.certificate_file and self.certificate_issuer and self.certificate_valid_until):
@@ -198,6 +266,108 @@ class ProductLot(models.Model):
         if self.certificate_valid_until < day:
             return f"its safety certificate expired on {self.certificate_valid_until:%d %B %Y}"
         return None
+
+
+@pghistory.track()
+class LotStatusChange(models.Model):
+    """One change of a lot's quarantine state, append-only: who, when and why."""
+
+    lot = models.ForeignKey(ProductLot, on_delete=models.PROTECT, related_name="status_changes")
+    status = models.CharField(max_length=12, choices=LotStatus.choices)
+    reason = models.TextField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["lot", "changed_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="lot_status_change_has_reason")
+        ]
+
+    def __str__(self):
+        return f"{self.lot} {self.get_status_display()} on {self.changed_at:%Y-%m-%d}"
+
+
+@pghistory.track()
+class LotWriteOff(models.Model):
+    """Vials of a lot wasted or destroyed, append-only: they leave the stock."""
+
+    lot = models.ForeignKey(ProductLot, on_delete=models.PROTECT, related_name="write_offs")
+    vials = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    reason = models.TextField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["lot", "recorded_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(vials__gt=0), name="lot_write_off_positive"),
+            models.CheckConstraint(condition=~Q(reason=""), name="lot_write_off_has_reason"),
+        ]
+
+    def __str__(self):
+        return f"{self.vials} × {self.lot} written off"
+
+
+@pghistory.track()
+class Recall(models.Model):
+    """The recall of one lot: one per lot, so starting it again finds this one."""
+
+    lot = models.OneToOneField(ProductLot, on_delete=models.PROTECT, related_name="recall")
+    message = models.TextField(help_text="As the admin wrote it, with {product} and {lot}.")
+    text = models.TextField(help_text="The message with the product and lot filled in.")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"Recall of {self.lot}"
+
+
+class RecallContact(models.TextChoices):
+    NONE = "", "Not recorded"
+    PHONED = "phoned", "Phoned by staff"
+    UNREACHABLE = "unreachable", "Unreachable"
+
+
+@pghistory.track()
+class RecallRecipient(models.Model):
+    """One patient a recall must reach, once: the notices (reminders with this recipient)
+    and what staff recorded by hand."""
+
+    recall = models.ForeignKey(Recall, on_delete=models.PROTECT, related_name="recipients")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="recall_notices"
+    )
+    # The last session in which they received the lot (the outbox row hangs on it).
+    session = models.ForeignKey("TreatmentSession", on_delete=models.PROTECT, related_name="+")
+    # [{"date", "vials", "clinician"}] of every session with the lot, when the recall began.
+    sessions = models.JSONField(default=list)
+    contact = models.CharField(
+        max_length=12, choices=RecallContact.choices, default=RecallContact.NONE, blank=True
+    )
+    contact_note = models.TextField(blank=True)
+    contact_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    contact_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["recall", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recall", "patient"], name="recall_patient_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.patient} in {self.recall}"
 
 
 class SessionStatus(models.TextChoices):

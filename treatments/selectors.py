@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
 
@@ -196,6 +197,43 @@ def lot_recipients(lot: ProductLot):
 def usable_lots(day: date):
     """Lots that may be recorded on a session held on `day`, soonest expiry first."""
     return ProductLot.objects.usable_on(day).order_by("expiry_date")
+
+
+def lot_warnings(lot: ProductLot, today: date) -> list[str]:
+    """The lot's warnings by the clinic's settings (LOT_EXPIRY_WARNING_DAYS,
+    LOT_LOW_STOCK_VIALS)."""
+    return lot.warnings(
+        today,
+        expiry_days=settings.LOT_EXPIRY_WARNING_DAYS,
+        low_stock=settings.LOT_LOW_STOCK_VIALS,
+    )
+
+
+def lots_with_warnings(today: date) -> list[tuple[ProductLot, list[str]]]:
+    """Every lot (one query), newest expiry last, with what the staff pages flag."""
+    return [(lot, lot_warnings(lot, today)) for lot in ProductLot.objects.order_by("expiry_date")]
+
+
+def lot_page(lot: ProductLot):
+    """A lot's quarantine changes and write-offs, with who did them (two queries)."""
+    changes = list(lot.status_changes.select_related("changed_by").order_by("changed_at", "id"))
+    write_offs = list(lot.write_offs.select_related("recorded_by").order_by("recorded_at", "id"))
+    return changes, write_offs
+
+
+def sessions_planned_with_lot(lot: ProductLot, *, today: date, days: int):
+    """The open sessions booked from `today` for `days` days that may have planned to use the
+    lot. Sessions do not record a planned lot or product (the lot is recorded at
+    completion), so this is every open session in the window: each must be checked."""
+    return (
+        TreatmentSession.objects.filter(
+            status__in=OPEN_STATUSES,
+            local_date__gte=today,
+            local_date__lt=today + timedelta(days=days),
+        )
+        .select_related("patient", "clinician", "room")
+        .order_by("starts_at", "id")
+    )
 
 
 def clinicians():

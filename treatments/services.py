@@ -16,7 +16,10 @@ fields; other code may branch on them):
     intake_required        completing a session without a reviewed intake, or (a later
                            session) without the patient's reconfirmation since the previous
                            one: patients.intake.intake_problem has the rule
-    lot_not_usable         expired lot, or no valid safety certificate
+    lot_not_usable         expired lot, no valid safety certificate, on hold or recalled
+                           (ProductLot.unusable_reason says which)
+    out_of_stock           completing, amending or writing off more vials than a lot has
+                           on hand (received − used − written off)
     vials_required         completing a session without recording a vial
     invalid_status         the session or follow-up is not in a state that allows this
     not_started            completing or marking no-show before the session starts
@@ -38,6 +41,7 @@ fields; other code may branch on them):
     consent_required       completing a session without the patient's signed (not withdrawn)
                            treatment consent of the version current on the session's day
     photo_consent_required a photo taken or shared without the patient's photo consent
+    invalid_message        a recall message with a placeholder other than {product}/{lot}
     busy                   a row it must change stayed locked (STAFF_LOCK_TIMEOUT_SECONDS):
                            try again in a moment
 
@@ -52,6 +56,7 @@ The arithmetic comes from treatments.rules; this module only asks it.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -59,7 +64,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from accounts import roles
@@ -86,14 +91,21 @@ from .models import (
     FollowUpPhoto,
     FollowUpRevision,
     FollowUpStatus,
+    LotStatus,
+    LotStatusChange,
+    LotWriteOff,
     NsaidDecision,
     ProductLot,
     ProtocolVersion,
+    Recall,
+    RecallContact,
+    RecallRecipient,
     SessionRecordRevision,
     SessionStatus,
     SessionVial,
     TreatmentSession,
 )
+from .selectors import lot_recipients
 
 
 def clinic_tz() -> ZoneInfo:
@@ -399,10 +411,14 @@ def complete_session(
         consent_services.require_consent(
             session.patient, kind=ConsentKind.TREATMENT, on_day=session.local_date
         )
+        # The lots are locked (after the session, in id order) so the stock and the
+        # quarantine state read here are the ones the UPDATE below acts on.
+        locked = _locked_lots(lot.pk for lot, _ in vials)
         for lot, count in vials:
-            _check_lot_usable(lot, session.local_date)
+            _check_lot_usable(locked[lot.pk], session.local_date)
             if count < 1:
                 raise ValidationError("Record at least one vial per lot.", code="vials_required")
+        _take_from_stock(locked, {lot.pk: count for lot, count in vials})
         for lot, count in vials:
             SessionVial.objects.update_or_create(
                 session=session, lot=lot, defaults={"vials": count}
@@ -479,10 +495,19 @@ def amend_session_record(
                     "see the current version, then amend it if needed.",
                     code="changed_meanwhile",
                 )
-            for lot, _count in vials:
-                _check_lot_usable(lot, session.local_date)
             before = list(session.vials_used.select_related("lot").order_by("id"))
             wanted = {lot.pk: count for lot, count in vials}
+            locked = _locked_lots([*wanted, *(v.lot_id for v in before)])
+            # The stock follows the record: what the amendment adds is taken, what it
+            # removes is given back.
+            change = {pk: wanted.get(pk, 0) for pk in locked}
+            for v in before:
+                change[v.lot_id] -= v.vials
+            # Only vials the amendment adds must come from a usable lot: a record that
+            # keeps a lot recalled or put on hold since can still be corrected.
+            for lot, _count in vials:
+                if change[lot.pk] > 0:
+                    _check_lot_usable(locked[lot.pk], session.local_date)
             if (
                 notes == session.notes
                 and side_effects == session.side_effects
@@ -502,6 +527,7 @@ def amend_session_record(
                     recorded_by=session.completed_by,
                     recorded_at=session.completed_at or now,
                 )
+            _take_from_stock(locked, change)
             session.vials_used.exclude(lot_id__in=wanted).delete()
             for lot, count in vials:
                 SessionVial.objects.update_or_create(
@@ -535,6 +561,207 @@ def _check_lot_usable(lot: ProductLot, day: date) -> None:
             code="lot_not_usable",
             params={"lot": lot.lot_number, "reason": reason},
         )
+
+
+def _locked_lots(pks) -> dict[int, ProductLot]:
+    """The lots, row-locked, in id order (so two sessions naming the same lots never wait
+    for each other crosswise)."""
+    return {
+        lot.pk: lot
+        for lot in ProductLot.objects.select_for_update().filter(pk__in=set(pks)).order_by("pk")
+    }
+
+
+def _take_from_stock(locked: dict[int, ProductLot], change: dict[int, int]) -> None:
+    """Take `change[lot id]` vials from each locked lot (a negative number gives them back),
+    or refuse with out_of_stock. The lot's CHECK constraint is the last word."""
+    for pk, count in change.items():
+        lot = locked[pk]
+        if count > lot.vials_on_hand:
+            raise ValidationError(
+                "Lot %(lot)s has %(left)s vial(s) on hand; %(count)s cannot be taken from it.",
+                code="out_of_stock",
+                params={"lot": lot.lot_number, "left": lot.vials_on_hand, "count": count},
+            )
+        if count:
+            ProductLot.objects.filter(pk=pk).update(vials_consumed=F("vials_consumed") + count)
+            lot.vials_consumed += count
+
+
+# --- Lots: stock, quarantine, recall -------------------------------------------------------
+
+WRITE_OFF_PERMISSION = "treatments.write_off_productlot"
+HOLD_PERMISSION = "treatments.hold_productlot"
+RECALL_PERMISSION = "treatments.recall_productlot"
+CONTACT_PERMISSION = "treatments.change_recallrecipient"
+
+
+def write_off_vials(
+    *, lot: ProductLot, vials: int, reason: str, actor, now: datetime | None = None
+) -> LotWriteOff:
+    """Record vials of a lot wasted or destroyed: they leave the stock (never below zero)."""
+    if not actor.has_perm(WRITE_OFF_PERMISSION):
+        raise PermissionDenied("Only a clinician or an admin can write off vials.")
+    if not reason.strip():
+        raise ValidationError("Say why the vials are written off.", code="reason_required")
+    if vials < 1:
+        raise ValidationError("Write off at least one vial.", code="vials_required")
+    with transaction.atomic():
+        locked = _locked_lots([lot.pk])
+        _take_from_stock(locked, {lot.pk: vials})
+        return LotWriteOff.objects.create(
+            lot=locked[lot.pk],
+            vials=vials,
+            reason=reason.strip(),
+            recorded_by=actor,
+            recorded_at=now or timezone.now(),
+        )
+
+
+def _set_lot_status(
+    lot: ProductLot, status: str, *, reason: str, actor, now: datetime
+) -> LotStatusChange:
+    ProductLot.objects.filter(pk=lot.pk).update(status=status, status_reason=reason)
+    lot.status, lot.status_reason = status, reason
+    return LotStatusChange.objects.create(
+        lot=lot, status=status, reason=reason, changed_by=actor, changed_at=now
+    )
+
+
+def hold_lot(*, lot: ProductLot, reason: str, actor, now: datetime | None = None) -> ProductLot:
+    """Quarantine: from now on the lot is refused at completion and offered nowhere."""
+    return _change_lot_status(
+        lot=lot,
+        status=LotStatus.ON_HOLD,
+        reason=reason,
+        actor=actor,
+        now=now,
+        allowed=(LotStatus.AVAILABLE, LotStatus.RELEASED),
+    )
+
+
+def release_lot(*, lot: ProductLot, reason: str, actor, now: datetime | None = None) -> ProductLot:
+    """End a quarantine: the lot may be used again (a recalled lot never is)."""
+    return _change_lot_status(
+        lot=lot,
+        status=LotStatus.RELEASED,
+        reason=reason,
+        actor=actor,
+        now=now,
+        allowed=(LotStatus.ON_HOLD,),
+    )
+
+
+def _change_lot_status(*, lot, status, reason, actor, now, allowed) -> ProductLot:
+    if not actor.has_perm(HOLD_PERMISSION):
+        raise PermissionDenied("Only a clinic admin can put a lot on hold or release it.")
+    if not reason.strip():
+        raise ValidationError("Say why.", code="reason_required")
+    with transaction.atomic():
+        lot = _locked_lots([lot.pk])[lot.pk]
+        if lot.status not in allowed:
+            raise ValidationError(
+                "The lot is %(status)s: it cannot be %(action)s.",
+                code="invalid_status",
+                params={
+                    "status": lot.get_status_display().lower(),
+                    "action": "put on hold" if status == LotStatus.ON_HOLD else "released",
+                },
+            )
+        _set_lot_status(lot, status, reason=reason.strip(), actor=actor, now=now or timezone.now())
+    return lot
+
+
+RECALL_PLACEHOLDERS = frozenset({"product", "lot"})
+
+
+def recall_text(message: str, lot: ProductLot) -> str:
+    """The admin's message with {product} and {lot} filled in; any other placeholder (or a
+    stray brace) is refused, so no text reaches a patient with a hole in it."""
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(message) if name is not None}
+    except ValueError:
+        fields = {"?"}
+    if not message.strip() or fields - RECALL_PLACEHOLDERS:
+        raise ValidationError(
+            "Write the message to patients; the only placeholders are {product} and {lot}.",
+            code="invalid_message",
+        )
+    return message.replace("{product}", lot.product_name).replace("{lot}", lot.lot_number)
+
+
+def open_recall(
+    *, lot: ProductLot, message: str, actor, now: datetime | None = None
+) -> tuple[Recall, list[RecallRecipient]]:
+    """The lot's side of a recall, inside the caller's transaction (reminders.services.
+    start_recall adds the notices): the lot is recalled (refused from now on), its one
+    Recall row exists, and every patient who received a vial of it has one RecallRecipient.
+    Started again, it finds the same rows and adds only patients missing from them.
+    Returns the recall and its recipients with their patients and sessions loaded."""
+    if not actor.has_perm(RECALL_PERMISSION):
+        raise PermissionDenied("Only a clinic admin can start a recall.")
+    now = now or timezone.now()
+    lot = _locked_lots([lot.pk])[lot.pk]  # two browsers at once: the second waits here
+    text = recall_text(message, lot)
+    recall, _created = Recall.objects.get_or_create(
+        lot=lot,
+        defaults={"message": message, "text": text, "started_by": actor, "started_at": now},
+    )
+    if lot.status != LotStatus.RECALLED:
+        _set_lot_status(lot, LotStatus.RECALLED, reason="Recall started", actor=actor, now=now)
+    vials = dict(SessionVial.objects.filter(lot=lot).values_list("session_id", "vials"))
+    by_patient: dict[int, list[TreatmentSession]] = {}
+    for session in lot_recipients(lot):
+        by_patient.setdefault(session.patient_id, []).append(session)
+    RecallRecipient.objects.bulk_create(
+        [
+            RecallRecipient(
+                recall=recall,
+                patient_id=patient_id,
+                session=sessions[-1],
+                sessions=[
+                    {
+                        "date": s.local_date.isoformat(),
+                        "vials": vials.get(s.pk, 0),
+                        "clinician": s.clinician.get_full_name() or s.clinician.username,
+                    }
+                    for s in sessions
+                ],
+            )
+            for patient_id, sessions in by_patient.items()
+        ],
+        ignore_conflicts=True,  # (recall, patient) is unique: a second start adds nobody twice
+        batch_size=1000,
+    )
+    recipients = list(
+        recall.recipients.select_related("patient", "session__protocol", "session__patient")
+    )
+    return recall, recipients
+
+
+def record_recall_contact(
+    *,
+    recipient: RecallRecipient,
+    contact: str,
+    note: str,
+    actor,
+    now: datetime | None = None,
+) -> RecallRecipient:
+    """Staff record by hand that they phoned the patient, or could not reach them."""
+    if not actor.has_perm(CONTACT_PERMISSION):
+        raise PermissionDenied("Only staff can record a recall contact.")
+    if contact not in (RecallContact.PHONED, RecallContact.UNREACHABLE):
+        raise ValidationError("Choose phoned or unreachable.", code="invalid")
+    if not note.strip():
+        raise ValidationError("Add a note (who answered, what was said).", code="reason_required")
+    with transaction.atomic():
+        recipient = RecallRecipient.objects.select_for_update().get(pk=recipient.pk)
+        recipient.contact = contact
+        recipient.contact_note = note.strip()
+        recipient.contact_by = actor
+        recipient.contact_at = now or timezone.now()
+        recipient.save(update_fields=["contact", "contact_note", "contact_by", "contact_at"])
+    return recipient
 
 
 def _vial_as_json(lot: ProductLot, count: int) -> dict:
