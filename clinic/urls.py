@@ -77,6 +77,13 @@ urlpatterns = [
         desk_consents.desk_sign,
         name="consent_desk_sign",
     ),
+    path(
+        "patients/<int:patient_pk>/consents/<int:pk>/hand-over/",
+        desk_consents.hand_over,
+        name="consent_desk_hand_over",
+    ),
+    path("desk/patient-signing/", desk_consents.desk_patient_signing, name="desk_patient_signing"),
+    path("desk/patient-signing/unlock/", desk_consents.desk_unlock, name="desk_unlock"),
     path("patients/<int:pk>/history/", history.patient_history, name="patient_history"),
     path("intake/<int:pk>/review/", patients.intake_review, name="intake_review"),
     path("patients/<int:patient_pk>/book/", sessions.session_book, name="session_book"),
