@@ -60,6 +60,15 @@ class Patient(models.Model):
         help_text="Where the patient lives; reminders follow their local clock.",
     )
 
+    # The language the patient reads: consents are offered in it where the clinic has a
+    # version in it (else in English).
+    language = models.CharField(
+        max_length=10,
+        choices=[("en", "English"), ("de", "Deutsch"), ("tr", "Türkçe")],
+        default="en",
+        help_text="Consents are offered in this language where the clinic has it.",
+    )
+
     # Reminder channels and consent.
     reminders_by_email = models.BooleanField(default=True)
     reminders_by_sms = models.BooleanField(default=False)
