@@ -29,6 +29,7 @@ _FRONT_DESK = [
     "treatments.change_changerequest",  # answer a patient's request to move or cancel
     "reminders.change_reminder",  # resend a failed one
     "consents.add_consent",  # take a patient's signature at the desk (as the witness)
+    "consents.change_consent",  # record a patient's withdrawal of a consent at the desk
 ]
 # What a clinician adds: the clinical record. Clinical photos are theirs too: the front desk
 # neither takes them (photos come with a follow-up's findings) nor needs to see them.

@@ -82,6 +82,12 @@ urlpatterns = [
         desk_consents.hand_over,
         name="consent_desk_hand_over",
     ),
+    path("patients/<int:pk>/consents/", desk_consents.patient_consents, name="patient_consents"),
+    path(
+        "patients/<int:patient_pk>/consents/signed/<int:pk>/withdraw/",
+        desk_consents.desk_withdraw,
+        name="consent_desk_withdraw",
+    ),
     path("desk/patient-signing/", desk_consents.desk_patient_signing, name="desk_patient_signing"),
     path("desk/patient-signing/unlock/", desk_consents.desk_unlock, name="desk_unlock"),
     path("patients/<int:pk>/history/", history.patient_history, name="patient_history"),

@@ -5,6 +5,7 @@ staff member's password to unlock."""
 from datetime import date
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from consents.models import Consent, ConsentKind, ConsentVersion
@@ -204,3 +205,79 @@ def test_the_locked_page_stays_within_its_queries(staff_client, django_assert_ma
     locked(staff_client)
     with django_assert_max_num_queries(8):
         assert staff_client.get(reverse("desk_patient_signing")).status_code == 200
+
+
+# --- The patient's signatures and a withdrawal at the desk ---------------------------------
+
+
+def test_staff_see_every_signature_with_channel_witness_and_clinic_time(staff_client):
+    from consents.services import withdraw_consent
+    from tests.factories import NOW
+
+    patient, v = locked(staff_client)
+    staff_client.post(reverse("desk_patient_signing"), sign_data(patient, v))
+    staff_client.post(reverse("desk_unlock"), {"password": PASSWORD})
+    consent = Consent.objects.get(patient=patient)
+    detail = staff_client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
+    assert reverse("patient_consents", args=[patient.pk]) in detail
+    html = staff_client.get(reverse("patient_consents", args=[patient.pk])).content.decode()
+    assert f'id="consent-{consent.pk}"' in html
+    assert "Monday 4 January 2027 at 09:00 Berlin time" in html
+    assert "At the front desk" in html and staff_client.user.get_full_name() in html
+    withdraw_url = reverse("consent_desk_withdraw", args=[patient.pk, consent.pk])
+    assert withdraw_url in html
+    withdraw_consent(consent=consent, withdrawn_by=staff_client.user, reason="Moved", now=NOW)
+    html = staff_client.get(reverse("patient_consents", args=[patient.pk])).content.decode()
+    assert "Withdrawn" in html and "Moved" in html and withdraw_url not in html
+
+
+def test_a_withdrawal_at_the_desk_needs_a_reason_and_records_the_staff_member(staff_client):
+    patient = PatientFactory()  # signed the current consents
+    consent = Consent.objects.filter(patient=patient).first()
+    url = reverse("consent_desk_withdraw", args=[patient.pk, consent.pk])
+    for data in ({}, {"reason": "   "}, {"reason": "x" * 3000}, {"reason": "\x00"}):
+        response = staff_client.post(url, data)
+        assert response.status_code in (200, 400)
+    consent.refresh_from_db()
+    assert consent.withdrawn_at is None
+    response = staff_client.post(url, {"reason": "Told us at the desk"})
+    assert response["Location"] == reverse("patient_consents", args=[patient.pk])
+    consent.refresh_from_db()
+    assert (consent.withdrawn_by, consent.withdrawal_reason) == (
+        staff_client.user,
+        "Told us at the desk",
+    )
+    # Twice: refused in words, no 500.
+    assert staff_client.post(url, {"reason": "again"}).status_code == 200
+    # Another patient's consent under this patient's address: 404.
+    other = PatientFactory()
+    other_consent = Consent.objects.filter(patient=other).first()
+    url = reverse("consent_desk_withdraw", args=[patient.pk, other_consent.pk])
+    assert staff_client.post(url, {"reason": "x"}).status_code == 404
+
+
+def test_patients_neither_list_nor_withdraw_at_the_desk(patient_client):
+    from consents.services import withdraw_consent
+    from tests.factories import NOW
+
+    patient = PatientFactory()
+    consent = Consent.objects.filter(patient=patient).first()
+    assert patient_client.get(reverse("patient_consents", args=[patient.pk])).status_code == 403
+    url = reverse("consent_desk_withdraw", args=[patient.pk, consent.pk])
+    assert patient_client.post(url, {"reason": "x"}).status_code == 403
+    # Nor through the service, for another patient's consent.
+    with pytest.raises(PermissionDenied):
+        withdraw_consent(consent=consent, withdrawn_by=patient_client.user, reason="x", now=NOW)
+
+
+def test_the_consents_page_stays_within_its_queries(staff_client, django_assert_max_num_queries):
+    patient = PatientFactory()
+    for _ in range(3):  # withdrawn and signed again: more rows, no more queries
+        from consents.services import withdraw_consent
+        from tests.factories import sign_current_consents
+
+        for c in Consent.objects.filter(patient=patient, withdrawn_at__isnull=True):
+            withdraw_consent(consent=c, withdrawn_by=staff_client.user, reason="r", now=c.signed_at)
+        sign_current_consents(patient)
+    with django_assert_max_num_queries(6):
+        assert staff_client.get(reverse("patient_consents", args=[patient.pk])).status_code == 200

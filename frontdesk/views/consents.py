@@ -19,14 +19,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts import roles
 from accounts.decorators import permission_required
 from audit.middleware import client_ip
+from consents import selectors as consent_selectors
 from consents import services as consent_services
-from consents.forms import FIELD_FOR_CODE, SignForm
-from consents.models import ConsentVersion
+from consents.forms import FIELD_FOR_CODE, SignForm, WithdrawForm
+from consents.models import Consent, ConsentVersion
 from frontdesk.middleware import LOCK_KEY, lock_of
 from patients.models import Patient
 from ui.forms import add_service_error
+
+from .common import now_and_today
 
 
 @permission_required(consent_services.DESK_PERMISSION)
@@ -167,3 +171,56 @@ def desk_unlock(request):
     if form.is_valid():
         form.add_error("password", "That is not your password.")
     return _locked_page(request, lock, unlock_form=form, status=400)
+
+
+# --- A patient's signatures, and a withdrawal at the desk ---------------------------------
+
+
+@permission_required("patients.view_patient")
+def patient_consents(request, pk):
+    """Every signature of the patient (withdrawn ones too) and what is still to sign today."""
+    patient = get_object_or_404(Patient, pk=pk)
+    _, today = now_and_today()
+    overview = consent_selectors.patient_overview(patient, today)
+    return render(
+        request,
+        "staff/patient_consents.html",
+        {
+            "patient": patient,
+            "overview": overview,
+            "can_take_signature": roles.role_grants(request.user, consent_services.DESK_PERMISSION),
+            "can_withdraw": roles.role_grants(request.user, consent_services.WITHDRAW_PERMISSION),
+        },
+    )
+
+
+@permission_required(consent_services.WITHDRAW_PERMISSION)
+def desk_withdraw(request, patient_pk, pk):
+    """The patient tells the desk they withdraw a consent: recorded with the reason, by the
+    staff member."""
+    signed = get_object_or_404(
+        Consent.objects.select_related("version__document", "patient"), pk=pk, patient_id=patient_pk
+    )
+    form = WithdrawForm(request.POST or None)
+    form.fields["reason"].label = "Why does the patient withdraw this consent?"
+    if request.method == "POST" and form.is_valid():
+        try:
+            consent_services.withdraw_consent(
+                consent=signed,
+                withdrawn_by=request.user,
+                reason=form.cleaned_data["reason"],
+                now=timezone.now(),
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
+        else:
+            messages.success(
+                request,
+                f"{signed.patient.full_name}'s {signed.version.document.title} is withdrawn.",
+            )
+            return redirect("patient_consents", pk=patient_pk)
+    return render(
+        request,
+        "staff/consent_withdraw.html",
+        {"patient": signed.patient, "consent": signed, "form": form},
+    )
