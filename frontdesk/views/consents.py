@@ -70,7 +70,10 @@ DESK_UNLOCK_ATTEMPTS = 5
 
 class UnlockForm(forms.Form):
     password = forms.CharField(
-        label="Staff password", strip=False, max_length=4096, widget=forms.PasswordInput
+        label="Staff password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
     )
 
 
@@ -97,7 +100,7 @@ def hand_over(request, patient_pk, pk):
     return redirect("desk_patient_signing")
 
 
-def _locked_page(request, lock, *, form=None, unlock_form=None, status=200):
+def _locked_page(request, lock, *, form=None, unlock_form=None):
     patient, version = _signable(lock["patient"], lock["version"])
     return render(
         request,
@@ -110,7 +113,6 @@ def _locked_page(request, lock, *, form=None, unlock_form=None, status=200):
             "unlock_form": unlock_form or UnlockForm(),
             "desk_locked": True,
         },
-        status=status,
     )
 
 
@@ -170,7 +172,7 @@ def desk_unlock(request):
     request.session[LOCK_KEY] = lock
     if form.is_valid():
         form.add_error("password", "That is not your password.")
-    return _locked_page(request, lock, unlock_form=form, status=400)
+    return _locked_page(request, lock, unlock_form=form)
 
 
 # --- A patient's signatures, and a withdrawal at the desk ---------------------------------
