@@ -43,5 +43,4 @@ class DeskSigningLockMiddleware:
                 name = None
             if name not in OPEN_WHILE_LOCKED:
                 return HttpResponseRedirect(reverse("desk_patient_signing"))
-            request.desk_locked = True
         return self.get_response(request)

@@ -281,3 +281,14 @@ def test_the_consents_page_stays_within_its_queries(staff_client, django_assert_
         sign_current_consents(patient)
     with django_assert_max_num_queries(6):
         assert staff_client.get(reverse("patient_consents", args=[patient.pk])).status_code == 200
+
+
+def test_the_locked_page_stays_when_the_record_is_merged_meanwhile(staff_client):
+    from patients.models import Patient
+    from tests.factories import NOW
+
+    patient, v = locked(staff_client)
+    kept = PatientFactory()
+    Patient.objects.filter(pk=patient.pk).update(merged_into=kept, merged_at=NOW)
+    response = staff_client.get(reverse("desk_patient_signing"))
+    assert response.status_code == 200 and b'id="sign-consent"' in response.content

@@ -100,8 +100,17 @@ def hand_over(request, patient_pk, pk):
     return redirect("desk_patient_signing")
 
 
+def _locked(lock):
+    """The lock's patient and version. Neither is ever deleted (PROTECT, published versions
+    read-only), so the locked page never falls to a 404 page with the staff navigation."""
+    return (
+        Patient.objects.get(pk=lock["patient"]),
+        ConsentVersion.objects.select_related("document").get(pk=lock["version"]),
+    )
+
+
 def _locked_page(request, lock, *, form=None, unlock_form=None):
-    patient, version = _signable(lock["patient"], lock["version"])
+    patient, version = _locked(lock)
     return render(
         request,
         "staff/consent_desk_locked.html",
@@ -126,7 +135,7 @@ def desk_patient_signing(request):
         return HttpResponseNotAllowed(["GET", "POST"])
     if request.method != "POST" or lock["signed"]:
         return _locked_page(request, lock)
-    patient, version = _signable(lock["patient"], lock["version"])
+    patient, version = _locked(lock)
     form = SignForm(request.POST, version=version)
     if form.is_valid():
         try:
