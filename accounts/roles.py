@@ -31,6 +31,7 @@ _FRONT_DESK = [
     "consents.add_consent",  # take a patient's signature at the desk (as the witness)
     "treatments.view_productlot",  # the lots: stock, warnings, quarantine, recall report
     "treatments.change_recallrecipient",  # record a recall phone call (or unreachable)
+    "consents.change_consent",  # record a patient's withdrawal of a consent at the desk
 ]
 # What a clinician adds: the clinical record. Clinical photos are theirs too: the front desk
 # neither takes them (photos come with a follow-up's findings) nor needs to see them.

@@ -44,6 +44,10 @@ ORDER = [
     "booking_valid",
     "booking_refused",
     "portal_home",
+    "consent_sign",
+    "patient_consents",
+    "portal_intake",
+    "photo_compare",
 ]
 
 LUA = r"""

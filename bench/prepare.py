@@ -34,6 +34,7 @@ from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from accounts import roles, two_factor  # noqa: E402
+from consents.models import ConsentVersion  # noqa: E402
 from patients.models import Patient  # noqa: E402
 from reminders.models import Reminder  # noqa: E402
 from treatments.models import Room, TreatmentSession  # noqa: E402
@@ -155,6 +156,11 @@ def main():
     book_ids = booking_patients()
     refused_day = upcoming.local_date + timedelta(days=1)
 
+    consent = (
+        ConsentVersion.objects.filter(document__kind="treatment", published_at__isnull=False)
+        .order_by("-number")
+        .first()
+    )
     pages = {
         "ceiling": ("GET", "/ping", None),
         "schedule_day": ("GET", f"/schedule/?day={busiest_day}", "staff"),
@@ -164,6 +170,16 @@ def main():
         "booking_valid": ("POST", "/patients/{id}/book/", "staff"),
         "booking_refused": ("POST", f"/patients/{patient.pk}/book/", "staff"),
         "portal_home": ("GET", "/portal/", "patient"),
+        # Issue 14: the desk's consent signing page, a patient's signatures, the intake
+        # questionnaire, the before/after comparison.
+        "consent_sign": (
+            "GET",
+            f"/patients/{patient.pk}/consents/{consent.pk if consent else 0}/sign/",
+            "staff",
+        ),
+        "patient_consents": ("GET", f"/patients/{patient.pk}/consents/", "staff"),
+        "portal_intake": ("GET", "/portal/intake/", "patient"),
+        "photo_compare": ("GET", f"/patients/{patient.pk}/compare/", "admin"),
     }
     accounts = {"staff": staff, "admin": admin, "patient": patient_user}
 

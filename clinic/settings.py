@@ -96,6 +96,9 @@ MIDDLEWARE = [
     # After the idle timeout (a stale session is signed out first): no page opens until the
     # second factor is given, where the user has one or their role needs one.
     "accounts.middleware.TwoFactorMiddleware",
+    # A session handed to a patient at the desk opens only the signing page until the staff
+    # member unlocks it with their password (frontdesk/middleware.py).
+    "frontdesk.middleware.DeskSigningLockMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its lockout response.
     "axes.middleware.AxesMiddleware",

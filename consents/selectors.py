@@ -66,14 +66,14 @@ def _covers(consents: list[Consent], version: ConsentVersion) -> bool:
 
 
 def missing_consents(
-    patient, on_day: date, *, kinds: tuple[str, ...] | None = None, language: str = "en"
+    patient, on_day: date, *, kinds: tuple[str, ...] | None = None, language: str | None = None
 ) -> list[ConsentVersion]:
     """The current versions on `on_day` the patient has not signed (or has withdrawn), in two
-    queries whatever the number of documents."""
+    queries whatever the number of documents; in the patient's language where it exists."""
     signed = active_consents(patient)
     return [
         version
-        for version in current_versions(on_day, language)
+        for version in current_versions(on_day, language or patient.language)
         if (kinds is None or version.document.kind in kinds) and not _covers(signed, version)
     ]
 
@@ -98,14 +98,15 @@ class ConsentOverview:
 
 
 def patient_overview(patient, on_day: date) -> ConsentOverview:
-    """The portal's list: what to sign today, and every signature (withdrawn ones too)."""
+    """The portal's list: what to sign today (in the patient's language where the clinic
+    has it, else English), and every signature (withdrawn ones too)."""
     signed = list(
         Consent.objects.filter(patient=patient).select_related(
             "version__document", "witnessed_by", "withdrawn_by"
         )
     )
     active = [c for c in signed if c.withdrawn_at is None]
-    to_sign = [v for v in current_versions(on_day) if not _covers(active, v)]
+    to_sign = [v for v in current_versions(on_day, patient.language) if not _covers(active, v)]
     return ConsentOverview(to_sign=to_sign, signed=signed)
 
 

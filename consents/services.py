@@ -13,6 +13,9 @@ from . import selectors
 from .models import Consent, ConsentKind, ConsentVersion, SignedVia
 
 DESK_PERMISSION = "consents.add_consent"
+# Staff who record a patient's withdrawal at the desk (the patient withdraws their own in the
+# portal without it).
+WITHDRAW_PERMISSION = "consents.change_consent"
 
 
 def _normal_name(name: str) -> str:
@@ -100,7 +103,11 @@ def sign_consent(
 
 def withdraw_consent(*, consent: Consent, withdrawn_by, reason: str, now: datetime) -> Consent:
     """Withdraw a signature, with the reason; the clinic sees it at once. `withdrawn_by` is
-    the patient's own account (portal) or a staff member's."""
+    the patient's own account (portal) or a staff member's holding
+    `consents.change_consent` (else `PermissionDenied`)."""
+    own_account = Patient.objects.filter(pk=consent.patient_id, user_id=withdrawn_by.pk).exists()
+    if not own_account and not withdrawn_by.has_perm(WITHDRAW_PERMISSION):
+        raise PermissionDenied("Only the patient or clinic staff can withdraw a consent.")
     if not reason.strip():
         raise ValidationError(
             {"reason": ValidationError("Say why the consent is withdrawn.", code="reason_required")}

@@ -509,6 +509,7 @@ class PatientForm(forms.ModelForm):
             "email",
             "phone",
             "time_zone",
+            "language",
             "reminders_by_email",
             "reminders_by_sms",
             "non_essential_opt_out",
@@ -524,6 +525,7 @@ class PatientForm(forms.ModelForm):
             "non_essential_opt_out": "Only essential messages",
             "takes_prescribed_nsaid": "Takes a prescribed NSAID",
             "prescribed_nsaid": "Prescribed NSAID and dose",
+            "language": "Language the patient reads",
         }
         widgets = {
             "date_of_birth": forms.DateInput(attrs={"type": "date"}),
@@ -540,6 +542,11 @@ class PatientForm(forms.ModelForm):
         for name in ("first_name", "last_name"):
             self.fields[name].validators.append(validate_no_bidi_controls)
         self.fields["date_of_birth"].validators.append(born_from_1900)
+        # Left out (an older form, a script): the record's language stays as it is.
+        self.fields["language"].required = False
+
+    def clean_language(self):
+        return self.cleaned_data.get("language") or self.instance.language or "en"
 
     def ask_to_confirm_not_a_duplicate(self):
         self.fields["not_a_duplicate"].widget = forms.CheckboxInput()

@@ -1,6 +1,7 @@
 import zoneinfo
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
@@ -57,6 +58,15 @@ class Patient(models.Model):
         default=default_time_zone,
         validators=[validate_time_zone],
         help_text="Where the patient lives; reminders follow their local clock.",
+    )
+
+    # The language the patient reads: consents are offered in it where the clinic has a
+    # version in it (else in English).
+    language = models.CharField(
+        max_length=10,
+        choices=[("en", "English"), ("de", "Deutsch"), ("tr", "Türkçe")],
+        default="en",
+        help_text="Consents are offered in this language where the clinic has it.",
     )
 
     # Reminder channels and consent.
@@ -319,6 +329,21 @@ class IntakeVersion(models.Model):
                 name="intake_review_has_author",
             ),
         ]
+        triggers = [
+            # Append-only in the database too: only the review (who, when) is ever written
+            # onto a submitted version, once; nothing is deleted.
+            pgtrigger.Protect(
+                name="only_the_review_changes",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.AnyChange(exclude=["reviewed_by", "reviewed_at"]),
+            ),
+            pgtrigger.Protect(
+                name="reviewed_once",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(old__reviewed_at__isnull=False),
+            ),
+            pgtrigger.Protect(name="never_deleted", operation=pgtrigger.Delete),
+        ]
 
     def __str__(self):
         return f"Intake v{self.number} of patient {self.patient_id}"
@@ -351,6 +376,9 @@ class IntakeMedication(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "position"], name="intake_medication_line"),
         ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
 
     def __str__(self):
         return self.name
@@ -374,6 +402,9 @@ class IntakeReconfirmation(models.Model):
 
     class Meta:
         ordering = ["-confirmed_at", "-id"]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
 
     def __str__(self):
         return f"Reconfirmed {self.version} at {self.confirmed_at:%Y-%m-%d %H:%M}"

@@ -22,7 +22,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts import roles
-from consents.models import ConsentVersion
+from consents.models import Consent, ConsentVersion
 from patients import intake as patient_intake
 from patients import services as patient_services
 from reminders import services as reminder_services
@@ -319,6 +319,11 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ),
     ("consents.add_consent",): lambda w: w.page(
         "consent_desk_sign", PatientFactory(consents=False).pk, w.world.consent_version.pk
+    ),
+    ("consents.change_consent",): lambda w: w.page(
+        "consent_desk_withdraw",
+        w.world.patient.pk,
+        Consent.objects.filter(patient=w.world.patient).values_list("pk", flat=True).first(),
     ),
     (
         "consents.add_consentdocument",

@@ -19,7 +19,12 @@ from PIL import Image
 from accounts import roles
 from consents.models import ConsentVersion
 from consents.selectors import current_versions
-from consents.services import DESK_PERMISSION, sign_consent, withdraw_consent
+from consents.services import (
+    DESK_PERMISSION,
+    WITHDRAW_PERMISSION,
+    sign_consent,
+    withdraw_consent,
+)
 from patients.intake import review_intake, submit_intake
 from patients.models import Patient
 from patients.services import register_patient
@@ -254,10 +259,21 @@ class Command(BaseCommand):
                 witnessed_by=desk if stage == "in_follow_up" else None,
                 now=max(signed_at, version.published_at),
             )
-            if stage in CONSENT_WITHDRAWN and version.document.kind == "treatment":
+            # Told the front desk; a role-less "reception" of an older demo cannot record
+            # it, then the patient withdrew in the portal.
+            withdrawer = (
+                users["reception"]
+                if users["reception"].has_perm(WITHDRAW_PERMISSION)
+                else patient.user
+            )
+            if (
+                stage in CONSENT_WITHDRAWN
+                and version.document.kind == "treatment"
+                and withdrawer is not None
+            ):
                 withdraw_consent(
                     consent=consent,
-                    withdrawn_by=users["reception"],
+                    withdrawn_by=withdrawer,
                     reason="Wants to think it over (told the front desk by phone).",
                     now=timezone.now() - timedelta(days=1),
                 )
