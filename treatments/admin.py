@@ -41,6 +41,12 @@ class RoomOutOfServiceInline(admin.TabularInline):
     extra = 0
 
 
+@admin.register(RoomOutOfService)
+class RoomOutOfServiceAdmin(admin.ModelAdmin):
+    list_display = ("room", "starts_at", "ends_at", "reason")
+    list_select_related = ("room",)
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     list_display = ("name", "site", "is_active")
