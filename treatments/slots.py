@@ -57,6 +57,14 @@ class Slot:
         return self.clinician.get_full_name() or self.clinician.username  # type: ignore[attr-defined]
 
     @property
+    def day_iso(self) -> str:
+        return self.local_start.date().isoformat()
+
+    @property
+    def time_hm(self) -> str:
+        return f"{self.local_start:%H:%M}"
+
+    @property
     def text(self) -> str:
         """ "Tue 3 Mar 2027, 09:00 Berlin time, Dr Meyer, Room 2"."""
         when = f"{self.local_start:%a} {self.local_start.day} {self.local_start:%b %Y, %H:%M}"
