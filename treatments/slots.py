@@ -115,8 +115,12 @@ def free_slots(
     range_end = datetime.combine(end_day + timedelta(days=1), time(0), tzinfo=tz) + length
     busy_clinician: dict[int, list[hours.Interval]] = defaultdict(list)
     busy_room: dict[int, list[hours.Interval]] = defaultdict(list)
+    # Sessions are never a day long: the lower bound keeps this an index range scan.
     for clinician_id, room_id, starts, ends in TreatmentSession.objects.filter(
-        status__in=LIVE_STATUSES, starts_at__lt=range_end, ends_at__gt=range_start
+        status__in=LIVE_STATUSES,
+        starts_at__gt=range_start - timedelta(days=1),
+        starts_at__lt=range_end,
+        ends_at__gt=range_start,
     ).values_list("clinician_id", "room_id", "starts_at", "ends_at"):
         busy_clinician[clinician_id].append((starts, ends))
         busy_room[room_id].append((starts, ends))
