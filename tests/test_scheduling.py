@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sites.models import ClinicianAbsence, OpeningHours, Site, SiteClosure, WorkingHours
 from tests.factories import NOW, PatientFactory, RoomFactory, at, clinician
 from treatments import services
-from treatments.models import RoomOutOfService
+from treatments.models import ProtocolVersion, RoomOutOfService, TreatmentSession
+from treatments.rules import add_months
 from treatments.slots import free_slots
 
 pytestmark = pytest.mark.django_db
@@ -333,8 +334,6 @@ def test_the_finder_offers_exactly_what_booking_accepts(plan):
 
 
 def _check_plan(plan):
-    from tests.test_constraints import raw_session
-
     berlin = Site.objects.create(name="Property site", time_zone="Europe/Berlin")
     for opens, closes in plan["opening"]:
         for day in DAYS:
@@ -382,7 +381,22 @@ def _check_plan(plan):
         )
     patient = PatientFactory()
     if plan["previous"]:
-        raw_session(patient=patient, day=plan["previous"], doctor=doctors[0], room=RoomFactory())
+        day = plan["previous"]  # in the past: written without the service
+        TreatmentSession.objects.create(
+            patient=patient,
+            starts_at=at(day, 10),
+            ends_at=at(day, 11),
+            clinician=doctors[0],
+            room=RoomFactory(),
+            protocol=ProtocolVersion.objects.first(),
+            gap_months=6,
+            local_date=day,
+            gap_until=add_months(day, 6),
+            booked_by=doctors[0],
+            booked_at=at(day, 9),
+            status="completed",
+            completed_at=at(day, 11),
+        )
 
     offered = free_slots(patient=patient, site=berlin, start_day=DAYS[0], end_day=DAYS[-1], now=NOW)
     for slot in offered:  # every slot offered is accepted
