@@ -41,6 +41,7 @@ ORDER = [
     "patient_search",
     "patient_page",
     "review_overdue",
+    "booking_page",
     "booking_valid",
     "booking_refused",
     "portal_home",

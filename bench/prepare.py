@@ -167,6 +167,8 @@ def main():
         "patient_search": ("GET", "/patients/?q=santos", "staff"),
         "patient_page": ("GET", f"/patients/{patient.pk}/", "staff"),
         "review_overdue": ("GET", "/follow-ups/review/?status=overdue", "admin"),
+        # The booking page with its next free slots (the slot finder, a month for one site).
+        "booking_page": ("GET", f"/patients/{book_ids[0]}/book/", "staff"),
         "booking_valid": ("POST", "/patients/{id}/book/", "staff"),
         "booking_refused": ("POST", f"/patients/{patient.pk}/book/", "staff"),
         "portal_home": ("GET", "/portal/", "patient"),

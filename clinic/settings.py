@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "patients",
     "treatments",
     "consents",
+    "sites",
     "reminders",
     "portal",
     "ui",

@@ -53,6 +53,9 @@ FIELD_FOR_CODE: dict[str, FieldFor] = {
     "vials_required": "lot",
     "reason_required": "reason",
     "slot_taken": _slot_field,
+    "outside_hours": "time",
+    "clinician_absent": "clinician",
+    "room_out_of_service": "room",
     "duplicate_email": "email",
     "possible_duplicate": "not_a_duplicate",
     "merge_gap_clash": None,
@@ -139,7 +142,9 @@ class SessionTimeForm(forms.Form):
                 ),
             )
         if data.get("day") and data.get("time"):
-            data["starts_at"] = datetime.combine(data["day"], data["time"], tzinfo=clinic_tz())
+            # On the clock of the room's site (the clinic's, at a single site).
+            tz = data["room"].site.tz if data.get("room") else clinic_tz()
+            data["starts_at"] = datetime.combine(data["day"], data["time"], tzinfo=tz)
             data["ends_at"] = data["starts_at"] + timedelta(minutes=data.get("duration") or 60)
         return data
 
@@ -162,7 +167,55 @@ class BookingForm(SessionTimeForm):
     notes = forms.CharField(
         required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
     )
+    override_availability = forms.BooleanField(
+        required=False,
+        label="Book it anyway, outside the opening hours or availability",
+        help_text="Only where the clinic must: the site closed, the clinician absent or not "
+        "working then, or the room out of service. Your name and reason are recorded.",
+    )
+    override_reason = forms.CharField(
+        required=False, max_length=TEXT_MAX, label="Why it must be booked then"
+    )
     booking_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("override_availability") and not (data.get("override_reason") or "").strip():
+            self.add_error("override_reason", "Say why it must be booked then.")
+        return data
+
+    def chosen_override_reason(self) -> str:
+        """The reason to pass to the service: only when the override is ticked."""
+        data = self.cleaned_data
+        return (data.get("override_reason") or "") if data.get("override_availability") else ""
+
+
+class SlotPickForm(forms.Form):
+    """The booking page's query: which site's free slots to list, and a slot picked from
+    the list to fill the booking form with. Whatever does not parse is ignored."""
+
+    site = forms.ModelChoiceField(queryset=None, required=False)
+    day = DayField(required=False)
+    time = forms.TimeField(required=False)
+    clinician = forms.ModelChoiceField(queryset=None, required=False)
+    room = forms.ModelChoiceField(queryset=None, required=False)
+
+    def __init__(self, *args, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites
+        self.fields["site"].label_from_instance = lambda site: site.name
+        self.fields["clinician"].queryset = clinicians()
+        self.fields["room"].queryset = Room.objects.filter(is_active=True)
+
+    def site_or(self, default):
+        return (self.is_valid() and self.cleaned_data.get("site")) or default
+
+    def picked(self) -> dict:
+        """The picked slot as the booking form's initial values ({} if none parses)."""
+        if not self.is_valid():
+            return {}
+        names = ("day", "time", "clinician", "room")
+        return {name: self.cleaned_data[name] for name in names if self.cleaned_data.get(name)}
 
 
 class RescheduleForm(SessionTimeForm):

@@ -9,7 +9,7 @@ a role without a row, a row without a walk, or a page guarded by the wrong permi
 
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from consents.models import Consent, ConsentVersion
 from patients import intake as patient_intake
 from patients import services as patient_services
 from reminders import services as reminder_services
+from sites.models import ClinicianAbsence, WorkingHours
 from tests.factories import (
     PatientFactory,
     ProductLotFactory,
@@ -42,6 +43,7 @@ from treatments.models import (
     ChangeRequest,
     FollowUpPhoto,
     ProtocolVersion,
+    RoomOutOfService,
     SideEffectReport,
     TreatmentSession,
 )
@@ -141,6 +143,21 @@ class World:
         )
         self.recall_recipient = self.recall.recipients.get()
         self.room = RoomFactory()
+        self.outage = RoomOutOfService.objects.create(
+            room=self.room, starts_at=at(date(2027, 5, 1)), ends_at=at(date(2027, 5, 2))
+        )
+        self.working_hours = WorkingHours.objects.create(
+            site=self.room.site,
+            clinician=self.session.clinician,
+            weekday=0,
+            opens=time(9),
+            closes=time(17),
+        )
+        self.absence = ClinicianAbsence.objects.create(
+            clinician=self.session.clinician,
+            starts_at=at(date(2027, 5, 1)),
+            ends_at=at(date(2027, 5, 2)),
+        )
         self.protocol = ProtocolVersion.objects.first()
         self.consent_version = ConsentVersion.objects.filter(published_at__isnull=False).first()
 
@@ -366,6 +383,32 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ),
     ("treatments.add_room", "treatments.change_room"): _admin_pages(
         "treatments_room", lambda world: world.room.pk
+    ),
+    (
+        "treatments.add_roomoutofservice",
+        "treatments.change_roomoutofservice",
+        "treatments.delete_roomoutofservice",
+    ): _admin_pages("treatments_roomoutofservice", lambda world: world.outage.pk),
+    (
+        "sites.add_site",
+        "sites.change_site",
+        "sites.add_openinghours",
+        "sites.change_openinghours",
+        "sites.delete_openinghours",
+        "sites.add_siteclosure",
+        "sites.change_siteclosure",
+        "sites.delete_siteclosure",
+    ): _admin_pages("sites_site", lambda world: world.room.site_id),
+    (
+        "sites.add_workinghours",
+        "sites.change_workinghours",
+        "sites.delete_workinghours",
+        "sites.add_clinicianabsence",
+        "sites.change_clinicianabsence",
+        "sites.delete_clinicianabsence",
+    ): lambda w: w.all_of(
+        _admin_pages("sites_workinghours", lambda world: world.working_hours.pk)(w),
+        _admin_pages("sites_clinicianabsence", lambda world: world.absence.pk)(w),
     ),
     ("treatments.add_protocolversion", "treatments.change_protocolversion"): _admin_pages(
         "treatments_protocolversion", lambda world: world.protocol.pk

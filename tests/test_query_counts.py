@@ -25,7 +25,8 @@ MAX_QUERIES = {
     # One more than before the access log: its INSERT (audit.services.record_access).
     "patient_detail": 20,  # 15 + the intake: its newest version, lines, reconfirmations,
     # and what changed since the last reviewed version (that version and its lines)
-    "session_book": 7,
+    "session_book": 18,  # 7 + the slot finder: sites, protocol, the patient's sessions, 5 for
+    # hours/closures/working hours/absences/outages, rooms, clinicians, the range's sessions
     "session_detail": 11,  # 8 + the access log INSERT + missing consents + intake check
     "session_detail_amended": 10,
     "session_amend": 9,

@@ -16,6 +16,7 @@ from .models import (
     ProductLot,
     ProtocolVersion,
     Room,
+    RoomOutOfService,
     SessionVial,
     SideEffectReport,
     TreatmentSession,
@@ -35,11 +36,23 @@ class ProtocolVersionAdmin(admin.ModelAdmin):
         return ["created_at"]
 
 
+class RoomOutOfServiceInline(admin.TabularInline):
+    model = RoomOutOfService
+    extra = 0
+
+
+@admin.register(RoomOutOfService)
+class RoomOutOfServiceAdmin(admin.ModelAdmin):
+    list_display = ("room", "starts_at", "ends_at", "reason")
+    list_select_related = ("room",)
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_active")
-    list_filter = ("is_active",)
+    list_display = ("name", "site", "is_active")
+    list_filter = ("is_active", "site")
     search_fields = ("name",)
+    inlines = [RoomOutOfServiceInline]
 
 
 class SessionVialInline(admin.TabularInline):

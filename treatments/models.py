@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from sites.models import Site, default_site_id
+
 from . import photos, rules
 from .validators import validate_photo
 
@@ -133,6 +135,9 @@ class ProtocolVersion(models.Model):
 class Room(models.Model):
     name = models.CharField(max_length=100, unique=True)
     is_active = models.BooleanField(default=True)
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="rooms", default=default_site_id
+    )
 
     class Meta:
         ordering = ["name"]
@@ -150,6 +155,32 @@ class LotStatus(models.TextChoices):
 
 # A lot in one of these states is never used on a session (unusable_reason, usable_on).
 BLOCKED_LOT_STATUSES = (LotStatus.ON_HOLD, LotStatus.RECALLED)
+
+
+@pghistory.track()
+class RoomOutOfService(models.Model):
+    """A room that cannot be used from `starts_at` to `ends_at` (repairs, cleaning)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="out_of_service")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name_plural = "rooms out of service"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="room_out_of_service_ends_after_start"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.room} out of service from {self.starts_at:%Y-%m-%d %H:%M}"
+
+    def clean(self):
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The period must end after it starts."})
 
 
 class ProductLotQuerySet(models.QuerySet):
@@ -403,6 +434,10 @@ class TreatmentSession(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clinician_sessions"
     )
     room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="sessions")
+    # The room's site, when booked or moved: its clock gives local_date.
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="sessions", default=default_site_id
+    )
     status = models.CharField(
         max_length=16, choices=SessionStatus.choices, default=SessionStatus.SCHEDULED
     )
@@ -414,7 +449,7 @@ class TreatmentSession(models.Model):
 
     protocol = models.ForeignKey(ProtocolVersion, on_delete=models.PROTECT, related_name="sessions")
     gap_months = models.PositiveSmallIntegerField(help_text="Copied from the protocol version.")
-    local_date = models.DateField(help_text="The session's day in the clinic's time zone.")
+    local_date = models.DateField(help_text="The session's day on its site's clock.")
     gap_until = models.DateField(help_text="The first day a later session may take place.")
 
     booked_by = models.ForeignKey(
@@ -451,6 +486,13 @@ class TreatmentSession(models.Model):
     # Booked at short notice by the front desk while the clinician's decision is awaited: the
     # booking is allowed, completing it still needs the decision.
     nsaid_decision_awaited = models.BooleanField(default=False)
+
+    # Booked or moved outside opening/working hours, in an absence or an out-of-service
+    # room, on purpose: who decided it and why (the last booking or move).
+    availability_override_reason = models.TextField(blank=True)
+    availability_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(
@@ -523,9 +565,10 @@ class TreatmentSession(models.Model):
     def nsaid_window(self) -> rules.NsaidWindow:
         return rules.nsaid_window(self.patient_day(), terms=self.protocol.terms)
 
-    def set_calendar_days(self, clinic_tz: ZoneInfo) -> None:
-        """Derive local_date and gap_until from starts_at and the session's gap."""
-        self.local_date = rules.local_day(self.starts_at, clinic_tz)
+    def set_calendar_days(self, site_tz: ZoneInfo) -> None:
+        """Derive local_date (on the site's clock) and gap_until from starts_at and the
+        session's gap."""
+        self.local_date = rules.local_day(self.starts_at, site_tz)
         self.gap_until = rules.earliest_next_session(self.local_date, gap_months=self.gap_months)
 
     def as_booked_day(self) -> rules.BookedDay:

@@ -11,6 +11,13 @@ fields; other code may branch on them):
     too_far_ahead          the session would be after patients.validators.LATEST_DAY
     invalid_times          the session would not end after it starts
     not_a_clinician        the session's clinician is not an active user in the Clinician role
+    outside_hours          the site is closed then (its opening hours, a closure); only
+                           refused at a site that has opening hours
+    clinician_absent       the clinician is absent then, or (at a site with opening hours)
+                           does not work there then
+    room_out_of_service    the room is out of service then
+                           (these three: unless `override_reason` says why it must be so;
+                           stored on the session with who decided it)
     nsaid_window_started   short notice without the patient's no-NSAID confirmation
     nsaid_review_required  prescribed NSAID and no clinician decision on file
     intake_required        completing a session without a reviewed intake, or (a later
@@ -74,7 +81,7 @@ from patients.intake import intake_problem
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 
-from . import rules, signals
+from . import availability, rules, signals
 from .db import (
     BOOKING_KEY_CONSTRAINT,
     CLINICIAN_SLOT_CONSTRAINT,
@@ -128,9 +135,14 @@ def book_session(
     await_nsaid_decision: bool = False,
     notes: str = "",
     booking_key=None,
+    override_reason: str = "",
     now: datetime | None = None,
 ) -> TreatmentSession:
     """Book a session under the protocol version in force today, and plan its follow-ups.
+
+    The session is at its room's site: its day (`local_date`) is on that site's clock.
+    `override_reason`: book it although the site is closed, the clinician absent or the room
+    out of service then; the reason and `booked_by` are stored on the session.
 
     `booking_key`: the form's one-time key. A second booking with the same key (a double
     click, a resubmitted form) returns the session the first one booked.
@@ -160,8 +172,9 @@ def book_session(
         booked_at=now,
         notes=notes,
         booking_key=booking_key,
+        site_id=room.site_id,
     )
-    session.set_calendar_days(clinic_tz())
+    session.set_calendar_days(session.site.tz)
     if nsaid_decision.strip():
         _set_nsaid_decision(session, decision=nsaid_decision, clinician=booked_by, now=now)
     try:
@@ -171,6 +184,7 @@ def book_session(
                 return _booked_with_key(booking_key, patient)
             _check_gap(session)
             _check_slot(session)
+            _check_availability(session, override_reason=override_reason, by=booked_by)
             _check_nsaid_notice(
                 session,
                 now=now,
@@ -213,9 +227,12 @@ def reschedule_session(
     clinician=None,
     room=None,
     nsaid_free_confirmed: bool = False,
+    override_reason: str = "",
     now: datetime | None = None,
 ) -> TreatmentSession:
     """Move a scheduled or confirmed session; its NSAID window and planned follow-ups move too.
+    A move to another room moves it to that room's site (and its clock); `override_reason`
+    as for book_session.
 
     The session keeps its protocol version. A move into short notice needs the patient's
     no-NSAID confirmation again, for the new window.
@@ -233,12 +250,14 @@ def reschedule_session(
             session.starts_at, session.ends_at = starts_at, ends_at
             session.clinician = clinician or session.clinician
             session.room = room or session.room
-            session.set_calendar_days(clinic_tz())
+            session.site_id = session.room.site_id
+            session.set_calendar_days(session.site.tz)
             session.nsaid_free_confirmed_at = None
             session.reschedule_count += 1  # reminders for the new date are planned afresh
             session.rescheduled_at, session.rescheduled_by = now, changed_by
             _check_gap(session)
             _check_slot(session)
+            _check_availability(session, override_reason=override_reason, by=changed_by)
             _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
             session.full_clean(exclude=["patient", "clinician", "room", "protocol", "booked_by"])
             session.save()
@@ -298,7 +317,7 @@ def check_in_session(
                     "at": timezone.localtime(session.checked_in_at, clinic_tz()).strftime("%H:%M")
                 },
             )
-        if rules.local_day(now, clinic_tz()) != session.local_date:
+        if rules.local_day(now, session.site.tz) != session.local_date:
             raise ValidationError(
                 "A patient can be checked in only on the day of the session.", code="not_today"
             )
@@ -1150,6 +1169,26 @@ def _check_slot(session: TreatmentSession) -> None:
         raise _slot_error("clinician")
     if overlapping.filter(room_id=session.room_id).exists():
         raise _slot_error("room")
+
+
+def _check_availability(session: TreatmentSession, *, override_reason: str, by) -> None:
+    """Opening and working hours, absences, rooms out of service (treatments.availability,
+    which the slot finder asks too). An override with a reason books anyway and is stored."""
+    session.availability_override_reason, session.availability_override_by = "", None
+    site = session.site
+    available = availability.load(site, session.local_date, session.local_date)
+    refusal = available.refusal(
+        session.starts_at,
+        session.ends_at,
+        clinician_id=session.clinician_id,
+        room_id=session.room_id,
+    )
+    if refusal is None:
+        return
+    if not override_reason.strip():
+        raise refusal
+    session.availability_override_reason = override_reason.strip()
+    session.availability_override_by = by
 
 
 def _slot_error(what: str) -> ValidationError:

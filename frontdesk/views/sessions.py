@@ -1,6 +1,8 @@
 """Booking a session, and what staff do with one: check in, no-show, complete, the NSAID
 decision, move, cancel."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
@@ -24,9 +26,11 @@ from frontdesk.forms import (
     PreviewForm,
     RescheduleForm,
     SessionRecordForm,
+    SlotPickForm,
 )
 from patients.models import Patient
-from treatments import selectors, services
+from sites.models import Site
+from treatments import selectors, services, slots
 from treatments.formatting import long_date
 from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error
@@ -40,7 +44,15 @@ from .common import now_and_today
 def session_book(request, patient_pk):
     patient = get_object_or_404(Patient, pk=patient_pk)
     now, today = now_and_today()
-    form = BookingForm(request.POST or None, today=today, patient=patient, user=request.user)
+    sites = Site.objects.filter(is_active=True).order_by("name")
+    pick = SlotPickForm(request.GET or None, sites=sites)
+    form = BookingForm(
+        request.POST or None,
+        initial=pick.picked(),
+        today=today,
+        patient=patient,
+        user=request.user,
+    )
     free_slots = None
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)  # a refusal on a field takes it out of cleaned_data
@@ -57,6 +69,7 @@ def session_book(request, patient_pk):
                 await_nsaid_decision=data.get("await_nsaid_decision", False),
                 notes=data["notes"],
                 booking_key=data["booking_key"],
+                override_reason=form.chosen_override_reason(),
             )
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
@@ -67,6 +80,19 @@ def session_book(request, patient_pk):
             messages.success(request, f"Session booked for {long_date(session.local_date)}.")
             return redirect("session_detail", pk=session.pk)
     eligibility = selectors.next_session_eligibility(patient, today=today)
+    site_list = list(sites)
+    site = pick.site_or(site_list[0] if site_list else None)
+    next_slots = []
+    if site is not None:  # the next free slots from the first day the gap allows
+        first = max(today, eligibility.earliest_day)
+        next_slots = slots.free_slots(
+            patient=patient,
+            site=site,
+            start_day=first,
+            end_day=first + timedelta(days=NEXT_SLOTS_DAYS),
+            now=now,
+            limit=NEXT_SLOTS,
+        )
     return render(
         request,
         "staff/session_book.html",
@@ -75,8 +101,18 @@ def session_book(request, patient_pk):
             "patient": patient,
             "eligibility": eligibility,
             "free_slots": free_slots,
+            "next_slots": next_slots,
+            "site": site,
+            "sites": site_list,
+            "pick": pick,
         },
     )
+
+
+# The booking page lists this many free slots, looked for this many days from the first
+# day the patient may have a session.
+NEXT_SLOTS = 8
+NEXT_SLOTS_DAYS = 31
 
 
 def _free_slot_hints(exc: ValidationError, data: dict, *, now) -> list | None:

@@ -28,6 +28,7 @@ from consents.services import (
 from patients.intake import review_intake, submit_intake
 from patients.models import Patient
 from patients.services import register_patient
+from sites.models import OpeningHours, Site, WorkingHours
 from treatments import baseline, services
 from treatments.db import history_context
 from treatments.models import FollowUpStatus, PhotoView, ProductLot, Room
@@ -94,6 +95,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = self._staff()
             rooms = [Room.objects.get_or_create(name=n)[0] for n in ("Room 1", "Room 2")]
+            self._hours(rooms[0].site, users)
             lot = self._lot()
             self._consent_documents()
             created = 0
@@ -158,6 +160,24 @@ class Command(BaseCommand):
             user.groups.add(patient_group)
             patient.user = user
             patient.save(update_fields=["user"])
+
+    def _hours(self, site: Site, users: dict[str, User]) -> None:
+        """The demo site is open every day 08:00–20:00 (so the demo books on any day it is
+        run), and both clinicians work there then: the slot finder has something to offer."""
+        if site.opening_hours.exists():
+            return
+        for weekday in range(7):
+            OpeningHours.objects.create(
+                site=site, weekday=weekday, opens=time(8, 0), closes=time(20, 0)
+            )
+            for username in ("dr.meyer", "dr.okafor"):
+                WorkingHours.objects.create(
+                    site=site,
+                    clinician=users[username],
+                    weekday=weekday,
+                    opens=time(8, 0),
+                    closes=time(20, 0),
+                )
 
     def _staff(self) -> dict[str, User]:
         users = {}

@@ -1,0 +1,425 @@
+"""Sites, opening hours and availability, and the slot finder (treatments.slots)."""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sites.models import ClinicianAbsence, OpeningHours, Site, SiteClosure, WorkingHours
+from tests.factories import NOW, PatientFactory, RoomFactory, at, clinician
+from treatments import services
+from treatments.models import ProtocolVersion, RoomOutOfService, TreatmentSession
+from treatments.rules import add_months
+from treatments.slots import free_slots
+
+pytestmark = pytest.mark.django_db
+
+BERLIN = ZoneInfo("Europe/Berlin")
+ISTANBUL = ZoneInfo("Europe/Istanbul")
+
+
+def site(name="Berlin Mitte", zone="Europe/Berlin", hours=((9, 17),), weekdays=range(7)):
+    made = Site.objects.create(name=name, time_zone=zone)
+    for weekday in weekdays:
+        for opens, closes in hours:
+            OpeningHours.objects.create(
+                site=made, weekday=weekday, opens=time(opens), closes=time(closes)
+            )
+    return made
+
+
+def works(doctor, at_site, hours=((9, 17),), weekdays=range(7)):
+    for weekday in weekdays:
+        for opens, closes in hours:
+            WorkingHours.objects.create(
+                site=at_site,
+                clinician=doctor,
+                weekday=weekday,
+                opens=time(opens),
+                closes=time(closes),
+            )
+
+
+def book(patient, start, doctor, room, minutes=60, **kwargs):
+    return services.book_session(
+        patient=patient,
+        starts_at=start,
+        ends_at=start + timedelta(minutes=minutes),
+        clinician=doctor,
+        room=room,
+        booked_by=doctor,
+        now=kwargs.pop("now", NOW),
+        **kwargs,
+    )
+
+
+def refusal_code(call) -> str:
+    with pytest.raises(ValidationError) as info:
+        with transaction.atomic():
+            call()
+    return info.value.code
+
+
+# --- Sites and their clocks -------------------------------------------------------------
+
+
+def test_a_session_counts_its_day_on_its_sites_clock_around_midnight():
+    berlin, istanbul = site(hours=()), site("Istanbul", "Europe/Istanbul", hours=())
+    doctor = clinician()
+    berlin_room, istanbul_room = RoomFactory(site=berlin), RoomFactory(site=istanbul)
+    patient = PatientFactory()
+    # 00:30 on 10 March in Istanbul is 22:30 on 9 March in Berlin.
+    first = book(patient, datetime(2027, 3, 10, 0, 30, tzinfo=ISTANBUL), doctor, istanbul_room)
+    assert first.site == istanbul and first.local_date == date(2027, 3, 10)
+    # 9 September, 23:30 in Berlin (already 10 September in Istanbul): its day is Berlin's,
+    # one day short of six months.
+    late_evening = datetime(2027, 9, 9, 23, 30, tzinfo=BERLIN)
+    code = refusal_code(lambda: book(patient, late_evening, doctor, berlin_room))
+    assert code == "session_gap"
+    second = book(patient, datetime(2027, 9, 10, 0, 30, tzinfo=BERLIN), doctor, berlin_room)
+    assert second.local_date == date(2027, 9, 10) and second.site == berlin
+
+
+def test_the_gap_holds_across_sites_both_ways():
+    berlin, istanbul = site(hours=()), site("Istanbul", "Europe/Istanbul", hours=())
+    doctor, patient = clinician(), PatientFactory()
+    book(patient, at(date(2027, 6, 1)), doctor, RoomFactory(site=berlin))
+    before = datetime(2027, 3, 1, 10, tzinfo=ISTANBUL)
+    after = datetime(2027, 10, 1, 10, tzinfo=ISTANBUL)
+    istanbul_room = RoomFactory(site=istanbul)
+    assert refusal_code(lambda: book(patient, before, doctor, istanbul_room)) == "session_gap"
+    assert refusal_code(lambda: book(patient, after, doctor, istanbul_room)) == "session_gap"
+
+
+def test_rooms_without_a_site_are_at_the_default_site():
+    room = RoomFactory()
+    assert room.site == Site.objects.order_by("pk").first()
+    session = book(PatientFactory(), at(date(2027, 3, 10)), clinician(), room)
+    assert session.site == room.site
+
+
+def test_a_site_time_zone_is_validated():
+    bad = Site(name="Nowhere", time_zone="Mars/Olympus")
+    with pytest.raises(ValidationError) as info:
+        bad.full_clean()
+    assert "time_zone" in info.value.error_dict
+
+
+# --- Opening hours and availability -------------------------------------------------------
+
+
+def test_opening_hours_are_wall_clock_times_across_a_dst_change():
+    berlin = site()
+    doctor = clinician()
+    works(doctor, berlin)
+    room = RoomFactory(site=berlin)
+    # Berlin moves to summer time on Sunday 28 March 2027.
+    for day in (date(2027, 3, 27), date(2027, 3, 29)):
+        assert (
+            refusal_code(lambda d=day: book(PatientFactory(), at(d, 8), doctor, room))
+            == "outside_hours"
+        )
+        assert (
+            refusal_code(lambda d=day: book(PatientFactory(), at(d, 16, 30), doctor, room))
+            == "outside_hours"
+        )  # would run until 17:30
+        book(PatientFactory(), at(day, 9), doctor, room)
+    slots = free_slots(
+        patient=PatientFactory(),
+        site=berlin,
+        start_day=date(2027, 3, 27),
+        end_day=date(2027, 3, 29),
+        now=NOW,
+        limit=None,
+    )
+    firsts = {}
+    for slot in slots:
+        firsts.setdefault(slot.local_start.date(), slot.local_start.time())
+    # 09:00 was booked on the 27th and the 29th (one room, one clinician): 10:00 is first.
+    assert firsts == {
+        date(2027, 3, 27): time(10),
+        date(2027, 3, 28): time(9),
+        date(2027, 3, 29): time(10),
+    }
+
+
+def test_absence_working_hours_outage_and_closure_are_refused_with_codes():
+    berlin = site()
+    doctor, other = clinician(), clinician()
+    works(doctor, berlin)
+    works(other, berlin, hours=((13, 17),))
+    room = RoomFactory(site=berlin)
+    day = date(2027, 3, 10)
+    ClinicianAbsence.objects.create(clinician=doctor, starts_at=at(day, 9), ends_at=at(day, 12))
+    RoomOutOfService.objects.create(room=room, starts_at=at(day, 15), ends_at=at(day, 16))
+    SiteClosure.objects.create(
+        site=berlin, first_day=date(2027, 3, 11), last_day=date(2027, 3, 11), reason="Holiday"
+    )
+    patient = PatientFactory()
+    assert refusal_code(lambda: book(patient, at(day, 10), doctor, room)) == "clinician_absent"
+    assert refusal_code(lambda: book(patient, at(day, 10), other, room)) == "clinician_absent"
+    assert refusal_code(lambda: book(patient, at(day, 15), other, room)) == "room_out_of_service"
+    closed = at(date(2027, 3, 11), 10)
+    assert refusal_code(lambda: book(patient, closed, doctor, room)) == "outside_hours"
+    assert book(patient, at(day, 13), other, room).pk
+
+
+def test_an_override_books_anyway_and_records_who_and_why():
+    berlin = site()
+    doctor = clinician()
+    works(doctor, berlin)
+    room = RoomFactory(site=berlin)
+    session = book(
+        PatientFactory(), at(date(2027, 3, 10), 19), doctor, room, override_reason="  Late surgery "
+    )
+    assert session.availability_override_reason == "Late surgery"
+    assert session.availability_override_by == doctor
+    # Moved into the hours: nothing overridden any more.
+    moved = services.reschedule_session(
+        session=session,
+        starts_at=at(date(2027, 3, 10), 10),
+        ends_at=at(date(2027, 3, 10), 11),
+        changed_by=doctor,
+        now=NOW,
+    )
+    assert moved.availability_override_reason == "" and moved.availability_override_by is None
+    code = refusal_code(
+        lambda: services.reschedule_session(
+            session=moved,
+            starts_at=at(date(2027, 3, 10), 20),
+            ends_at=at(date(2027, 3, 10), 21),
+            changed_by=doctor,
+            now=NOW,
+        )
+    )
+    assert code == "outside_hours"
+
+
+def test_a_site_without_opening_hours_refuses_no_hours():
+    doctor = clinician()
+    room = RoomFactory(site=site(hours=()))
+    assert book(PatientFactory(), at(date(2027, 3, 10), 21), doctor, room).pk
+
+
+# --- The slot finder ---------------------------------------------------------------------
+
+
+def test_the_finder_respects_the_protocol_and_notice():
+    berlin = site()
+    doctor = clinician()
+    works(doctor, berlin)
+    room = RoomFactory(site=berlin)
+    patient = PatientFactory()
+    book(patient, at(date(2027, 3, 10)), doctor, room)
+    newcomer = PatientFactory()
+    slots = free_slots(
+        patient=newcomer,
+        site=berlin,
+        start_day=date(2027, 1, 4),
+        end_day=date(2027, 1, 31),
+        now=NOW,
+        limit=3,
+    )
+    # Notice: the NSAID pause (3 days before) must not have begun on 4 January.
+    assert slots[0].local_start == datetime(2027, 1, 8, 9, tzinfo=BERLIN)
+    after = free_slots(
+        patient=patient,
+        site=berlin,
+        start_day=date(2027, 1, 4),
+        end_day=date(2027, 12, 31),
+        now=NOW,
+        limit=1,
+    )
+    # Six months from 10 March both ways: nothing before it (10 September 2026 is past),
+    # nothing until 10 September 2027 after it.
+    assert after[0].local_start == datetime(2027, 9, 10, 9, tzinfo=BERLIN)
+    assert after[0].clinician == doctor and after[0].room == room
+    assert "Berlin time" in after[0].text
+
+
+def test_a_month_of_slots_takes_a_constant_number_of_queries(django_assert_max_num_queries):
+    berlin = site(hours=((9, 12), (13, 18)))
+    doctors = [clinician() for _ in range(4)]
+    rooms = [RoomFactory(site=berlin) for _ in range(3)]
+    for doctor in doctors:
+        works(doctor, berlin)
+        ClinicianAbsence.objects.create(
+            clinician=doctor, starts_at=at(date(2027, 2, 3), 9), ends_at=at(date(2027, 2, 5), 18)
+        )
+    for n in range(20):
+        book(
+            PatientFactory(),
+            at(date(2027, 2, 1) + timedelta(days=n), 9 + n % 8),
+            doctors[n % 4],
+            rooms[n % 3],
+            override_reason="set-up",
+        )
+    patient = PatientFactory()
+    with django_assert_max_num_queries(12):
+        slots = free_slots(
+            patient=patient,
+            site=berlin,
+            start_day=date(2027, 2, 1),
+            end_day=date(2027, 2, 28),
+            now=NOW,
+        )
+    assert len(slots) > 150
+
+
+# --- The property: what the finder offers is what booking accepts --------------------------
+
+DAYS = [date(2027, 1, 6) + timedelta(days=n) for n in range(3)]  # 6 Jan: short notice
+
+
+def _accepted(patient, start, end, doctor, room) -> bool:
+    try:
+        with transaction.atomic():
+            services.book_session(
+                patient=patient,
+                starts_at=start,
+                ends_at=end,
+                clinician=doctor,
+                room=room,
+                booked_by=doctor,
+                now=NOW,
+            )
+            transaction.set_rollback(True)
+    except ValidationError:
+        return False
+    return True
+
+
+hour_ranges = st.tuples(st.integers(7, 12), st.integers(1, 8)).map(
+    lambda t: (t[0], min(t[0] + t[1], 20))
+)
+schedule = st.fixed_dictionaries(
+    {
+        "opening": st.lists(hour_ranges, min_size=0, max_size=2),
+        "working": st.lists(st.lists(hour_ranges, min_size=0, max_size=2), min_size=2, max_size=2),
+        "sessions": st.lists(
+            st.tuples(
+                st.sampled_from(DAYS), st.integers(7, 19), st.integers(0, 1), st.integers(0, 1)
+            ),
+            max_size=6,
+        ),
+        "absences": st.lists(
+            st.tuples(
+                st.integers(0, 1), st.sampled_from(DAYS), st.integers(7, 19), st.integers(1, 5)
+            ),
+            max_size=2,
+        ),
+        "outage": st.one_of(st.none(), st.tuples(st.sampled_from(DAYS), st.integers(7, 19))),
+        "previous": st.one_of(
+            st.none(), st.sampled_from([date(2026, 7, 6), date(2026, 7, 7), date(2026, 6, 1)])
+        ),
+        "closed": st.one_of(st.none(), st.sampled_from(DAYS)),
+    }
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(plan=schedule)
+def test_the_finder_offers_exactly_what_booking_accepts(plan):
+    with transaction.atomic():
+        _check_plan(plan)
+        transaction.set_rollback(True)
+
+
+def _check_plan(plan):
+    berlin = Site.objects.create(name="Property site", time_zone="Europe/Berlin")
+    for opens, closes in plan["opening"]:
+        for day in DAYS:
+            OpeningHours.objects.create(
+                site=berlin, weekday=day.weekday(), opens=time(opens), closes=time(closes)
+            )
+    doctors = [clinician(last_name=f"Doc{n}") for n in range(2)]
+    rooms = [RoomFactory(site=berlin) for _ in range(2)]
+    for doctor, hours in zip(doctors, plan["working"], strict=True):
+        for opens, closes in hours:
+            for day in DAYS:
+                WorkingHours.objects.create(
+                    site=berlin,
+                    clinician=doctor,
+                    weekday=day.weekday(),
+                    opens=time(opens),
+                    closes=time(closes),
+                )
+    for day, hour, d, r in plan["sessions"]:
+        try:
+            book(
+                PatientFactory(),
+                at(day, hour),
+                doctors[d],
+                rooms[r],
+                override_reason="set-up",
+                nsaid_free_confirmed=True,
+            )
+        except ValidationError:
+            pass  # a clash: the schedule just has one session fewer
+    for d, day, hour, length in plan["absences"]:
+        ClinicianAbsence.objects.create(
+            clinician=doctors[d],
+            starts_at=at(day, hour),
+            ends_at=at(day, hour) + timedelta(hours=length),
+        )
+    if plan["outage"]:
+        day, hour = plan["outage"]
+        RoomOutOfService.objects.create(
+            room=rooms[0], starts_at=at(day, hour), ends_at=at(day, hour + 1)
+        )
+    if plan["closed"]:
+        SiteClosure.objects.create(
+            site=berlin, first_day=plan["closed"], last_day=plan["closed"], reason="x"
+        )
+    patient = PatientFactory()
+    if plan["previous"]:
+        day = plan["previous"]  # in the past: written without the service
+        TreatmentSession.objects.create(
+            patient=patient,
+            starts_at=at(day, 10),
+            ends_at=at(day, 11),
+            clinician=doctors[0],
+            room=RoomFactory(),
+            protocol=ProtocolVersion.objects.first(),
+            gap_months=6,
+            local_date=day,
+            gap_until=add_months(day, 6),
+            booked_by=doctors[0],
+            booked_at=at(day, 9),
+            status="completed",
+            completed_at=at(day, 11),
+        )
+
+    offered = free_slots(patient=patient, site=berlin, start_day=DAYS[0], end_day=DAYS[-1], now=NOW)
+    for slot in offered:  # every slot offered is accepted
+        assert _accepted(patient, slot.starts_at, slot.ends_at, slot.clinician, slot.room), (
+            slot.text
+        )
+    # Every start on the grid (each opening interval's start, an hour apart; 08–18 when the
+    # site has no hours) that some clinician and room would be accepted at is offered.
+    offered_starts = {slot.starts_at for slot in offered}
+    intervals = plan["opening"] or [(8, 18)]
+    for day in DAYS:
+        if plan["opening"] and day == plan["closed"]:
+            continue
+        for opens, closes in intervals:
+            for hour in range(opens, closes):
+                start = at(day, hour)
+                if start in offered_starts:
+                    continue
+                end = start + timedelta(hours=1)
+                for doctor in doctors:
+                    for room in rooms:
+                        assert not _accepted(patient, start, end, doctor, room), (
+                            start,
+                            doctor,
+                            room,
+                        )

@@ -1,0 +1,176 @@
+"""The slot finder: the free slots a patient may take at a site over a range of days.
+
+One selector for the staff booking page (and for patient self-booking, the waitlist and
+the recall list to call): a slot is offered only where
+
+- the site is open and the clinician works there, is not absent, and is free;
+- a room of the site is in service and free (treatments.availability, as the booking
+  services ask it);
+- the protocol allows the patient: the six-month gap from their live sessions both ways
+  (treatments.rules.gap_conflicts) and enough notice that the NSAID pause has not begun
+  (treatments.rules.nsaid_window, on the patient's calendar, as book_session refuses
+  `nsaid_window_started`);
+- it starts after `now` and ends by patients.validators.LATEST_DAY.
+
+Slots lie on a grid from each opening interval's start, one slot length apart
+(DEFAULT_SESSION_MINUTES unless `duration` is given). A site without opening hours is
+searched from SLOT_DAY_START to SLOT_DAY_END every day. Everything is loaded for the whole
+range at once (a constant number of queries, whatever the range) and computed in Python.
+
+A hint, not a reservation: the booking service checks again under its lock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.contrib.auth import get_user_model
+
+from patients.models import Patient
+from patients.validators import LATEST_DAY
+from sites import hours
+from sites.models import Site
+
+from . import availability, rules
+from .models import LIVE_STATUSES, ProtocolVersion, Room, TreatmentSession
+from .selectors import SLOT_DAY_END, SLOT_DAY_START, clinicians
+from .services import clinic_tz
+
+DEFAULT_SESSION_MINUTES = 60
+
+User = get_user_model()
+
+
+@dataclass(frozen=True)
+class Slot:
+    starts_at: datetime  # UTC
+    ends_at: datetime
+    local_start: datetime  # on the site's clock
+    clinician: User  # type: ignore[valid-type]
+    room: Room
+    site: Site
+
+    @property
+    def clinician_name(self) -> str:
+        return self.clinician.get_full_name() or self.clinician.username  # type: ignore[attr-defined]
+
+    @property
+    def day_iso(self) -> str:
+        return self.local_start.date().isoformat()
+
+    @property
+    def time_hm(self) -> str:
+        return f"{self.local_start:%H:%M}"
+
+    @property
+    def text(self) -> str:
+        """ "Tue 3 Mar 2027, 09:00 Berlin time, Dr Meyer, Room 2"."""
+        when = f"{self.local_start:%a} {self.local_start.day} {self.local_start:%b %Y, %H:%M}"
+        return f"{when} {self.site.city} time, {self.clinician_name}, {self.room.name}"
+
+
+def free_slots(
+    *,
+    patient: Patient,
+    site: Site,
+    start_day: date,
+    end_day: date,
+    now: datetime,
+    duration: timedelta | None = None,
+    limit: int | None = None,
+) -> list[Slot]:
+    """The free slots for `patient` at `site` from `start_day` to `end_day` (inclusive, on
+    the site's clock), ordered by time; at most one per start time (the first clinician by
+    name, then the first room). `now` decides what is past and, on the patient's calendar,
+    the NSAID notice (as book_session)."""
+    if patient.merged_into_id:
+        return []
+    length = duration or timedelta(minutes=DEFAULT_SESSION_MINUTES)
+    tz = site.tz
+    end_day = min(end_day, LATEST_DAY)
+    if end_day < start_day:
+        return []
+    clinic_today = rules.local_day(now, clinic_tz())
+    protocol = ProtocolVersion.objects.in_force_on(clinic_today)
+    terms = protocol.terms
+    booked = [
+        rules.BookedDay(day, gap)
+        for day, gap in TreatmentSession.objects.filter(
+            patient=patient, status__in=LIVE_STATUSES
+        ).values_list("local_date", "gap_months")
+    ]
+    patient_today = rules.local_day(now, patient.tz)
+    available = availability.load(site, start_day, end_day)
+    rooms = list(Room.objects.filter(site=site, is_active=True).order_by("name"))
+    doctors = [
+        d
+        for d in clinicians().order_by("last_name", "first_name", "username")
+        if available.works_at_site(d.pk)
+    ]
+    if not rooms or not doctors:
+        return []
+    range_start = datetime.combine(start_day, time(0), tzinfo=tz)
+    range_end = datetime.combine(end_day + timedelta(days=1), time(0), tzinfo=tz) + length
+    busy_clinician: dict[int, list[hours.Interval]] = defaultdict(list)
+    busy_room: dict[int, list[hours.Interval]] = defaultdict(list)
+    # Sessions are never a day long: the lower bound keeps this an index range scan.
+    for clinician_id, room_id, starts, ends in TreatmentSession.objects.filter(
+        status__in=LIVE_STATUSES,
+        starts_at__gt=range_start - timedelta(days=1),
+        starts_at__lt=range_end,
+        ends_at__gt=range_start,
+    ).values_list("clinician_id", "room_id", "starts_at", "ends_at"):
+        busy_clinician[clinician_id].append((starts, ends))
+        busy_room[room_id].append((starts, ends))
+
+    found: list[Slot] = []
+    for day in hours.days(start_day, end_day):
+        if rules.gap_conflicts(day, gap_months=protocol.gap_months, others=booked):
+            continue
+        for start in _grid(day, available, length):
+            end = start + length
+            if start < now or not _notice_ok(start, patient, patient_today, terms):
+                continue
+            slot = _first_free(start, end, doctors, rooms, available, busy_clinician, busy_room)
+            if slot is None:
+                continue
+            found.append(Slot(start, end, start.astimezone(tz), slot[0], slot[1], site))
+            if limit is not None and len(found) >= limit:
+                return found
+    return found
+
+
+def _grid(day: date, available: availability.Availability, length: timedelta) -> list[datetime]:
+    if available.has_hours:
+        intervals = available.open_intervals(day)
+    else:
+        intervals = [hours.wall_interval(day, SLOT_DAY_START, SLOT_DAY_END, available.site_tz)]
+    starts: set[datetime] = set()
+    for opens, closes in intervals:
+        start = opens
+        while start + length <= closes:
+            starts.add(start)
+            start += length
+    return sorted(starts)
+
+
+def _notice_ok(start: datetime, patient: Patient, patient_today: date, terms) -> bool:
+    """The NSAID pause of a session at `start` has not begun by the patient's today (no
+    short-notice confirmation needed)."""
+    window = rules.nsaid_window(rules.local_day(start, patient.tz), terms=terms)
+    return not window.has_started(patient_today)
+
+
+def _first_free(start, end, doctors, rooms, available, busy_clinician, busy_room):
+    free_rooms = [r for r in rooms if not hours.overlaps(start, end, busy_room.get(r.pk, ()))]
+    if not free_rooms:
+        return None
+    for doctor in doctors:
+        if hours.overlaps(start, end, busy_clinician.get(doctor.pk, ())):
+            continue
+        for room in free_rooms:
+            if available.refusal(start, end, clinician_id=doctor.pk, room_id=room.pk) is None:
+                return doctor, room
+    return None
