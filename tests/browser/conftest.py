@@ -126,3 +126,11 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[str]:
         for v in result["violations"]
         if v["impact"] in impacts
     ]
+
+
+def open_menu(page) -> None:
+    """Open the collapsed navigation on a phone and wait until Bootstrap's collapse has
+    finished (`.show`, no longer `.collapsing`): a click on a link that is still sliding in
+    can land beside it on a busy machine."""
+    page.click(".navbar-toggler")
+    page.wait_for_selector("#nav.show:not(.collapsing)")

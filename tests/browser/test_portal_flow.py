@@ -9,7 +9,7 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from accounts import roles
-from tests.browser.conftest import SCREENSHOTS, sign_in, watch_console
+from tests.browser.conftest import SCREENSHOTS, open_menu, sign_in, watch_console
 from tests.factories import PatientFactory, RoomFactory, UserFactory
 from treatments import rules, services
 
@@ -56,7 +56,7 @@ def test_invited_patient_on_a_phone(browser, live_server):
     page.wait_for_selector("text=Welcome! Your password is set.")
 
     # Sign out and in again, with the email as typed in the invitation, on the phone.
-    page.click(".navbar-toggler")
+    open_menu(page)
     page.click("button:has-text('Sign out')")
     page.wait_for_selector("text=You are signed out")  # the sign-out POST has finished
     sign_in(page, live_server, "maria.santos@example.com", password="Sunny-Lisbon-77")
@@ -79,7 +79,7 @@ def test_invited_patient_on_a_phone(browser, live_server):
     [event] = Calendar.from_ical(open(download.value.path(), "rb").read()).walk("VEVENT")
     assert event.decoded("dtstart") == session.starts_at
 
-    page.click(".navbar-toggler")
+    open_menu(page)
     page.click("text=Aftercare")
     page.fill("#id_description", "Itchy and a little swollen at the crown")
     page.click("button:has-text('Send to the clinic')")
