@@ -26,6 +26,7 @@ def register_patient(
     date_of_birth,
     email: str,
     phone: str = "",
+    country: str = "",
     time_zone: str | None = None,
     reminders_by_email: bool = True,
     reminders_by_sms: bool = False,
@@ -62,6 +63,8 @@ def register_patient(
     )
     if time_zone:
         patient.time_zone = time_zone
+    if country:
+        patient.country = country.strip().upper()
     _refuse_duplicate_email(patient)
     patient.full_clean(validate_constraints=False)
     try:
@@ -169,6 +172,7 @@ EDITABLE_FIELDS = (
     "last_name",
     "date_of_birth",
     "phone",
+    "country",
     "time_zone",
     "reminders_by_email",
     "reminders_by_sms",
@@ -195,6 +199,7 @@ REMINDER_FIELDS = frozenset(
     {
         "email",
         "phone",
+        "country",
         "time_zone",
         "reminders_by_email",
         "reminders_by_sms",

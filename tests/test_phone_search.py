@@ -46,9 +46,10 @@ def test_a_number_typed_with_its_country_code_is_found_by_the_local_shape():
     assert [p.first_name for p in search_patients("0170 5550101")] == ["Lena"]
 
 
-def test_the_region_setting_reads_local_numbers(settings):
-    settings.CLINIC_PHONE_REGION = "PT"
+def test_the_patients_country_reads_local_numbers(settings):
+    settings.CLINIC_COUNTRY = "PT"  # a new patient's default country
     patient = PatientFactory(phone="912 345 678")
+    assert patient.country == "PT"
     assert patient.phone_e164 == "+351912345678"
     assert list(search_patients("+351 912 345 678")) == [patient]
 
