@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+import pghistory
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -154,6 +155,21 @@ def update_reminder_preferences(
         patient.save()
         replan_reminders(patient=patient, now=now)
     return patient
+
+
+def set_sms_reminders(*, patient: Patient, enabled: bool, reason: str, now=None) -> bool:
+    """Turn the patient's SMS reminders on or off at their own request (an SMS "STOP" or
+    "START"), at once. The reason is recorded in the record's history (the change's
+    context); pending reminders follow. Returns whether anything changed."""
+    now = now or timezone.now()
+    with transaction.atomic(), pghistory.context(reason=reason):
+        current = Patient.objects.select_for_update().get(pk=patient.pk)
+        if current.reminders_by_sms == enabled:
+            return False
+        current.reminders_by_sms = enabled
+        current.save(update_fields=["reminders_by_sms", "updated_at"])
+        replan_reminders(patient=current, now=now)
+    return True
 
 
 def replan_reminders(*, patient: Patient, now) -> None:
