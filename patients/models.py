@@ -63,7 +63,9 @@ class Patient(models.Model):
     last_name = models.CharField(max_length=100, validators=[validate_no_bidi_controls])
     date_of_birth = models.DateField(validators=[born_from_1900])
     email = models.EmailField(help_text="Also the patient's sign-in name for the portal.")
-    phone = models.CharField(max_length=32, blank=True, validators=[phone_validator])
+    # Checked in clean() with phonenumbers in `country` (a number kept from before that
+    # check stays until changed); phone_validator is kept for the older migrations.
+    phone = models.CharField(max_length=32, blank=True)
     # The phone in E.164 (patients.phones: read in `country` when typed without a country
     # code), kept in step with `phone` by save(); searched by its end through the
     # patient_phone_e164_suffix index (migration 0008). Empty for a number typed before
