@@ -480,6 +480,7 @@ class PatientForm(forms.ModelForm):
     time_zone = TimeZoneField(label="Time zone where the patient lives")
     country = forms.ChoiceField(
         choices=country_choices,
+        required=False,  # left out: the record's country, or the clinic's for a new one
         label="Country",
         help_text="A phone number typed without a country code is read as one of this country.",
     )
@@ -535,6 +536,11 @@ class PatientForm(forms.ModelForm):
         for name in ("first_name", "last_name"):
             self.fields[name].validators.append(validate_no_bidi_controls)
         self.fields["date_of_birth"].validators.append(born_from_1900)
+
+    def clean_country(self):
+        return self.cleaned_data.get("country") or (
+            self.instance.country if self.instance.pk else settings.CLINIC_COUNTRY
+        )
 
     def clean(self):
         cleaned = super().clean()
