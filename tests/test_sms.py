@@ -432,3 +432,24 @@ def test_staff_see_the_numbers_to_fix(staff_client):
     Patient.objects.filter(pk=bad.pk).update(phone="0", phone_e164="")
     page = staff_client.get(reverse("phones_to_fix"))
     assert page.status_code == 200 and bad.full_name.encode() in page.content
+
+
+def test_sms_url_configures_twilio():
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "SMS_URL": f"twilio://{SID}:{TOKEN}@%2B15005550006",
+    }
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'clinic.settings'; "
+        "from django.conf import settings as s; "
+        "print(s.SMS_BACKEND, s.TWILIO_ACCOUNT_SID, s.TWILIO_AUTH_TOKEN, s.TWILIO_FROM)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["reminders.twilio.TwilioSmsBackend", SID, TOKEN, "+15005550006"]
