@@ -28,7 +28,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from . import channels
+from . import channels, services
 from .models import (
     Channel,
     DeliveryAttempt,
@@ -175,6 +175,8 @@ def _record_sent(pk: int, *, worker: str, at: datetime, provider_id: str = "") -
             worker=worker,
             provider_message_id=provider_id,
         )
+        if provider_id:  # a status callback may have come in before this record
+            services.apply_early_statuses(reminder_id=pk, message_sid=provider_id)
     return ReminderState.SENT
 
 

@@ -290,25 +290,48 @@ def record_delivery_status(
         except IntegrityError:
             return "duplicate"
         if reminder is None:
+            # Unknown, or a callback faster than the worker's record of the send: kept, and
+            # applied when that record is written (apply_early_statuses).
             logger.warning("SMS status %s for unknown message %s", status, message_sid)
             return "unknown"
-        if status not in DeliveryStatus.values or reminder.delivery_status in (
-            FINAL_DELIVERY_STATUSES
-        ):
-            return "noted"
-        reminder.delivery_status = status
-        fields = ["delivery_status", "updated_at"]
-        if status == DeliveryStatus.DELIVERED:
-            reminder.delivered_at = now
-            fields.append("delivered_at")
-        elif status in FINAL_DELIVERY_STATUSES and reminder.state == ReminderState.SENT:
-            reminder.state = ReminderState.FAILED
-            reminder.status_note = f"the carrier reported it {status}" + (
-                f" (Twilio error {error_code})" if error_code else ""
-            )
-            fields += ["state", "status_note"]
-        reminder.save(update_fields=fields)
+        return _apply_status(reminder, status=status, error_code=error_code, now=now)
+
+
+def _apply_status(reminder: Reminder, *, status: str, error_code: str, now: datetime) -> str:
+    if status not in DeliveryStatus.values or reminder.delivery_status in (FINAL_DELIVERY_STATUSES):
+        return "noted"
+    reminder.delivery_status = status
+    fields = ["delivery_status", "updated_at"]
+    if status == DeliveryStatus.DELIVERED:
+        reminder.delivered_at = now
+        fields.append("delivered_at")
+    elif status in FINAL_DELIVERY_STATUSES and reminder.state == ReminderState.SENT:
+        reminder.state = ReminderState.FAILED
+        reminder.status_note = f"the carrier reported it {status}" + (
+            f" (Twilio error {error_code})" if error_code else ""
+        )
+        fields += ["state", "status_note"]
+    reminder.save(update_fields=fields)
     return status if status in FINAL_DELIVERY_STATUSES else "noted"
+
+
+def apply_early_statuses(*, reminder_id: int, message_sid: str) -> int:
+    """Inside the transaction that records a send: status callbacks that arrived before it
+    (stored with no reminder) now apply to it, in the order they came. Returns how many."""
+    events = list(
+        DeliveryStatusEvent.objects.filter(message_sid=message_sid, reminder__isnull=True).order_by(
+            "received_at", "id"
+        )
+    )
+    if not events:
+        return 0
+    reminder = Reminder.objects.select_for_update().get(pk=reminder_id)
+    for event in events:
+        _apply_status(
+            reminder, status=event.status, error_code=event.error_code, now=event.received_at
+        )
+    DeliveryStatusEvent.objects.filter(pk__in=[e.pk for e in events]).update(reminder=reminder)
+    return len(events)
 
 
 # Twilio's standard opt-out and opt-in words, and the clinic's own in German and Turkish.

@@ -453,3 +453,48 @@ def test_sms_url_configures_twilio():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["reminders.twilio.TwilioSmsBackend", SID, TOKEN, "+15005550006"]
+
+
+def test_a_callback_faster_than_the_record_of_the_send_still_counts(twilio, client):
+    """Twilio may call back before the worker has recorded the send (the sid is not on the
+    reminder yet): the status is kept and applied when the send is recorded."""
+    from reminders.delivery import _record_sent
+
+    patient = sms_patient()
+    session = book(patient, date(2027, 3, 10))
+    reminder = Reminder.objects.get(session=session, kind="booking_confirmation", channel="sms")
+    sid = "SM" + "e" * 32
+    payload = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": SID}
+    assert signed_post(client, "sms_status_callback", payload).status_code == 204
+    _record_sent(reminder.pk, worker="test", at=NOW, provider_id=sid)
+    reminder.refresh_from_db()
+    assert reminder.state == ReminderState.SENT and reminder.delivery_status == "delivered"
+    assert DeliveryStatusEvent.objects.get().reminder == reminder
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_callback_at_once_from_many_threads_counts_once(reference_data, twilio):
+    import threading
+
+    from django.db import connection
+
+    from reminders.services import record_delivery_status
+
+    reminder_id = sent_confirmation(sms_patient())[1].pk
+    sid = Reminder.objects.get(pk=reminder_id).provider_message_id
+    outcomes, barrier = [], threading.Barrier(8)
+
+    def deliver():
+        try:
+            barrier.wait()
+            outcomes.append(record_delivery_status(message_sid=sid, status="delivered"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["delivered"] + ["duplicate"] * 7
+    assert DeliveryStatusEvent.objects.filter(message_sid=sid).count() == 1
