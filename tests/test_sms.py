@@ -498,3 +498,15 @@ def test_the_same_callback_at_once_from_many_threads_counts_once(reference_data,
         thread.join()
     assert sorted(outcomes) == ["delivered"] + ["duplicate"] * 7
     assert DeliveryStatusEvent.objects.filter(message_sid=sid).count() == 1
+
+
+def test_the_subject_access_report_holds_the_sms_both_ways(twilio, client):
+    from audit.subject_access import subject_access_report
+
+    patient = sms_patient()
+    _, reminder = sent_confirmation(patient)
+    signed_post(client, "sms_inbound", inbound_payload("Thanks!"))
+    report = subject_access_report(patient)
+    [sent] = [m for m in report["messages"] if m["provider_message_id"]]
+    assert sent["provider_message_id"] == reminder.provider_message_id
+    assert [m["text"] for m in report["messages_received"]] == ["Thanks!"]
