@@ -28,6 +28,7 @@ _FRONT_DESK = [
     "treatments.change_sideeffectreport",  # mark a patient's report dealt with
     "treatments.change_changerequest",  # answer a patient's request to move or cancel
     "reminders.change_reminder",  # resend a failed one
+    "reminders.read_inbox",  # the SMS patients send: read them, mark them read
     "consents.add_consent",  # take a patient's signature at the desk (as the witness)
     "treatments.view_productlot",  # the lots: stock, warnings, quarantine, recall report
     "treatments.change_recallrecipient",  # record a recall phone call (or unreachable)

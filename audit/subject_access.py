@@ -29,7 +29,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from patients.models import INTAKE_ANSWERS, IntakeVersion, Patient, PatientChange
-from reminders.models import Reminder
+from reminders.models import InboundMessage, Reminder
 from treatments.models import (
     FINDING_FIELDS,
     ChangeRequest,
@@ -65,6 +65,7 @@ SECTION_TITLES = {
     "side_effect_reports": "Side effects reported by the patient",
     "change_requests": "Requests to move or cancel a session",
     "messages": "Messages sent (reminders and notices)",
+    "messages_received": "SMS received from the patient's number",
     "history": "Every recorded change (the database's history), newest first",
     "access_log": "Who looked at the record, newest first",
 }
@@ -149,6 +150,7 @@ def subject_access_report(
         .prefetch_related("deliveries")
         .order_by("due_at", "id")
     )
+    received = InboundMessage.objects.filter(patient=patient).order_by("received_at", "id")
     return {
         "about": {
             "patient_id": patient.pk,
@@ -281,6 +283,9 @@ def subject_access_report(
                 "status": r.get_state_display(),
                 "sent_at": when(r.sent_at),
                 "status_note": r.status_note,
+                "provider_message_id": r.provider_message_id,
+                "delivery_status": r.get_delivery_status_display() if r.delivery_status else "",
+                "delivered_at": when(r.delivered_at),
                 "delivery_attempts": [
                     {
                         "attempted_at": when(d.attempted_at),
@@ -291,6 +296,18 @@ def subject_access_report(
                 ],
             }
             for r in reminders
+        ],
+        "messages_received": [
+            {
+                "id": m.pk,
+                "received_at": when(m.received_at),
+                "from": m.from_number,
+                "text": m.body,
+                "understood_as": m.get_kind_display(),
+                "outcome": m.outcome,
+                "provider_message_id": m.provider_message_id,
+            }
+            for m in received
         ],
         # Who changed what and who looked: the staff member's name and the time, not the
         # address or page they worked from (the clinic's own security data).

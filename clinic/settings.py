@@ -6,6 +6,7 @@ DATABASE_URL; everything else has a sensible default. See README.md for the list
 """
 
 import os
+import urllib.parse
 import zoneinfo
 from pathlib import Path
 
@@ -118,6 +119,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.clinic",
+                "ui.context_processors.inbox",
             ],
         },
     },
@@ -172,12 +174,17 @@ USE_I18N = True
 CLINIC_NAME = env.str("CLINIC_NAME", default="Exosome Hair Clinic")
 CLINIC_ADDRESS = env.str("CLINIC_ADDRESS", default="12 Example Street, 10115 Berlin")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="+49 30 1234567")
-# The region a phone number typed without a country code belongs to (ISO 3166 code): staff
-# type "0170 5550101", the patient record keeps an E.164 copy (+491705550101) to search by.
-CLINIC_PHONE_REGION = env.str("CLINIC_PHONE_REGION", default="DE").upper()
-if CLINIC_PHONE_REGION not in phonenumbers.SUPPORTED_REGIONS:
-    raise ImproperlyConfigured(f"CLINIC_PHONE_REGION={CLINIC_PHONE_REGION!r} is not a region")
+# The clinic's country (ISO 3166 alpha-2): a new patient's default `country`, in which a phone
+# number typed without a country code is read ("0170 5550101" in DE is +491705550101).
+# CLINIC_PHONE_REGION is its older name, still read.
+CLINIC_COUNTRY = env.str("CLINIC_COUNTRY", default=env.str("CLINIC_PHONE_REGION", default="DE"))
+CLINIC_COUNTRY = CLINIC_COUNTRY.upper()
+if CLINIC_COUNTRY not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(f"CLINIC_COUNTRY={CLINIC_COUNTRY!r} is not a country code")
+CLINIC_PHONE_REGION = CLINIC_COUNTRY
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# The address the outside world (an SMS provider's webhooks) reaches this site at.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=SITE_URL).rstrip("/")
 
 # --- Auth ---------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -300,6 +307,26 @@ SMS_BACKEND = env.str(
     if DEBUG
     else "reminders.channels.DisabledSmsBackend",
 )
+# Twilio (reminders.twilio): SMS_BACKEND=twilio with TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and
+# TWILIO_FROM, or all three in one SMS_URL=twilio://SID:TOKEN@FROM (which also selects it).
+# TWILIO_API_BASE points the client elsewhere (the tests' local fake server); the webhooks
+# check X-Twilio-Signature against PUBLIC_BASE_URL (default SITE_URL) + their path.
+SMS_URL = env.str("SMS_URL", default="")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")
+if SMS_URL:
+    _sms = urllib.parse.urlsplit(SMS_URL)
+    if _sms.scheme != "twilio" or not (_sms.username and _sms.password and _sms.hostname):
+        raise ImproperlyConfigured("SMS_URL must look like twilio://ACCOUNT_SID:AUTH_TOKEN@FROM")
+    SMS_BACKEND = "twilio"
+    TWILIO_ACCOUNT_SID = urllib.parse.unquote(_sms.username)
+    TWILIO_AUTH_TOKEN = urllib.parse.unquote(_sms.password)
+    TWILIO_FROM = urllib.parse.unquote(_sms.netloc.rsplit("@", 1)[1])
+if SMS_BACKEND == "twilio":
+    SMS_BACKEND = "reminders.twilio.TwilioSmsBackend"
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+TWILIO_STATUS_CALLBACKS = env.bool("TWILIO_STATUS_CALLBACKS", default=True)
 # Console backends print invitation and reset links and patients' names to the log: production
 # refuses them unless ALLOW_CONSOLE_MESSAGES=1 says so on purpose (a demo server, say).
 CONSOLE_MESSAGE_BACKENDS = (

@@ -11,6 +11,7 @@ from frontdesk.views import (
     follow_ups,
     history,
     lots,
+    messages,
     patients,
     reminders,
     requests,
@@ -19,6 +20,7 @@ from frontdesk.views import (
 )
 from portal import views as portal
 from portal.forms import SignInForm
+from reminders import webhooks
 
 admin.site.site_header = "Clinic administration"
 admin.site.site_title = "Clinic administration"
@@ -149,4 +151,11 @@ urlpatterns = [
     # Issue 13, item 8: a patient's data on request (subject access).
     path("patients/<int:pk>/export/", patients.patient_export, name="patient_export"),
     path("patients/<int:pk>/export.json", patients.patient_export_json, name="patient_export_json"),
+    # Issue 17: SMS through a provider, its webhooks, replies, the message log, phone numbers.
+    path("webhooks/sms/status/", webhooks.status_callback, name="sms_status_callback"),
+    path("webhooks/sms/inbound/", webhooks.inbound_sms, name="sms_inbound"),
+    path("inbox/", messages.inbox, name="inbox"),
+    path("inbox/<int:pk>/read/", messages.inbox_mark_read, name="inbox_mark_read"),
+    path("patients/<int:pk>/messages/", messages.message_log, name="message_log"),
+    path("patients/phones-to-fix/", messages.phone_numbers_to_fix, name="phones_to_fix"),
 ]

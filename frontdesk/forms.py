@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from patients.models import Patient, born_from_1900
+from patients.phones import country_choices
+from patients.phones import parse as parse_phone
 from patients.services import MEDICAL_FIELDS
 from patients.validators import validate_no_bidi_controls
 from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
@@ -543,6 +545,12 @@ class PatientForm(forms.ModelForm):
     """Registration: the fields; patients.services.register_patient decides."""
 
     time_zone = TimeZoneField(label="Time zone where the patient lives")
+    country = forms.ChoiceField(
+        choices=country_choices,
+        required=False,  # left out: the record's country, or the clinic's for a new one
+        label="Country",
+        help_text="A phone number typed without a country code is read as one of this country.",
+    )
     contact_consent = forms.BooleanField(
         required=False, label="The patient agrees to be contacted about their care (reminders)"
     )
@@ -561,6 +569,7 @@ class PatientForm(forms.ModelForm):
             "date_of_birth",
             "email",
             "phone",
+            "country",
             "time_zone",
             "language",
             "reminders_by_email",
@@ -590,6 +599,7 @@ class PatientForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].initial = settings.CLINIC_TIME_ZONE
+        self.fields["country"].initial = settings.CLINIC_COUNTRY
         # The model's rules (patients.models) hold on every write path; the form states the
         # ones it can check alone, so the error shows next to the field before the service.
         for name in ("first_name", "last_name"):
@@ -600,6 +610,30 @@ class PatientForm(forms.ModelForm):
 
     def clean_language(self):
         return self.cleaned_data.get("language") or self.instance.language or "en"
+
+    def clean_country(self):
+        return self.cleaned_data.get("country") or (
+            self.instance.country if self.instance.pk else settings.CLINIC_COUNTRY
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        phone, country = (cleaned.get("phone") or "").strip(), cleaned.get("country")
+        unchanged = self.instance.pk and (phone, country) == (
+            self.instance.phone,
+            self.instance.country,
+        )
+        if phone and country and not unchanged and parse_phone(phone, region=country) is None:
+            self.add_error(
+                "phone",
+                ValidationError(
+                    "%(phone)s is not a valid phone number in %(country)s. Type it with its "
+                    "country code if it is from another country (e.g. +44 20 7946 0958).",
+                    code="invalid_phone",
+                    params={"phone": phone, "country": country},
+                ),
+            )
+        return cleaned
 
     def ask_to_confirm_not_a_duplicate(self):
         self.fields["not_a_duplicate"].widget = forms.CheckboxInput()

@@ -2,6 +2,7 @@ import zoneinfo
 
 import pghistory
 import pgtrigger
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator, RegexValidator
@@ -9,6 +10,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .phones import parse as parse_phone
 from .phones import to_e164
 from .validators import EARLIEST_DAY, validate_no_bidi_controls
 
@@ -39,6 +41,19 @@ def default_time_zone():
     return settings.CLINIC_TIME_ZONE
 
 
+def default_country():
+    return settings.CLINIC_COUNTRY
+
+
+def validate_country(value):
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(
+            "%(value)s is not a country code (ISO 3166, e.g. DE, TR, GB).",
+            code="invalid_country",
+            params={"value": value},
+        )
+
+
 @pghistory.track()
 class Patient(models.Model):
     """A person treated by the clinic. Their own time zone decides the dates they read."""
@@ -49,10 +64,21 @@ class Patient(models.Model):
     last_name = models.CharField(max_length=100, validators=[validate_no_bidi_controls])
     date_of_birth = models.DateField(validators=[born_from_1900])
     email = models.EmailField(help_text="Also the patient's sign-in name for the portal.")
-    phone = models.CharField(max_length=32, blank=True, validators=[phone_validator])
-    # The phone in E.164 (patients.phones), kept in step with `phone` by save(); searched by
-    # its end through the patient_phone_e164_suffix index (migration 0008).
+    # Checked in clean() with phonenumbers in `country` (a number kept from before that
+    # check stays until changed); phone_validator is kept for the older migrations.
+    phone = models.CharField(max_length=32, blank=True)
+    # The phone in E.164 (patients.phones: read in `country` when typed without a country
+    # code), kept in step with `phone` by save(); searched by its end through the
+    # patient_phone_e164_suffix index (migration 0008). Empty for a number typed before
+    # numbers were checked that does not parse: listed for staff to fix (phones_to_fix).
     phone_e164 = models.CharField(max_length=16, blank=True, default="", editable=False)
+    country = models.CharField(
+        max_length=2,
+        default=default_country,
+        validators=[validate_country],
+        help_text="Where the patient lives (ISO 3166 code): a phone number typed without a "
+        "country code is read as one of this country.",
+    )
     time_zone = models.CharField(
         max_length=64,
         default=default_time_zone,
@@ -165,11 +191,18 @@ class Patient(models.Model):
 
     def save(self, *args, **kwargs):
         """Keep the E.164 copy in step with the phone as typed, on every write path."""
-        self.phone_e164 = to_e164(self.phone)
+        self.phone_e164 = to_e164(self.phone, region=self.country or None)
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "phone" in update_fields:
+        if update_fields is not None and {"phone", "country"} & set(update_fields):
             kwargs["update_fields"] = {*update_fields, "phone_e164"}
         super().save(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        patient = super().from_db(db, field_names, values)
+        if "phone" in field_names and "country" in field_names:
+            patient._loaded_phone = (patient.phone, patient.country)
+        return patient
 
     @property
     def full_name(self) -> str:
@@ -191,6 +224,19 @@ class Patient(models.Model):
                 "Name the prescribed NSAID and its dose (e.g. aspirin 100 mg daily).",
                 code="required",
             )
+        self.phone = (self.phone or "").strip()
+        # A number typed (or re-read in another country) is checked; one kept from before
+        # numbers were checked stays as it is until someone changes it (phones_to_fix).
+        loaded = getattr(self, "_loaded_phone", None)
+        changed = loaded is None or loaded != (self.phone, self.country)
+        if self.phone and changed and self.country in phonenumbers.SUPPORTED_REGIONS:
+            if parse_phone(self.phone, region=self.country) is None:
+                errors["phone"] = ValidationError(
+                    "%(phone)s is not a valid phone number in %(country)s. Type it with its "
+                    "country code if it is from another country (e.g. +44 20 7946 0958).",
+                    code="invalid_phone",
+                    params={"phone": self.phone, "country": self.country},
+                )
         if self.reminders_by_sms and not self.phone:
             errors["phone"] = ValidationError(
                 "A phone number is needed for SMS reminders.", code="required"

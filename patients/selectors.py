@@ -21,7 +21,8 @@ def search_patients(query: str):
     patients = Patient.objects.all()
     digits = search_digits(query)
     if digits is not None:
-        # A phone number in any shape: its digits are the end of the stored E.164 copy.
+        # A phone number in any shape: its digits are the end of the stored E.164 copy
+        # ("+" and the country code included when the query has its country code).
         # REVERSE(phone_e164) LIKE '1010555%' is served by patient_phone_e164_suffix.
         return (
             patients.alias(phone_reversed=Reverse("phone_e164"))
@@ -39,6 +40,16 @@ def search_patients(query: str):
             match |= Q(phone__icontains=word)
         patients = patients.filter(match)
     return patients.order_by(Lower("last_name"), Lower("first_name"), "id")
+
+
+def phones_to_fix():
+    """Patients whose phone, typed before numbers were checked, is not a valid number in
+    their country: kept as typed, with no E.164 copy (so no SMS, no search by number)."""
+    return (
+        Patient.objects.filter(phone_e164="", merged_into__isnull=True)
+        .exclude(phone="")
+        .order_by(Lower("last_name"), Lower("first_name"), "id")
+    )
 
 
 # The patient page shows the latest changes to the record; older ones stay in the database.

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+import pghistory
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,6 +27,7 @@ def register_patient(
     date_of_birth,
     email: str,
     phone: str = "",
+    country: str = "",
     time_zone: str | None = None,
     language: str = "en",
     reminders_by_email: bool = True,
@@ -64,6 +66,8 @@ def register_patient(
     )
     if time_zone:
         patient.time_zone = time_zone
+    if country:
+        patient.country = country.strip().upper()
     _refuse_duplicate_email(patient)
     patient.full_clean(validate_constraints=False)
     try:
@@ -155,6 +159,21 @@ def update_reminder_preferences(
     return patient
 
 
+def set_sms_reminders(*, patient: Patient, enabled: bool, reason: str, now=None) -> bool:
+    """Turn the patient's SMS reminders on or off at their own request (an SMS "STOP" or
+    "START"), at once. The reason is recorded in the record's history (the change's
+    context); pending reminders follow. Returns whether anything changed."""
+    now = now or timezone.now()
+    with transaction.atomic(), pghistory.context(reason=reason):
+        current = Patient.objects.select_for_update().get(pk=patient.pk)
+        if current.reminders_by_sms == enabled:
+            return False
+        current.reminders_by_sms = enabled
+        current.save(update_fields=["reminders_by_sms", "updated_at"])
+        replan_reminders(patient=current, now=now)
+    return True
+
+
 def replan_reminders(*, patient: Patient, now) -> None:
     """Pending reminders follow the patient's channels, consent, phone and zone at once.
 
@@ -171,6 +190,7 @@ EDITABLE_FIELDS = (
     "last_name",
     "date_of_birth",
     "phone",
+    "country",
     "time_zone",
     "language",
     "reminders_by_email",
@@ -198,6 +218,7 @@ REMINDER_FIELDS = frozenset(
     {
         "email",
         "phone",
+        "country",
         "time_zone",
         "reminders_by_email",
         "reminders_by_sms",

@@ -137,8 +137,10 @@ def render_sms(reminder: Reminder, context: dict | None = None) -> str:
     return " ".join(body.split())
 
 
-def send(reminder: Reminder, *, email_connection=None) -> None:
-    """Render the reminder for its channel and hand it over; raise on any failure."""
+def send(reminder: Reminder, *, email_connection=None) -> str:
+    """Render the reminder for its channel and hand it over; raise on any failure (a
+    PermanentSendError when no retry can help). Returns the provider's id for the message
+    ("" where it gives none)."""
     patient = reminder.session.patient
     if reminder.channel == Channel.EMAIL:
         content = render_email(reminder)
@@ -155,9 +157,15 @@ def send(reminder: Reminder, *, email_connection=None) -> None:
         )
         email.attach_alternative(content.html, "text/html")
         email.send(fail_silently=False)
+        return ""
     elif reminder.channel == Channel.SMS:
-        sms_backend().send(
-            to=patient.phone, body=render_sms(reminder), reference=f"reminder-{reminder.pk}"
+        return (
+            sms_backend().send(
+                to=patient.phone_e164 or patient.phone,
+                body=render_sms(reminder),
+                reference=f"reminder-{reminder.pk}",
+            )
+            or ""
         )
     else:
         raise ValueError(f"Unknown channel {reminder.channel!r}")
@@ -166,18 +174,26 @@ def send(reminder: Reminder, *, email_connection=None) -> None:
 # --- SMS backends -------------------------------------------------------------------------
 
 
-class BaseSmsBackend:
-    """Send one SMS or raise. `reference` is stable per reminder (for provider de-duplication)."""
+class PermanentSendError(Exception):
+    """The provider refused this message for good (an invalid number, a recipient who opted
+    out at the carrier): the reminder fails at once, it is not retried."""
 
-    def send(self, *, to: str, body: str, reference: str) -> None:
+
+class BaseSmsBackend:
+    """Send one SMS or raise (PermanentSendError when no retry can help). `reference` is
+    stable per reminder (for provider de-duplication). Returns the provider's message id,
+    or None."""
+
+    def send(self, *, to: str, body: str, reference: str) -> str | None:
         raise NotImplementedError
 
 
 class ConsoleSmsBackend(BaseSmsBackend):
     """Writes the SMS to the log: the default until a provider is configured."""
 
-    def send(self, *, to: str, body: str, reference: str) -> None:
+    def send(self, *, to: str, body: str, reference: str) -> str | None:
         logger.info("SMS to %s [%s]: %s", to, reference, body)
+        return None
 
 
 class LocmemSmsBackend(BaseSmsBackend):
@@ -186,9 +202,10 @@ class LocmemSmsBackend(BaseSmsBackend):
     outbox: list[dict] = []
     _lock = threading.Lock()
 
-    def send(self, *, to: str, body: str, reference: str) -> None:
+    def send(self, *, to: str, body: str, reference: str) -> str | None:
         with self._lock:
             self.outbox.append({"to": to, "body": body, "reference": reference})
+        return None
 
 
 class SmsNotConfigured(RuntimeError):
@@ -199,7 +216,7 @@ class DisabledSmsBackend(BaseSmsBackend):
     """Production's default until an SMS provider is configured: every SMS fails visibly
     (it lands in the failed reminders staff see) instead of being printed to the log."""
 
-    def send(self, *, to: str, body: str, reference: str) -> None:
+    def send(self, *, to: str, body: str, reference: str) -> str | None:
         raise SmsNotConfigured("SMS is not set up at this clinic (set SMS_BACKEND).")
 
 

@@ -28,7 +28,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from . import channels
+from . import channels, services
 from .models import (
     Channel,
     DeliveryAttempt,
@@ -152,7 +152,7 @@ def renew_lease(token: uuid.UUID) -> None:
     )
 
 
-def _record_sent(pk: int, *, worker: str, at: datetime) -> str:
+def _record_sent(pk: int, *, worker: str, at: datetime, provider_id: str = "") -> str:
     """The provider took it: the row is sent, whoever holds its lease now. A row withdrawn
     while its message was already on its way is recorded as what happened: sent."""
     with transaction.atomic():
@@ -165,13 +165,20 @@ def _record_sent(pk: int, *, worker: str, at: datetime) -> str:
                 When(state=ReminderState.WITHDRAWN, then=Value(IN_FLIGHT_NOTE)),
                 default=Value(""),
             ),
+            provider_message_id=provider_id,
             leased_until=None,
             lease_token=None,
             updated_at=at,
         )
         DeliveryAttempt.objects.create(
-            reminder_id=pk, attempted_at=at, succeeded=True, worker=worker
+            reminder_id=pk,
+            attempted_at=at,
+            succeeded=True,
+            worker=worker,
+            provider_message_id=provider_id,
         )
+        if provider_id:  # a status callback may have come in before this record
+            services.apply_early_statuses(reminder_id=pk, message_sid=provider_id)
     return ReminderState.SENT
 
 
@@ -180,7 +187,8 @@ def _record_failure(pk: int, *, token, attempts: int, exc: Exception, worker: st
     pending under our lease changes (a withdrawn one stays withdrawn, never retried)."""
     note = f"{exc.__class__.__name__}: {exc}"[:2000]
     update = {"leased_until": None, "lease_token": None, "updated_at": at, "status_note": note}
-    if attempts >= settings.REMINDER_MAX_ATTEMPTS:
+    # A refusal no retry can cure (an invalid number, an opt-out at the carrier) fails now.
+    if attempts >= settings.REMINDER_MAX_ATTEMPTS or isinstance(exc, channels.PermanentSendError):
         update["state"] = ReminderState.FAILED
     else:
         backoff = BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
@@ -238,7 +246,7 @@ def deliver(reminder: Reminder, *, token: uuid.UUID, worker: str, mailer: Mailer
     mailer = mailer or Mailer()
     try:
         email_connection = mailer.connection() if reminder.channel == Channel.EMAIL else None
-        channels.send(reminder, email_connection=email_connection)
+        provider_id = channels.send(reminder, email_connection=email_connection)
     except Exception as exc:
         if reminder.channel == Channel.EMAIL:
             mailer.failed(exc)
@@ -255,7 +263,8 @@ def deliver(reminder: Reminder, *, token: uuid.UUID, worker: str, mailer: Mailer
             mailer.close()
     now = timezone.now()
     return _on_fresh_connection(
-        lambda: _record_sent(reminder.pk, worker=worker, at=now), what="recording a send"
+        lambda: _record_sent(reminder.pk, worker=worker, at=now, provider_id=provider_id),
+        what="recording a send",
     )
 
 

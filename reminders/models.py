@@ -4,6 +4,7 @@ These tables were made by the treatments app (migration treatments 0004) and mov
 their rows (reminders 0001, state only), so they keep their names.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -54,6 +55,16 @@ class ReminderState(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+class DeliveryStatus(models.TextChoices):
+    """What the provider's status callbacks report after it took the message."""
+
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent to the carrier"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+
+
 class Reminder(models.Model):
     """One message to one patient on one channel: the outbox row a worker delivers.
 
@@ -97,6 +108,13 @@ class Reminder(models.Model):
     lease_token = models.UUIDField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     status_note = models.TextField(blank=True, help_text="Why it failed or was withdrawn.")
+    # What the SMS provider said: its id for the message (Twilio's MessageSid), and the
+    # delivery status its callbacks reported (reminders.services.record_delivery_status).
+    provider_message_id = models.CharField(max_length=64, blank=True, default="")
+    delivery_status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, blank=True, default=""
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -139,6 +157,12 @@ class Reminder(models.Model):
                 condition=Q(state=ReminderState.FAILED),
                 name="reminder_failed_idx",
             ),
+            # A status callback finds its reminder by the provider's message id.
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="reminder_provider_id_idx",
+            ),
         ]
 
     def __str__(self):
@@ -153,6 +177,7 @@ class DeliveryAttempt(models.Model):
     succeeded = models.BooleanField()
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    provider_message_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         db_table = "treatments_deliveryattempt"  # made by the treatments app; moved as it is
@@ -160,3 +185,79 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"{'OK' if self.succeeded else 'failed'} at {self.attempted_at:%Y-%m-%d %H:%M}"
+
+
+class DeliveryStatusEvent(models.Model):
+    """One status callback from the SMS provider, kept once per (message, status): a replayed
+    or duplicated callback finds its row already there and changes nothing."""
+
+    message_sid = models.CharField(max_length=64)
+    status = models.CharField(max_length=16)
+    error_code = models.CharField(max_length=16, blank=True)
+    reminder = models.ForeignKey(
+        Reminder, null=True, blank=True, on_delete=models.SET_NULL, related_name="status_events"
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_sid", "status"], name="delivery_status_event_once"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.message_sid}: {self.status}"
+
+
+class InboundKind(models.TextChoices):
+    OPT_OUT = "opt_out", "Stop (SMS turned off)"
+    OPT_IN = "opt_in", "Start (SMS turned on)"
+    CONFIRM = "confirm", "Confirmed the next session"
+    MESSAGE = "message", "Message for the front desk"
+
+
+class InboundMessage(models.Model):
+    """An SMS a patient (or anyone) sent to the clinic's number. Linked to a patient only when
+    exactly one patient has that number in E.164; otherwise kept unlinked, never guessed."""
+
+    provider_message_id = models.CharField(max_length=64, unique=True)
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32, blank=True)
+    body = models.TextField(blank=True)
+    kind = models.CharField(max_length=8, choices=InboundKind.choices)
+    patient = models.ForeignKey(
+        "patients.Patient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inbound_messages",
+    )
+    # What was done about it ("SMS turned off; 3 planned SMS withdrawn"), or why not.
+    outcome = models.CharField(max_length=300, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    read_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        permissions = [
+            ("read_inbox", "Can read the SMS patients send and mark them read"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(read_at__isnull=True, kind="message"),
+                name="inbound_unread_idx",
+            ),
+            models.Index(fields=["patient", "received_at"], name="inbound_patient_idx"),
+        ]
+
+    def __str__(self):
+        return f"SMS from {self.from_number} ({self.kind})"

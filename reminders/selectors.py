@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Coalesce
 
 from patients.models import Patient
 from treatments.models import Recall, RecallContact, RecallRecipient
 
-from .models import Reminder, ReminderState
+from .models import InboundKind, InboundMessage, Reminder, ReminderState
 
 
 def for_patient(patient: Patient, *, limit: int = 100) -> list[Reminder]:
@@ -102,3 +103,60 @@ def recall_report(recall: Recall) -> tuple[list[RecallRow], dict[str, int]]:
         counts["unreachable"] += row.recipient.contact == RecallContact.UNREACHABLE
         counts["not_reached"] += not row.reached
     return rows, counts
+
+
+# --- SMS replies and the message log -------------------------------------------------------
+
+
+def unread_inbox_count() -> int:
+    """Messages for the front desk nobody has read yet (the partial index inbound_unread_idx)."""
+    return InboundMessage.objects.filter(kind=InboundKind.MESSAGE, read_at__isnull=True).count()
+
+
+def inbox():
+    """Every SMS received, newest first, unread messages for the front desk first."""
+    return InboundMessage.objects.select_related("patient", "read_by").order_by(
+        "-received_at", "-id"
+    )
+
+
+@dataclass
+class LogEntry:
+    at: datetime
+    reminder: Reminder | None = None
+    inbound: InboundMessage | None = None
+
+
+def message_log(patient: Patient, *, offset: int, limit: int) -> list[LogEntry]:
+    """Every reminder sent (or planned) to the patient and every SMS received from them,
+    newest first, `limit` of them from `offset`: one UNION for the keys, then one read of
+    each kind (and the reminders' delivery attempts), whatever the number of messages."""
+    outgoing = (
+        Reminder.objects.filter(session__patient=patient)
+        .annotate(at=Coalesce("sent_at", "due_at"), source=Value("out"), key=F("id"))
+        .values_list("at", "source", "key")
+    )
+    incoming = (
+        InboundMessage.objects.filter(patient=patient)
+        .annotate(at=F("received_at"), source=Value("in"), key=F("id"))
+        .values_list("at", "source", "key")
+    )
+    union = outgoing.union(incoming, all=True).order_by("-at", "-key")
+    rows = list(union[offset : offset + limit])
+    out_ids = [key for _, source, key in rows if source == "out"]
+    in_ids = [key for _, source, key in rows if source == "in"]
+    reminders = (
+        Reminder.objects.filter(pk__in=out_ids)
+        .select_related("follow_up")
+        .prefetch_related("deliveries")
+        .in_bulk()
+        if out_ids
+        else {}
+    )
+    inbound = InboundMessage.objects.in_bulk(in_ids) if in_ids else {}
+    return [
+        LogEntry(at, reminder=reminders.get(key))
+        if source == "out"
+        else LogEntry(at, inbound=inbound.get(key))
+        for at, source, key in rows
+    ]

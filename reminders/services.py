@@ -16,11 +16,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from patients.models import Patient
+from patients.services import set_sms_reminders
 from treatments import rules
 from treatments import services as treatment_services
 from treatments.models import (
@@ -33,11 +35,16 @@ from treatments.models import (
     SessionStatus,
     TreatmentSession,
 )
+from treatments.services import record_patient_confirmation
 
 from .models import (
     ESSENTIAL_KINDS,
     ONE_OFF_KINDS,
     Channel,
+    DeliveryStatus,
+    DeliveryStatusEvent,
+    InboundKind,
+    InboundMessage,
     Reminder,
     ReminderKind,
     ReminderState,
@@ -296,3 +303,188 @@ def resend(reminder: Reminder, *, by, now: datetime | None = None) -> Reminder:
         reminder.status_note = f"resent by {by}"
         reminder.save()
     return reminder
+
+
+# --- What the SMS provider tells us (reminders.webhooks) ------------------------------------
+
+# The statuses after which a message's fate is known; a later "sent" never undoes them.
+FINAL_DELIVERY_STATUSES = frozenset(
+    {DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED}
+)
+
+
+def record_delivery_status(
+    *, message_sid: str, status: str, error_code: str = "", now: datetime | None = None
+) -> str:
+    """One status callback: "delivered" marks the reminder delivered, "failed" and
+    "undelivered" mark it failed (listed for staff, with the carrier's error code). Each
+    (message, status) is processed once: a replay or a duplicate finds its event stored and
+    changes nothing. Returns what happened ("delivered", "failed", "duplicate", "unknown",
+    "noted")."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        reminder = (
+            Reminder.objects.select_for_update()
+            .filter(provider_message_id=message_sid)
+            .exclude(provider_message_id="")
+            .first()
+        )
+        try:
+            with transaction.atomic():
+                DeliveryStatusEvent.objects.create(
+                    message_sid=message_sid,
+                    status=status,
+                    error_code=error_code,
+                    reminder=reminder,
+                    received_at=now,
+                )
+        except IntegrityError:
+            return "duplicate"
+        if reminder is None:
+            # Unknown, or a callback faster than the worker's record of the send: kept, and
+            # applied when that record is written (apply_early_statuses).
+            logger.warning("SMS status %s for unknown message %s", status, message_sid)
+            return "unknown"
+        return _apply_status(reminder, status=status, error_code=error_code, now=now)
+
+
+def _apply_status(reminder: Reminder, *, status: str, error_code: str, now: datetime) -> str:
+    if status not in DeliveryStatus.values or reminder.delivery_status in (FINAL_DELIVERY_STATUSES):
+        return "noted"
+    reminder.delivery_status = status
+    fields = ["delivery_status", "updated_at"]
+    if status == DeliveryStatus.DELIVERED:
+        reminder.delivered_at = now
+        fields.append("delivered_at")
+    elif status in FINAL_DELIVERY_STATUSES and reminder.state == ReminderState.SENT:
+        reminder.state = ReminderState.FAILED
+        reminder.status_note = f"the carrier reported it {status}" + (
+            f" (Twilio error {error_code})" if error_code else ""
+        )
+        fields += ["state", "status_note"]
+    reminder.save(update_fields=fields)
+    return status if status in FINAL_DELIVERY_STATUSES else "noted"
+
+
+def apply_early_statuses(*, reminder_id: int, message_sid: str) -> int:
+    """Inside the transaction that records a send: status callbacks that arrived before it
+    (stored with no reminder) now apply to it, in the order they came. Returns how many."""
+    events = list(
+        DeliveryStatusEvent.objects.filter(message_sid=message_sid, reminder__isnull=True).order_by(
+            "received_at", "id"
+        )
+    )
+    if not events:
+        return 0
+    reminder = Reminder.objects.select_for_update().get(pk=reminder_id)
+    for event in events:
+        _apply_status(
+            reminder, status=event.status, error_code=event.error_code, now=event.received_at
+        )
+    DeliveryStatusEvent.objects.filter(pk__in=[e.pk for e in events]).update(reminder=reminder)
+    return len(events)
+
+
+# Twilio's standard opt-out and opt-in words, and the clinic's own in German and Turkish.
+OPT_OUT_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "STOPP", "DUR"}
+)
+OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+CONFIRM_WORDS = frozenset({"C", "YES"})
+
+
+def classify_reply(body: str) -> str:
+    """What an SMS asks for: the whole message is one keyword (case, spaces and a trailing
+    full stop or exclamation mark aside), else it is a message for the front desk."""
+    word = body.strip().rstrip(".!").strip().upper()
+    if word in OPT_OUT_WORDS:
+        return InboundKind.OPT_OUT
+    if word in OPT_IN_WORDS:
+        return InboundKind.OPT_IN
+    if word in CONFIRM_WORDS:
+        return InboundKind.CONFIRM
+    return InboundKind.MESSAGE
+
+
+def patient_for_number(number: str) -> Patient | None:
+    """The one patient whose E.164 number is exactly `number`; None when nobody has it or
+    several do (a shared number is never guessed at)."""
+    if not number:
+        return None
+    found = list(Patient.objects.filter(phone_e164=number, merged_into__isnull=True).only("pk")[:2])
+    return found[0] if len(found) == 1 else None
+
+
+@dataclass(frozen=True)
+class Received:
+    message: InboundMessage
+    reply: str  # the SMS to answer with ("" for none)
+    duplicate: bool = False
+
+
+def receive_sms(
+    *, message_sid: str, from_number: str, to_number: str, body: str, now: datetime | None = None
+) -> Received:
+    """An SMS to the clinic's number. From exactly one patient's number: STOP (and the other
+    opt-out words) turns their SMS off at once and withdraws every planned SMS, START turns
+    it back on, C/YES confirms their next session. Anything else, and every message from a
+    number not on file or shared, is stored for the front desk's inbox. Processed once per
+    MessageSid."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        existing = InboundMessage.objects.filter(provider_message_id=message_sid).first()
+        if existing is not None:
+            return Received(existing, "", duplicate=True)
+        kind = classify_reply(body)
+        patient = patient_for_number(from_number)
+        reply, outcome = "", ""
+        clinic = settings.CLINIC_NAME
+        if patient is None:
+            logger.info("SMS from a number not on file (or shared): %s", message_sid)
+            outcome = "the number is not one patient's number on file: not linked"
+            kind = InboundKind.MESSAGE
+        elif kind == InboundKind.OPT_OUT:
+            reason = f"the patient replied {body.strip().upper()!r} by SMS"
+            withdrawn = _withdraw(
+                Reminder.objects.filter(session__patient=patient, channel=Channel.SMS),
+                f"withdrawn: {reason}",
+                now,
+            )
+            set_sms_reminders(patient=patient, enabled=False, reason=reason, now=now)
+            outcome = f"SMS turned off; {withdrawn} planned SMS withdrawn"
+            reply = f"{clinic}: you will get no more SMS from us. Reply START to get them again."
+        elif kind == InboundKind.OPT_IN:
+            set_sms_reminders(
+                patient=patient, enabled=True, reason="the patient replied START by SMS", now=now
+            )
+            outcome = "SMS turned on"
+            reply = f"{clinic}: SMS reminders are on again. Reply STOP to end them."
+        elif kind == InboundKind.CONFIRM:
+            session = record_patient_confirmation(patient=patient, now=now)
+            if session is None:
+                kind = InboundKind.MESSAGE
+                outcome = "a confirmation, but no upcoming session to confirm"
+            else:
+                outcome = f"confirmed session {session.pk}"
+                reply = f"{clinic}: thank you, your session is confirmed."
+        message = InboundMessage.objects.create(
+            provider_message_id=message_sid,
+            from_number=from_number,
+            to_number=to_number,
+            body=body,
+            kind=kind,
+            patient=patient,
+            outcome=outcome,
+            received_at=now,
+        )
+    return Received(message, reply)
+
+
+def mark_inbound_read(*, message: InboundMessage, by, now: datetime | None = None) -> bool:
+    """Staff have read it (the first reader and time stay)."""
+    now = now or timezone.now()
+    return bool(
+        InboundMessage.objects.filter(pk=message.pk, read_at__isnull=True).update(
+            read_at=now, read_by=by
+        )
+    )

@@ -26,6 +26,7 @@ from consents.models import Consent, ConsentVersion
 from patients import intake as patient_intake
 from patients import services as patient_services
 from reminders import services as reminder_services
+from reminders.models import InboundMessage
 from sites.models import ClinicianAbsence, WorkingHours
 from tests.factories import (
     PatientFactory,
@@ -160,6 +161,9 @@ class World:
         )
         self.protocol = ProtocolVersion.objects.first()
         self.consent_version = ConsentVersion.objects.filter(published_at__isnull=False).first()
+        self.inbound = InboundMessage.objects.create(
+            provider_message_id="SM" + "0" * 32, from_number="+491705550000", kind="message"
+        )
 
 
 class Walker:
@@ -263,10 +267,14 @@ def _admin_pages(model: str, pk_of: Callable[[World], int]):
 
 WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ("patients.view_patient",): lambda w: w.all_of(
-        w.page("patient_list"), w.page("patient_detail", w.world.patient.pk)
+        w.page("patient_list"),
+        w.page("patient_detail", w.world.patient.pk),
+        w.page("message_log", w.world.patient.pk),
     ),
     ("patients.add_patient",): lambda w: w.page("patient_create"),
-    ("patients.change_patient",): lambda w: w.page("patient_edit", w.world.patient.pk),
+    ("patients.change_patient",): lambda w: w.all_of(
+        w.page("patient_edit", w.world.patient.pk), w.page("phones_to_fix")
+    ),
     ("patients.invite_patient",): lambda w: w.page(
         "portal_invite", PatientFactory().pk, method="post"
     ),
@@ -330,6 +338,9 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ),
     ("reminders.change_reminder",): lambda w: w.page(
         "reminder_resend", w.world.reminder.pk, method="post"
+    ),
+    ("reminders.read_inbox",): lambda w: w.all_of(
+        w.page("inbox"), w.page("inbox_mark_read", w.world.inbound.pk, method="post")
     ),
     ("reminders.monitor_delivery",): lambda w: w.all_of(
         w.page("failed_reminders"), w.page("delivery_status")

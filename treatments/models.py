@@ -460,6 +460,8 @@ class TreatmentSession(models.Model):
     # The booking form's one-time key: a double click or a resubmitted form books once.
     booking_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     checked_in_at = models.DateTimeField(null=True, blank=True)
+    # The patient answered a reminder with "C"/"YES" (reminders.services.receive_sms).
+    confirmed_by_patient_at = models.DateTimeField(null=True, blank=True)
     checked_in_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -329,6 +329,22 @@ def check_in_session(
     return session
 
 
+def record_patient_confirmation(*, patient, now: datetime) -> TreatmentSession | None:
+    """The patient says they will come (an SMS "C" or "YES"): their next open session not
+    yet begun gets `confirmed_by_patient_at` (the first answer stays). None if there is none."""
+    with transaction.atomic():
+        session = (
+            TreatmentSession.objects.select_for_update()
+            .filter(patient=patient, status__in=OPEN_STATUSES, starts_at__gt=now)
+            .order_by("starts_at")
+            .first()
+        )
+        if session is not None and session.confirmed_by_patient_at is None:
+            session.confirmed_by_patient_at = now
+            session.save(update_fields=["confirmed_by_patient_at"])
+    return session
+
+
 def mark_follow_ups_missed(*, follow_ups, recorded_by, now: datetime | None = None) -> int:
     """Bulk "missed" from the follow-up review: only planned follow-ups already due.
 

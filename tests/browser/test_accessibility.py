@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from patients.models import Patient
+from reminders.services import receive_sms
 from tests.browser.conftest import SCREENSHOTS, axe_violations, watch_console
 from treatments.management.commands.seed_demo import DEMO_PASSWORD
 from treatments.models import FollowUp, TreatmentSession
@@ -27,6 +28,18 @@ def demo(reference_data):
     maria = Patient.objects.get(email="maria.santos@example.com")
     sofia = Patient.objects.get(email="sofia.rossi@example.com")
     today = TreatmentSession.objects.get(patient__email="emma.wagner@example.com")
+    # Issue 17: SMS in the inbox (one from Sofia's number, one from a number not on file)
+    # and a phone number kept as typed, for the inbox, message log and numbers-to-fix pages.
+    receive_sms(
+        message_sid="SM" + "1" * 32,
+        from_number=sofia.phone_e164,
+        to_number="+15005550006",
+        body="Can I wash my hair tonight?",
+    )
+    receive_sms(
+        message_sid="SM" + "2" * 32, from_number="+447700900123", to_number="", body="Hello?"
+    )
+    Patient.objects.filter(pk=maria.pk).update(phone="ask reception", phone_e164="")
     return {
         "maria": maria,
         "sofia": sofia,
@@ -78,6 +91,9 @@ def pages_of(demo):
         ("dr.meyer", f"/patients/{sofia.pk}/compare/", "photo-compare"),
         ("admin", "/follow-ups/review/", "follow-up-review"),
         ("admin", "/reminders/failed/", None),
+        ("reception", "/inbox/", "inbox"),
+        ("reception", f"/patients/{sofia.pk}/messages/", "message-log"),
+        ("reception", "/patients/phones-to-fix/", None),
         ("sofia.rossi@example.com", "/portal/", None),
         ("sofia.rossi@example.com", "/portal/aftercare/", None),
         ("sofia.rossi@example.com", "/portal/follow-ups/", None),
