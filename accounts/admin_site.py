@@ -8,13 +8,37 @@ with `is_staff` set; inside, each model page asks Django's own add/change/view p
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.core.exceptions import FieldDoesNotExist
 
 from . import roles
+
+
+class ToFieldGuard:
+    """`?_to_field=` naming a reverse relation (e.g. a room's `out_of_service`) made Django
+    5.2's `ModelAdmin.to_field_allowed` read `.primary_key` off the relation object, which has
+    none: HTTP 500 from a query string (found by tests/test_fuzz.py). Only a model's own
+    columns can be referenced; anything else is refused as Django refuses unknown names."""
+
+    def to_field_allowed(self, request, to_field):
+        try:
+            field = self.opts.get_field(to_field)  # type: ignore[attr-defined]
+        except FieldDoesNotExist:
+            return False
+        if not getattr(field, "concrete", False):
+            return False
+        return super().to_field_allowed(request, to_field)  # type: ignore[misc]
 
 
 class ClinicAdminSite(admin.AdminSite):
     site_header = "Clinic administration"
     site_title = "Clinic administration"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every model page, ours and the libraries', gets the ToFieldGuard."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, ToFieldGuard):
+            admin_class = type(admin_class.__name__, (ToFieldGuard, admin_class), {})
+        return super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request):
         """A clinic admin, whose session has given its second factor where one is owed

@@ -156,3 +156,19 @@ class TestStaffAccounts:
         assert response.status_code == 403
         boss.refresh_from_db()
         assert boss.username == "boss"
+
+
+def test_a_reverse_relation_as_to_field_is_refused_not_a_500(admin_client, data):
+    """Django 5.2 reads `.primary_key` off a reverse relation named in `_to_field` (500);
+    accounts.admin_site.ToFieldGuard refuses it (400) on every model page."""
+    for model in admin.site._registry:
+        reverse_names = [
+            f.name for f in model._meta.get_fields(include_hidden=True) if not f.concrete
+        ]
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        for name in reverse_names[:3]:
+            response = admin_client.get(url, {"_to_field": name, "_popup": "1"})
+            assert response.status_code == 400, (url, name)
+    # The primary key stays allowed (the admin's own popups use it).
+    room_list = reverse("admin:treatments_room_changelist")
+    assert admin_client.get(room_list, {"_to_field": "id", "_popup": "1"}).status_code == 200
