@@ -164,3 +164,25 @@ def test_the_page_queries_are_constant(patient, doctor, room, django_assert_max_
         client.get(URL, {"week": 1})
     with django_assert_max_num_queries(16):
         client.get(URL, {"week": 3})
+
+
+def test_the_next_session_reminder_links_to_self_booking(patient, settings):
+    from reminders.channels import message_context, render_email, render_sms
+    from reminders.models import Reminder
+
+    settings.SITE_URL = "https://clinic.example"
+    portal_client(patient)
+    patient.refresh_from_db()
+    session = book(patient, date(2027, 3, 10))
+    offline = book(PatientFactory(), date(2027, 3, 10), 12)
+
+    def texts(s):
+        email = Reminder(session=s, kind="next_session_eligible", channel="email")
+        sms = Reminder(session=s, kind="next_session_eligible", channel="sms")
+        return render_email(email, message_context(email)).text, render_sms(sms)
+
+    email, sms = texts(session)
+    assert "book a time yourself: https://clinic.example/portal/book/" in email
+    assert "https://clinic.example/portal/book/" in sms
+    email, sms = texts(offline)
+    assert "/portal/book/" not in email and "/portal/book/" not in sms
