@@ -7,7 +7,16 @@ from accounts.forms import ClinicPasswordResetForm
 from accounts.throttle import throttle_password_reset, throttle_sign_in
 from clinic.health import healthz, ping, status
 from frontdesk.views import consents as desk_consents
-from frontdesk.views import follow_ups, history, patients, reminders, requests, schedule, sessions
+from frontdesk.views import (
+    follow_ups,
+    history,
+    patients,
+    recall,
+    reminders,
+    requests,
+    schedule,
+    sessions,
+)
 from portal import views as portal
 from portal.forms import SignInForm
 
@@ -71,6 +80,7 @@ urlpatterns = [
     path("portal/intake/confirm/", portal.intake_confirm, name="portal_intake_confirm"),
     path("portal/welcome/<uidb64>/<token>/", portal.welcome, name="portal_welcome"),
     path("schedule/", schedule.schedule, name="schedule"),
+    path("recall/", recall.recall_list, name="recall"),
     path("patients/", patients.patient_list, name="patient_list"),
     path("patients/new/", patients.patient_create, name="patient_create"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient_detail"),

@@ -17,6 +17,7 @@ from django.utils import timezone
 from patients.models import Patient, born_from_1900
 from patients.services import MEDICAL_FIELDS
 from patients.validators import validate_no_bidi_controls
+from treatments import recall
 from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
 from treatments.rules import add_months, local_day
 from treatments.selectors import clinicians, usable_lots
@@ -668,3 +669,16 @@ class HistoryPagesForm(forms.Form):
             min(good.get("page") or 1, MAX_PAGE),
             min(good.get("reads") or 1, MAX_PAGE),
         )
+
+
+class RecallForm(forms.Form):
+    """The recall list's query: how many weeks ahead a patient may be due (else the default)."""
+
+    weeks = forms.IntegerField(
+        required=False, min_value=0, max_value=recall.MAX_WEEKS, label="Due within (weeks)"
+    )
+
+    def weeks_or_default(self) -> int:
+        if self.is_valid() and self.cleaned_data["weeks"] is not None:
+            return self.cleaned_data["weeks"]
+        return recall.DEFAULT_WEEKS

@@ -94,13 +94,14 @@ def free_slots(
     end_day = min(end_day, LATEST_DAY)
     if end_day < start_day:
         return []
+    ignored = [ignoring.pk] if ignoring else []
     clinic_today = rules.local_day(now, clinic_tz())
     protocol = ProtocolVersion.objects.in_force_on(clinic_today)
     terms = protocol.terms
     booked = [
         rules.BookedDay(day, gap)
         for day, gap in TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
-        .exclude(pk=ignoring.pk if ignoring else None)
+        .exclude(pk__in=ignored)
         .values_list("local_date", "gap_months")
     ]
     patient_today = rules.local_day(now, patient.tz)
@@ -125,7 +126,7 @@ def free_slots(
             starts_at__lt=range_end,
             ends_at__gt=range_start,
         )
-        .exclude(pk=ignoring.pk if ignoring else None)
+        .exclude(pk__in=ignored)
         .values_list("clinician_id", "room_id", "starts_at", "ends_at")
     ):
         busy_clinician[clinician_id].append((starts, ends))
