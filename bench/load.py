@@ -36,6 +36,8 @@ ORDER = [
     "booking_valid",
     "booking_refused",
     "portal_home",
+    "portal_booking",
+    "recall_list",
 ]
 
 LUA = r"""

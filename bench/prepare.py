@@ -166,6 +166,8 @@ def main():
         "booking_valid": ("POST", "/patients/{id}/book/", "staff"),
         "booking_refused": ("POST", f"/patients/{patient.pk}/book/", "staff"),
         "portal_home": ("GET", "/portal/", "patient"),
+        "portal_booking": ("GET", "/portal/book/", "patient"),
+        "recall_list": ("GET", "/recall/", "staff"),
     }
     accounts = {"staff": staff, "admin": admin, "patient": patient_user}
 
