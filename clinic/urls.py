@@ -81,6 +81,7 @@ urlpatterns = [
     path("portal/welcome/<uidb64>/<token>/", portal.welcome, name="portal_welcome"),
     path("schedule/", schedule.schedule, name="schedule"),
     path("recall/", recall.recall_list, name="recall"),
+    path("booking-requests/", requests.booking_requests, name="booking_requests"),
     path("patients/", patients.patient_list, name="patient_list"),
     path("patients/new/", patients.patient_create, name="patient_create"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient_detail"),

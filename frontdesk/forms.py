@@ -18,7 +18,14 @@ from patients.models import Patient, born_from_1900
 from patients.services import MEDICAL_FIELDS
 from patients.validators import validate_no_bidi_controls
 from treatments import recall
-from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
+from treatments.models import (
+    BookingRequest,
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
+    PhotoView,
+    Room,
+)
 from treatments.rules import add_months, local_day
 from treatments.selectors import clinicians, usable_lots
 from treatments.services import clinic_tz
@@ -682,3 +689,15 @@ class RecallForm(forms.Form):
         if self.is_valid() and self.cleaned_data["weeks"] is not None:
             return self.cleaned_data["weeks"]
         return recall.DEFAULT_WEEKS
+
+
+class BookingRequestPickForm(forms.Form):
+    request = forms.ModelChoiceField(
+        queryset=BookingRequest.objects.filter(handled_at__isnull=True)
+    )
+
+
+class DeclineBookingForm(forms.Form):
+    outcome = forms.CharField(
+        max_length=TEXT_MAX, label="Why declined (the patient reads it)", required=True
+    )

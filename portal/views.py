@@ -37,6 +37,7 @@ from treatments import selectors as treatment_selectors
 from treatments.charts import progress_chart
 from treatments.models import (
     OPEN_STATUSES,
+    BookingRequest,
     FollowUp,
     FollowUpPhoto,
     PhotoView,
@@ -91,6 +92,7 @@ def home(request, patient):
         {
             "patient": patient,
             "page": page,
+            "booking_request": self_service.open_request(patient),
             "self_change": prep is not None
             and self_service.may_change_itself(prep.session, now=now),
             "answered": patient_requests.answered_requests(patient),
@@ -491,6 +493,13 @@ def book(request, patient):
                         now=now,
                     )
                     done = "Your session is booked for"
+                    if isinstance(session, BookingRequest):
+                        messages.success(
+                            request,
+                            "Thank you: your request is sent. The clinic will confirm the time "
+                            "or contact you.",
+                        )
+                        return redirect("portal_home")
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
                 site = picked["site"]
@@ -522,6 +531,7 @@ def book(request, patient):
             "weeks": weeks,
             "moving": moving,
             "booking_key": uuid.uuid4(),
+            "needs_approval": self_service.needs_approval() and moving is None,
         },
     )
 

@@ -10,7 +10,7 @@ from sites.models import OpeningHours, Site, WorkingHours, default_site_id
 from tests.factories import NOW, PatientFactory, RoomFactory, at, book, clinician
 from tests.test_portal import portal_client
 from treatments import self_service
-from treatments.models import SessionStatus, TreatmentSession
+from treatments.models import BookingRequest, SessionStatus, TreatmentSession
 
 pytestmark = pytest.mark.django_db
 
@@ -186,3 +186,70 @@ def test_the_next_session_reminder_links_to_self_booking(patient, settings):
     assert "https://clinic.example/portal/book/" in sms
     email, sms = texts(offline)
     assert "/portal/book/" not in email and "/portal/book/" not in sms
+
+
+# --- SELF_BOOKING_NEEDS_APPROVAL ------------------------------------------------------------
+
+
+def test_with_approval_the_pick_is_a_request_the_desk_books(
+    patient, doctor, room, settings, staff_client
+):
+    settings.SELF_BOOKING_NEEDS_APPROVAL = True
+    client = portal_client(patient)
+    assert 'id="needs-approval"' in client.get(URL).content.decode()
+    assert pick(client, at(date(2027, 1, 8), 9)).status_code == 302
+    assert not TreatmentSession.objects.exists()
+    home = client.get(reverse("portal_home")).content.decode()
+    assert "your request is sent" in home and 'id="booking-request"' in home
+    assert "already asked" in pick(client, at(date(2027, 1, 8), 10)).content.decode()
+
+    listing = staff_client.get(reverse("booking_requests")).content.decode()
+    assert patient.last_name in listing
+    (request,) = BookingRequest.objects.all()
+    response = staff_client.post(
+        reverse("booking_requests"), {"request": request.pk, "approve": "1"}
+    )
+    assert response.status_code == 302
+    session = TreatmentSession.objects.get(patient=patient)
+    assert session.starts_at == at(date(2027, 1, 8), 9) and session.booked_by != patient.user
+    request.refresh_from_db()
+    assert request.session == session and request.handled_at
+    # Handled once: a second click changes nothing.
+    staff_client.post(reverse("booking_requests"), {"request": request.pk, "approve": "1"})
+    assert TreatmentSession.objects.count() == 1
+
+
+def test_a_declined_request_needs_a_word_for_the_patient(
+    patient, doctor, room, settings, staff_client
+):
+    settings.SELF_BOOKING_NEEDS_APPROVAL = True
+    pick(portal_client(patient), at(date(2027, 1, 8), 9))
+    request = BookingRequest.objects.get()
+    url = reverse("booking_requests")
+    staff_client.post(url, {"request": request.pk, "decline": "1", "outcome": "  "})
+    request.refresh_from_db()
+    assert request.handled_at is None
+    staff_client.post(url, {"request": request.pk, "decline": "1", "outcome": "Dr away"})
+    request.refresh_from_db()
+    assert request.handled_at and request.outcome == "Dr away" and request.session is None
+    for data in ({}, {"request": "x"}, {"request": "999999", "approve": "1"}):
+        assert staff_client.post(url, data).status_code == 302
+
+
+def test_a_time_taken_before_approval_is_refused_and_stays_open(
+    patient, doctor, room, settings, staff_client
+):
+    settings.SELF_BOOKING_NEEDS_APPROVAL = True
+    pick(portal_client(patient), at(date(2027, 1, 8), 9))
+    book(PatientFactory(), date(2027, 1, 8), 9, clinician_user=doctor, room=room)
+    request = BookingRequest.objects.get()
+    page = staff_client.post(
+        reverse("booking_requests"), {"request": request.pk, "approve": "1"}, follow=True
+    )
+    assert "no longer free" in page.content.decode()
+    request.refresh_from_db()
+    assert request.handled_at is None
+
+
+def test_booking_requests_are_for_staff_who_book(patient, clinician_client):
+    assert portal_client(patient).get(reverse("booking_requests")).status_code in (302, 403)
