@@ -92,7 +92,10 @@ def home(request, patient):
         {
             "patient": patient,
             "page": page,
-            "booking_request": self_service.open_request(patient),
+            # Only asked while bookings need approval: the home page's queries stay as they were.
+            "booking_request": self_service.open_request(patient)
+            if self_service.needs_approval()
+            else None,
             "self_change": prep is not None
             and self_service.may_change_itself(prep.session, now=now),
             "answered": patient_requests.answered_requests(patient),
