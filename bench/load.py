@@ -49,6 +49,8 @@ ORDER = [
     "patient_consents",
     "portal_intake",
     "photo_compare",
+    "portal_booking",
+    "recall_list",
 ]
 
 LUA = r"""

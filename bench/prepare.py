@@ -182,6 +182,8 @@ def main():
         "patient_consents": ("GET", f"/patients/{patient.pk}/consents/", "staff"),
         "portal_intake": ("GET", "/portal/intake/", "patient"),
         "photo_compare": ("GET", f"/patients/{patient.pk}/compare/", "admin"),
+        "portal_booking": ("GET", "/portal/book/", "patient"),
+        "recall_list": ("GET", "/recall/", "staff"),
     }
     accounts = {"staff": staff, "admin": admin, "patient": patient_user}
 

@@ -363,6 +363,14 @@ REMINDER_PROVIDER_DOWN_PAUSE = env.int("REMINDER_PROVIDER_DOWN_PAUSE", default=6
 # Staff writes that touch reminder rows (cancel, move) wait at most this long for a row lock,
 # then say "try again in a moment" instead of hanging the request.
 STAFF_LOCK_TIMEOUT_SECONDS = env.float("STAFF_LOCK_TIMEOUT_SECONDS", default=3.0)
+
+# Patient self-booking in the portal: how many weeks ahead the patient may pick a slot, and
+# how many hours before a session the patient may still cancel or move it themselves (inside
+# that notice they send the clinic a request instead).
+SELF_BOOKING_WEEKS = env.int("SELF_BOOKING_WEEKS", default=8)
+SELF_SERVICE_NOTICE_HOURS = env.int("SELF_SERVICE_NOTICE_HOURS", default=48)
+# On: a self-booking is a request the front desk books (or declines) on /booking-requests/.
+SELF_BOOKING_NEEDS_APPROVAL = env.bool("SELF_BOOKING_NEEDS_APPROVAL", default=False)
 # A worker's database session that sits idle inside a transaction longer than this is ended
 # by PostgreSQL (its locks released): the worker never sends inside a transaction.
 WORKER_IDLE_IN_TRANSACTION_SECONDS = env.int("WORKER_IDLE_IN_TRANSACTION_SECONDS", default=30)

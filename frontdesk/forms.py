@@ -19,7 +19,15 @@ from patients.phones import country_choices
 from patients.phones import parse as parse_phone
 from patients.services import MEDICAL_FIELDS
 from patients.validators import validate_no_bidi_controls
-from treatments.models import FollowUp, FollowUpKind, FollowUpStatus, PhotoView, Room
+from treatments import recall
+from treatments.models import (
+    BookingRequest,
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
+    PhotoView,
+    Room,
+)
 from treatments.rules import add_months, local_day
 from treatments.selectors import clinicians, lot_warnings, usable_lots
 from treatments.services import clinic_tz
@@ -769,3 +777,31 @@ class UpcomingDaysForm(forms.Form):
 
     def days_or_default(self) -> int:
         return (self.cleaned_data.get("days") or 14) if self.is_valid() else 14
+
+
+# --- The recall list of due patients ---------------------------------------------------------
+
+
+class DueForRecallForm(forms.Form):
+    """The recall list's query: how many weeks ahead a patient may be due (else the default)."""
+
+    weeks = forms.IntegerField(
+        required=False, min_value=0, max_value=recall.MAX_WEEKS, label="Due within (weeks)"
+    )
+
+    def weeks_or_default(self) -> int:
+        if self.is_valid() and self.cleaned_data["weeks"] is not None:
+            return self.cleaned_data["weeks"]
+        return recall.DEFAULT_WEEKS
+
+
+class BookingRequestPickForm(forms.Form):
+    request = forms.ModelChoiceField(
+        queryset=BookingRequest.objects.filter(handled_at__isnull=True)
+    )
+
+
+class DeclineBookingForm(forms.Form):
+    outcome = forms.CharField(
+        max_length=TEXT_MAX, label="Why declined (the patient reads it)", required=True
+    )

@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator
 
 from patients.intake import MAX_MEDICATION_LINES
 from patients.models import INTAKE_TEXT_MAX, Alcohol, Smoking
@@ -160,3 +160,47 @@ MedicationLineFormSet = forms.formset_factory(
     validate_max=True,
     absolute_max=MAX_MEDICATION_LINES,
 )
+
+
+class SelfBookingQueryForm(forms.Form):
+    """The self-booking page's query: the site (only asked with several sites), the week
+    (0 = the one starting today) and the patient's own session being moved, if any.
+    Whatever does not parse is ignored (the defaults are shown)."""
+
+    site = forms.ModelChoiceField(queryset=None, required=False, empty_label=None)
+    week = forms.IntegerField(required=False, min_value=0)
+    move = forms.ModelChoiceField(queryset=None, required=False)
+
+    def __init__(self, *args, sites, sessions, weeks: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites
+        self.fields["site"].label_from_instance = lambda site: f"{site.name}, {site.city}"
+        self.fields["week"].max_value = max(weeks - 1, 0)
+        self.fields["week"].validators.append(
+            MaxValueValidator(max(weeks - 1, 0))  # max_value set late is not enforced
+        )
+        self.fields["move"].queryset = sessions
+
+    def value(self, name, default=None):
+        if not self.is_bound:
+            return default
+        field = self.fields[name]
+        try:
+            value = field.clean(field.widget.value_from_datadict(self.data, self.files, name))
+        except forms.ValidationError:
+            return default
+        return default if value in (None, "") else value
+
+
+class SlotChoiceForm(forms.Form):
+    """A slot picked from the list: its site and start; the finder chooses the rest."""
+
+    site = forms.ModelChoiceField(queryset=None, widget=forms.HiddenInput)
+    starts_at = forms.DateTimeField(widget=forms.HiddenInput)
+    move = forms.ModelChoiceField(queryset=None, required=False, widget=forms.HiddenInput)
+    booking_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, sites, sessions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites
+        self.fields["move"].queryset = sessions

@@ -9,6 +9,7 @@ from django.db.models import Prefetch
 
 from consents.selectors import has_photo_consent
 from patients.models import Patient
+from sites.models import Site
 from treatments import rules
 from treatments.models import (
     LIVE_STATUSES,
@@ -21,6 +22,7 @@ from treatments.models import (
     TreatmentSession,
 )
 from treatments.selectors import eligibility_from
+from treatments.slots import Slot, free_slots
 
 
 @dataclass
@@ -138,3 +140,35 @@ def calendar_items(patient: Patient):
         .order_by("due_date")
     )
     return sessions, planned
+
+
+@dataclass
+class BookableWeek:
+    """A week of the free slots the finder offers the patient at a site, day by day."""
+
+    first_day: date
+    last_day: date
+    days: list[tuple[date, list[Slot]]]  # only days with a free slot
+
+    @property
+    def empty(self) -> bool:
+        return not self.days
+
+
+def bookable_week(
+    patient: Patient,
+    *,
+    site: Site,
+    week: int,
+    now: datetime,
+    moving: TreatmentSession | None = None,
+) -> BookableWeek:
+    """Week `week` (0: the seven days from today on the site's clock) of free slots."""
+    first = rules.local_day(now, site.tz) + timedelta(days=7 * week)
+    last = first + timedelta(days=6)
+    by_day: dict[date, list[Slot]] = {}
+    for slot in free_slots(
+        patient=patient, site=site, start_day=first, end_day=last, now=now, ignoring=moving
+    ):
+        by_day.setdefault(slot.local_start.date(), []).append(slot)
+    return BookableWeek(first, last, sorted(by_day.items()))

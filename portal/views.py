@@ -1,8 +1,10 @@
 """The patient's own pages. Every lookup is scoped to the signed-in patient: another
 patient's session, follow-up or photo is a 404, whatever its id."""
 
+import uuid
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,10 +31,18 @@ from patients.services import (
     revoke_calendar_token,
     update_reminder_preferences,
 )
-from treatments import patient_requests
+from sites.models import Site
+from treatments import patient_requests, self_service
 from treatments import selectors as treatment_selectors
 from treatments.charts import progress_chart
-from treatments.models import FollowUp, FollowUpPhoto, PhotoView, TreatmentSession
+from treatments.models import (
+    OPEN_STATUSES,
+    BookingRequest,
+    FollowUp,
+    FollowUpPhoto,
+    PhotoView,
+    TreatmentSession,
+)
 from treatments.photos import photo_response
 from ui.forms import PhotoCompareForm, add_service_error, compare_context
 
@@ -43,7 +53,9 @@ from .forms import (
     IntakeForm,
     MedicationLineFormSet,
     PreferencesForm,
+    SelfBookingQueryForm,
     SideEffectForm,
+    SlotChoiceForm,
 )
 
 
@@ -71,13 +83,21 @@ def patient_view(view):
 
 @patient_view
 def home(request, patient):
-    page = selectors.home(patient, now=timezone.now())
+    now = timezone.now()
+    page = selectors.home(patient, now=now)
+    prep = page.prep
     return render(
         request,
         "portal/home.html",
         {
             "patient": patient,
             "page": page,
+            # Only asked while bookings need approval: the home page's queries stay as they were.
+            "booking_request": self_service.open_request(patient)
+            if self_service.needs_approval()
+            else None,
+            "self_change": prep is not None
+            and self_service.may_change_itself(prep.session, now=now),
             "answered": patient_requests.answered_requests(patient),
         },
     )
@@ -428,3 +448,109 @@ def consent_withdraw(request, patient, pk):
         "portal/consent_withdraw.html",
         {"patient": patient, "consent": signed, "form": form},
     )
+
+
+# --- Self-booking -------------------------------------------------------------------------
+
+
+def _own_open_sessions(patient):
+    return TreatmentSession.objects.filter(patient=patient, status__in=OPEN_STATUSES)
+
+
+@patient_view
+def book(request, patient):
+    """The free slots the finder offers this patient, a week at a time; one picked is booked
+    (or, with `move`, the patient's own session is moved there)."""
+    now = timezone.now()
+    sites = Site.objects.filter(is_active=True).order_by("name")
+    site_list = list(sites)
+    weeks = settings.SELF_BOOKING_WEEKS
+    sessions = _own_open_sessions(patient)
+    data = request.POST if request.method == "POST" else request.GET
+    query = SelfBookingQueryForm(data or None, sites=sites, sessions=sessions, weeks=weeks)
+    moving = query.value("move")
+    if moving is not None and not self_service.may_change_itself(moving, now=now):
+        return redirect("portal_request_change", pk=moving.pk)
+    site = query.value("site", site_list[0] if site_list else None)
+    if moving is not None:
+        site = next((s for s in site_list if s.pk == moving.site_id), site)
+    if request.method == "POST":
+        choice = SlotChoiceForm(request.POST, sites=sites, sessions=sessions)
+        if choice.is_valid():
+            picked = choice.cleaned_data
+            try:
+                if picked["move"] is not None:
+                    session = self_service.move_own_session(
+                        patient=patient,
+                        session=picked["move"],
+                        starts_at=picked["starts_at"],
+                        now=now,
+                    )
+                    done = "Your session is moved to"
+                else:
+                    session = self_service.book_own_session(
+                        patient=patient,
+                        site=picked["site"],
+                        starts_at=picked["starts_at"],
+                        booking_key=picked["booking_key"],
+                        now=now,
+                    )
+                    done = "Your session is booked for"
+                    if isinstance(session, BookingRequest):
+                        messages.success(
+                            request,
+                            "Thank you: your request is sent. The clinic will confirm the time "
+                            "or contact you.",
+                        )
+                        return redirect("portal_home")
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+                site = picked["site"]
+            else:
+                when = timezone.localtime(session.starts_at, session.site.tz)
+                messages.success(
+                    request,
+                    f"{done} {when:%A} {when.day} {when:%B %Y, %H:%M} {session.site.city} time.",
+                )
+                return redirect("portal_home")
+        else:
+            messages.error(request, "Please choose one of the times below.")
+    week = query.value("week", 0)
+    page = (
+        selectors.bookable_week(patient, site=site, week=week, now=now, moving=moving)
+        if site is not None
+        else None
+    )
+    return render(
+        request,
+        "portal/book.html",
+        {
+            "patient": patient,
+            "page": page,
+            "site": site,
+            "sites": site_list,
+            "query": query,
+            "week": week,
+            "weeks": weeks,
+            "moving": moving,
+            "booking_key": uuid.uuid4(),
+            "needs_approval": self_service.needs_approval() and moving is None,
+        },
+    )
+
+
+@patient_view
+def cancel_own(request, patient, pk):
+    session = get_object_or_404(TreatmentSession, pk=pk, patient=patient)
+    now = timezone.now()
+    if not self_service.may_change_itself(session, now=now):
+        return redirect("portal_request_change", pk=session.pk)
+    if request.method == "POST":
+        try:
+            self_service.cancel_own_session(patient=patient, session=session, now=now)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Your session is cancelled.")
+        return redirect("portal_home")
+    return render(request, "portal/cancel.html", {"patient": patient, "session": session})

@@ -92,6 +92,10 @@ def message_context(reminder: Reminder) -> dict:
         request = next(iter(answered), None)
         context["request_kind"] = request.get_kind_display().lower() if request else ""
         context["outcome"] = request.outcome if request else ""
+    if reminder.kind == "next_session_eligible":
+        context["booking_url"] = (
+            settings.SITE_URL.rstrip("/") + reverse("portal_book") if patient.user_id else ""
+        )
     if reminder.kind in PRE_PROCEDURE_KINDS:
         # What is still to sign for the session's day, read when the message is sent; the
         # link only for a patient who can open the portal (else: sign at the desk).

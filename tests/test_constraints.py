@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection, transaction
 
 from tests.factories import NOW, PatientFactory, RoomFactory, at, book, clinician
 from treatments import rules
-from treatments.models import SessionStatus, TreatmentSession
+from treatments.models import ProtocolVersion, SessionStatus, TreatmentSession
 
 pytestmark = pytest.mark.django_db
 
@@ -15,17 +15,22 @@ pytestmark = pytest.mark.django_db
 def raw_session(*, patient, day, hour=10, doctor=None, room=None, gap_months=6, **overrides):
     """A session written straight through the ORM, with no service check."""
     existing = TreatmentSession.objects.first()
+    doctor = doctor or clinician()
     fields = dict(
         patient=patient,
         starts_at=at(day, hour),
         ends_at=at(day, hour + 1),
-        clinician=doctor or clinician(),
+        clinician=doctor,
         room=room or RoomFactory(),
-        protocol=existing.protocol,
+        # With no session yet (a Hypothesis plan without any): the protocol in force, the
+        # clinician as the one who booked it.
+        protocol=existing.protocol
+        if existing
+        else ProtocolVersion.objects.earliest("effective_from"),
         gap_months=gap_months,
         local_date=day,
         gap_until=rules.add_months(day, gap_months),
-        booked_by=existing.booked_by,
+        booked_by=existing.booked_by if existing else doctor,
         booked_at=NOW,
     )
     fields.update(overrides)

@@ -300,7 +300,10 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
         w.page("schedule"), w.page("session_detail", w.world.session.pk)
     ),
     ("treatments.add_treatmentsession",): lambda w: w.all_of(
-        w.page("session_book", w.world.patient.pk), w.page("session_preview", w.world.patient.pk)
+        w.page("session_book", w.world.patient.pk),
+        w.page("session_preview", w.world.patient.pk),
+        w.page("recall"),
+        w.page("booking_requests"),
     ),
     ("treatments.change_treatmentsession",): lambda w: w.all_of(
         w.page("session_reschedule", w.world.session.pk),

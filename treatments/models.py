@@ -1022,3 +1022,42 @@ class ChangeRequest(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} requested by {self.patient}"
+
+
+@pghistory.track()
+class BookingRequest(models.Model):
+    """With SELF_BOOKING_NEEDS_APPROVAL on: the time a patient picked in the portal, for the
+    front desk to book (through book_session, so every rule is checked again) or decline."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="booking_requests"
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    requested_at = models.DateTimeField(default=timezone.now)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    session = models.ForeignKey(
+        TreatmentSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    outcome = models.TextField(blank=True, help_text="Why declined, in words for the patient.")
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        constraints = [
+            # One open request a patient, even when the patient clicks twice at once.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(handled_at__isnull=True),
+                name="booking_request_one_open_per_patient",
+            ),
+            models.CheckConstraint(
+                condition=Q(handled_at__isnull=True) | ~Q(outcome="") | Q(session__isnull=False),
+                name="booking_request_handled_has_outcome",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Booking request of {self.patient} for {self.starts_at:%d %b %Y %H:%M}"

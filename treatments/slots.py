@@ -80,11 +80,13 @@ def free_slots(
     now: datetime,
     duration: timedelta | None = None,
     limit: int | None = None,
+    ignoring: TreatmentSession | None = None,
 ) -> list[Slot]:
     """The free slots for `patient` at `site` from `start_day` to `end_day` (inclusive, on
     the site's clock), ordered by time; at most one per start time (the first clinician by
     name, then the first room). `now` decides what is past and, on the patient's calendar,
-    the NSAID notice (as book_session)."""
+    the NSAID notice (as book_session). `ignoring`: a session of the patient's being moved
+    (its own time and gap do not block its new time, as reschedule_session sees it)."""
     if patient.merged_into_id:
         return []
     length = duration or timedelta(minutes=DEFAULT_SESSION_MINUTES)
@@ -92,14 +94,15 @@ def free_slots(
     end_day = min(end_day, LATEST_DAY)
     if end_day < start_day:
         return []
+    ignored = [ignoring.pk] if ignoring else []
     clinic_today = rules.local_day(now, clinic_tz())
     protocol = ProtocolVersion.objects.in_force_on(clinic_today)
     terms = protocol.terms
     booked = [
         rules.BookedDay(day, gap)
-        for day, gap in TreatmentSession.objects.filter(
-            patient=patient, status__in=LIVE_STATUSES
-        ).values_list("local_date", "gap_months")
+        for day, gap in TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
+        .exclude(pk__in=ignored)
+        .values_list("local_date", "gap_months")
     ]
     patient_today = rules.local_day(now, patient.tz)
     available = availability.load(site, start_day, end_day)
@@ -116,12 +119,16 @@ def free_slots(
     busy_clinician: dict[int, list[hours.Interval]] = defaultdict(list)
     busy_room: dict[int, list[hours.Interval]] = defaultdict(list)
     # Sessions are never a day long: the lower bound keeps this an index range scan.
-    for clinician_id, room_id, starts, ends in TreatmentSession.objects.filter(
-        status__in=LIVE_STATUSES,
-        starts_at__gt=range_start - timedelta(days=1),
-        starts_at__lt=range_end,
-        ends_at__gt=range_start,
-    ).values_list("clinician_id", "room_id", "starts_at", "ends_at"):
+    for clinician_id, room_id, starts, ends in (
+        TreatmentSession.objects.filter(
+            status__in=LIVE_STATUSES,
+            starts_at__gt=range_start - timedelta(days=1),
+            starts_at__lt=range_end,
+            ends_at__gt=range_start,
+        )
+        .exclude(pk__in=ignored)
+        .values_list("clinician_id", "room_id", "starts_at", "ends_at")
+    ):
         busy_clinician[clinician_id].append((starts, ends))
         busy_room[room_id].append((starts, ends))
 

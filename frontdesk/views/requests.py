@@ -8,9 +8,15 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.decorators import permission_required
-from frontdesk.forms import FIELD_FOR_CODE, CloseChangeRequestForm, CloseSideEffectForm
-from treatments import patient_requests
-from treatments.models import ChangeRequest, SideEffectReport
+from frontdesk.forms import (
+    FIELD_FOR_CODE,
+    BookingRequestPickForm,
+    CloseChangeRequestForm,
+    CloseSideEffectForm,
+    DeclineBookingForm,
+)
+from treatments import patient_requests, self_service
+from treatments.models import BookingRequest, ChangeRequest, SideEffectReport
 from ui.forms import add_service_error
 
 
@@ -64,4 +70,48 @@ def handle_change_request(request, pk):
         title=f"{change_request.get_kind_display()}: request from "
         f"{change_request.patient.full_name}",
         about=change_request.message,
+    )
+
+
+# --- Self-booking requests (SELF_BOOKING_NEEDS_APPROVAL) -------------------------------------
+
+
+@permission_required("treatments.add_treatmentsession")
+def booking_requests(request):
+    """The open self-booking requests, oldest first: book one (every rule checked again) or
+    decline it with a word for the patient."""
+    form = DeclineBookingForm(request.POST or None)
+    if request.method == "POST":
+        pick = BookingRequestPickForm(request.POST)
+        if pick.is_valid():
+            booking_request = pick.cleaned_data["request"]
+            try:
+                if "approve" in request.POST:
+                    session = self_service.approve_booking_request(
+                        booking_request=booking_request, handled_by=request.user
+                    )
+                    messages.success(request, f"Session booked for {session.patient.full_name}.")
+                elif form.is_valid():
+                    self_service.decline_booking_request(
+                        booking_request=booking_request,
+                        handled_by=request.user,
+                        outcome=form.cleaned_data["outcome"],
+                    )
+                    messages.success(request, "Request declined.")
+                else:
+                    messages.error(request, "Say why it is declined, in words for the patient.")
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            return redirect("booking_requests")
+        messages.error(request, "That request is no longer open.")
+        return redirect("booking_requests")
+    pending = list(
+        BookingRequest.objects.filter(handled_at__isnull=True)
+        .select_related("patient", "site")
+        .order_by("requested_at", "pk")[:200]
+    )
+    return render(
+        request,
+        "staff/booking_requests.html",
+        {"pending": pending, "form": form, "needs_approval": self_service.needs_approval()},
     )

@@ -83,6 +83,8 @@ def pages_of(demo):
         ("reception", f"/patients/{maria.pk}/book/", None),
         ("reception", f"/sessions/{session.pk}/", None),
         ("reception", f"/sessions/{session.pk}/move/", None),
+        ("reception", "/recall/", "recall"),
+        ("reception", "/booking-requests/", None),
         ("reception", "/accounts/password_change/", None),
         ("reception", "/no-such-page/", None),
         ("dr.meyer", f"/sessions/{session.pk}/complete/", None),
@@ -100,6 +102,7 @@ def pages_of(demo):
         ("sofia.rossi@example.com", "/portal/preferences/", None),
         ("sofia.rossi@example.com", "/portal/compare/?view=front", "portal-compare"),
         ("maria.santos@example.com", "/portal/", "portal-home"),
+        ("sofia.rossi@example.com", "/portal/book/", "portal-book"),
         ("maria.santos@example.com", f"/portal/sessions/{demo['maria_session'].pk}/request/", None),
     ]
 

@@ -1,0 +1,94 @@
+"""The recall list: patients due for their next session (now or within N weeks) with nothing
+booked, their last session, outcome so far and how they like to be contacted."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import PatientFactory, at, book
+from treatments import recall, services
+from treatments.models import FollowUp
+
+pytestmark = pytest.mark.django_db
+
+TODAY = date(2027, 1, 4)  # tests.factories.NOW
+
+
+def past(patient, day, **kwargs):
+    """A session on `day`, booked a month before it (it is in the past by NOW)."""
+    return book(patient, day, now=at(day - timedelta(days=30)), **kwargs)
+
+
+def test_who_is_due(frozen):
+    due_now = PatientFactory(last_name="Alpha")
+    past(due_now, date(2026, 6, 1))  # gap ended 1 December 2026
+    due_soon = PatientFactory(last_name="Beta")
+    past(due_soon, date(2026, 7, 20))  # gap ends 20 January 2027
+    later = PatientFactory(last_name="Gamma")
+    past(later, date(2026, 9, 1))  # gap ends 1 March 2027: not within four weeks
+    rebooked = PatientFactory(last_name="Delta")
+    past(rebooked, date(2026, 6, 1))
+    book(rebooked, date(2027, 3, 10))  # booked again: not on the list
+    PatientFactory(last_name="Never")  # never treated: not a recall
+    cancelled = PatientFactory(last_name="Epsilon")
+    session = past(cancelled, date(2026, 12, 20))
+    services.cancel_session(session=session, reason="ill", cancelled_by=session.booked_by)
+
+    found = list(recall.due_patients(today=TODAY))
+    assert [p.last_name for p in found] == ["Alpha", "Beta"]
+    assert found[0].last_day == date(2026, 6, 1) and found[0].due_day == date(2026, 12, 1)
+    assert [p.last_name for p in recall.due_patients(today=TODAY, within_weeks=0)] == ["Alpha"]
+    assert "Gamma" in [p.last_name for p in recall.due_patients(today=TODAY, within_weeks=9)]
+
+
+def test_the_latest_outcome_is_shown(frozen):
+    patient = PatientFactory()
+    session = past(patient, date(2026, 6, 1))
+    follow_ups = list(FollowUp.objects.filter(session=session).order_by("due_date"))
+    FollowUp.objects.filter(pk=follow_ups[0].pk).update(
+        status="done",
+        seen_on=date(2026, 7, 1),
+        patient_rating=6,
+        seen_by=session.clinician,
+        seen_at=at(date(2026, 7, 1)),
+    )
+    FollowUp.objects.filter(pk=follow_ups[1].pk).update(
+        status="done",
+        seen_on=date(2026, 9, 1),
+        patient_rating=8,
+        hair_density_per_cm2=150,
+        seen_by=session.clinician,
+        seen_at=at(date(2026, 9, 1)),
+    )
+    (found,) = recall.due_patients(today=TODAY)
+    assert found.rating == 8 and found.density == 150 and found.seen_on == date(2026, 9, 1)
+
+
+def test_the_page(staff_client, django_assert_max_num_queries):
+    for i in range(3):
+        patient = PatientFactory(last_name=f"Due{i}", reminders_by_sms=i == 1, phone="+4930123456")
+        past(patient, date(2026, 6, 1))
+    url = reverse("recall")
+    with django_assert_max_num_queries(8):
+        html = staff_client.get(url).content.decode()
+    assert html.count("Due") >= 3 and "01 Jun 2026" in html and ">now<" in html
+    assert "SMS +4930123456" in html and "no follow-up yet" in html
+    for i in range(3, 12):
+        past(PatientFactory(last_name=f"Due{i}"), date(2026, 6, 1))
+    with django_assert_max_num_queries(8):
+        staff_client.get(url, {"weeks": 8})
+
+
+def test_nonsense_weeks_fall_back_to_the_default(staff_client):
+    for weeks in ("x", "-1", "53", "1e9", "9" * 30):
+        response = staff_client.get(reverse("recall"), {"weeks": weeks})
+        assert response.status_code == 200
+        assert 'value="4"' in response.content.decode()
+
+
+def test_a_patient_may_not_see_it(client, frozen):
+    from tests.test_portal import portal_client
+
+    response = portal_client(PatientFactory()).get(reverse("recall"))
+    assert response.status_code in (302, 403)
