@@ -44,7 +44,8 @@ class SideEffectForm(forms.Form):
 
 class PreferencesForm(forms.Form):
     # Each language in its own name (Deutsch, Türkçe): findable whatever the page is in.
-    language = forms.ChoiceField(choices=settings.LANGUAGES, label=_("Language"))
+    # Left out (an older page still open): the stored language stays as it is.
+    language = forms.ChoiceField(choices=settings.LANGUAGES, label=_("Language"), required=False)
     reminders_by_email = forms.BooleanField(required=False, label=_("Reminders by email"))
     reminders_by_sms = forms.BooleanField(required=False, label=_("Reminders by SMS"))
     phone = forms.CharField(required=False, max_length=32, label=_("Mobile phone"))

@@ -26,9 +26,9 @@ from treatments import rules
 from treatments.formatting import (
     clinic_time,
     clinic_when,
-    day_month,
     long_date,
     place_name,
+    short_date,
     short_when,
 )
 from treatments.services import clinic_tz
