@@ -6,6 +6,7 @@ from django.utils import translation
 from django.utils.cache import patch_cache_control
 
 from accounts import roles
+from portal.language import SESSION_KEY as PATIENT_LANGUAGE
 
 
 def _has_nul(query) -> bool:
@@ -50,14 +51,19 @@ class NoStoreForSignedInMiddleware:
 class ReaderLanguageMiddleware:
     """Staff read English whatever their browser asks for (LocaleMiddleware, earlier, chose
     from Accept-Language for pages nobody is signed in to). A patient's portal page is in the
-    patient's stored language: portal.views.patient_view activates it around the view."""
+    patient's stored language: portal.views.patient_view activates it around the view; their
+    other pages read the copy portal.language keeps in the session."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not roles.is_patient(user):
-            translation.activate(settings.LANGUAGE_CODE)
+        if user is not None and user.is_authenticated:
+            if not roles.is_patient(user):
+                translation.activate(settings.LANGUAGE_CODE)
+            elif language := request.session.get(PATIENT_LANGUAGE):
+                # A patient's page outside the portal (password change): their language.
+                translation.activate(language)
             request.LANGUAGE_CODE = translation.get_language()
         return self.get_response(request)

@@ -101,7 +101,8 @@ def invite_patient(*, patient: Patient) -> Invitation:
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         if user.has_usable_password():
             invitation = Invitation(user=user, kind="password_reset", sent_to=user.email)
-            subject = f"Reset your password at {settings.CLINIC_NAME}"
+            with translation.override(patient.language):
+                subject = _("Reset your password at %(clinic)s") % {"clinic": settings.CLINIC_NAME}
             template = "registration/password_reset_email.html"
             context = {
                 "uid": uid,
@@ -126,7 +127,7 @@ def invite_patient(*, patient: Patient) -> Invitation:
                 "clinic_phone": settings.CLINIC_PHONE,
             }
         with translation.override(patient.language):
-            # In the language the patient reads (the reset email is not translated yet).
+            # In the language the patient reads.
             message = render_to_string(template, context, using="text")
         transaction.on_commit(
             lambda: send_mail(

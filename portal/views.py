@@ -46,6 +46,7 @@ from .forms import (
     PreferencesForm,
     SideEffectForm,
 )
+from .language import remember as remember_language
 
 
 def patient_view(view):
@@ -60,6 +61,7 @@ def patient_view(view):
         patient = Patient.objects.filter(user=request.user).first()
         if patient is None:
             raise PermissionDenied("This account is not linked to a patient record.")
+        remember_language(request, patient.language)
         with timezone.override(patient.tz), translation.override(patient.language):
             response = view(request, patient, *args, **kwargs)
         response.headers.setdefault("Content-Language", patient.language)
@@ -183,6 +185,7 @@ def preferences(request, patient):
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             patient.refresh_from_db(fields=["language"])
+            remember_language(request, patient.language)
             with translation.override(patient.language):
                 # In the language just chosen: the next page is in it too.
                 messages.success(request, _("Saved. Your reminders follow your new choices."))

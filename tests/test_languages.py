@@ -163,6 +163,18 @@ class TestPortal:
         patient.refresh_from_db()
         assert patient.language == "tr"
 
+    def test_a_patients_page_outside_the_portal_is_in_their_language(self, frozen):
+        patient = PatientFactory(language="tr")
+        client = portal_client(patient)  # signs in: the session remembers the language
+        html = client.get(reverse("password_change"), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+        assert "Şifrenizi değiştirin" in html and '<html lang="tr">' in html
+        # Switched in the preferences: the other pages follow.
+        client.post(reverse("portal_preferences"), {"language": "de", "time_zone": "Europe/Berlin"})
+        html = client.get(reverse("password_change")).content.decode()
+        assert "Passwort ändern" in html
+        response = client.post(reverse("logout"), follow=True)
+        assert "Sie sind abgemeldet." in response.content.decode()
+
     def test_the_sign_in_page_follows_the_browser(self, client):
         html = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="tr").content.decode()
         assert '<html lang="tr">' in html and "Giriş yap" in html
