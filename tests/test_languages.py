@@ -104,6 +104,28 @@ class TestPortal:
         assert "Seansım" in html and "Çıkış yap" in html  # the navigation too
         assert "Hello" not in html and "Your next session" not in html
 
+    @pytest.mark.parametrize(
+        ("name", "text"),
+        [
+            ("portal_follow_ups", "Kontrolleriniz ve ilerlemeniz"),
+            ("portal_aftercare", "Bir yan etkiyi bize bildirin"),
+            ("portal_consents", "Onaylar"),
+            ("portal_intake", "Tedavinizden önce: anketiniz"),
+            ("portal_preferences", "Takvim bağlantımı oluştur"),
+            ("portal_compare", "Henüz karşılaştırılacak fotoğraflı bir ziyaret kaydı yok."),
+        ],
+    )
+    def test_every_portal_page_is_in_turkish(self, frozen, name, text):
+        patient = PatientFactory(language="tr")
+        html = portal_client(patient).get(reverse(name)).content.decode()
+        assert text in html and '<html lang="tr">' in html
+
+    def test_a_patients_404_is_in_their_language(self, frozen):
+        client = portal_client(PatientFactory(language="de"))
+        response = client.get(reverse("portal_consent", args=[999999]))
+        assert response.status_code == 404
+        assert "Diese Seite gibt es nicht" in response.content.decode()
+
     def test_the_session_ics_is_in_the_patients_language(self, frozen):
         patient = PatientFactory(language="de")
         session = book(patient, date(2027, 3, 10), hour=16)
