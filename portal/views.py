@@ -256,6 +256,11 @@ class WelcomeView(PasswordResetConfirmView):
                 invitations.refuse_unless_patient_login(user, None)
             except ValidationError:
                 return None
+            # The invited patient's own language, whatever the browser asks for.
+            language = Patient.objects.filter(user=user).values_list("language", flat=True)
+            if language := next(iter(language), None):
+                translation.activate(language)
+                self.request.LANGUAGE_CODE = language
         return user
 
     def dispatch(self, *args, **kwargs):

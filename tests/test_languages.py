@@ -2,6 +2,7 @@
 dates in that language's words and order, on the patient's clock; staff pages stay English;
 the translation check fails on a missing translation."""
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -196,6 +197,27 @@ class TestPortal:
         assert "Passwort ändern" in html
         response = client.post(reverse("logout"), follow=True)
         assert "Sie sind abgemeldet." in response.content.decode()
+
+    def test_the_invitation_and_its_welcome_page_are_in_the_patients_language(
+        self, frozen, staff_client, django_capture_on_commit_callbacks
+    ):
+        patient = PatientFactory(first_name="Jonas", language="de")
+        with django_capture_on_commit_callbacks(execute=True):
+            staff_client.post(reverse("portal_invite", args=[patient.pk]))
+        [email] = mail.outbox
+        assert email.subject == "Ihre Patientenseite bei Exosome Hair Clinic"
+        assert email.body.startswith("Guten Tag Jonas,")
+        path = re.search(r"/portal/welcome/\S+/", email.body).group(0)
+        client = Client()
+        set_password = client.get(path, HTTP_ACCEPT_LANGUAGE="en")["Location"]
+        html = client.get(set_password, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert "Wählen Sie ein Passwort für Ihre Patientenseite" in html
+        response = client.post(
+            set_password, {"new_password1": "Tr1cky-pass-9", "new_password2": "Tr1cky-pass-9"}
+        )
+        assert response["Location"] == reverse("portal_home")
+        html = client.get(reverse("portal_home")).content.decode()
+        assert "Willkommen! Ihr Passwort ist gesetzt." in html
 
     def test_the_sign_in_page_follows_the_browser(self, client):
         html = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="tr").content.decode()
