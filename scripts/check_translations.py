@@ -22,7 +22,17 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # The languages shipped besides English (the source language): settings.LANGUAGES.
 SHIPPED = ("de", "tr")
 # Not the project's sources: never scanned for strings.
-NOT_SOURCES = (".git", ".venv", "node_modules", "build", "media", "staticfiles", ".run")
+NOT_SOURCES = (
+    ".git",
+    ".venv",
+    ".*_cache",
+    ".run",
+    "node_modules",
+    "build",
+    "media",
+    "staticfiles",
+    "*.sqlite3",
+)
 IGNORE = ["tests/*", "bench/*", "static/*"]
 
 
