@@ -8,7 +8,7 @@ TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/clinic
 NODE_STAMP := node_modules/.installed-stamp
 SCREENSHOTS := build/screenshots
 
-.PHONY: install run test lint clean bench bench-reminders faults chromium wrk
+.PHONY: install messages gettext run test lint clean bench bench-reminders faults chromium wrk
 
 # Reinstall only when the pinned dependencies change.
 $(STAMP): pyproject.toml
@@ -17,7 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The translations (locale/*/LC_MESSAGES/django.po) compiled to .mo, which git does not keep:
+# gettext's msgfmt does it (installed with apt where missing, like Chromium below).
+gettext:
+	@command -v msgfmt >/dev/null || apt-get install -y -qq gettext >/dev/null 2>&1 || \
+	  (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq gettext >/dev/null 2>&1) || \
+	  (echo "gettext (msgfmt) is needed: apt-get install -y gettext" && exit 1)
+
+messages: $(STAMP) gettext
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore .venv --ignore node_modules >/dev/null
+
+install: $(STAMP) messages
 
 run: install
 	./scripts/run-dev.sh
@@ -44,6 +54,7 @@ test: install chromium $(NODE_STAMP)
 	$(BIN)/mypy && \
 	$(BIN)/lint-imports && \
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null && \
+	$(BIN)/python scripts/check_translations.py && \
 	$(BIN)/pytest; status=$$?; \
 	echo "Screenshots of the browser tests (desktop and phone): $(CURDIR)/$(SCREENSHOTS)/"; \
 	exit $$status

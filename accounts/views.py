@@ -9,6 +9,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_otp import DEVICE_ID_SESSION_KEY
 
@@ -38,7 +39,7 @@ class SignOutView(LogoutView):
         was_signed_in = request.user.is_authenticated
         response = super().post(request, *args, **kwargs)
         if was_signed_in:  # the session is new now; the message goes into it
-            messages.success(request, "You are signed out.")
+            messages.success(request, _("You are signed out."))
         return response
 
 

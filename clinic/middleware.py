@@ -1,7 +1,12 @@
 """Request-wide safety rules that no single view should have to remember."""
 
+from django.conf import settings
 from django.core.exceptions import BadRequest
+from django.utils import translation
 from django.utils.cache import patch_cache_control
+
+from accounts import roles
+from portal.language import SESSION_KEY as PATIENT_LANGUAGE
 
 
 def _has_nul(query) -> bool:
@@ -41,3 +46,24 @@ class NoStoreForSignedInMiddleware:
         if user is not None and user.is_authenticated:
             patch_cache_control(response, no_store=True, private=True)
         return response
+
+
+class ReaderLanguageMiddleware:
+    """Staff read English whatever their browser asks for (LocaleMiddleware, earlier, chose
+    from Accept-Language for pages nobody is signed in to). A patient's portal page is in the
+    patient's stored language: portal.views.patient_view activates it around the view; their
+    other pages read the copy portal.language keeps in the session."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            if not roles.is_patient(user):
+                translation.activate(settings.LANGUAGE_CODE)
+            elif language := request.session.get(PATIENT_LANGUAGE):
+                # A patient's page outside the portal (password change): their language.
+                translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
+        return self.get_response(request)

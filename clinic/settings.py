@@ -82,11 +82,16 @@ MIDDLEWARE = [
     # Before anything reads the database with what a request carries.
     "clinic.middleware.RefuseNulBytesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of a page nobody is signed in to (the portal's welcome, sign-in) follows
+    # the browser's Accept-Language; clinic.middleware.ReaderLanguageMiddleware below puts
+    # signed-in staff back to English, and the portal's pages use the patient's own language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): the session is bound to a second-factor device.
     "django_otp.middleware.OTPMiddleware",
+    "clinic.middleware.ReaderLanguageMiddleware",
     # Every database change made while handling the request carries who, from where (the
     # history triggers read it, audit/middleware.py).
     "audit.middleware.HistoryContextMiddleware",
@@ -169,6 +174,13 @@ except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
 TIME_ZONE = CLINIC_TIME_ZONE
 LANGUAGE_CODE = "en-gb"
 USE_I18N = True
+# The languages a patient reads (Patient.language): the portal, emails, SMS and .ics are in
+# the patient's one; staff pages stay English. Translations live in locale/<code>/ (.po in git,
+# .mo compiled by `make install`/`make test`/`make run`). README, "Languages".
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("tr", "Türkçe")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# "en" keeps the British formats (day before month) LANGUAGE_CODE had: clinic/formats/en.
+FORMAT_MODULE_PATH = ["clinic.formats"]
 
 # --- The clinic, as patients read it in messages ------------------------------------------
 CLINIC_NAME = env.str("CLINIC_NAME", default="Exosome Hair Clinic")

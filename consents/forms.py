@@ -1,6 +1,7 @@
 """The signing and withdrawal forms, shared by the portal and the front desk's tablet."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .models import ConsentVersion
 
@@ -9,9 +10,9 @@ class SignForm(forms.Form):
     """Type the full name, tick each statement; the hash of the text shown rides along so a
     page opened on other words cannot sign the new ones."""
 
-    typed_name = forms.CharField(label="Your full name", max_length=200)
+    typed_name = forms.CharField(label=_("Your full name"), max_length=200)
     statements = forms.MultipleChoiceField(
-        label="I confirm", widget=forms.CheckboxSelectMultiple, required=False
+        label=_("I confirm"), widget=forms.CheckboxSelectMultiple, required=False
     )
     shown_sha256 = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
@@ -31,7 +32,7 @@ class SignForm(forms.Form):
 
 class WithdrawForm(forms.Form):
     reason = forms.CharField(
-        label="Why do you withdraw this consent?",
+        label=_("Why do you withdraw this consent?"),
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=2000,
     )

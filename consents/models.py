@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ConsentKind(models.TextChoices):
@@ -23,8 +24,8 @@ class ConsentKind(models.TextChoices):
 
 
 class SignedVia(models.TextChoices):
-    PORTAL = "portal", "Portal"
-    DESK = "desk", "At the front desk"
+    PORTAL = "portal", _("Portal")
+    DESK = "desk", _("At the front desk")
 
 
 def text_hash(text: str) -> str:

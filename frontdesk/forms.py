@@ -597,6 +597,10 @@ class PatientForm(forms.ModelForm):
             "prescribed_nsaid": "Prescribed NSAID and dose",
             "language": "Language the patient reads",
         }
+        help_texts = {
+            "language": "Their portal, reminders (email and SMS), calendar files and consents "
+            "are in it (consents where the clinic has that version, else English).",
+        }
         widgets = {
             "date_of_birth": forms.DateInput(attrs={"type": "date"}),
             "medications": forms.Textarea(attrs={"rows": 2}),

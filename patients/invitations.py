@@ -14,8 +14,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
 from accounts import roles
 
@@ -99,7 +101,8 @@ def invite_patient(*, patient: Patient) -> Invitation:
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         if user.has_usable_password():
             invitation = Invitation(user=user, kind="password_reset", sent_to=user.email)
-            subject = f"Reset your password at {settings.CLINIC_NAME}"
+            with translation.override(patient.language):
+                subject = _("Reset your password at %(clinic)s") % {"clinic": settings.CLINIC_NAME}
             template = "registration/password_reset_email.html"
             context = {
                 "uid": uid,
@@ -112,7 +115,8 @@ def invite_patient(*, patient: Patient) -> Invitation:
             }
         else:
             invitation = Invitation(user=user, kind="invitation", sent_to=patient.email)
-            subject = f"Your patient page at {settings.CLINIC_NAME}"
+            with translation.override(patient.language):
+                subject = _("Your patient page at %(clinic)s") % {"clinic": settings.CLINIC_NAME}
             template = "portal/invite_email.txt"
             context = {
                 "patient": patient,
@@ -122,7 +126,9 @@ def invite_patient(*, patient: Patient) -> Invitation:
                 "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
                 "clinic_phone": settings.CLINIC_PHONE,
             }
-        message = render_to_string(template, context, using="text")
+        with translation.override(patient.language):
+            # In the language the patient reads.
+            message = render_to_string(template, context, using="text")
         transaction.on_commit(
             lambda: send_mail(
                 subject=subject,

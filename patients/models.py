@@ -9,6 +9,7 @@ from django.core.validators import MaxLengthValidator, MinValueValidator, RegexV
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .phones import parse as parse_phone
 from .phones import to_e164
@@ -298,15 +299,15 @@ INTAKE_TEXT_MAX = 4000
 
 
 class Smoking(models.TextChoices):
-    NEVER = "never", "I have never smoked"
-    FORMER = "former", "I used to smoke"
-    CURRENT = "current", "I smoke"
+    NEVER = "never", _("I have never smoked")
+    FORMER = "former", _("I used to smoke")
+    CURRENT = "current", _("I smoke")
 
 
 class Alcohol(models.TextChoices):
-    NONE = "none", "I do not drink alcohol"
-    OCCASIONAL = "occasional", "Occasionally"
-    REGULAR = "regular", "Regularly (most weeks)"
+    NONE = "none", _("I do not drink alcohol")
+    OCCASIONAL = "occasional", _("Occasionally")
+    REGULAR = "regular", _("Regularly (most weeks)")
 
 
 # The answers of a version, in the order staff read them (and the diff lists them).

@@ -13,7 +13,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from . import signals
 from .models import Patient, PatientChange
@@ -140,9 +141,11 @@ def update_reminder_preferences(
     non_essential_opt_out: bool,
     phone: str | None = None,
     time_zone: str | None = None,
+    language: str | None = None,
     now=None,
 ) -> Patient:
-    """Change how the patient is reminded; pending reminders follow at once."""
+    """Change how the patient is reminded (and the language they read: the portal, emails
+    and SMS); pending reminders follow at once."""
     now = now or timezone.now()
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -153,6 +156,8 @@ def update_reminder_preferences(
             patient.phone = phone.strip()
         if time_zone:
             patient.time_zone = time_zone
+        if language:
+            patient.language = language
         patient.full_clean(validate_constraints=False)
         patient.save()
         replan_reminders(patient=patient, now=now)
@@ -361,19 +366,23 @@ def change_patient_email(*, patient: Patient, email: str, changed_by) -> Patient
                 raise _duplicate_email_error(email) from exc
             raise
         if active:
-            message = render_to_string(
-                "portal/email_changed.txt",
-                {
-                    "patient": patient,
-                    "new_email": email,
-                    "clinic_name": settings.CLINIC_NAME,
-                    "clinic_phone": settings.CLINIC_PHONE,
-                },
-                using="text",
-            )
+            with translation.override(patient.language):
+                message = render_to_string(
+                    "portal/email_changed.txt",
+                    {
+                        "patient": patient,
+                        "new_email": email,
+                        "clinic_name": settings.CLINIC_NAME,
+                        "clinic_phone": settings.CLINIC_PHONE,
+                    },
+                    using="text",
+                )
+                subject = _("Your sign-in email at %(clinic)s was changed") % {
+                    "clinic": settings.CLINIC_NAME
+                }
             transaction.on_commit(
                 lambda: send_mail(
-                    subject=f"Your sign-in email at {settings.CLINIC_NAME} was changed",
+                    subject=subject,
                     message=message,
                     from_email=None,
                     recipient_list=[old_email],

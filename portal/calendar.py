@@ -1,8 +1,10 @@
-"""iCalendar (.ics) for sessions and follow-ups: what "add to calendar" downloads."""
+"""iCalendar (.ics) for sessions and follow-ups: what "add to calendar" downloads. Built in
+the active language: the portal's pages run in the patient's (portal.views)."""
 
 from datetime import UTC, timedelta
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from icalendar import Calendar, Event
 
 from treatments.formatting import long_date
@@ -19,17 +21,23 @@ def _calendar() -> Calendar:
 def session_event(session, window) -> Event:
     event = Event()
     event.add("uid", f"session-{session.pk}@{settings.REMINDER_MESSAGE_ID_DOMAIN}")
-    event.add("summary", f"Treatment session at {settings.CLINIC_NAME}")
+    event.add("summary", _("Treatment session at %(clinic)s") % {"clinic": settings.CLINIC_NAME})
     event.add("dtstart", session.starts_at.astimezone(UTC))
     event.add("dtend", session.ends_at.astimezone(UTC))
     event.add("dtstamp", session.booked_at.astimezone(UTC))
     event.add("location", settings.CLINIC_ADDRESS)
     event.add(
         "description",
-        f"No aspirin, ibuprofen or other NSAIDs from {long_date(window.first_day)} through "
-        f"{long_date(window.last_day)} (unless the clinic advised otherwise). Drink plenty the "
-        f"day before, eat breakfast, come with a clean scalp and your medicines list. "
-        f"Questions: {settings.CLINIC_PHONE}.",
+        _(
+            "No aspirin, ibuprofen or other NSAIDs from %(first)s through %(last)s (unless the "
+            "clinic advised otherwise). Drink plenty the day before, eat breakfast, come with a "
+            "clean scalp and your medicines list. Questions: %(phone)s."
+        )
+        % {
+            "first": long_date(window.first_day),
+            "last": long_date(window.last_day),
+            "phone": settings.CLINIC_PHONE,
+        },
     )
     return event
 
@@ -37,12 +45,19 @@ def session_event(session, window) -> Event:
 def follow_up_event(follow_up) -> Event:
     event = Event()
     event.add("uid", f"follow-up-{follow_up.pk}@{settings.REMINDER_MESSAGE_ID_DOMAIN}")
-    event.add("summary", f"{follow_up.get_kind_display()} due at {settings.CLINIC_NAME}")
+    event.add(
+        "summary",
+        _("%(kind)s due at %(clinic)s")
+        % {"kind": follow_up.get_kind_display(), "clinic": settings.CLINIC_NAME},
+    )
     event.add("dtstart", follow_up.due_date)  # a day: the time is agreed with the clinic
     event.add("dtend", follow_up.due_date + timedelta(days=1))
     event.add("dtstamp", follow_up.session.booked_at.astimezone(UTC))
     event.add("location", settings.CLINIC_ADDRESS)
-    event.add("description", f"Please call {settings.CLINIC_PHONE} to agree on a time.")
+    event.add(
+        "description",
+        _("Please call %(phone)s to agree on a time.") % {"phone": settings.CLINIC_PHONE},
+    )
     return event
 
 

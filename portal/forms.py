@@ -1,6 +1,8 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator, MaxValueValidator
+from django.utils.translation import gettext_lazy as _
 
 from patients.intake import MAX_MEDICATION_LINES
 from patients.models import INTAKE_TEXT_MAX, Alcohol, Smoking
@@ -19,7 +21,7 @@ class SignInForm(AuthenticationForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["username"].label = "Username or email"
+        self.fields["username"].label = _("Username or email")
         # AuthenticationForm sets max_length (150, the User model's) after the field is built,
         # so it is not enforced: a 10,000-character name reached django-axes, which failed
         # storing it (HTTP 500). Enforce it here.
@@ -34,37 +36,45 @@ class SignInForm(AuthenticationForm):
 
 class SideEffectForm(forms.Form):
     description = forms.CharField(
-        label="What do you notice, and since when?",
+        label=_("What do you notice, and since when?"),
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=2000,
     )
 
 
 class PreferencesForm(forms.Form):
-    reminders_by_email = forms.BooleanField(required=False, label="Reminders by email")
-    reminders_by_sms = forms.BooleanField(required=False, label="Reminders by SMS")
-    phone = forms.CharField(required=False, max_length=32, label="Mobile phone")
-    time_zone = TimeZoneField(label="Your time zone")
+    # Each language in its own name (Deutsch, Türkçe): findable whatever the page is in.
+    # Left out (an older page still open): the stored language stays as it is.
+    language = forms.ChoiceField(choices=settings.LANGUAGES, label=_("Language"), required=False)
+    reminders_by_email = forms.BooleanField(required=False, label=_("Reminders by email"))
+    reminders_by_sms = forms.BooleanField(required=False, label=_("Reminders by SMS"))
+    phone = forms.CharField(required=False, max_length=32, label=_("Mobile phone"))
+    time_zone = TimeZoneField(label=_("Your time zone"))
     non_essential_opt_out = forms.BooleanField(
         required=False,
-        label="Only essential messages",
-        help_text="You will still hear about your bookings, the NSAID pause, aftercare and "
-        "cancellations.",
+        label=_("Only essential messages"),
+        help_text=_(
+            "You will still hear about your bookings, the NSAID pause, aftercare and cancellations."
+        ),
     )
 
     def __init__(self, *args, current_time_zone: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["time_zone"] = TimeZoneField(label="Your time zone", current=current_time_zone)
+        self.fields["time_zone"] = TimeZoneField(
+            label=_("Your time zone"), current=current_time_zone
+        )
 
 
 class ChangeRequestForm(forms.Form):
     kind = forms.ChoiceField(
-        choices=ChangeRequest.Kind.choices, widget=forms.RadioSelect, label="What would you like?"
+        choices=ChangeRequest.Kind.choices,
+        widget=forms.RadioSelect,
+        label=_("What would you like?"),
     )
     message = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        label="Anything we should know (e.g. dates that suit you)?",
+        label=_("Anything we should know (e.g. dates that suit you)?"),
         max_length=2000,
     )
 
@@ -76,45 +86,53 @@ class IntakeForm(forms.Form):
         required=False,
         max_length=INTAKE_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
-        label="Your medical history",
-        help_text="Illnesses, operations, conditions of the skin or scalp, anything a doctor "
-        "treats you for.",
+        label=_("Your medical history"),
+        help_text=_(
+            "Illnesses, operations, conditions of the skin or scalp, anything a doctor "
+            "treats you for."
+        ),
     )
     allergies = forms.CharField(
         required=False,
         max_length=INTAKE_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Allergies",
+        label=_("Allergies"),
     )
     takes_prescribed_nsaid = forms.BooleanField(
         required=False,
-        label="I take an NSAID prescribed by a doctor (for example daily low-dose aspirin "
-        "for the heart)",
-        help_text="Do not stop it on your own: a clinician decides with you before the session.",
+        label=_(
+            "I take an NSAID prescribed by a doctor (for example daily low-dose aspirin "
+            "for the heart)"
+        ),
+        help_text=_("Do not stop it on your own: a clinician decides with you before the session."),
     )
     prescribed_nsaid = forms.CharField(
-        required=False, max_length=200, label="Its name and dose (e.g. aspirin 100 mg daily)"
+        required=False, max_length=200, label=_("Its name and dose (e.g. aspirin 100 mg daily)")
     )
-    smoking = forms.ChoiceField(choices=Smoking.choices, widget=forms.RadioSelect, label="Smoking")
-    alcohol = forms.ChoiceField(choices=Alcohol.choices, widget=forms.RadioSelect, label="Alcohol")
+    smoking = forms.ChoiceField(
+        choices=Smoking.choices, widget=forms.RadioSelect, label=_("Smoking")
+    )
+    alcohol = forms.ChoiceField(
+        choices=Alcohol.choices, widget=forms.RadioSelect, label=_("Alcohol")
+    )
     previous_hair_treatments = forms.CharField(
         required=False,
         max_length=INTAKE_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Previous hair treatments",
-        help_text="Minoxidil, finasteride, PRP, transplants…, and when.",
+        label=_("Previous hair treatments"),
+        help_text=_("Minoxidil, finasteride, PRP, transplants…, and when."),
     )
     goals = forms.CharField(
         required=False,
         max_length=INTAKE_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="What you hope the treatment achieves",
+        label=_("What you hope the treatment achieves"),
     )
 
     def clean(self):
         data = super().clean()
         if data.get("takes_prescribed_nsaid") and not (data.get("prescribed_nsaid") or "").strip():
-            self.add_error("prescribed_nsaid", "Name the NSAID your doctor prescribed.")
+            self.add_error("prescribed_nsaid", _("Name the NSAID your doctor prescribed."))
         return data
 
 
@@ -122,14 +140,14 @@ class MedicationLineForm(forms.Form):
     """One medicine the patient takes. A line with only a dose or a date is kept and asked
     for its name, never silently dropped; an all-empty line is no line."""
 
-    name = forms.CharField(required=False, max_length=200, label="Medicine")
-    dose = forms.CharField(required=False, max_length=100, label="Dose")
-    since = forms.CharField(required=False, max_length=100, label="Since when")
+    name = forms.CharField(required=False, max_length=200, label=_("Medicine"))
+    dose = forms.CharField(required=False, max_length=100, label=_("Dose"))
+    since = forms.CharField(required=False, max_length=100, label=_("Since when"))
 
     def clean(self):
         data = super().clean()
         if (data.get("dose") or data.get("since")) and not (data.get("name") or "").strip():
-            self.add_error("name", "Name the medicine of this line (or tick Remove).")
+            self.add_error("name", _("Name the medicine of this line (or tick Remove)."))
         return data
 
 
@@ -137,7 +155,7 @@ class _MedicationLines(forms.BaseFormSet):
     def clean(self):
         # A tampered count (negative) would read as "no lines": refuse it instead.
         if (self.management_form.cleaned_data.get("TOTAL_FORMS") or 0) < 0:
-            raise forms.ValidationError("The medication lines were not sent whole: try again.")
+            raise forms.ValidationError(_("The medication lines were not sent whole: try again."))
 
     def lines(self) -> list[tuple[str, str, str]]:
         """The lines to keep, in the order typed: not removed, not all empty."""

@@ -11,7 +11,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import patient_required
@@ -57,12 +58,14 @@ from .forms import (
     SideEffectForm,
     SlotChoiceForm,
 )
+from .language import remember as remember_language
 
 
 def patient_view(view):
     """A patient's page: signed in as a patient, their record passed in, and every time on
     the page shown on the patient's own clock. Each page the patient reads is in the
-    record's access log (one INSERT; a refused lookup, a 404, logs nothing)."""
+    record's access log (one INSERT; a refused lookup, a 404, logs nothing). The page is in
+    the patient's own language (Patient.language), whatever the browser asks for."""
 
     @patient_required
     @wraps(view)
@@ -70,8 +73,10 @@ def patient_view(view):
         patient = Patient.objects.filter(user=request.user).first()
         if patient is None:
             raise PermissionDenied("This account is not linked to a patient record.")
-        with timezone.override(patient.tz):
+        remember_language(request, patient.language)
+        with timezone.override(patient.tz), translation.override(patient.language):
             response = view(request, patient, *args, **kwargs)
+        response.headers.setdefault("Content-Language", patient.language)
         if request.method in ("GET", "HEAD") and response.status_code < 400:
             note_read(
                 request, patient_id=patient.pk, kind=AccessKind.PORTAL, object_id=kwargs.get("pk")
@@ -111,7 +116,7 @@ def aftercare(request, patient):
         patient_requests.report_side_effect(
             patient=patient, description=form.cleaned_data["description"]
         )
-        messages.success(request, "Thank you. The clinic has your message and will contact you.")
+        messages.success(request, _("Thank you. The clinic has your message and will contact you."))
         return redirect("portal_aftercare")
     return render(
         request, "portal/aftercare.html", {"patient": patient, "page": page, "form": form}
@@ -171,8 +176,9 @@ def calendar_feed(request, token):
     """The patient's private feed for calendar apps: the secret in the URL is the key."""
     patient = get_object_or_404(Patient, calendar_token=token)
     sessions, planned = selectors.calendar_items(patient)
-    events = [calendar.session_event(s, s.nsaid_window()) for s in sessions]
-    events += [calendar.follow_up_event(f) for f in planned]
+    with translation.override(patient.language):
+        events = [calendar.session_event(s, s.nsaid_window()) for s in sessions]
+        events += [calendar.follow_up_event(f) for f in planned]
     response = HttpResponse(calendar.ics(events), content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
     return response
@@ -188,6 +194,7 @@ def preferences(request, patient):
             "phone": patient.phone,
             "time_zone": patient.time_zone,
             "non_essential_opt_out": patient.non_essential_opt_out,
+            "language": patient.language,
         },
         current_time_zone=patient.time_zone,
     )
@@ -197,7 +204,11 @@ def preferences(request, patient):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
-            messages.success(request, "Saved. Your reminders follow your new choices.")
+            patient.refresh_from_db(fields=["language"])
+            remember_language(request, patient.language)
+            with translation.override(patient.language):
+                # In the language just chosen: the next page is in it too.
+                messages.success(request, _("Saved. Your reminders follow your new choices."))
             return redirect("portal_preferences")
     feed_url = (
         request.build_absolute_uri(f"/portal/calendar/{patient.calendar_token}.ics")
@@ -216,11 +227,11 @@ def preferences(request, patient):
 def calendar_token(request, patient):
     if request.POST.get("action") == "revoke":
         revoke_calendar_token(patient=patient)
-        messages.success(request, "The calendar link no longer works.")
+        messages.success(request, _("The calendar link no longer works."))
     else:
         new_calendar_token(patient=patient)
         messages.success(
-            request, "Your private calendar link is ready (any older one stops working)."
+            request, _("Your private calendar link is ready (any older one stops working).")
         )
     return redirect("portal_preferences")
 
@@ -235,7 +246,7 @@ def request_change(request, patient, pk):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
-            messages.success(request, "Thank you. The clinic will contact you about it.")
+            messages.success(request, _("Thank you. The clinic will contact you about it."))
             return redirect("portal_home")
     return render(
         request, "portal/request.html", {"form": form, "session": session, "patient": patient}
@@ -265,6 +276,11 @@ class WelcomeView(PasswordResetConfirmView):
                 invitations.refuse_unless_patient_login(user, None)
             except ValidationError:
                 return None
+            # The invited patient's own language, whatever the browser asks for.
+            language = Patient.objects.filter(user=user).values_list("language", flat=True)
+            if language := next(iter(language), None):
+                translation.activate(language)
+                self.request.LANGUAGE_CODE = language
         return user
 
     def dispatch(self, *args, **kwargs):
@@ -276,7 +292,7 @@ class WelcomeView(PasswordResetConfirmView):
         return response
 
     def form_valid(self, form):
-        messages.success(self.request, "Welcome! Your password is set.")
+        messages.success(self.request, _("Welcome! Your password is set."))
         return super().form_valid(form)
 
     def get_context_data(self, **kwargs):
@@ -337,7 +353,7 @@ def intake(request, patient):
                 add_service_error(form, exc, field_for_code={})
             else:
                 messages.success(
-                    request, "Thank you. A clinician will read your answers before your session."
+                    request, _("Thank you. A clinician will read your answers before your session.")
                 )
                 return redirect("portal_intake")
     else:
@@ -370,7 +386,7 @@ def intake_confirm(request, patient):
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, "Thank you: your answers are confirmed as they are.")
+        messages.success(request, _("Thank you: your answers are confirmed as they are."))
     return redirect("portal_intake")
 
 
@@ -404,7 +420,10 @@ def consent_sign(request, patient, pk):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=CONSENT_FIELD_FOR_CODE)
         else:
-            messages.success(request, f"Thank you. You signed the {version.document.title}.")
+            messages.success(
+                request,
+                _("Thank you. You signed the %(title)s.") % {"title": version.document.title},
+            )
             return redirect("portal_consent", pk=consent.pk)
     return render(
         request, "portal/consent_sign.html", {"patient": patient, "version": version, "form": form}
@@ -441,7 +460,7 @@ def consent_withdraw(request, patient, pk):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=CONSENT_FIELD_FOR_CODE)
         else:
-            messages.success(request, "Your consent is withdrawn; the clinic sees it now.")
+            messages.success(request, _("Your consent is withdrawn; the clinic sees it now."))
             return redirect("portal_consents")
     return render(
         request,

@@ -17,29 +17,39 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 from consents.selectors import missing_consents
 from treatments import rules
-from treatments.formatting import clinic_time, clinic_when, long_date, place_name
+from treatments.formatting import (
+    clinic_time,
+    clinic_when,
+    long_date,
+    place_name,
+    short_date,
+    short_when,
+)
 from treatments.services import clinic_tz
 
 from .models import Channel, Reminder
 
 logger = logging.getLogger("clinic.reminders")
 
+# Marked for translation, translated when a message is rendered (in the patient's language).
 SUBJECTS = {
-    "booking_confirmation": "Your session on {session_day} is booked",
-    "booking_moved": "Your session has moved to {session_day}",
-    "nsaid_stop": "From today: no aspirin, ibuprofen or other NSAIDs until {nsaid_last}",
-    "day_before": "Your session tomorrow, {session_day}",
-    "aftercare": "Aftercare after your session today",
-    "nsaid_end": "You may take NSAIDs again from today",
-    "follow_up_due": "Your follow-up visit on {follow_up_day}",
-    "next_session_eligible": "Six months on: your result and a possible next session",
-    "cancellation": "Your session on {session_day} is cancelled",
-    "request_answered": "The clinic has answered your request",
-    "recall": "Important: a product used in your treatment has been recalled",
+    "booking_confirmation": _("Your session on {session_day} is booked"),
+    "booking_moved": _("Your session has moved to {session_day}"),
+    "nsaid_stop": _("From today: no aspirin, ibuprofen or other NSAIDs until {nsaid_last}"),
+    "day_before": _("Your session tomorrow, {session_day}"),
+    "aftercare": _("Aftercare after your session today"),
+    "nsaid_end": _("You may take NSAIDs again from today"),
+    "follow_up_due": _("Your follow-up visit on {follow_up_day}"),
+    "next_session_eligible": _("Six months on: your result and a possible next session"),
+    "cancellation": _("Your session on {session_day} is cancelled"),
+    "request_answered": _("The clinic has answered your request"),
+    "recall": _("Important: a product used in your treatment has been recalled"),
 }
 
 
@@ -76,6 +86,10 @@ def message_context(reminder: Reminder) -> dict:
         "session_when": clinic_when(session.starts_at, clinic, tz),
         "session_day": long_date(session.starts_at.astimezone(clinic).date()),
         "session_time": clinic_time(session.starts_at, clinic, tz),
+        # For SMS, where every character counts: "Wed 10 Mar, 16:00 Berlin".
+        "session_short": short_when(session.starts_at, clinic, tz),
+        "nsaid_first_short": short_date(window.first_day),
+        "nsaid_last_short": short_date(window.last_day),
         "clinic_place": place_name(clinic),
         "time_zone": patient.time_zone,
         "moved": reminder.occasion > 0,
@@ -90,7 +104,7 @@ def message_context(reminder: Reminder) -> dict:
             "handled_at", "id"
         )[reminder.occasion - 1 : reminder.occasion]
         request = next(iter(answered), None)
-        context["request_kind"] = request.get_kind_display().lower() if request else ""
+        context["request_kind"] = request.kind if request else ""
         context["outcome"] = request.outcome if request else ""
     if reminder.kind == "next_session_eligible":
         context["booking_url"] = (
@@ -114,19 +128,29 @@ def message_context(reminder: Reminder) -> dict:
         ]
     if reminder.follow_up_id:
         context["follow_up_day"] = long_date(reminder.follow_up.due_date)
-        context["follow_up_kind"] = reminder.follow_up.get_kind_display().lower()
+        context["follow_up_kind"] = reminder.follow_up.get_kind_display()
     return context
 
 
+def language_of(reminder: Reminder) -> str:
+    """The language the patient reads (Patient.language): every message is rendered in it."""
+    return reminder.session.patient.language or settings.LANGUAGE_CODE
+
+
 def render_email(reminder: Reminder, context: dict | None = None) -> Email:
-    context = context or message_context(reminder)
-    text = render_to_string(f"reminders/{reminder.kind}.txt", context, using="text").strip()
-    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
-    return Email(
-        subject=SUBJECTS[_subject_key(reminder, context)].format(**context),
-        text=text,
-        html=render_to_string("reminders/email.html", {**context, "paragraphs": paragraphs}),
-    )
+    """The email in the patient's language, its dates in that language's words."""
+    with translation.override(language_of(reminder)):
+        context = context or message_context(reminder)
+        text = render_to_string(f"reminders/{reminder.kind}.txt", context, using="text").strip()
+        paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+        return Email(
+            subject=str(SUBJECTS[_subject_key(reminder, context)]).format(**context),
+            text=text,
+            html=render_to_string(
+                "reminders/email.html",
+                {**context, "paragraphs": paragraphs, "language": translation.get_language()},
+            ),
+        )
 
 
 def _subject_key(reminder: Reminder, context: dict) -> str:
@@ -136,9 +160,12 @@ def _subject_key(reminder: Reminder, context: dict) -> str:
 
 
 def render_sms(reminder: Reminder, context: dict | None = None) -> str:
-    context = context or message_context(reminder)
-    body = render_to_string(f"reminders/{reminder.kind}.sms.txt", context, using="text")
-    return " ".join(body.split())
+    """The SMS in the patient's language, on one line (tests/test_sms_length.py keeps each
+    within one segment where the language allows)."""
+    with translation.override(language_of(reminder)):
+        context = context or message_context(reminder)
+        body = render_to_string(f"reminders/{reminder.kind}.sms.txt", context, using="text")
+        return " ".join(body.split())
 
 
 def send(reminder: Reminder, *, email_connection=None) -> str:

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from patients.models import Patient
 from patients.services import set_sms_reminders
@@ -452,13 +453,19 @@ def receive_sms(
             )
             set_sms_reminders(patient=patient, enabled=False, reason=reason, now=now)
             outcome = f"SMS turned off; {withdrawn} planned SMS withdrawn"
-            reply = f"{clinic}: you will get no more SMS from us. Reply START to get them again."
+            with translation.override(patient.language):
+                reply = _(
+                    "%(clinic)s: you will get no more SMS from us. Reply START to get them again."
+                ) % {"clinic": clinic}
         elif kind == InboundKind.OPT_IN:
             set_sms_reminders(
                 patient=patient, enabled=True, reason="the patient replied START by SMS", now=now
             )
             outcome = "SMS turned on"
-            reply = f"{clinic}: SMS reminders are on again. Reply STOP to end them."
+            with translation.override(patient.language):
+                reply = _("%(clinic)s: SMS reminders are on again. Reply STOP to end them.") % {
+                    "clinic": clinic
+                }
         elif kind == InboundKind.CONFIRM:
             session = record_patient_confirmation(patient=patient, now=now)
             if session is None:
@@ -466,7 +473,10 @@ def receive_sms(
                 outcome = "a confirmation, but no upcoming session to confirm"
             else:
                 outcome = f"confirmed session {session.pk}"
-                reply = f"{clinic}: thank you, your session is confirmed."
+                with translation.override(patient.language):
+                    reply = _("%(clinic)s: thank you, your session is confirmed.") % {
+                        "clinic": clinic
+                    }
         message = InboundMessage.objects.create(
             provider_message_id=message_sid,
             from_number=from_number,

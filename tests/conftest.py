@@ -1,5 +1,6 @@
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -19,6 +20,24 @@ def _postgresql_only():
             "DATABASE_URL=postgres://postgres@127.0.0.1:5432/clinic (or run `make test`).",
             returncode=2,
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations():
+    """The .mo files are built, not kept in git (`make install` compiles them): compile any
+    that is missing or older than its .po, so a bare `pytest` reads German and Turkish too."""
+    import subprocess
+
+    from django.utils.translation import trans_real
+
+    compiled = False
+    for po in Path(django_settings.BASE_DIR, "locale").glob("*/LC_MESSAGES/django.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            subprocess.run(["msgfmt", "--check", "-o", str(mo), str(po)], check=True, timeout=60)
+            compiled = True
+    if compiled:
+        trans_real._translations.clear()  # catalogs read before the compile
 
 
 @pytest.fixture(scope="session", autouse=True)

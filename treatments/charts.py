@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.utils import dateformat
+from django.utils.translation import gettext, pgettext
+
 WIDTH, HEIGHT = 360, 170
 LEFT, RIGHT, TOP, BOTTOM = 44, 14, 30, 36
 MIN_LABEL_GAP = 64  # x distance between two date labels, so they never overlap
@@ -67,7 +70,8 @@ def _fmt(value: float) -> str:
 
 
 def _day(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
+    # Translators: a date under a chart point, in Django's date format letters (j M Y).
+    return dateformat.format(day, pgettext("chart date", "j M Y"))
 
 
 def _x_positions(days: list[date]) -> dict[date, float]:
@@ -100,7 +104,12 @@ def _y(value: float, low: float, high: float) -> float:
 
 def _panel(rows: list[Row], xs, pick, *, title, unit, low, high, ticks) -> Panel | None:
     dots = [
-        Dot(xs[r.day], _y(float(v), low, high), f"{_fmt(float(v))}{unit} on {_day(r.day)}")
+        Dot(
+            xs[r.day],
+            _y(float(v), low, high),
+            gettext("%(value)s on %(day)s")
+            % {"value": unit % {"n": _fmt(float(v))}, "day": _day(r.day)},
+        )
         for r in rows
         if (v := pick(r)) is not None
     ]
@@ -133,8 +142,8 @@ def progress_chart(follow_ups) -> dict | None:
         rows,
         xs,
         lambda r: r.density,
-        title="Hair density (hairs per cm²)",
-        unit=" hairs/cm²",
+        title=gettext("Hair density (hairs per cm²)"),
+        unit=gettext("%(n)s hairs/cm²"),
         low=0.0,
         high=density_top,
         ticks=density_ticks,
@@ -143,8 +152,8 @@ def progress_chart(follow_ups) -> dict | None:
         rows,
         xs,
         lambda r: r.rating,
-        title="Patient's own rating (1 to 10)",
-        unit="/10",
+        title=gettext("Patient's own rating (1 to 10)"),
+        unit="%(n)s/10",
         low=1.0,
         high=10.0,
         ticks=RATING_TICKS,
@@ -157,8 +166,8 @@ def progress_chart(follow_ups) -> dict | None:
         "top": TOP,
         "bottom": HEIGHT - BOTTOM,
         "panels": [
-            ("density", "Hair density (hairs per cm²)", "#0b5ed7", density),
-            ("rating", "Patient's own rating (1 to 10)", "#146c43", rating),
+            ("density", gettext("Hair density (hairs per cm²)"), "#0b5ed7", density),
+            ("rating", gettext("Patient's own rating (1 to 10)"), "#146c43", rating),
         ],
         "rows": rows,
     }

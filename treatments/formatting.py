@@ -1,12 +1,65 @@
-"""How dates and times read in messages and refusals: one place, so they all read alike."""
+"""How dates and times read in messages and refusals: one place, so they all read alike.
+
+Everything here is in the active language (django.utils.translation): a reminder worker
+renders inside `translation.override(patient.language)`, a portal page inside the patient's
+language, staff pages in English. Day and month names come from Django's catalogs; the
+order of the parts is a translated format ("l j F Y" in English, "l, j. F Y" in German)."""
 
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from django.utils import dateformat
+from django.utils.translation import gettext, pgettext
+
 
 def long_date(day: date) -> str:
-    """Wednesday 10 March 2027"""
-    return f"{day:%A} {day.day} {day:%B %Y}"
+    """Wednesday 10 March 2027 (Mittwoch, 10. März 2027; 10 Mart 2027 Çarşamba)"""
+    # Translators: a date in Django's date format letters: l weekday, j day, F month, Y year.
+    return dateformat.format(day, pgettext("long date", "l j F Y"))
+
+
+def medium_date(day: date) -> str:
+    """10 March 2027 (10. März 2027; 10 Mart 2027)."""
+    # Translators: a date without its weekday in Django's date format letters (j F Y).
+    return dateformat.format(day, pgettext("medium date", "j F Y"))
+
+
+def day_month(day: date) -> str:
+    """Wednesday 10 March (Mittwoch, 10. März; 10 Mart Çarşamba): a day close at hand."""
+    # Translators: a day without its year in Django's date format letters (l j F).
+    return dateformat.format(day, pgettext("day and month", "l j F"))
+
+
+def short_date(day: date) -> str:
+    """Wed 10 Mar (Mi 10. Mär; 10 Mar Çar): a day in an SMS."""
+    return dateformat.format(day, pgettext("short date", "D j M"))
+
+
+def short_when(instant: datetime, clinic_tz: ZoneInfo, reader_tz: ZoneInfo) -> str:
+    """Wed 10 Mar, 16:00 Berlin (10:00 in New York): an appointment in an SMS, where every
+    character counts; the clinic's clock first, the reader's own second where it differs."""
+    at_clinic = instant.astimezone(clinic_tz)
+    # Translators: a short day (Django's date letters D j M) and a time, for SMS.
+    text = gettext("%(day)s, %(time)s %(place)s") % {
+        "day": short_date(at_clinic.date()),
+        "time": f"{at_clinic:%H:%M}",
+        "place": place_name(clinic_tz),
+    }
+    at_home = instant.astimezone(reader_tz)
+    if at_home.utcoffset() != at_clinic.utcoffset():
+        own = f"{at_home:%H:%M}"
+        if at_home.date() != at_clinic.date():
+            own = dateformat.format(at_home, "D") + " " + own
+        # Translators: the reader's own time in an SMS: "(10:00 in New York)".
+        text += " " + gettext("(%(time)s in %(place)s)") % {
+            "time": own,
+            "place": place_name(reader_tz),
+        }
+    return text
+
+
+def _weekday(instant: datetime) -> str:
+    return dateformat.format(instant, "l")
 
 
 def place_name(tz: ZoneInfo) -> str:
@@ -19,16 +72,26 @@ def clinic_time(instant: datetime, clinic_tz: ZoneInfo, reader_tz: ZoneInfo) -> 
     "16:00 Berlin time (10:00 your time in New York)". Patients travel to the clinic: its
     clock is the one that gets them there on time."""
     at_clinic = instant.astimezone(clinic_tz)
-    text = f"{at_clinic:%H:%M} {place_name(clinic_tz)} time"
+    # Translators: a time on the clinic's clock, named by its city: "16:00 Berlin time".
+    text = gettext("%(time)s %(place)s time") % {
+        "time": f"{at_clinic:%H:%M}",
+        "place": place_name(clinic_tz),
+    }
     at_home = instant.astimezone(reader_tz)
     if at_home.utcoffset() != at_clinic.utcoffset():
-        day = "" if at_home.date() == at_clinic.date() else f"{at_home:%A} "
-        text += f" ({day}{at_home:%H:%M} your time in {place_name(reader_tz)})"
+        values = {"time": f"{at_home:%H:%M}", "place": place_name(reader_tz)}
+        if at_home.date() == at_clinic.date():
+            text += " " + gettext("(%(time)s your time in %(place)s)") % values
+        else:
+            values["day"] = _weekday(at_home)
+            text += " " + gettext("(%(day)s %(time)s your time in %(place)s)") % values
     return text
 
 
 def clinic_when(instant: datetime, clinic_tz: ZoneInfo, reader_tz: ZoneInfo) -> str:
     """Wednesday 10 March 2027 at 16:00 Berlin time (10:00 your time in New York)."""
-    return f"{long_date(instant.astimezone(clinic_tz).date())} at " + clinic_time(
-        instant, clinic_tz, reader_tz
-    )
+    # Translators: a day and a time: "Wednesday 10 March 2027 at 16:00 Berlin time".
+    return gettext("%(day)s at %(time)s") % {
+        "day": long_date(instant.astimezone(clinic_tz).date()),
+        "time": clinic_time(instant, clinic_tz, reader_tz),
+    }

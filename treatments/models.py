@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from sites.models import Site, default_site_id
 
@@ -667,11 +668,11 @@ class NsaidDecision(models.Model):
 class FollowUpKind(models.TextChoices):
     # The day-0 record taken at the session itself (treatments.baseline): never planned,
     # created when a clinician records it, so it is never due, overdue or reminded.
-    BASELINE = "baseline", "Baseline (day 0)"
-    AFTERCARE_CHECK = "aftercare_check", "Aftercare check"
-    EARLY_RESULT = "early_result", "Early result"
-    ASSESSMENT = "assessment", "Assessment"
-    LONG_TERM = "long_term", "Long-term"
+    BASELINE = "baseline", _("Baseline (day 0)")
+    AFTERCARE_CHECK = "aftercare_check", _("Aftercare check")
+    EARLY_RESULT = "early_result", _("Early result")
+    ASSESSMENT = "assessment", _("Assessment")
+    LONG_TERM = "long_term", _("Long-term")
 
 
 class FollowUpStatus(models.TextChoices):
@@ -899,11 +900,11 @@ class FollowUpRevision(FollowUpFindings):
 
 
 class PhotoView(models.TextChoices):
-    TOP = "top", "Top"
-    FRONT = "front", "Hairline (front)"
-    CROWN = "crown", "Crown"
-    LEFT = "left", "Left side"
-    RIGHT = "right", "Right side"
+    TOP = "top", _("Top")
+    FRONT = "front", _("Hairline (front)")
+    CROWN = "crown", _("Crown")
+    LEFT = "left", _("Left side")
+    RIGHT = "right", _("Right side")
 
 
 @pghistory.track()
@@ -977,8 +978,8 @@ class ChangeRequest(models.Model):
     so the six-month rule and the NSAID window still apply."""
 
     class Kind(models.TextChoices):
-        RESCHEDULE = "reschedule", "Move the session"
-        CANCEL = "cancel", "Cancel the session"
+        RESCHEDULE = "reschedule", _("Move the session")
+        CANCEL = "cancel", _("Cancel the session")
 
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="change_requests"

@@ -8,6 +8,7 @@ from typing import cast
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.translation import gettext_lazy as _
 
 from patients.validators import EARLIEST_DAY, LATEST_DAY
 
@@ -81,9 +82,9 @@ class PhotoCompareForm(forms.Form):
     a baseline was recorded) and the latest one.
     """
 
-    view = forms.ChoiceField(required=False, label="View")
-    before = forms.ChoiceField(required=False, label="Before")
-    after = forms.ChoiceField(required=False, label="After")
+    view = forms.ChoiceField(required=False, label=_("View"))
+    before = forms.ChoiceField(required=False, label=_("Before"))
+    after = forms.ChoiceField(required=False, label=_("After"))
 
     def __init__(self, *args, visits, views, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,12 +1,17 @@
 """Appointment times as people read them: on the clinic's clock, named, their own time second
 ("Wednesday 10 March 2027 at 16:00 Berlin time (10:00 your time in New York)")."""
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django import template
 from django.conf import settings
+from django.utils import timezone
 
 from treatments.formatting import clinic_when as _clinic_when
+from treatments.formatting import day_month as _day_month
+from treatments.formatting import long_date as _long_date
+from treatments.formatting import medium_date as _medium_date
 
 register = template.Library()
 
@@ -29,3 +34,29 @@ def at_clinic(instant) -> str:
         return ""
     tz = ZoneInfo(settings.CLINIC_TIME_ZONE)
     return _clinic_when(instant, tz, tz)
+
+
+@register.filter
+def long_date(day) -> str:
+    """{{ follow_up.due_date|long_date }}: "Wednesday 10 March 2027", in the page's language."""
+    return _long_date(_local(day)) if day else ""
+
+
+@register.filter
+def day_month(day) -> str:
+    """{{ window.first_day|day_month }}: "Wednesday 10 March", in the page's language."""
+    return _day_month(_local(day)) if day else ""
+
+
+@register.filter
+def medium_date(day) -> str:
+    """{{ consent.signed_at|medium_date }}: "10 March 2027", in the page's language."""
+    return _medium_date(_local(day)) if day else ""
+
+
+def _local(value):
+    """An instant on the current time zone's calendar (the patient's, on their pages), as
+    Django's date filter reads it; a date as it is."""
+    if isinstance(value, datetime) and timezone.is_aware(value):
+        return timezone.localtime(value)
+    return value
