@@ -3,6 +3,7 @@ patient's session, follow-up or photo is a 404, whatever its id."""
 
 import uuid
 from functools import wraps
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
@@ -33,7 +34,7 @@ from patients.services import (
     update_reminder_preferences,
 )
 from sites.models import Site
-from treatments import patient_requests, self_service
+from treatments import formatting, patient_requests, self_service
 from treatments import selectors as treatment_selectors
 from treatments.charts import progress_chart
 from treatments.models import (
@@ -505,7 +506,7 @@ def book(request, patient):
                         starts_at=picked["starts_at"],
                         now=now,
                     )
-                    done = "Your session is moved to"
+                    done = _("Your session is moved to %(when)s.")
                 else:
                     session = self_service.book_own_session(
                         patient=patient,
@@ -514,26 +515,27 @@ def book(request, patient):
                         booking_key=picked["booking_key"],
                         now=now,
                     )
-                    done = "Your session is booked for"
+                    done = _("Your session is booked for %(when)s.")
                     if isinstance(session, BookingRequest):
                         messages.success(
                             request,
-                            "Thank you: your request is sent. The clinic will confirm the time "
-                            "or contact you.",
+                            _(
+                                "Thank you: your request is sent. The clinic will confirm the "
+                                "time or contact you."
+                            ),
                         )
                         return redirect("portal_home")
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
                 site = picked["site"]
             else:
-                when = timezone.localtime(session.starts_at, session.site.tz)
-                messages.success(
-                    request,
-                    f"{done} {when:%A} {when.day} {when:%B %Y, %H:%M} {session.site.city} time.",
+                when = formatting.clinic_when(
+                    session.starts_at, session.site.tz, ZoneInfo(patient.time_zone or "UTC")
                 )
+                messages.success(request, done % {"when": when})
                 return redirect("portal_home")
         else:
-            messages.error(request, "Please choose one of the times below.")
+            messages.error(request, _("Please choose one of the times below."))
     week = query.value("week", 0)
     page = (
         selectors.bookable_week(patient, site=site, week=week, now=now, moving=moving)
@@ -570,6 +572,6 @@ def cancel_own(request, patient, pk):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, "Your session is cancelled.")
+            messages.success(request, _("Your session is cancelled."))
         return redirect("portal_home")
     return render(request, "portal/cancel.html", {"patient": patient, "session": session})

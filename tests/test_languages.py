@@ -114,6 +114,7 @@ class TestPortal:
             ("portal_intake", "Tedavinizden önce: anketiniz"),
             ("portal_preferences", "Takvim bağlantımı oluştur"),
             ("portal_compare", "Henüz karşılaştırılacak fotoğraflı bir ziyaret kaydı yok."),
+            ("portal_book", "Seans ayarla"),
         ],
     )
     def test_every_portal_page_is_in_turkish(self, frozen, name, text):

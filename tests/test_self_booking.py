@@ -68,7 +68,7 @@ def test_a_picked_slot_is_booked_by_the_patient(patient, doctor, room):
     assert session.clinician == doctor and session.room == room
     assert session.starts_at == at(date(2027, 1, 8), 9)
     home = client.get(reverse("portal_home")).content.decode()
-    assert "Your session is booked for Friday 8 January 2027, 09:00 Berlin time." in home
+    assert "Your session is booked for Friday 8 January 2027 at 09:00 Berlin time." in home
     assert 'id="move-link"' in home and 'id="cancel-link"' in home
 
 

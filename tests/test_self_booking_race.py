@@ -62,7 +62,7 @@ def test_two_patients_on_the_last_slot():
     loser = 1 - [p.pk for p in patients].index(winner.pk)
     won = responses[1 - loser].content.decode()
     lost = responses[loser].content.decode()
-    assert "Your session is booked for Friday 8 January 2027, 09:00 Berlin time." in won
+    assert "Your session is booked for Friday 8 January 2027 at 09:00 Berlin time." in won
     assert "this time is no longer free" in lost
     assert "Saturday 9 January" in lost and "Friday 8 January" not in lost  # the next slots
     assert not TreatmentSession.objects.filter(patient=patients[loser]).exists()

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from patients.models import Patient
 from sites.models import Site
@@ -72,8 +73,10 @@ def offered_slot(
 
 def gone() -> ValidationError:
     return ValidationError(
-        "Sorry, this time is no longer free: someone else has just booked it, or it is no "
-        "longer possible for you. Please choose one of the times below.",
+        _(
+            "Sorry, this time is no longer free: someone else has just booked it, or it is no "
+            "longer possible for you. Please choose one of the times below."
+        ),
         code="slot_gone",
     )
 
@@ -152,11 +155,13 @@ def cancel_own_session(
 
 def _check_own(patient: Patient, session: TreatmentSession, *, now: datetime) -> None:
     if session.patient_id != patient.pk or session.status not in OPEN_STATUSES:
-        raise ValidationError("This session can no longer be changed.", code="invalid_status")
+        raise ValidationError(_("This session can no longer be changed."), code="invalid_status")
     if not may_change_itself(session, now=now):
         raise ValidationError(
-            "Your session is less than %(hours)s hours away: please ask the clinic to move or "
-            "cancel it.",
+            _(
+                "Your session is less than %(hours)s hours away: please ask the clinic to move "
+                "or cancel it."
+            ),
             code="too_late",
             params={"hours": settings.SELF_SERVICE_NOTICE_HOURS},
         )
