@@ -183,6 +183,7 @@ def book_session(
             if booking_key and TreatmentSession.objects.filter(booking_key=booking_key).exists():
                 return _booked_with_key(booking_key, patient)
             _check_gap(session)
+            _lock_slot_resources(session)
             _check_slot(session)
             _check_availability(session, override_reason=override_reason, by=booked_by)
             _check_nsaid_notice(
@@ -256,6 +257,7 @@ def reschedule_session(
             session.reschedule_count += 1  # reminders for the new date are planned afresh
             session.rescheduled_at, session.rescheduled_by = now, changed_by
             _check_gap(session)
+            _lock_slot_resources(session)
             _check_slot(session)
             _check_availability(session, override_reason=override_reason, by=changed_by)
             _check_nsaid_notice(session, now=now, confirmed=nsaid_free_confirmed)
@@ -1175,6 +1177,28 @@ def _gap_error(session, others, conflicts) -> ValidationError:
             "earliest_date": earliest,
         },
     )
+
+
+# Advisory-lock namespaces (pg_advisory_xact_lock(namespace, id)) for what a session occupies.
+_CLINICIAN_LOCK, _ROOM_LOCK = 7101, 7102
+
+
+def _lock_slot_resources(session: TreatmentSession) -> None:
+    """Serialise the bookings and moves that claim one clinician or one room.
+
+    Without it two transactions inserting overlapping sessions of different patients each
+    wait, inside the exclusion constraints' check, for the other to finish, and PostgreSQL
+    aborts one with "deadlock detected" (found by tests/test_self_booking_race.py). With it
+    the second waits for the first to commit, then _check_slot refuses it (`slot_taken`).
+    Always after the patient's lock, the clinician before the room: one order, no deadlock
+    among the locks themselves. Released at the end of the transaction."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [_CLINICIAN_LOCK, session.clinician_id]
+        )
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ROOM_LOCK, session.room_id])
 
 
 def _check_slot(session: TreatmentSession) -> None:
