@@ -159,7 +159,42 @@ class SessionTimeForm(forms.Form):
         return data
 
 
-class BookingForm(SessionTimeForm):
+class OverrideMixin:
+    """The explicit override of an availability refusal (`outside_hours`,
+    `clinician_absent`, `room_out_of_service`): a checkbox and a reason, passed to the
+    service only when ticked (it stores both with who decided). For the booking and the move
+    forms alike."""
+
+    verb = "booked"
+
+    @staticmethod
+    def override_field(action: str) -> forms.BooleanField:
+        return forms.BooleanField(
+            required=False,
+            label=f"{action} it anyway, outside the opening hours or availability",
+            help_text="Only where the clinic must: the site closed, the clinician absent or "
+            "not working then, or the room out of service. Your name and reason are recorded.",
+        )
+
+    @staticmethod
+    def reason_field(verb: str) -> forms.CharField:
+        return forms.CharField(
+            required=False, max_length=TEXT_MAX, label=f"Why it must be {verb} then"
+        )
+
+    def clean(self):
+        data = super().clean()  # type: ignore[misc]
+        if data.get("override_availability") and not (data.get("override_reason") or "").strip():
+            self.add_error("override_reason", f"Say why it must be {self.verb} then.")  # type: ignore[attr-defined]
+        return data
+
+    def chosen_override_reason(self) -> str:
+        """The reason to pass to the service: only when the override is ticked."""
+        data = self.cleaned_data  # type: ignore[attr-defined]
+        return (data.get("override_reason") or "") if data.get("override_availability") else ""
+
+
+class BookingForm(OverrideMixin, SessionTimeForm):
     nsaid_decision = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -177,27 +212,9 @@ class BookingForm(SessionTimeForm):
     notes = forms.CharField(
         required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
     )
-    override_availability = forms.BooleanField(
-        required=False,
-        label="Book it anyway, outside the opening hours or availability",
-        help_text="Only where the clinic must: the site closed, the clinician absent or not "
-        "working then, or the room out of service. Your name and reason are recorded.",
-    )
-    override_reason = forms.CharField(
-        required=False, max_length=TEXT_MAX, label="Why it must be booked then"
-    )
+    override_availability = OverrideMixin.override_field("Book")
+    override_reason = OverrideMixin.reason_field("booked")
     booking_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("override_availability") and not (data.get("override_reason") or "").strip():
-            self.add_error("override_reason", "Say why it must be booked then.")
-        return data
-
-    def chosen_override_reason(self) -> str:
-        """The reason to pass to the service: only when the override is ticked."""
-        data = self.cleaned_data
-        return (data.get("override_reason") or "") if data.get("override_availability") else ""
 
 
 class SlotPickForm(forms.Form):
@@ -228,8 +245,12 @@ class SlotPickForm(forms.Form):
         return {name: self.cleaned_data[name] for name in names if self.cleaned_data.get(name)}
 
 
-class RescheduleForm(SessionTimeForm):
-    pass
+class RescheduleForm(OverrideMixin, SessionTimeForm):
+    """A move: as a booking's times, with the same explicit override of availability."""
+
+    verb = "moved"
+    override_availability = OverrideMixin.override_field("Move")
+    override_reason = OverrideMixin.reason_field("moved")
 
 
 class CancelForm(forms.Form):

@@ -407,6 +407,7 @@ def session_reschedule(request, pk):
             room=data["room"],
             changed_by=request.user,
             nsaid_free_confirmed=data.get("nsaid_free_confirmed", False),
+            override_reason=form.chosen_override_reason(),
         ),
         success="Session moved; its reminders and follow-ups moved too.",
         title="Move session",
