@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from accounts.decorators import permission_required
 from frontdesk.forms import ScheduleForm
-from treatments import selectors, services
+from treatments import selectors
 from treatments.models import Room
 
 from .common import now_and_today
@@ -29,7 +29,6 @@ def schedule(request):
         now=now,
         clinician_id=clinician_id,
         room_id=room_id,
-        clinic_tz=services.clinic_tz(),
     )
     return render(
         request,
