@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -268,6 +269,74 @@ def test_a_month_of_slots_takes_a_constant_number_of_queries(django_assert_max_n
             now=NOW,
         )
     assert len(slots) > 150
+
+
+# The queries of one call: the protocol, the patient's sessions, five for availability
+# (opening hours, closures, working hours, absences, outages), the rooms, the clinicians and
+# the busy times.
+FINDER_QUERIES = 10
+
+
+def _finder_queries(patient, at_site, days=28) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as captured:
+        slots = free_slots(
+            patient=patient,
+            site=at_site,
+            start_day=date(2027, 2, 1),
+            end_day=date(2027, 2, 1) + timedelta(days=days - 1),
+            now=NOW,
+        )
+    return len(captured.captured_queries), len(slots)
+
+
+def test_the_finders_queries_do_not_grow_with_sessions_days_or_staff():
+    berlin = site(hours=((9, 12), (13, 18)))
+    doctor, room = clinician(), RoomFactory(site=berlin)
+    works(doctor, berlin)
+    patient = PatientFactory()
+    quiet, _ = _finder_queries(patient, berlin)
+    assert quiet == FINDER_QUERIES
+    # Many more sessions, clinicians, rooms, absences, outages, closures, another site...
+    istanbul = site("Istanbul", "Europe/Istanbul")
+    doctors = [doctor] + [clinician() for _ in range(5)]
+    rooms = [room] + [RoomFactory(site=berlin) for _ in range(4)]
+    for other in doctors[1:]:
+        works(other, berlin)
+        works(other, istanbul)
+    for n in range(60):
+        day = date(2027, 2, 1) + timedelta(days=n % 28)
+        book(
+            PatientFactory(),
+            at(day, 9 + n % 8),
+            doctors[n % 6],
+            rooms[n % 5],
+            override_reason="set-up",
+        )
+    for n, other in enumerate(doctors):
+        ClinicianAbsence.objects.create(
+            clinician=other,
+            starts_at=at(date(2027, 2, 3 + n), 9),
+            ends_at=at(date(2027, 2, 4 + n), 12),
+        )
+    for n, other_room in enumerate(rooms):
+        RoomOutOfService.objects.create(
+            room=other_room,
+            starts_at=at(date(2027, 2, 10 + n), 9),
+            ends_at=at(date(2027, 2, 10 + n), 11),
+        )
+    SiteClosure.objects.create(
+        site=berlin, first_day=date(2027, 2, 20), last_day=date(2027, 2, 21), reason="Works"
+    )
+    book(
+        patient,
+        at(date(2027, 9, 1), 10, tz=ISTANBUL),
+        doctors[1],
+        RoomFactory(site=istanbul),
+    )
+    busy, found = _finder_queries(patient, berlin)
+    longer, _ = _finder_queries(patient, berlin, days=90)
+    assert busy == longer == FINDER_QUERIES
+    assert found > 100
 
 
 # --- The property: what the finder offers is what booking accepts --------------------------

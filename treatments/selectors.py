@@ -264,7 +264,8 @@ def free_slots(
 ) -> list[datetime]:
     """Start times on `day` (SLOT_DAY_START to SLOT_DAY_END on the site's clock, every
     SLOT_STEP, not before `now`) when both the clinician and the room are free for `length`:
-    the hints a refused clash shows. One query. A hint, not a promise: the booking service still checks."""
+    the hints a refused clash shows. One query. A hint, not a promise: the booking service
+    still checks."""
     day_start = datetime.combine(day, SLOT_DAY_START, tzinfo=site_tz)
     day_end = datetime.combine(day, SLOT_DAY_END, tzinfo=site_tz)
     busy = list(

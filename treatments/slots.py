@@ -15,7 +15,9 @@ the recall list to call): a slot is offered only where
 Slots lie on a grid from each opening interval's start, one slot length apart
 (DEFAULT_SESSION_MINUTES unless `duration` is given). A site without opening hours is
 searched from SLOT_DAY_START to SLOT_DAY_END every day. Everything is loaded for the whole
-range at once (a constant number of queries, whatever the range) and computed in Python.
+range at once (ten queries, whatever the range and the number of sessions: pinned in
+tests/test_scheduling.py) and computed in Python, the busy times bucketed by day so each
+start looks only at its own day's (bench/slots.py measures a month at the bench data).
 
 A hint, not a reservation: the booking service checks again under its lock.
 """
@@ -116,8 +118,8 @@ def free_slots(
         return []
     range_start = datetime.combine(start_day, time(0), tzinfo=tz)
     range_end = datetime.combine(end_day + timedelta(days=1), time(0), tzinfo=tz) + length
-    busy_clinician: dict[int, list[hours.Interval]] = defaultdict(list)
-    busy_room: dict[int, list[hours.Interval]] = defaultdict(list)
+    busy_clinician: Busy = defaultdict(list)
+    busy_room: Busy = defaultdict(list)
     # Sessions are never a day long: the lower bound keeps this an index range scan.
     for clinician_id, room_id, starts, ends in (
         TreatmentSession.objects.filter(
@@ -129,8 +131,11 @@ def free_slots(
         .exclude(pk__in=ignored)
         .values_list("clinician_id", "room_id", "starts_at", "ends_at")
     ):
-        busy_clinician[clinician_id].append((starts, ends))
-        busy_room[room_id].append((starts, ends))
+        for day in _local_days(starts, ends, tz):
+            busy_clinician[clinician_id, day].append((starts, ends))
+            busy_room[room_id, day].append((starts, ends))
+    doctor_ids = [(d.pk, d) for d in doctors]
+    room_ids = [(r.pk, r) for r in rooms]
 
     found: list[Slot] = []
     for day in hours.days(start_day, end_day):
@@ -140,7 +145,9 @@ def free_slots(
             end = start + length
             if start < now or not _notice_ok(start, patient, patient_today, terms):
                 continue
-            slot = _first_free(start, end, doctors, rooms, available, busy_clinician, busy_room)
+            slot = _first_free(
+                start, end, day, doctor_ids, room_ids, available, busy_clinician, busy_room
+            )
             if slot is None:
                 continue
             found.append(Slot(start, end, start.astimezone(tz), slot[0], slot[1], site))
@@ -170,14 +177,37 @@ def _notice_ok(start: datetime, patient: Patient, patient_today: date, terms) ->
     return not window.has_started(patient_today)
 
 
-def _first_free(start, end, doctors, rooms, available, busy_clinician, busy_room):
-    free_rooms = [r for r in rooms if not hours.overlaps(start, end, busy_room.get(r.pk, ()))]
-    if not free_rooms:
-        return None
-    for doctor in doctors:
-        if hours.overlaps(start, end, busy_clinician.get(doctor.pk, ())):
+# Busy times of a clinician or a room, by (its id, a day on the site's clock it touches).
+Busy = dict[tuple[int, date], list[hours.Interval]]
+
+
+def _local_days(starts: datetime, ends: datetime, tz) -> list[date]:
+    """The days on the site's clock that [starts, ends) touches (one, but for a session
+    across midnight)."""
+    first = starts.astimezone(tz).date()
+    last = (ends - timedelta(microseconds=1)).astimezone(tz).date()
+    return hours.days(first, last) if last > first else [first]
+
+
+def _first_free(start, end, day, doctors, rooms, available, busy_clinician: Busy, busy_room: Busy):
+    """The first (clinician, room) free and available for [start, end), a slot within `day`
+    (on the site's clock: a grid slot never crosses midnight). Lazy: a room's busy times are
+    looked at once, and only until a pair is found."""
+    room_free: dict[int, bool] = {}
+    for doctor_id, doctor in doctors:
+        if hours.overlaps(start, end, busy_clinician.get((doctor_id, day), ())):
             continue
-        for room in free_rooms:
-            if available.refusal(start, end, clinician_id=doctor.pk, room_id=room.pk) is None:
+        for room_id, room in rooms:
+            free = room_free.get(room_id)
+            if free is None:
+                free = room_free[room_id] = not hours.overlaps(
+                    start, end, busy_room.get((room_id, day), ())
+                )
+            if (
+                free
+                and available.refusal(start, end, clinician_id=doctor_id, room_id=room_id) is None
+            ):
                 return doctor, room
+        if not any(room_free.values()):  # every room was looked at: none is free
+            return None
     return None
