@@ -545,10 +545,16 @@ PREVIEW_TIME = datetime_time(10, 0)
 
 
 class PreviewForm(forms.Form):
-    """The booking page's live preview: a day and (optionally) a time."""
+    """The booking page's live preview: a day and (optionally) a time and the room, whose
+    site's clock the day and time are on (the clinic's when no room parses)."""
 
     day = DayField()
     time = forms.TimeField(required=False)
+    room = forms.ModelChoiceField(queryset=Room.objects.select_related("site"), required=False)
+
+    def site_tz(self):
+        room = self.is_valid() and self.cleaned_data.get("room")
+        return room.site.tz if room else clinic_tz()
 
     def day_and_time(self) -> tuple[date | None, datetime_time]:
         """The day and time chosen (PREVIEW_TIME when no time is given); no day when the day

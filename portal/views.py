@@ -239,7 +239,9 @@ def calendar_token(request, patient):
 
 @patient_view
 def request_change(request, patient, pk):
-    session = get_object_or_404(TreatmentSession, pk=pk, patient=patient)
+    session = get_object_or_404(
+        TreatmentSession.objects.select_related("site"), pk=pk, patient=patient
+    )
     form = ChangeRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -562,7 +564,9 @@ def book(request, patient):
 
 @patient_view
 def cancel_own(request, patient, pk):
-    session = get_object_or_404(TreatmentSession, pk=pk, patient=patient)
+    session = get_object_or_404(
+        TreatmentSession.objects.select_related("site"), pk=pk, patient=patient
+    )
     now = timezone.now()
     if not self_service.may_change_itself(session, now=now):
         return redirect("portal_request_change", pk=session.pk)

@@ -230,3 +230,17 @@ def test_the_recall_list_shows_the_sites_day(staff_client, istanbul, doctor, roo
     assert due.last_day == date(2026, 6, 10) and due.due_day == date(2026, 12, 10)
     page = staff_client.get(reverse("recall")).content.decode()
     assert "10 Jun 2026" in page and "09 Jun 2026" not in page
+
+
+def test_the_booking_preview_reads_the_rooms_clock(staff_client, room):
+    patient = PatientFactory(time_zone="Europe/Berlin")
+    url = reverse("session_preview", args=[patient.pk])
+    query = {"day": "2027-01-08", "time": "00:30"}
+    # 00:30 on 8 January in Istanbul is the 7th, 22:30, on the patient's Berlin calendar:
+    # the NSAID pause (from the 4th) has begun today. On Berlin's clock it would be the 8th.
+    at_istanbul = staff_client.get(url, {**query, "room": room.pk}).json()
+    assert at_istanbul["short_notice"] is True
+    assert at_istanbul["nsaid_first"] == "Monday 4 January 2027"
+    at_berlin = staff_client.get(url, {**query, "room": RoomFactory().pk}).json()
+    assert at_berlin["short_notice"] is False
+    assert staff_client.get(url, {**query, "room": "x"}).status_code == 200

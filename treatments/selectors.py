@@ -107,14 +107,14 @@ def booking_preview(
     *,
     day: date | None,
     at: time,
-    clinic_tz: ZoneInfo,
+    site_tz: ZoneInfo,
     today: date,
     now: datetime,
 ) -> BookingPreview:
     """What the booking page shows while a date is chosen, from one read of the patient's
     sessions: when the next session may be (as the page states it), and for `day` at `at`
-    (the clinic's clock) whether the gap allows it and its NSAID window, under the protocol
-    in force today, the one the booking service would apply. Two queries.
+    (the chosen room's site's clock) whether the gap allows it and its NSAID window, under
+    the protocol in force today, the one the booking service would apply. Two queries.
 
     The booking service decides; this is the same arithmetic (treatments.rules) shown early.
     """
@@ -124,7 +124,7 @@ def booking_preview(
         return BookingPreview(eligibility, None)
     terms = ProtocolVersion.objects.in_force_on(today).terms
     window = rules.nsaid_window(
-        rules.local_day(rules.at_local(day, at, clinic_tz), patient.tz), terms=terms
+        rules.local_day(rules.at_local(day, at, site_tz), patient.tz), terms=terms
     )
     earliest = rules.earliest_allowed_day(
         day, gap_months=terms.gap_months, others=[s.as_booked_day() for s in sessions]

@@ -148,12 +148,13 @@ def session_preview(request, patient_pk):
     """What a chosen date would give, before submitting: the gap and the NSAID window."""
     patient = get_object_or_404(Patient, pk=patient_pk)
     now, today = now_and_today()
-    day, at = PreviewForm(request.GET).day_and_time()
+    query = PreviewForm(request.GET)
+    day, at = query.day_and_time()
     preview = selectors.booking_preview(
         patient,
         day=day,
         at=at,
-        clinic_tz=services.clinic_tz(),
+        site_tz=query.site_tz(),
         today=today,
         now=now,
     )
