@@ -100,30 +100,43 @@ class Availability:
 
 def load(site: Site, first_day: date, last_day: date) -> Availability:
     """Everything that decides availability at `site` from `first_day` to `last_day` (its
-    clock), in five queries."""
+    clock), in five queries (unordered: the models' default ordering would join the site
+    only to sort by its name)."""
     tz = site.tz
     range_start = datetime.combine(first_day - timedelta(days=1), time(0), tzinfo=tz)
     range_end = datetime.combine(last_day + timedelta(days=2), time(0), tzinfo=tz)
-    opening = list(OpeningHours.objects.filter(site=site).values_list("weekday", "opens", "closes"))
+    opening = list(
+        OpeningHours.objects.filter(site=site).order_by().values_list("weekday", "opens", "closes")
+    )
     closed: set[date] = set()
-    for first, last in SiteClosure.objects.filter(
-        site=site, first_day__lte=last_day, last_day__gte=first_day
-    ).values_list("first_day", "last_day"):
+    for first, last in (
+        SiteClosure.objects.filter(site=site, first_day__lte=last_day, last_day__gte=first_day)
+        .order_by()
+        .values_list("first_day", "last_day")
+    ):
         closed.update(hours.days(first, last))
     working: dict[int, Weekly] = defaultdict(list)
-    for clinician_id, weekday, opens, closes in WorkingHours.objects.filter(site=site).values_list(
-        "clinician_id", "weekday", "opens", "closes"
+    for clinician_id, weekday, opens, closes in (
+        WorkingHours.objects.filter(site=site)
+        .order_by()
+        .values_list("clinician_id", "weekday", "opens", "closes")
     ):
         working[clinician_id].append((weekday, opens, closes))
     absences: dict[int, list[hours.Interval]] = defaultdict(list)
-    for clinician_id, starts, ends in ClinicianAbsence.objects.filter(
-        starts_at__lt=range_end, ends_at__gt=range_start
-    ).values_list("clinician_id", "starts_at", "ends_at"):
+    for clinician_id, starts, ends in (
+        ClinicianAbsence.objects.filter(starts_at__lt=range_end, ends_at__gt=range_start)
+        .order_by()
+        .values_list("clinician_id", "starts_at", "ends_at")
+    ):
         absences[clinician_id].append((starts, ends))
     outages: dict[int, list[hours.Interval]] = defaultdict(list)
-    for room_id, starts, ends in RoomOutOfService.objects.filter(
-        room__site=site, starts_at__lt=range_end, ends_at__gt=range_start
-    ).values_list("room_id", "starts_at", "ends_at"):
+    for room_id, starts, ends in (
+        RoomOutOfService.objects.filter(
+            room__site=site, starts_at__lt=range_end, ends_at__gt=range_start
+        )
+        .order_by()
+        .values_list("room_id", "starts_at", "ends_at")
+    ):
         outages[room_id].append((starts, ends))
     return Availability(
         site_tz=tz,

@@ -104,6 +104,7 @@ def free_slots(
         rules.BookedDay(day, gap)
         for day, gap in TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
         .exclude(pk__in=ignored)
+        .order_by()
         .values_list("local_date", "gap_months")
     ]
     patient_today = rules.local_day(now, patient.tz)
@@ -129,6 +130,7 @@ def free_slots(
             ends_at__gt=range_start,
         )
         .exclude(pk__in=ignored)
+        .order_by()
         .values_list("clinician_id", "room_id", "starts_at", "ends_at")
     ):
         for day in _local_days(starts, ends, tz):
