@@ -4,8 +4,10 @@ The slot finder's own benchmark (issue 15: "a month of slots for one site in one
 query-bounded call, p95 < 50 ms at the 100,000-patient bench data"): in-process, no web
 server. For `--patients` random patients (a fixed seed) it times
 `treatments.slots.free_slots` over `--days` days from today at one site, and prints p50, p95
-and max in milliseconds, the SQL queries per call (min and max: the same whatever the
-patient) and the slots found; `--explain` adds EXPLAIN (ANALYZE, BUFFERS) of each query of
+and max in milliseconds (all patients, and those the gap leaves the whole month open to:
+the full work), the SQL queries per call (the same whatever the patient; two when the gap
+rules out the whole range), this process's CPU time per call (less sensitive to a loaded
+machine) and the slots found; `--explain` adds EXPLAIN (ANALYZE, BUFFERS) of each query of
 one call, flagging sequential scans.
 
 Read-only: every call runs in a READ ONLY transaction that is rolled back, so it can be
@@ -99,16 +101,17 @@ def main() -> None:
     first = rules.local_day(now, site.tz)
     last = first + timedelta(days=args.days - 1)
     patients = sample_patients(args.patients, args.seed)
-    timings, queries, found = [], [], []
+    timings, cpu, queries, found = [], [], [], []
     with read_only():
         free_slots(patient=patients[0], site=site, start_day=first, end_day=last, now=now)  # warm
         for patient in patients:
             with CaptureQueriesContext(connection) as captured:
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 slots = free_slots(
                     patient=patient, site=site, start_day=first, end_day=last, now=now
                 )
                 timings.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.process_time() - started_cpu) * 1000)
             queries.append(len(captured.captured_queries))
             found.append(len(slots))
         print(
@@ -120,6 +123,15 @@ def main() -> None:
             f"  p50 {statistics.median(timings):.1f} ms, p95 {percentile(timings, 0.95):.1f} ms, "
             f"max {max(timings):.1f} ms; queries per call {min(queries)}–{max(queries)}; "
             f"slots found {min(found)}–{max(found)} (median {statistics.median(found):.0f})"
+        )
+        full = [t for t, n in zip(timings, queries, strict=True) if n == max(queries)]
+        print(
+            f"  the {len(full)} calls with every query (the month open to the patient): "
+            f"p50 {statistics.median(full):.1f} ms, p95 {percentile(full, 0.95):.1f} ms"
+        )
+        print(
+            f"  this process's CPU (less the waits for PostgreSQL and for the cores): "
+            f"p50 {statistics.median(cpu):.1f} ms, p95 {percentile(cpu, 0.95):.1f} ms"
         )
         if args.explain:
             with CaptureQueriesContext(connection) as captured:

@@ -273,7 +273,8 @@ def test_a_month_of_slots_takes_a_constant_number_of_queries(django_assert_max_n
 
 # The queries of one call: the protocol, the patient's sessions, five for availability
 # (opening hours, closures, working hours, absences, outages), the rooms, the clinicians and
-# the busy times.
+# the busy times. Two (the protocol, the patient's sessions) when the six-month gap rules out
+# every day of the range.
 FINDER_QUERIES = 10
 
 
@@ -337,6 +338,9 @@ def test_the_finders_queries_do_not_grow_with_sessions_days_or_staff():
     longer, _ = _finder_queries(patient, berlin, days=90)
     assert busy == longer == FINDER_QUERIES
     assert found > 100
+    treated = PatientFactory()
+    book(treated, at(date(2027, 1, 20), 10), doctor, room, override_reason="set-up")
+    assert _finder_queries(treated, berlin) == (2, 0)
 
 
 # --- The property: what the finder offers is what booking accepts --------------------------

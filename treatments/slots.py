@@ -24,9 +24,10 @@ A hint, not a reservation: the booking service checks again under its lock.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 
@@ -108,6 +109,16 @@ def free_slots(
         .values_list("local_date", "gap_months")
     ]
     patient_today = rules.local_day(now, patient.tz)
+    # The days the six-month gap allows: none (a patient treated recently) needs no more
+    # queries; otherwise only their span is loaded.
+    open_days = [
+        day
+        for day in hours.days(start_day, end_day)
+        if not rules.gap_conflicts(day, gap_months=protocol.gap_months, others=booked)
+    ]
+    if not open_days:
+        return []
+    start_day, end_day = open_days[0], open_days[-1]
     available = availability.load(site, start_day, end_day)
     rooms = list(Room.objects.filter(site=site, is_active=True).order_by("name"))
     doctors = [
@@ -121,6 +132,10 @@ def free_slots(
     range_end = datetime.combine(end_day + timedelta(days=1), time(0), tzinfo=tz) + length
     busy_clinician: Busy = defaultdict(list)
     busy_room: Busy = defaultdict(list)
+    # Midnights on the site's clock from the day before the range on, in UTC: a busy
+    # interval's days are found by bisection (no zone arithmetic per row).
+    days = hours.days(start_day - timedelta(days=1), end_day + timedelta(days=2))
+    midnights = [datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC) for day in days]
     # Sessions are never a day long: the lower bound keeps this an index range scan.
     for clinician_id, room_id, starts, ends in (
         TreatmentSession.objects.filter(
@@ -133,16 +148,16 @@ def free_slots(
         .order_by()
         .values_list("clinician_id", "room_id", "starts_at", "ends_at")
     ):
-        for day in _local_days(starts, ends, tz):
+        first = bisect_right(midnights, starts) - 1  # the day it starts (>= 0: the bound)
+        last = bisect_left(midnights, ends) - 1  # the last day it reaches into
+        for day in days[first : last + 1]:
             busy_clinician[clinician_id, day].append((starts, ends))
             busy_room[room_id, day].append((starts, ends))
     doctor_ids = [(d.pk, d) for d in doctors]
     room_ids = [(r.pk, r) for r in rooms]
 
     found: list[Slot] = []
-    for day in hours.days(start_day, end_day):
-        if rules.gap_conflicts(day, gap_months=protocol.gap_months, others=booked):
-            continue
+    for day in open_days:
         for start in _grid(day, available, length):
             end = start + length
             if start < now or not _notice_ok(start, patient, patient_today, terms):
@@ -181,14 +196,6 @@ def _notice_ok(start: datetime, patient: Patient, patient_today: date, terms) ->
 
 # Busy times of a clinician or a room, by (its id, a day on the site's clock it touches).
 Busy = dict[tuple[int, date], list[hours.Interval]]
-
-
-def _local_days(starts: datetime, ends: datetime, tz) -> list[date]:
-    """The days on the site's clock that [starts, ends) touches (one, but for a session
-    across midnight)."""
-    first = starts.astimezone(tz).date()
-    last = (ends - timedelta(microseconds=1)).astimezone(tz).date()
-    return hours.days(first, last) if last > first else [first]
 
 
 def _first_free(start, end, day, doctors, rooms, available, busy_clinician: Busy, busy_room: Busy):
