@@ -271,6 +271,23 @@ def test_a_month_of_slots_takes_a_constant_number_of_queries(django_assert_max_n
     assert len(slots) > 150
 
 
+def test_a_session_across_midnight_blocks_the_next_days_first_slots():
+    istanbul = site("Istanbul", "Europe/Istanbul", hours=((0, 3),))
+    doctor = clinician()
+    works(doctor, istanbul, hours=((0, 3),))
+    room = RoomFactory(site=istanbul)
+    late = datetime(2027, 2, 9, 23, 30, tzinfo=ISTANBUL)  # until 00:30 on the 10th
+    book(PatientFactory(), late, doctor, room, override_reason="set-up")
+    slots = free_slots(
+        patient=PatientFactory(),
+        site=istanbul,
+        start_day=date(2027, 2, 10),
+        end_day=date(2027, 2, 10),
+        now=NOW,
+    )
+    assert [slot.local_start.time() for slot in slots] == [time(1), time(2)]
+
+
 # The queries of one call: the protocol, the patient's sessions, five for availability
 # (opening hours, closures, working hours, absences, outages), the rooms, the clinicians and
 # the busy times. Two (the protocol, the patient's sessions) when the six-month gap rules out
