@@ -244,3 +244,13 @@ def test_the_booking_preview_reads_the_rooms_clock(staff_client, room):
     at_berlin = staff_client.get(url, {**query, "room": RoomFactory().pk}).json()
     assert at_berlin["short_notice"] is False
     assert staff_client.get(url, {**query, "room": "x"}).status_code == 200
+
+
+def test_the_subject_access_export_gives_the_sites_time(session, clinic_admin_client):
+    from audit.subject_access import subject_access_report
+
+    [held] = subject_access_report(session.patient)["sessions"]
+    assert held["starts_at"] == LATE and str(held["starts_at"].tzinfo) == "Europe/Istanbul"
+    assert held["site"] == "Istanbul Nişantaşı"
+    page = clinic_admin_client.get(reverse("patient_export", args=[session.patient_id]))
+    assert "Wednesday 10 March 2027 at 00:30 Istanbul time" in page.content.decode()
