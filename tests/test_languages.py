@@ -266,6 +266,27 @@ msgstr "Übersetzt"
             f"{po}: no longer in the sources (obsolete): Gone"
         ]
 
+    def test_the_staff_strings_may_stay_english(self, tmp_path):
+        # The staff's own set (message context "staff") ships in English only.
+        po = self.write(
+            tmp_path,
+            '\nmsgctxt "staff"\nmsgid "Schedule"\nmsgstr ""\n'
+            '\n#, fuzzy\nmsgctxt "staff"\nmsgid "Patients"\nmsgstr "Patienten"\n',
+        )
+        assert check_translations.problems(po) == []
+
+    def test_the_same_text_for_patients_must_be_translated(self, tmp_path):
+        po = self.write(
+            tmp_path,
+            '\nmsgctxt "staff"\nmsgid "Sign out"\nmsgstr ""\n'
+            '\nmsgid "Sign out"\nmsgstr ""\n'
+            '\nmsgctxt "other"\nmsgid "Sign out"\nmsgstr ""\n',
+        )
+        assert check_translations.problems(po) == [
+            f"{po}: untranslated: Sign out",
+            f"{po}: untranslated: other|Sign out",
+        ]
+
     def test_the_shipped_languages_are_complete(self):
         # What `make test` runs: makemessages on a copy, nothing untranslated or stale.
         assert check_translations.check_project() == []
