@@ -199,6 +199,17 @@ class TestPortal:
         response = client.post(reverse("logout"), follow=True)
         assert "Sie sind abgemeldet." in response.content.decode()
 
+    def test_a_patients_two_factor_pages_are_in_their_language(self, frozen):
+        # Patients may turn on two-factor sign-in too: its pages and messages are theirs.
+        client = portal_client(PatientFactory(language="de"))
+        html = client.get(reverse("two_factor")).content.decode()
+        assert '<h1 class="h3 mb-3">Zwei-Faktor-Anmeldung</h1>' in html
+        assert "Aus: Sie melden sich nur mit Ihrem Passwort an." in html
+        html = client.get(reverse("two_factor_setup")).content.decode()
+        assert "Scannen Sie damit diesen QR-Code:" in html and "Bestätigen" in html
+        response = client.post(reverse("two_factor_setup"), {"code": "12"})
+        assert "Das ist kein Code" in response.content.decode()
+
     def test_the_invitation_and_its_welcome_page_are_in_the_patients_language(
         self, frozen, staff_client, django_capture_on_commit_callbacks
     ):
