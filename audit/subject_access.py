@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from patients.models import INTAKE_ANSWERS, IntakeVersion, Patient, PatientChange
 from reminders.models import InboundMessage, Reminder
@@ -51,28 +52,31 @@ from . import selectors as audit_selectors
 EXPORT_PERMISSION = "patients.export_patient_data"
 
 SECTION_TITLES = {
-    "about": "About this export",
-    "record": "The patient's record",
-    "merged_records": "Duplicate records merged into this one",
-    "record_changes": "Changes to the record",
-    "intake": "Intake questionnaires (every version)",
-    "sessions": "Sessions",
-    "vials_used": "Vials used (product lots)",
-    "session_record_amendments": "Amendments of session records",
-    "nsaid_decisions": "Decisions on the prescribed NSAID",
-    "follow_ups": "Follow-ups",
-    "photos": "Photos",
-    "side_effect_reports": "Side effects reported by the patient",
-    "change_requests": "Requests to move or cancel a session",
-    "messages": "Messages sent (reminders and notices)",
-    "messages_received": "SMS received from the patient's number",
-    "history": "Every recorded change (the database's history), newest first",
-    "access_log": "Who looked at the record, newest first",
+    "about": pgettext_lazy("staff", "About this export"),
+    "record": pgettext_lazy("staff", "The patient's record"),
+    "merged_records": pgettext_lazy("staff", "Duplicate records merged into this one"),
+    "record_changes": pgettext_lazy("staff", "Changes to the record"),
+    "intake": pgettext_lazy("staff", "Intake questionnaires (every version)"),
+    "sessions": pgettext_lazy("staff", "Sessions"),
+    "vials_used": pgettext_lazy("staff", "Vials used (product lots)"),
+    "session_record_amendments": pgettext_lazy("staff", "Amendments of session records"),
+    "nsaid_decisions": pgettext_lazy("staff", "Decisions on the prescribed NSAID"),
+    "follow_ups": pgettext_lazy("staff", "Follow-ups"),
+    "photos": pgettext_lazy("staff", "Photos"),
+    "side_effect_reports": pgettext_lazy("staff", "Side effects reported by the patient"),
+    "change_requests": pgettext_lazy("staff", "Requests to move or cancel a session"),
+    "messages": pgettext_lazy("staff", "Messages sent (reminders and notices)"),
+    "messages_received": pgettext_lazy("staff", "SMS received from the patient's number"),
+    "history": pgettext_lazy(
+        "staff", "Every recorded change (the database's history), newest first"
+    ),
+    "access_log": pgettext_lazy("staff", "Who looked at the record, newest first"),
 }
 
 
 def section_title(name: str) -> str:
-    return SECTION_TITLES.get(name) or name.replace("_", " ").capitalize()
+    title = SECTION_TITLES.get(name)
+    return str(title) if title else name.replace("_", " ").capitalize()
 
 
 def subject_access_report(

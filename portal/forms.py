@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from patients.intake import MAX_MEDICATION_LINES
 from patients.models import INTAKE_TEXT_MAX, Alcohol, Smoking
+from patients.phones import country_choices
 from treatments.models import ChangeRequest
 from ui.forms import FieldFor
 from ui.time_zones import TimeZoneField
@@ -49,6 +50,14 @@ class PreferencesForm(forms.Form):
     reminders_by_email = forms.BooleanField(required=False, label=_("Reminders by email"))
     reminders_by_sms = forms.BooleanField(required=False, label=_("Reminders by SMS"))
     phone = forms.CharField(required=False, max_length=32, label=_("Mobile phone"))
+    # The region a number typed without its country code is read in (Patient.country), as on
+    # the staff's form. Left out (an older page still open): the stored country stays.
+    country = forms.ChoiceField(
+        choices=country_choices,
+        required=False,
+        label=_("Country you live in"),
+        help_text=_("A phone number typed without a country code is read as one of this country."),
+    )
     time_zone = TimeZoneField(label=_("Your time zone"))
     non_essential_opt_out = forms.BooleanField(
         required=False,

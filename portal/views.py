@@ -193,6 +193,7 @@ def preferences(request, patient):
             "reminders_by_email": patient.reminders_by_email,
             "reminders_by_sms": patient.reminders_by_sms,
             "phone": patient.phone,
+            "country": patient.country,
             "time_zone": patient.time_zone,
             "non_essential_opt_out": patient.non_essential_opt_out,
             "language": patient.language,

@@ -231,7 +231,7 @@ class TestPages:
         assert "no-store" in response["Cache-Control"]
         page = response.content.decode()
         for name, title in SECTION_TITLES.items():
-            assert f'id="section-{name}"' in page and escape(title) in page
+            assert f'id="section-{name}"' in page and escape(str(title)) in page
         assert "Save as PDF" in page
         assert reverse("patient_export_json", args=[patient.pk]) in page
         shot = FollowUpPhoto.objects.get(follow_up__session__patient=patient)

@@ -6,6 +6,7 @@ services (the actions below)."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import pgettext, pgettext_lazy
 
 from . import services
 from .models import (
@@ -113,14 +114,17 @@ class TreatmentSessionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in TreatmentSession._meta.fields]
     actions = ["mark_no_show"]
 
-    @admin.action(description="Mark the selected sessions as no-shows", permissions=["change"])
+    @admin.action(
+        description=pgettext_lazy("staff", "Mark the selected sessions as no-shows"),
+        permissions=["change"],
+    )
     def mark_no_show(self, request, queryset):
         _run_each(
             self,
             request,
             queryset,
             lambda session: services.mark_no_show(session=session, recorded_by=request.user),
-            "marked as a no-show",
+            pgettext("staff", "%(count)s marked as a no-show."),
         )
 
     def has_add_permission(self, request):
@@ -174,16 +178,23 @@ class FollowUpAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Mark the selected due follow-ups as missed", permissions=["change"])
+    @admin.action(
+        description=pgettext_lazy("staff", "Mark the selected due follow-ups as missed"),
+        permissions=["change"],
+    )
     def mark_missed(self, request, queryset):
         marked = services.mark_follow_ups_missed(
             follow_ups=queryset.select_related("session"), recorded_by=request.user
         )
-        self.message_user(request, f"{marked} follow-up(s) marked as missed.")
+        self.message_user(
+            request,
+            pgettext("staff", "%(count)s follow-up(s) marked as missed.") % {"count": marked},
+        )
 
 
 def _run_each(model_admin, request, queryset, action, done: str) -> None:
-    """Run a service on each selected row; a refusal is reported, the others go ahead."""
+    """Run a service on each selected row; a refusal is reported, the others go ahead. `done`
+    says how many succeeded (its %(count)s)."""
     succeeded, refused = 0, []
     for obj in queryset:
         try:
@@ -191,9 +202,13 @@ def _run_each(model_admin, request, queryset, action, done: str) -> None:
             succeeded += 1
         except (ValidationError, PermissionDenied) as exc:
             refused.append(f"{obj}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
-    model_admin.message_user(request, f"{succeeded} {done}.")
+    model_admin.message_user(request, done % {"count": succeeded})
     if refused:
-        model_admin.message_user(request, "Refused: " + " | ".join(refused), messages.WARNING)
+        model_admin.message_user(
+            request,
+            pgettext("staff", "Refused: %(refused)s") % {"refused": " | ".join(refused)},
+            messages.WARNING,
+        )
 
 
 @admin.register(SideEffectReport)

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import permission_required
@@ -101,7 +102,9 @@ def lot_hold(request, pk):
         form_class=LotReasonForm,
         prefix="hold",
         act=lambda lot, data: services.hold_lot(lot=lot, reason=data["reason"], actor=request.user),
-        done="The lot is on hold: it is refused at completion and offered nowhere.",
+        done=pgettext(
+            "staff", "The lot is on hold: it is refused at completion and offered nowhere."
+        ),
     )
 
 
@@ -116,7 +119,7 @@ def lot_release(request, pk):
         act=lambda lot, data: services.release_lot(
             lot=lot, reason=data["reason"], actor=request.user
         ),
-        done="The lot is released and may be used again.",
+        done=pgettext("staff", "The lot is released and may be used again."),
     )
 
 
@@ -131,7 +134,7 @@ def lot_write_off(request, pk):
         act=lambda lot, data: services.write_off_vials(
             lot=lot, vials=data["vials"], reason=data["reason"], actor=request.user
         ),
-        done="The vials are written off.",
+        done=pgettext("staff", "The vials are written off."),
     )
 
 
@@ -149,7 +152,11 @@ def lot_recall(request, pk):
             form.add_error("message", exc)
         else:
             messages.success(
-                request, "The recall has started: every patient who received the lot is notified."
+                request,
+                pgettext(
+                    "staff",
+                    "The recall has started: every patient who received the lot is notified.",
+                ),
             )
             return redirect("recall_report", pk=recall.pk)
     return _render_lot(request, lot, forms={"recall_form": form})
@@ -186,9 +193,9 @@ def recall_contact(request, pk):
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
         else:
-            messages.success(request, "Recorded.")
+            messages.success(request, pgettext("staff", "Recorded."))
     else:
-        messages.error(request, "Choose phoned or unreachable and add a note.")
+        messages.error(request, pgettext("staff", "Choose phoned or unreachable and add a note."))
     return redirect("recall_report", pk=recipient.recall_id)
 
 

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import permission_required
@@ -28,5 +29,7 @@ def reminder_resend(request, pk):
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, "The reminder will be sent again within a minute.")
+        messages.success(
+            request, pgettext("staff", "The reminder will be sent again within a minute.")
+        )
     return redirect("patient_detail", pk=reminder.session.patient_id)
