@@ -63,8 +63,10 @@ The arithmetic comes from treatments.rules; this module only asks it.
 
 from __future__ import annotations
 
+import logging
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -82,6 +84,7 @@ from patients.models import Patient
 from patients.validators import LATEST_DAY
 
 from . import availability, rules, signals
+from . import photos as photo_files
 from .db import (
     BOOKING_KEY_CONSTRAINT,
     CLINICIAN_SLOT_CONSTRAINT,
@@ -113,6 +116,8 @@ from .models import (
     TreatmentSession,
 )
 from .selectors import lot_recipients
+
+logger = logging.getLogger("clinic.storage")
 
 
 def clinic_tz() -> ZoneInfo:
@@ -910,7 +915,11 @@ def record_follow_up(
     may_record_findings = recorded_by.has_perm(FINDINGS_PERMISSION)
     if has_findings and not may_record_findings:
         raise PermissionDenied("Only a clinician can record a follow-up's findings.")
-    with transaction.atomic():
+    # The photos go to the file storage (a bucket over the network, on several nodes) before
+    # the follow-up's row is locked, and are removed again if the recording is refused.
+    with _stored_first(photos, uploaded_by=recorded_by, uploaded_at=now) as stored, (
+        transaction.atomic()
+    ):
         follow_up = (
             FollowUp.objects.select_for_update(of=("self",))
             .select_related("session")
@@ -977,15 +986,8 @@ def record_follow_up(
         follow_up.version = max(follow_up.version, _last_version(follow_up)) + 1
         follow_up.full_clean(exclude=["session", "seen_by", "recorded_by"])
         follow_up.save()
-        for view, image in photos:
-            photo = FollowUpPhoto(
-                follow_up=follow_up,
-                view=view,
-                image=image,
-                uploaded_by=recorded_by,
-                uploaded_at=now,
-            )
-            photo.full_clean(exclude=["follow_up", "uploaded_by"])
+        for photo in stored:
+            photo.follow_up = follow_up
             photo.save()
         _add_revision(
             follow_up,
@@ -997,6 +999,35 @@ def record_follow_up(
         )
         _changed(follow_up.session, now=now)
     return follow_up
+
+
+@contextmanager
+def _stored_first(
+    photos: list[tuple[str, object]], *, uploaded_by, uploaded_at: datetime
+) -> Iterator[list[FollowUpPhoto]]:
+    """Check each (view, upload) and write it, re-encoded, to the file storage: the photo
+    rows (not saved yet) to create inside the transaction. Nothing slow then happens while
+    the follow-up's row is locked. Should the block raise (a refusal, a rollback), the files
+    written are deleted; a process killed in between leaves a file no row points at, which
+    no view can serve."""
+    stored: list[FollowUpPhoto] = []
+    try:
+        for view, image in photos:
+            photo = FollowUpPhoto(
+                view=view, image=image, uploaded_by=uploaded_by, uploaded_at=uploaded_at
+            )
+            photo.full_clean(exclude=["follow_up", "uploaded_by"])
+            content = photo_files.reencode(photo.image)
+            photo.image.save(content.name, content, save=False)
+            stored.append(photo)
+        yield stored
+    except BaseException:
+        for photo in stored:
+            try:
+                photo.image.delete(save=False)
+            except Exception:  # the store is down: an unreferenced file stays behind
+                logger.warning("Could not remove the stored photo %s", photo.image.name)
+        raise
 
 
 def _seen_on(day: date, follow_up: FollowUp, today: date) -> date:
