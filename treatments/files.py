@@ -67,9 +67,7 @@ def content_type_of(name: str, default: str = "application/octet-stream") -> str
     return mimetypes.guess_type(name)[0] or default
 
 
-def serve(
-    file: FieldFile, *, filename: str, content_type: str, inline: bool
-) -> HttpResponseBase:
+def serve(file: FieldFile, *, filename: str, content_type: str, inline: bool) -> HttpResponseBase:
     """The stored file for a request already let through: a redirect to a short-lived signed
     URL, or the bytes. `filename` is what the browser saves it as."""
     if not file:

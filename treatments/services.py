@@ -917,8 +917,9 @@ def record_follow_up(
         raise PermissionDenied("Only a clinician can record a follow-up's findings.")
     # The photos go to the file storage (a bucket over the network, on several nodes) before
     # the follow-up's row is locked, and are removed again if the recording is refused.
-    with _stored_first(photos, uploaded_by=recorded_by, uploaded_at=now) as stored, (
-        transaction.atomic()
+    with (
+        _stored_first(photos, uploaded_by=recorded_by, uploaded_at=now) as stored,
+        transaction.atomic(),
     ):
         follow_up = (
             FollowUp.objects.select_for_update(of=("self",))
