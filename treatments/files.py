@@ -25,6 +25,7 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirec
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
+from storages.backends.s3 import S3Storage
 
 logger = logging.getLogger("clinic.storage")
 
@@ -32,26 +33,20 @@ logger = logging.getLogger("clinic.storage")
 STORAGE_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError, OSError)
 
 
-def signs_urls(storage: Storage) -> bool:
-    """Whether storage.url() is a signed, expiring URL (and never a public one)."""
-    try:
-        from storages.backends.s3 import S3Storage
-    except ImportError:  # pragma: no cover - django-storages is a dependency
-        return False
-    return (
-        isinstance(storage, S3Storage)
-        and bool(storage.querystring_auth)
-        and not storage.custom_domain
-    )
+def signing_storage(storage: Storage) -> S3Storage | None:
+    """The storage, where its url() is a signed, expiring URL (never a public one)."""
+    if isinstance(storage, S3Storage) and storage.querystring_auth and not storage.custom_domain:
+        return storage
+    return None
 
 
 def signed_url_origin() -> str | None:
     """The origin (scheme://host[:port]) the default storage's signed URLs point at, for the
     Content-Security-Policy's img-src; None where the views stream files themselves."""
-    storage = default_storage
-    if not signs_urls(storage):
+    storage = signing_storage(default_storage)
+    if storage is None:
         return None
-    origin = getattr(storage, "clinic_signed_origin", None)
+    origin: str | None = getattr(storage, "clinic_signed_origin", None)
     if origin is None:
         try:
             parts = urlsplit(storage.url("origin-probe"))  # signed here: no request is sent
@@ -72,15 +67,15 @@ def serve(file: FieldFile, *, filename: str, content_type: str, inline: bool) ->
     URL, or the bytes. `filename` is what the browser saves it as."""
     if not file:
         raise Http404("No file.")
-    storage = file.storage
-    disposition = content_disposition_header(as_attachment=not inline, filename=filename)
+    name = file.name or ""
+    disposition = content_disposition_header(as_attachment=not inline, filename=filename) or ""
     response: HttpResponseBase
     try:
-        if signs_urls(storage):
-            if not storage.exists(file.name):
-                raise FileNotFoundError(file.name)
+        if storage := signing_storage(file.storage):
+            if not storage.exists(name):
+                raise FileNotFoundError(name)
             url = storage.url(
-                file.name,
+                name,
                 parameters={
                     "ResponseContentType": content_type,
                     "ResponseContentDisposition": disposition,
