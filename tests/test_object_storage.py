@@ -332,3 +332,23 @@ def test_the_certificate_from_disk_is_a_download_too(clinician_client, frozen):
     lot.certificate_file = ""
     lot.save()
     assert clinician_client.get(reverse("lot_certificate", args=[lot.pk])).status_code == 404
+
+
+def test_the_admin_links_files_through_the_views_never_the_store(s3, client, frozen):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_superuser("boss", "boss@clinic.test", "pw-for-tests"))
+    photo = recorded_photo()
+    lot = ProductLotFactory()
+    pages = {
+        reverse("admin:treatments_followup_change", args=[photo.follow_up_id]): reverse(
+            "follow_up_photo", args=[photo.pk]
+        ),
+        reverse("admin:treatments_productlot_change", args=[lot.pk]): reverse(
+            "lot_certificate", args=[lot.pk]
+        ),
+    }
+    for page, served_by in pages.items():
+        html = client.get(page).content.decode()
+        assert f'href="{served_by}"' in html, page
+        assert "X-Amz" not in html and s3.moto.endpoint not in html, page
