@@ -352,3 +352,27 @@ def test_the_admin_links_files_through_the_views_never_the_store(s3, client, fro
         html = client.get(page).content.decode()
         assert f'href="{served_by}"' in html, page
         assert "X-Amz" not in html and s3.moto.endpoint not in html, page
+
+
+def test_a_store_that_does_not_take_the_photo_is_a_form_error(s3, settings, clinician_client):
+    from tests.test_views_front_office import completed_session
+
+    follow_up = completed_session().follow_ups.get(kind="aftercare_check")
+    dead = s3.moto.storage_url(s3.bucket).replace(s3.moto.endpoint, "http://127.0.0.1:9")
+    options = s3_options(**parse_storage_url(dead), timeout=1.0, attempts=1)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": S3_BACKEND, "OPTIONS": options},
+    }
+    response = clinician_client.post(
+        reverse("follow_up_record", args=[follow_up.pk]),
+        {
+            "status": "done",
+            "version": 0,
+            "photo_top": SimpleUploadedFile("top.png", png(), content_type="image/png"),
+        },
+    )
+    assert response.status_code == 200
+    assert "photo store is not answering" in response.content.decode()
+    follow_up.refresh_from_db()
+    assert follow_up.status == "planned" and not FollowUpPhoto.objects.exists()

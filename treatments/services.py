@@ -51,6 +51,8 @@ fields; other code may branch on them):
     invalid_message        a recall message with a placeholder other than {product}/{lot}
     busy                   a row it must change stayed locked (STAFF_LOCK_TIMEOUT_SECONDS):
                            try again in a moment
+    storage_unavailable    the file store (a bucket, the disk) did not take a photo: nothing
+                           was recorded, try again in a moment
 
 Findings of a follow-up (done, notes, measurements, photos, sharing) need the
 `treatments.record_findings` permission, as completing a session needs the clinician's:
@@ -92,6 +94,7 @@ from .db import (
     ROOM_SLOT_CONSTRAINT,
     constraint_name,
 )
+from .files import STORAGE_ERRORS
 from .formatting import long_date
 from .models import (
     FINDING_FIELDS,
@@ -1019,7 +1022,15 @@ def _stored_first(
             )
             photo.full_clean(exclude=["follow_up", "uploaded_by"])
             content = photo_files.reencode(photo.image)
-            photo.image.save(content.name, content, save=False)
+            try:
+                photo.image.save(content.name, content, save=False)
+            except STORAGE_ERRORS as exc:
+                logger.warning("Could not store a photo: %s", exc)
+                raise ValidationError(
+                    "The photo store is not answering; nothing was recorded. Try again in a "
+                    "moment.",
+                    code="storage_unavailable",
+                ) from exc
             stored.append(photo)
         yield stored
     except BaseException:
