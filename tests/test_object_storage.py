@@ -376,3 +376,31 @@ def test_a_store_that_does_not_take_the_photo_is_a_form_error(s3, settings, clin
     assert "photo store is not answering" in response.content.decode()
     follow_up.refresh_from_db()
     assert follow_up.status == "planned" and not FollowUpPhoto.objects.exists()
+
+
+def test_the_baseline_stores_its_photos_before_its_lock_and_removes_them_if_refused(s3, frozen):
+    from tests.test_baseline import completed_session as baseline_session
+    from treatments import baseline
+
+    session = baseline_session()
+    with pytest.raises(ValidationError) as refused:
+        baseline.record_baseline(
+            session=session,
+            recorded_by=session.clinician,
+            photos=[("top", SimpleUploadedFile("top.png", png(), "image/png"))],
+            now=at(date(2027, 1, 5)),  # the day after: no longer day 0
+        )
+    assert refused.value.code == "baseline_day_passed"
+    assert [k for k in s3.moto.keys(s3.bucket) if "follow-ups" in k] == []
+    recorded = baseline.record_baseline(
+        session=session,
+        recorded_by=session.clinician,
+        hair_density_per_cm2=60,
+        photos=[("top", SimpleUploadedFile("top.png", png(), "image/png"))],
+        now=NOW,
+    )
+    photo = recorded.photos.get()
+    assert [k for k in s3.moto.keys(s3.bucket) if "follow-ups" in k] == [
+        f"media/{photo.image.name}"
+    ]
+    assert recorded.revisions.get().photos_added == 1

@@ -873,6 +873,7 @@ def record_follow_up(
     patient_rating: int | None = None,
     shared_with_patient: bool = False,
     photos: Iterable[tuple[str, object]] = (),
+    stored_photos: Sequence[FollowUpPhoto] = (),
     reason: str = "",
     expected_version: int | None = None,
     seen_on: date | None = None,
@@ -892,7 +893,8 @@ def record_follow_up(
     shown to staff; the portal shows only the current one). `expected_version` is the
     version the form was opened on: if someone recorded the follow-up since, the service
     refuses (`changed_meanwhile`) instead of overwriting what the user never saw.
-    `photos` are (view, uploaded image file) pairs.
+    `photos` are (view, uploaded image file) pairs. `stored_photos`: photos a caller already
+    wrote to the file storage (store_photos_first) before taking a lock of its own.
 
     A follow-up is first recorded from its window's first day (`due_from`, the protocol's
     days before its due date) on, not long before it is due (`not_due_yet`). `seen_on` is
@@ -902,6 +904,7 @@ def record_follow_up(
     now = now or timezone.now()
     today = rules.local_day(now, clinic_tz())
     photos = list(photos)
+    stored_photos = list(stored_photos)
     if status not in (FollowUpStatus.DONE, FollowUpStatus.MISSED):
         raise ValidationError("A follow-up is recorded as done or missed.", code="invalid_status")
     has_findings = status == FollowUpStatus.DONE or any(
@@ -913,6 +916,7 @@ def record_follow_up(
             patient_rating is not None,
             shared_with_patient,
             photos,
+            stored_photos,
         )
     )
     may_record_findings = recorded_by.has_perm(FINDINGS_PERMISSION)
@@ -921,7 +925,7 @@ def record_follow_up(
     # The photos go to the file storage (a bucket over the network, on several nodes) before
     # the follow-up's row is locked, and are removed again if the recording is refused.
     with (
-        _stored_first(photos, uploaded_by=recorded_by, uploaded_at=now) as stored,
+        store_photos_first(photos, uploaded_by=recorded_by, uploaded_at=now) as stored,
         transaction.atomic(),
     ):
         follow_up = (
@@ -965,7 +969,8 @@ def record_follow_up(
                 "This follow-up belongs to a session that was not carried out.",
                 code="session_not_completed",
             )
-        if photos or (shared_with_patient and follow_up.photos.exists()):
+        stored = [*stored_photos, *stored]
+        if stored or (shared_with_patient and follow_up.photos.exists()):
             # A photo is taken, or shown to the patient, only with their photo consent.
             consent_services.require_consent(
                 follow_up.session.patient, kind=ConsentKind.PHOTO, on_day=today
@@ -999,14 +1004,14 @@ def record_follow_up(
             recorded_by=recorded_by,
             recorded_at=now,
             reason=reason.strip(),
-            photos_added=len(photos),
+            photos_added=len(stored),
         )
         _changed(follow_up.session, now=now)
     return follow_up
 
 
 @contextmanager
-def _stored_first(
+def store_photos_first(
     photos: list[tuple[str, object]], *, uploaded_by, uploaded_at: datetime
 ) -> Iterator[list[FollowUpPhoto]]:
     """Check each (view, upload) and write it, re-encoded, to the file storage: the photo
