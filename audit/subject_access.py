@@ -31,6 +31,7 @@ from django.utils.translation import pgettext_lazy
 
 from patients.models import INTAKE_ANSWERS, IntakeVersion, Patient, PatientChange
 from reminders.models import InboundMessage, Reminder
+from treatments.files import STORAGE_ERRORS
 from treatments.models import (
     FINDING_FIELDS,
     ChangeRequest,
@@ -466,13 +467,14 @@ def _photo(p: FollowUpPhoto, f: FollowUp, when, *, with_hash: bool) -> dict[str,
 
 
 def _sha256(photo: FollowUpPhoto) -> str | None:
-    """The file's SHA-256, or None when the file is missing from storage."""
+    """The file's SHA-256, or None when the file is missing from storage (or the store does
+    not answer: the report still opens, the hash says it could not be read)."""
     digest = hashlib.sha256()
     try:
         with photo.image.open("rb") as stream:
             for chunk in iter(lambda: stream.read(65536), b""):
                 digest.update(chunk)
-    except (FileNotFoundError, OSError):
+    except STORAGE_ERRORS:  # FileNotFoundError is an OSError
         return None
     return digest.hexdigest()
 

@@ -133,6 +133,7 @@ urlpatterns = [
     path("patients/<int:pk>/compare/", follow_ups.photo_compare, name="photo_compare"),
     path("lots/", lots.lot_list, name="lot_list"),
     path("lots/<int:pk>/", lots.lot_detail, name="lot_detail"),
+    path("lots/<int:pk>/certificate/", lots.lot_certificate, name="lot_certificate"),
     path("lots/<int:pk>/hold/", lots.lot_hold, name="lot_hold"),
     path("lots/<int:pk>/release/", lots.lot_release, name="lot_release"),
     path("lots/<int:pk>/write-off/", lots.lot_write_off, name="lot_write_off"),

@@ -370,6 +370,7 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ("treatments.view_productlot",): lambda w: w.all_of(
         w.page("lot_list"),
         w.page("lot_detail", w.world.lot.pk),
+        w.page("lot_certificate", w.world.lot.pk),
         w.page("recall_report", w.world.recall.pk),
     ),
     ("treatments.write_off_productlot",): lambda w: w.all_of(

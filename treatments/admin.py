@@ -4,8 +4,12 @@ times, check-in, findings, sharing, every *_by) is read-only, so the protocol ru
 record of who did what cannot be sidestepped. What the admin does, it does through the
 services (the actions below)."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import pgettext, pgettext_lazy
 
 from . import services
@@ -69,8 +73,33 @@ class SessionVialInline(admin.TabularInline):
         return False
 
 
+class _ServedFile:
+    """A stored file as the admin's file widget shows it: its name, linked to the clinic's
+    permission-checking view (`url`) rather than to the storage (which, for a bucket, would
+    be a signed URL handed out past the view)."""
+
+    def __init__(self, file, url: str):
+        self.file, self.url = file, url
+
+    def __str__(self) -> str:
+        return self.file.name.rsplit("/", 1)[-1]
+
+
+class CertificateInput(forms.ClearableFileInput):
+    """The lot's certificate: "Currently: <name>" links to lots/<pk>/certificate/."""
+
+    def is_initial(self, value):
+        return bool(value and getattr(value, "name", None))
+
+    def format_value(self, value):
+        if self.is_initial(value) and getattr(value, "instance", None) is not None:
+            return _ServedFile(value, reverse("lot_certificate", args=[value.instance.pk]))
+        return None
+
+
 @admin.register(ProductLot)
 class ProductLotAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.FileField: {"widget": CertificateInput}}
     list_display = (
         "lot_number",
         "product_name",
@@ -135,7 +164,17 @@ class FollowUpPhotoInline(admin.TabularInline):
     model = FollowUpPhoto
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("view", "image", "uploaded_at", "uploaded_by")
+    fields = readonly_fields = ("view", "photo", "uploaded_at", "uploaded_by")
+
+    @admin.display(description="image")
+    def photo(self, obj):
+        # Through the photo view (its permission check and the access log), never a link
+        # to the storage.
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("follow_up_photo", args=[obj.pk]),
+            obj.image.name.rsplit("/", 1)[-1],
+        )
 
     def has_add_permission(self, request, obj=None):
         return False  # photos come with a recorded finding (services.record_follow_up)

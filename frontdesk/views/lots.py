@@ -5,7 +5,7 @@ import csv
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
@@ -21,7 +21,7 @@ from frontdesk.forms import (
 )
 from reminders import selectors as reminder_selectors
 from reminders import services as reminder_services
-from treatments import selectors, services
+from treatments import files, selectors, services
 from treatments.models import ProductLot, Recall, RecallRecipient
 
 from .common import now_and_today
@@ -43,6 +43,22 @@ def _lot(pk) -> ProductLot:
 @permission_required(VIEW_PERMISSION)
 def lot_detail(request, pk):
     return _render_lot(request, _lot(pk))
+
+
+@permission_required(VIEW_PERMISSION)
+def lot_certificate(request, pk):
+    """The lot's safety certificate as it was uploaded (in the admin), as a download: to
+    signed-in staff who may see lots only, never as public media."""
+    lot = get_object_or_404(ProductLot, pk=pk)
+    if not lot.certificate_file:
+        raise Http404("This lot has no certificate on file.")
+    extension = lot.certificate_file.name.rsplit(".", 1)[-1].lower()
+    return files.serve(
+        lot.certificate_file,
+        filename=f"certificate-lot-{lot.pk}.{extension}",
+        content_type=files.content_type_of(lot.certificate_file.name),
+        inline=False,
+    )
 
 
 def _render_lot(request, lot: ProductLot, forms=None):
