@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from patients.models import INTAKE_ANSWERS, IntakeVersion, Patient, PatientChange
@@ -146,7 +146,7 @@ def subject_access_report(
         .order_by("requested_at", "id")
     )
     reminders = (
-        Reminder.objects.filter(session__patient=patient)
+        Reminder.objects.filter(Q(session__patient=patient) | Q(waitlist_offer__patient=patient))
         .prefetch_related("deliveries")
         .order_by("due_at", "id")
     )
