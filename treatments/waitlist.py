@@ -178,15 +178,16 @@ def record_freed_slot(
             )
     except IntegrityError:  # the same change again, or this time is already being offered
         return None
-    transaction.on_commit(lambda: _offer_after_commit(freed.pk))
+    transaction.on_commit(lambda: _offer_after_commit(freed.pk, at_least=now))
     return freed
 
 
-def _offer_after_commit(freed_id: int) -> None:
-    """After the commit, in the request that freed the slot; should it fail, the next beat
-    (advance) offers the slot instead: the FreedSlot row is already safe."""
+def _offer_after_commit(freed_id: int, *, at_least: datetime) -> None:
+    """After the commit, in the request that freed the slot (at the change's `now`, or later);
+    should it fail, the next beat (advance) offers the slot instead: the FreedSlot row is
+    already safe."""
     try:
-        offer_next(freed_id, now=timezone.now())
+        offer_next(freed_id, now=max(timezone.now(), at_least))
     except Exception:
         logger.exception("Could not offer freed slot %s now; the next beat will", freed_id)
 
@@ -374,7 +375,7 @@ def accept_offer(
                 raise
             gone = self_service.gone()
             _end_offer(offer, OfferStatus.GONE, now=now)
-            transaction.on_commit(lambda: _offer_after_commit(freed.pk))
+            transaction.on_commit(lambda: _offer_after_commit(freed.pk, at_least=now))
         else:
             _end_offer(offer, OfferStatus.ACCEPTED, now=now, session=session)
             entry = offer.entry
