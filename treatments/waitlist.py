@@ -203,8 +203,10 @@ def offer_next(freed_id: int, *, now: datetime) -> WaitlistOffer | None:
 
 
 def _locked_slot(freed_id: int, *, skip_locked: bool = False) -> FreedSlot | None:
+    # Only the FreedSlot row: locking the joined site row too would block every booking's
+    # insert at that site (its foreign-key check) and deadlock with book_session's locks.
     return (
-        FreedSlot.objects.select_for_update(skip_locked=skip_locked)
+        FreedSlot.objects.select_for_update(skip_locked=skip_locked, of=("self",))
         .select_related("site")
         .filter(pk=freed_id)
         .first()
