@@ -595,7 +595,10 @@ def waitlist(request, patient):
         request.GET or None, sites=sites, sessions=TreatmentSession.objects.none(), weeks=1
     )
     site = query.value("site", site_list[0] if site_list else None)
-    form = WaitlistJoinForm(request.POST or None, sites=sites, initial={"site": site})
+    form = WaitlistJoinForm(
+        request.POST if request.method == "POST" else None, sites=sites, initial={"site": site}
+    )
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             waitlists.join_waitlist(
@@ -605,8 +608,11 @@ def waitlist(request, patient):
                 now=now,
             )
         except ValidationError as exc:
-            field = "not_after" if "invalid_not_after" in _codes(exc) else None
-            form.add_error(field, exc)
+            if "invalid_not_after" in _codes(exc):
+                form.add_error("not_after", exc)
+            else:  # already waiting, or a session booked: the page shows which
+                messages.error(request, " ".join(exc.messages))
+                status = 400
         else:
             messages.success(
                 request,
@@ -617,7 +623,8 @@ def waitlist(request, patient):
             )
             return redirect("portal_waitlist")
     page = selectors.waitlist_page(patient, site=site, now=now)
-    status = 400 if request.method == "POST" else 200
+    if form.errors:
+        status = 400
     return render(
         request,
         "portal/waitlist.html",
