@@ -320,9 +320,8 @@ def resend(reminder: Reminder, *, by, now: datetime | None = None) -> Reminder:
         reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
         if reminder.state != ReminderState.FAILED:
             raise ValidationError("Only a failed reminder can be resent.", code="invalid_status")
-        if now >= reminder.expires_at or (
-            reminder.waitlist_offer_id and reminder.waitlist_offer.status != "offered"
-        ):
+        offer = reminder.waitlist_offer
+        if now >= reminder.expires_at or (offer is not None and offer.status != "offered"):
             raise ValidationError(
                 "This reminder is no longer relevant (its moment has passed).",
                 code="reminder_expired",
