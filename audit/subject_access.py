@@ -41,6 +41,7 @@ from treatments.models import (
     SessionVial,
     SideEffectReport,
     TreatmentSession,
+    WaitlistEntry,
 )
 
 from . import selectors as audit_selectors
@@ -64,6 +65,7 @@ SECTION_TITLES = {
     "photos": "Photos",
     "side_effect_reports": "Side effects reported by the patient",
     "change_requests": "Requests to move or cancel a session",
+    "waitlist": "Waitlist: asking for an earlier date, and the times offered",
     "messages": "Messages sent (reminders and notices)",
     "messages_received": "SMS received from the patient's number",
     "history": "Every recorded change (the database's history), newest first",
@@ -144,6 +146,12 @@ def subject_access_report(
         ChangeRequest.objects.filter(patient=patient)
         .select_related("handled_by")
         .order_by("requested_at", "id")
+    )
+    waiting = (
+        WaitlistEntry.objects.filter(patient=patient)
+        .select_related("site")
+        .prefetch_related("offers__freed_slot")
+        .order_by("created_at", "id")
     )
     reminders = (
         Reminder.objects.filter(Q(session__patient=patient) | Q(waitlist_offer__patient=patient))
@@ -272,11 +280,36 @@ def subject_access_report(
             }
             for c in requests
         ],
+        "waitlist": [
+            {
+                "id": e.pk,
+                "site": e.site.name,
+                "joined_at": when(e.created_at),
+                "days_up_to": str(e.not_after or ""),
+                "status": e.get_status_display(),
+                "closed_at": when(e.closed_at),
+                "session_id": e.session_id,
+                "offers": [
+                    {
+                        "id": o.pk,
+                        "time_offered": when(o.freed_slot.starts_at),
+                        "offered_at": when(o.offered_at),
+                        "until": when(o.expires_at),
+                        "status": o.get_status_display(),
+                        "answered_at": when(o.responded_at),
+                        "session_id": o.session_id,
+                    }
+                    for o in e.offers.all()
+                ],
+            }
+            for e in waiting
+        ],
         "messages": [
             {
                 "id": r.pk,
                 "session_id": r.session_id,
                 "follow_up_id": r.follow_up_id,
+                "waitlist_offer_id": r.waitlist_offer_id,
                 "kind": r.get_kind_display(),
                 "channel": r.get_channel_display(),
                 "due_at": when(r.due_at),

@@ -215,3 +215,13 @@ def test_the_pages_queries_are_constant(
 PORTAL_WAITLIST = 19  # 8 + the finder for the first free time (11)
 PORTAL_OFFER = 6
 STAFF_WAITLIST = 9
+
+
+def test_the_patients_export_holds_the_waitlist(offered):
+    from audit.subject_access import subject_access_report
+
+    report = subject_access_report(offered.ben)
+    [entry] = report["waitlist"]
+    assert entry["status"] == "Waiting" and [o["status"] for o in entry["offers"]] == ["Offered"]
+    notices = [m for m in report["messages"] if m["waitlist_offer_id"] == offered.offer.pk]
+    assert [m["kind"] for m in notices] == ["Waitlist: a time has become free"]

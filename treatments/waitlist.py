@@ -125,15 +125,17 @@ def leave_waitlist(*, patient: Patient, now: datetime | None = None) -> Waitlist
     entry = live_entry(patient)
     if entry is None:
         return None
-    offer = entry.offers.filter(status=OfferStatus.OFFERED).first()
-    if offer is not None:
-        decline_offer(patient=patient, offer=offer, now=now)
     with transaction.atomic():
-        entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
+        # NO KEY UPDATE: an offer being inserted for this entry (its foreign-key check) does
+        # not wait on it, nor it on the offer.
+        entry = WaitlistEntry.objects.select_for_update(no_key=True).get(pk=entry.pk)
         if entry.status == WaitlistStatus.WAITING:
             entry.status = WaitlistStatus.WITHDRAWN
             entry.closed_at = now
             entry.save(update_fields=["status", "closed_at"])
+    # No new offer picks a withdrawn entry; the live one (if any) ends and its slot moves on.
+    for offer in entry.offers.filter(status=OfferStatus.OFFERED):
+        decline_offer(patient=patient, offer=offer, now=now)
     return entry
 
 
