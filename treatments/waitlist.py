@@ -223,7 +223,7 @@ def _offer_locked(freed: FreedSlot, *, now: datetime) -> WaitlistOffer | None:
     terms = ProtocolVersion.objects.in_force_on(rules.local_day(now, services.clinic_tz())).terms
     for entry in _suitable_entries(freed, now=now):
         window = _answer_window(entry.patient, freed, now=now, terms=terms)
-        if window is None:
+        if window is None or not _still_waiting(entry):
             continue
         try:
             self_service.offered_slot(
@@ -248,6 +248,17 @@ def _offer_locked(freed: FreedSlot, *, now: datetime) -> WaitlistOffer | None:
         return offer
     _close(freed, "nobody waiting suits this time", now=now)
     return None
+
+
+def _still_waiting(entry: WaitlistEntry) -> bool:
+    """Lock the entry (NO KEY UPDATE, as leave_waitlist does) and read it again: a patient
+    leaving at this moment is either seen as gone, or leaves after this offer commits and
+    then ends it."""
+    return bool(
+        WaitlistEntry.objects.select_for_update(no_key=True)
+        .filter(pk=entry.pk, status=WaitlistStatus.WAITING)
+        .values_list("pk", flat=True)
+    )
 
 
 def _suitable_entries(freed: FreedSlot, *, now: datetime):
