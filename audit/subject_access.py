@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
@@ -43,6 +43,7 @@ from treatments.models import (
     SessionVial,
     SideEffectReport,
     TreatmentSession,
+    WaitlistEntry,
 )
 
 from . import selectors as audit_selectors
@@ -66,6 +67,9 @@ SECTION_TITLES = {
     "photos": pgettext_lazy("staff", "Photos"),
     "side_effect_reports": pgettext_lazy("staff", "Side effects reported by the patient"),
     "change_requests": pgettext_lazy("staff", "Requests to move or cancel a session"),
+    "waitlist": pgettext_lazy(
+        "staff", "Waitlist: asking for an earlier date, and the times offered"
+    ),
     "messages": pgettext_lazy("staff", "Messages sent (reminders and notices)"),
     "messages_received": pgettext_lazy("staff", "SMS received from the patient's number"),
     "history": pgettext_lazy(
@@ -150,8 +154,14 @@ def subject_access_report(
         .select_related("handled_by")
         .order_by("requested_at", "id")
     )
+    waiting = (
+        WaitlistEntry.objects.filter(patient=patient)
+        .select_related("site")
+        .prefetch_related("offers__freed_slot")
+        .order_by("created_at", "id")
+    )
     reminders = (
-        Reminder.objects.filter(session__patient=patient)
+        Reminder.objects.filter(Q(session__patient=patient) | Q(waitlist_offer__patient=patient))
         .prefetch_related("deliveries")
         .order_by("due_at", "id")
     )
@@ -277,11 +287,36 @@ def subject_access_report(
             }
             for c in requests
         ],
+        "waitlist": [
+            {
+                "id": e.pk,
+                "site": e.site.name,
+                "joined_at": when(e.created_at),
+                "days_up_to": str(e.not_after or ""),
+                "status": e.get_status_display(),
+                "closed_at": when(e.closed_at),
+                "session_id": e.session_id,
+                "offers": [
+                    {
+                        "id": o.pk,
+                        "time_offered": when(o.freed_slot.starts_at),
+                        "offered_at": when(o.offered_at),
+                        "until": when(o.expires_at),
+                        "status": o.get_status_display(),
+                        "answered_at": when(o.responded_at),
+                        "session_id": o.session_id,
+                    }
+                    for o in e.offers.all()
+                ],
+            }
+            for e in waiting
+        ],
         "messages": [
             {
                 "id": r.pk,
                 "session_id": r.session_id,
                 "follow_up_id": r.follow_up_id,
+                "waitlist_offer_id": r.waitlist_offer_id,
                 "kind": r.get_kind_display(),
                 "channel": r.get_channel_display(),
                 "due_at": when(r.due_at),

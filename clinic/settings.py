@@ -428,6 +428,9 @@ SELF_BOOKING_WEEKS = env.int("SELF_BOOKING_WEEKS", default=8)
 SELF_SERVICE_NOTICE_HOURS = env.int("SELF_SERVICE_NOTICE_HOURS", default=48)
 # On: a self-booking is a request the front desk books (or declines) on /booking-requests/.
 SELF_BOOKING_NEEDS_APPROVAL = env.bool("SELF_BOOKING_NEEDS_APPROVAL", default=False)
+# The waitlist: a patient offered a freed time has this long to accept it (never past the
+# start of their NSAID pause before it), then it is offered to the next (treatments.waitlist).
+WAITLIST_OFFER_HOURS = env.int("WAITLIST_OFFER_HOURS", default=12)
 # A worker's database session that sits idle inside a transaction longer than this is ended
 # by PostgreSQL (its locks released): the worker never sends inside a transaction.
 WORKER_IDLE_IN_TRANSACTION_SECONDS = env.int("WORKER_IDLE_IN_TRANSACTION_SECONDS", default=30)
@@ -457,6 +460,11 @@ CELERY_BEAT_SCHEDULE = {
     # a crontab that would have to know about DST.
     "dispatch-due-reminders": {
         "task": "reminders.tasks.dispatch_due_reminders",
+        "schedule": 60.0,
+    },
+    # Waitlist offers past their time expire and their slot goes to the next patient.
+    "advance-waitlist": {
+        "task": "reminders.tasks.advance_waitlist",
         "schedule": 60.0,
     },
 }

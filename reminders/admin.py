@@ -34,7 +34,7 @@ class ReminderAdmin(admin.ModelAdmin):
         "session__patient__email",
     )
     date_hierarchy = "due_at"
-    list_select_related = ("session__patient",)
+    list_select_related = ("session__patient", "waitlist_offer__patient")
     inlines = [DeliveryAttemptInline]
     actions = ["resend_failed"]
     readonly_fields = [f.name for f in Reminder._meta.fields]
@@ -53,7 +53,7 @@ class ReminderAdmin(admin.ModelAdmin):
 
     @admin.display(ordering="session__patient__last_name")
     def patient(self, obj):
-        return obj.session.patient
+        return obj.patient
 
     @admin.action(
         description=pgettext_lazy("staff", "Resend the selected failed reminders"),

@@ -272,6 +272,7 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
         w.page("message_log", w.world.patient.pk),
     ),
     ("patients.add_patient",): lambda w: w.page("patient_create"),
+    ("treatments.view_waitlistentry",): lambda w: w.page("staff_waitlist"),
     ("patients.change_patient",): lambda w: w.all_of(
         w.page("patient_edit", w.world.patient.pk), w.page("phones_to_fix")
     ),

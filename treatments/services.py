@@ -256,6 +256,7 @@ def reschedule_session(
             _lock_patient(session.patient)
             session = _locked(session)
             _require_status(session, OPEN_STATUSES, "moved")
+            freed = _slot_of(session)
             session.starts_at, session.ends_at = starts_at, ends_at
             session.clinician = clinician or session.clinician
             session.room = room or session.room
@@ -273,6 +274,8 @@ def reschedule_session(
             session.save()
             _move_follow_ups(session)
             _changed(session, now=now)
+            if (freed["starts_at"], freed["ends_at"]) != (session.starts_at, session.ends_at):
+                signals.slot_freed.send(sender=TreatmentSession, session=session, now=now, **freed)
     except IntegrityError as exc:
         raise _constraint_error(exc, session) from exc
     except OperationalError as exc:
@@ -304,6 +307,9 @@ def cancel_session(
             _end_planned_follow_ups(session)
             _changed(session, now=now)
             signals.session_cancelled.send(sender=TreatmentSession, session=session, now=now)
+            signals.slot_freed.send(
+                sender=TreatmentSession, session=session, now=now, **_slot_of(session)
+            )
     except OperationalError as exc:
         if not _lock_wait_ran_out(exc):
             raise
@@ -1128,6 +1134,18 @@ def _check_clinician(clinician) -> None:
             code="not_a_clinician",
             params={"name": clinician.get_full_name() or clinician.username},
         )
+
+
+def _slot_of(session: TreatmentSession) -> dict:
+    """The time a session holds, as slot_freed tells it once the session lets it go."""
+    return {
+        "starts_at": session.starts_at,
+        "ends_at": session.ends_at,
+        "clinician_id": session.clinician_id,
+        "room_id": session.room_id,
+        "site_id": session.site_id,
+        "occasion": session.reschedule_count,
+    }
 
 
 def _lock_patient(patient: Patient) -> None:

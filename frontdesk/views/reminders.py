@@ -23,7 +23,9 @@ def failed_reminders(request):
 @permission_required("reminders.change_reminder")
 @require_POST
 def reminder_resend(request, pk):
-    reminder = get_object_or_404(Reminder.objects.select_related("session"), pk=pk)
+    reminder = get_object_or_404(
+        Reminder.objects.select_related("session", "waitlist_offer"), pk=pk
+    )
     try:
         reminder_services.resend(reminder, by=request.user.get_username())
     except ValidationError as exc:
@@ -32,4 +34,4 @@ def reminder_resend(request, pk):
         messages.success(
             request, pgettext("staff", "The reminder will be sent again within a minute.")
         )
-    return redirect("patient_detail", pk=reminder.session.patient_id)
+    return redirect("patient_detail", pk=reminder.patient.pk)
