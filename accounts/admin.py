@@ -8,6 +8,7 @@ the clinic admin role.
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.utils.translation import pgettext, pgettext_lazy
 
 from . import two_factor
 
@@ -26,7 +27,10 @@ class ClinicUserAdmin(UserAdmin):
             return False
         return super().has_change_permission(request, obj)
 
-    @admin.action(description="Reset two-factor sign-in (lost phone)", permissions=["change"])
+    @admin.action(
+        description=pgettext_lazy("staff", "Reset two-factor sign-in (lost phone)"),
+        permissions=["change"],
+    )
     def reset_two_factor(self, request, queryset):
         """The chosen users' authenticator apps and recovery codes stop working; who did it
         goes to the security log and the admin's history of each user. A superuser's second
@@ -37,7 +41,11 @@ class ClinicUserAdmin(UserAdmin):
             if skipped:
                 self.message_user(
                     request,
-                    f"{skipped} superuser(s) left alone: only a superuser resets theirs.",
+                    pgettext(
+                        "staff",
+                        "%(count)s superuser(s) left alone: only a superuser resets theirs.",
+                    )
+                    % {"count": skipped},
                     messages.WARNING,
                 )
         reset = 0
@@ -47,8 +55,12 @@ class ClinicUserAdmin(UserAdmin):
                 self.log_change(request, user, "Reset two-factor sign-in.")
         self.message_user(
             request,
-            f"Two-factor sign-in reset for {reset} user(s); they set it up again at their next "
-            "sign-in.",
+            pgettext(
+                "staff",
+                "Two-factor sign-in reset for %(count)s user(s); they set it up again at their "
+                "next sign-in.",
+            )
+            % {"count": reset},
             messages.SUCCESS,
         )
 

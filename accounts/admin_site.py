@@ -9,6 +9,7 @@ with `is_staff` set; inside, each model page asks Django's own add/change/view p
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import FieldDoesNotExist
+from django.utils.translation import pgettext_lazy
 
 from . import roles
 
@@ -30,8 +31,8 @@ class ToFieldGuard:
 
 
 class ClinicAdminSite(admin.AdminSite):
-    site_header = "Clinic administration"
-    site_title = "Clinic administration"
+    site_header = pgettext_lazy("staff", "Clinic administration")
+    site_title = pgettext_lazy("staff", "Clinic administration")
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every model page, ours and the libraries', gets the ToFieldGuard."""

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
 from django.shortcuts import resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import two_factor
 
@@ -33,12 +35,14 @@ class CodeForm(forms.Form):
     code (six digits, or a recovery code) before any device is asked."""
 
     code = forms.CharField(
-        label="Code",
+        label=_("Code"),
         max_length=32,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}
         ),
-        help_text="The 6-digit code your authenticator app shows, or one of your recovery codes.",
+        help_text=_(
+            "The 6-digit code your authenticator app shows, or one of your recovery codes."
+        ),
     )
     digits_only = False
 
@@ -47,8 +51,12 @@ class CodeForm(forms.Form):
         pattern = r"[0-9]{6}" if self.digits_only else two_factor.CODE_PATTERN.pattern
         if not re.fullmatch(pattern, code):
             raise forms.ValidationError(
-                "That is not a code: type the 6 digits your authenticator app shows"
-                + ("." if self.digits_only else ", or one of your recovery codes."),
+                _("That is not a code: type the 6 digits your authenticator app shows.")
+                if self.digits_only
+                else _(
+                    "That is not a code: type the 6 digits your authenticator app shows, "
+                    "or one of your recovery codes."
+                ),
                 code="malformed",
             )
         return code
@@ -59,7 +67,7 @@ class EnrolmentCodeForm(CodeForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["code"].help_text = "The 6-digit code your app shows now."
+        self.fields["code"].help_text = _("The 6-digit code your app shows now.")
         self.fields["code"].widget.attrs["inputmode"] = "numeric"
 
 
@@ -73,8 +81,12 @@ class VerifyForm(CodeForm):
     def __init__(self, *args, remember_days: int, **kwargs):
         super().__init__(*args, **kwargs)
         if remember_days > 0:
-            self.fields["remember"].label = f"Remember this device for {remember_days} days"
-            self.fields["remember"].help_text = "Only on a computer no one else uses."
+            self.fields["remember"].label = ngettext(
+                "Remember this device for %(days)s day",
+                "Remember this device for %(days)s days",
+                remember_days,
+            ) % {"days": remember_days}
+            self.fields["remember"].help_text = _("Only on a computer no one else uses.")
         else:
             del self.fields["remember"]
 

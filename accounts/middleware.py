@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import pgettext
 
 from . import roles, two_factor
 
@@ -43,8 +44,12 @@ class StaffIdleTimeoutMiddleware:
                 logout(request)
                 messages.info(
                     request,
-                    f"You were signed out after {settings.STAFF_IDLE_TIMEOUT_MINUTES} minutes "
-                    "without activity. Please sign in again.",
+                    pgettext(
+                        "staff",
+                        "You were signed out after %(minutes)s minutes without activity. "
+                        "Please sign in again.",
+                    )
+                    % {"minutes": settings.STAFF_IDLE_TIMEOUT_MINUTES},
                 )
                 return redirect_to_login(request.get_full_path())
             if last_seen is None or now - last_seen >= TOUCH_EVERY_SECONDS:

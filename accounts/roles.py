@@ -33,6 +33,7 @@ _FRONT_DESK = [
     "treatments.view_productlot",  # the lots: stock, warnings, quarantine, recall report
     "treatments.change_recallrecipient",  # record a recall phone call (or unreachable)
     "consents.change_consent",  # record a patient's withdrawal of a consent at the desk
+    "treatments.view_waitlistentry",  # the waitlist of a site and the freed times offered
 ]
 # What a clinician adds: the clinical record. Clinical photos are theirs too: the front desk
 # neither takes them (photos come with a follow-up's findings) nor needs to see them.

@@ -7,9 +7,9 @@ from django.contrib.auth.views import LogoutView
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 from django_otp import DEVICE_ID_SESSION_KEY
 
@@ -45,8 +45,8 @@ class SignOutView(LogoutView):
 
 # --- Second factor (accounts/two_factor.py) -------------------------------------------------
 
-WRONG_CODE = "That code is not right. Check your app's clock and try the newest code."
-PAUSED = (
+WRONG_CODE = gettext_lazy("That code is not right. Check your app's clock and try the newest code.")
+PAUSED = gettext_lazy(
     "Too many wrong codes came from your network. Wait an hour, or ask a clinic admin, "
     "then try again."
 )
@@ -64,8 +64,12 @@ def _code_refused(request, form, result) -> None:
         seconds = max(1, math.ceil((result.locked_until - timezone.now()).total_seconds()))
         form.add_error(
             None,
-            f"Too many wrong codes in a row: wait {seconds} second{pluralize(seconds)}, "
-            "then try again.",
+            ngettext(
+                "Too many wrong codes in a row: wait %(seconds)s second, then try again.",
+                "Too many wrong codes in a row: wait %(seconds)s seconds, then try again.",
+                seconds,
+            )
+            % {"seconds": seconds},
         )
     elif result is not None:
         form.add_error("code", WRONG_CODE)
@@ -208,7 +212,7 @@ def two_factor_remove(request):
                 two_factor.remove_two_factor(user=user, actor=user)
                 request.session.pop(DEVICE_ID_SESSION_KEY, None)
                 request.session[two_factor.ENROLLED_SESSION_KEY] = False
-                messages.success(request, "Your second factor and recovery codes are removed.")
+                messages.success(request, _("Your second factor and recovery codes are removed."))
                 response = redirect("two_factor")
                 two_factor.forget_device(response)
                 return response

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import connection, models
+from django.utils.translation import pgettext_lazy
 
 from patients.models import Patient
 from treatments.models import TreatmentSession
@@ -30,18 +31,22 @@ HISTORY_PERMISSION = "audit.view_record_history"
 
 # (label of the tracked model, its words on the page)
 TRACKED = {
-    "patients.Patient": "Patient record",
-    "treatments.TreatmentSession": "Session",
-    "treatments.SessionVial": "Vials used",
-    "treatments.NsaidDecision": "NSAID decision",
-    "treatments.FollowUp": "Follow-up",
-    "treatments.FollowUpPhoto": "Follow-up photo",
-    "treatments.SideEffectReport": "Side-effect report",
-    "treatments.ChangeRequest": "Change request",
+    "patients.Patient": pgettext_lazy("staff", "Patient record"),
+    "treatments.TreatmentSession": pgettext_lazy("staff", "Session"),
+    "treatments.SessionVial": pgettext_lazy("staff", "Vials used"),
+    "treatments.NsaidDecision": pgettext_lazy("staff", "NSAID decision"),
+    "treatments.FollowUp": pgettext_lazy("staff", "Follow-up"),
+    "treatments.FollowUpPhoto": pgettext_lazy("staff", "Follow-up photo"),
+    "treatments.SideEffectReport": pgettext_lazy("staff", "Side-effect report"),
+    "treatments.ChangeRequest": pgettext_lazy("staff", "Change request"),
 }
 
-ACTIONS = {"insert": "created", "update": "changed", "delete": "deleted"}
-NOT_RECORDED = "(not recorded: before the history began)"
+ACTIONS = {
+    "insert": pgettext_lazy("staff", "created"),
+    "update": pgettext_lazy("staff", "changed"),
+    "delete": pgettext_lazy("staff", "deleted"),
+}
+NOT_RECORDED = pgettext_lazy("staff", "(not recorded: before the history began)")
 
 
 def event_model(label: str) -> type[models.Model]:
@@ -171,7 +176,7 @@ def _changes(label: str, curr: dict, prev: dict | None, action: str) -> list[Cha
             # The row predates the history (no earlier event): what it became, before unknown.
             if value in (None, "", [], {}):
                 continue
-            before = NOT_RECORDED
+            before = str(NOT_RECORDED)
         else:
             if value in (None, "", [], {}):
                 continue
@@ -224,9 +229,11 @@ def _event(label: str, created_at: datetime, curr, prev) -> HistoryEvent:
         prev = json.loads(prev)
     return HistoryEvent(
         model=label,
-        what=TRACKED.get(label) or str(apps.get_model(label)._meta.verbose_name).capitalize(),
+        what=str(TRACKED[label])
+        if label in TRACKED
+        else str(apps.get_model(label)._meta.verbose_name).capitalize(),
         object_id=curr.get("pgh_obj_id"),
-        action=ACTIONS.get(curr.get("pgh_label"), curr.get("pgh_label")),
+        action=str(ACTIONS.get(curr.get("pgh_label"), curr.get("pgh_label"))),
         at=created_at,
         context=curr.get("pgh_context") or {},
         changes=_changes(label, curr, prev, curr.get("pgh_label")),

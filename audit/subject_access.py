@@ -25,11 +25,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from patients.models import INTAKE_ANSWERS, IntakeVersion, Patient, PatientChange
 from reminders.models import InboundMessage, Reminder
+from treatments.files import STORAGE_ERRORS
 from treatments.models import (
     FINDING_FIELDS,
     ChangeRequest,
@@ -41,6 +43,7 @@ from treatments.models import (
     SessionVial,
     SideEffectReport,
     TreatmentSession,
+    WaitlistEntry,
 )
 
 from . import selectors as audit_selectors
@@ -51,28 +54,34 @@ from . import selectors as audit_selectors
 EXPORT_PERMISSION = "patients.export_patient_data"
 
 SECTION_TITLES = {
-    "about": "About this export",
-    "record": "The patient's record",
-    "merged_records": "Duplicate records merged into this one",
-    "record_changes": "Changes to the record",
-    "intake": "Intake questionnaires (every version)",
-    "sessions": "Sessions",
-    "vials_used": "Vials used (product lots)",
-    "session_record_amendments": "Amendments of session records",
-    "nsaid_decisions": "Decisions on the prescribed NSAID",
-    "follow_ups": "Follow-ups",
-    "photos": "Photos",
-    "side_effect_reports": "Side effects reported by the patient",
-    "change_requests": "Requests to move or cancel a session",
-    "messages": "Messages sent (reminders and notices)",
-    "messages_received": "SMS received from the patient's number",
-    "history": "Every recorded change (the database's history), newest first",
-    "access_log": "Who looked at the record, newest first",
+    "about": pgettext_lazy("staff", "About this export"),
+    "record": pgettext_lazy("staff", "The patient's record"),
+    "merged_records": pgettext_lazy("staff", "Duplicate records merged into this one"),
+    "record_changes": pgettext_lazy("staff", "Changes to the record"),
+    "intake": pgettext_lazy("staff", "Intake questionnaires (every version)"),
+    "sessions": pgettext_lazy("staff", "Sessions"),
+    "vials_used": pgettext_lazy("staff", "Vials used (product lots)"),
+    "session_record_amendments": pgettext_lazy("staff", "Amendments of session records"),
+    "nsaid_decisions": pgettext_lazy("staff", "Decisions on the prescribed NSAID"),
+    "follow_ups": pgettext_lazy("staff", "Follow-ups"),
+    "photos": pgettext_lazy("staff", "Photos"),
+    "side_effect_reports": pgettext_lazy("staff", "Side effects reported by the patient"),
+    "change_requests": pgettext_lazy("staff", "Requests to move or cancel a session"),
+    "waitlist": pgettext_lazy(
+        "staff", "Waitlist: asking for an earlier date, and the times offered"
+    ),
+    "messages": pgettext_lazy("staff", "Messages sent (reminders and notices)"),
+    "messages_received": pgettext_lazy("staff", "SMS received from the patient's number"),
+    "history": pgettext_lazy(
+        "staff", "Every recorded change (the database's history), newest first"
+    ),
+    "access_log": pgettext_lazy("staff", "Who looked at the record, newest first"),
 }
 
 
 def section_title(name: str) -> str:
-    return SECTION_TITLES.get(name) or name.replace("_", " ").capitalize()
+    title = SECTION_TITLES.get(name)
+    return str(title) if title else name.replace("_", " ").capitalize()
 
 
 def subject_access_report(
@@ -146,8 +155,14 @@ def subject_access_report(
         .select_related("handled_by")
         .order_by("requested_at", "id")
     )
+    waiting = (
+        WaitlistEntry.objects.filter(patient=patient)
+        .select_related("site")
+        .prefetch_related("offers__freed_slot")
+        .order_by("created_at", "id")
+    )
     reminders = (
-        Reminder.objects.filter(session__patient=patient)
+        Reminder.objects.filter(Q(session__patient=patient) | Q(waitlist_offer__patient=patient))
         .prefetch_related("deliveries")
         .order_by("due_at", "id")
     )
@@ -273,11 +288,36 @@ def subject_access_report(
             }
             for c in requests
         ],
+        "waitlist": [
+            {
+                "id": e.pk,
+                "site": e.site.name,
+                "joined_at": when(e.created_at),
+                "days_up_to": str(e.not_after or ""),
+                "status": e.get_status_display(),
+                "closed_at": when(e.closed_at),
+                "session_id": e.session_id,
+                "offers": [
+                    {
+                        "id": o.pk,
+                        "time_offered": when(o.freed_slot.starts_at),
+                        "offered_at": when(o.offered_at),
+                        "until": when(o.expires_at),
+                        "status": o.get_status_display(),
+                        "answered_at": when(o.responded_at),
+                        "session_id": o.session_id,
+                    }
+                    for o in e.offers.all()
+                ],
+            }
+            for e in waiting
+        ],
         "messages": [
             {
                 "id": r.pk,
                 "session_id": r.session_id,
                 "follow_up_id": r.follow_up_id,
+                "waitlist_offer_id": r.waitlist_offer_id,
                 "kind": r.get_kind_display(),
                 "channel": r.get_channel_display(),
                 "due_at": when(r.due_at),
@@ -465,13 +505,14 @@ def _photo(p: FollowUpPhoto, f: FollowUp, when, *, with_hash: bool) -> dict[str,
 
 
 def _sha256(photo: FollowUpPhoto) -> str | None:
-    """The file's SHA-256, or None when the file is missing from storage."""
+    """The file's SHA-256, or None when the file is missing from storage (or the store does
+    not answer: the report still opens, the hash says it could not be read)."""
     digest = hashlib.sha256()
     try:
         with photo.image.open("rb") as stream:
             for chunk in iter(lambda: stream.read(65536), b""):
                 digest.update(chunk)
-    except (FileNotFoundError, OSError):
+    except STORAGE_ERRORS:  # FileNotFoundError is an OSError
         return None
     return digest.hexdigest()
 

@@ -51,6 +51,9 @@ ORDER = [
     "photo_compare",
     "portal_booking",
     "recall_list",
+    "portal_waitlist",
+    "portal_waitlist_offer",
+    "staff_waitlist",
 ]
 
 LUA = r"""

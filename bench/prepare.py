@@ -37,7 +37,13 @@ from accounts import roles, two_factor  # noqa: E402
 from consents.models import ConsentVersion  # noqa: E402
 from patients.models import Patient  # noqa: E402
 from reminders.models import Reminder  # noqa: E402
-from treatments.models import Room, TreatmentSession  # noqa: E402
+from treatments.models import (  # noqa: E402
+    FreedSlot,
+    Room,
+    TreatmentSession,
+    WaitlistEntry,
+    WaitlistOffer,
+)
 
 BOOKING_PATIENTS = 6000
 BIG_TABLE_ROWS = 10_000
@@ -99,6 +105,42 @@ def booking_patients() -> list[int]:
     return [p.pk for p in made]
 
 
+def waitlist_offer(upcoming: TreatmentSession) -> tuple[User, WaitlistOffer]:
+    """A bench patient on the waitlist at the upcoming session's site, offered that session's
+    time (as if it had been freed; the page only reads it). The same rows on every run."""
+    waiter = user("bench-waitlist@example.test", roles.PATIENT)
+    patient, _ = Patient.objects.get_or_create(
+        email="bench-waitlist@example.test",
+        defaults={
+            "first_name": "Bench",
+            "last_name": "Waitlist",
+            "date_of_birth": "1980-01-01",
+            "contact_consent_at": timezone.now(),
+            "user": waiter,
+        },
+    )
+    entry = WaitlistEntry.objects.filter(patient=patient, status="waiting").first()
+    entry = entry or WaitlistEntry.objects.create(patient=patient, site_id=upcoming.site_id)
+    freed, _ = FreedSlot.objects.get_or_create(
+        session=upcoming,
+        occasion=32000,  # beyond any real reschedule count: never a real change's row
+        defaults={
+            "site_id": upcoming.site_id,
+            "clinician_id": upcoming.clinician_id,
+            "room_id": upcoming.room_id,
+            "starts_at": upcoming.starts_at,
+            "ends_at": upcoming.ends_at,
+            "status": "closed",  # not open: no worker offers it to anyone
+        },
+    )
+    offer, _ = WaitlistOffer.objects.get_or_create(
+        freed_slot=freed,
+        entry=entry,
+        defaults={"patient": patient, "expires_at": timezone.now() + timedelta(days=3650)},
+    )
+    return waiter, offer
+
+
 def big_tables() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -155,6 +197,7 @@ def main():
     )
     book_ids = booking_patients()
     refused_day = upcoming.local_date + timedelta(days=1)
+    waiter, offer = waitlist_offer(upcoming)
 
     consent = (
         ConsentVersion.objects.filter(document__kind="treatment", published_at__isnull=False)
@@ -184,8 +227,13 @@ def main():
         "photo_compare": ("GET", f"/patients/{patient.pk}/compare/", "admin"),
         "portal_booking": ("GET", "/portal/book/", "patient"),
         "recall_list": ("GET", "/recall/", "staff"),
+        # Issue 15: the waitlist (a patient without a session: the finder's first free time),
+        # an offer's page, the staff list.
+        "portal_waitlist": ("GET", "/portal/waitlist/", "waiter"),
+        "portal_waitlist_offer": ("GET", f"/portal/waitlist/offers/{offer.pk}/", "waiter"),
+        "staff_waitlist": ("GET", "/waitlist/", "staff"),
     }
-    accounts = {"staff": staff, "admin": admin, "patient": patient_user}
+    accounts = {"staff": staff, "admin": admin, "patient": patient_user, "waiter": waiter}
 
     big = big_tables()
     queries, scans = {}, {}

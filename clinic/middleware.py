@@ -7,6 +7,7 @@ from django.utils.cache import patch_cache_control
 
 from accounts import roles
 from portal.language import SESSION_KEY as PATIENT_LANGUAGE
+from treatments.files import signed_url_origin
 
 
 def _has_nul(query) -> bool:
@@ -67,3 +68,23 @@ class ReaderLanguageMiddleware:
                 translation.activate(language)
             request.LANGUAGE_CODE = translation.get_language()
         return self.get_response(request)
+
+
+class StorageOriginInCspMiddleware:
+    """Where uploaded files live in an S3-compatible bucket, the photo views answer a redirect
+    to a signed URL there (treatments/files.py): a page's <img> then loads from the store's
+    origin, which the Content-Security-Policy's img-src must allow. Only that origin is added
+    (it is read from the storage's own signed URLs); with files on disk nothing changes.
+    Sits after csp.middleware.CSPMiddleware, which builds the header from `_csp_update`."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        origin = signed_url_origin()
+        if origin:
+            update = dict(getattr(response, "_csp_update", None) or {})
+            update["img-src"] = [*update.get("img-src", []), origin]
+            response._csp_update = update
+        return response

@@ -16,6 +16,8 @@ import phonenumbers
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from clinic import storage_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -75,6 +77,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # The Content-Security-Policy header on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
+    # Uploaded files in an S3-compatible bucket: img-src also allows its origin, where the
+    # photo views redirect to short-lived signed URLs (treatments/files.py).
+    "clinic.middleware.StorageOriginInCspMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # First of all that may read a body (the NUL check reads POST): too large is refused from
     # its Content-Length alone.
@@ -283,10 +288,50 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploaded photos and certificates are medical records: they are never served as public
-# media, only through views that check who is asking.
+# media, only through views that check who is asking (treatments/files.py).
+# Default: files on this machine's disk (MEDIA_ROOT), for a clinic on one server. Several web
+# or worker nodes share an S3-compatible bucket instead (clinic/storage_settings.py):
+# STORAGE_URL=s3://KEY:SECRET@BUCKET/PREFIX?endpoint_url=https://host&region=REGION, or
+# AWS_STORAGE_BUCKET_NAME with AWS_S3_ENDPOINT_URL, AWS_S3_REGION_NAME, AWS_LOCATION,
+# AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. The views then answer a redirect to a URL
+# signed for the one file, valid MEDIA_URL_SECONDS; every call to the store times out after
+# STORAGE_TIMEOUT seconds (three attempts at most).
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_URL_SECONDS = env.int("MEDIA_URL_SECONDS", default=60)
+STORAGE_TIMEOUT = env.float("STORAGE_TIMEOUT", default=5.0)
+STORAGE_URL = env.str("STORAGE_URL", default="")
+try:
+    _bucket = (
+        storage_settings.parse_storage_url(STORAGE_URL)
+        if STORAGE_URL
+        else {
+            "bucket": env.str("AWS_STORAGE_BUCKET_NAME", default=""),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=""),
+            "region": env.str("AWS_S3_REGION_NAME", default=""),
+            "location": env.str("AWS_LOCATION", default=""),
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default=""),
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default=""),
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default=""),
+        }
+    )
+    _media_storage = (
+        {
+            "BACKEND": storage_settings.S3_BACKEND,
+            "OPTIONS": storage_settings.s3_options(
+                **_bucket, url_seconds=MEDIA_URL_SECONDS, timeout=STORAGE_TIMEOUT
+            ),
+        }
+        if _bucket["bucket"]
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    )
+except storage_settings.StorageConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+if not DEBUG and (_bucket["endpoint_url"] or "").startswith("http:"):
+    # Photos would cross the network in clear, and browsers refuse (or upgrade) an http
+    # image on an https page: the signed URLs would not load.
+    raise ImproperlyConfigured("The storage endpoint_url must be https:// in production.")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
@@ -383,6 +428,9 @@ SELF_BOOKING_WEEKS = env.int("SELF_BOOKING_WEEKS", default=8)
 SELF_SERVICE_NOTICE_HOURS = env.int("SELF_SERVICE_NOTICE_HOURS", default=48)
 # On: a self-booking is a request the front desk books (or declines) on /booking-requests/.
 SELF_BOOKING_NEEDS_APPROVAL = env.bool("SELF_BOOKING_NEEDS_APPROVAL", default=False)
+# The waitlist: a patient offered a freed time has this long to accept it (never past the
+# start of their NSAID pause before it), then it is offered to the next (treatments.waitlist).
+WAITLIST_OFFER_HOURS = env.int("WAITLIST_OFFER_HOURS", default=12)
 # A worker's database session that sits idle inside a transaction longer than this is ended
 # by PostgreSQL (its locks released): the worker never sends inside a transaction.
 WORKER_IDLE_IN_TRANSACTION_SECONDS = env.int("WORKER_IDLE_IN_TRANSACTION_SECONDS", default=30)
@@ -414,13 +462,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reminders.tasks.dispatch_due_reminders",
         "schedule": 60.0,
     },
+    # Waitlist offers past their time expire and their slot goes to the next patient.
+    "advance-waitlist": {
+        "task": "reminders.tasks.advance_waitlist",
+        "schedule": 60.0,
+    },
 }
 
 # --- Caches -------------------------------------------------------------------------------
-# "throttle" holds the sign-in and reset counters (accounts/throttle.py), shared by every web
-# process; short timeouts so a Redis outage costs a page a second at most, never a sign-in.
+# Both in Redis, shared by every web and worker node (a per-process memory cache would give
+# each node its own counters and locks). "default" (CACHE_URL): nothing uses it today.
+# "throttle" holds the sign-in and reset counters (accounts/throttle.py); short timeouts so a
+# Redis outage costs a page a second at most, never a sign-in.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": "clinic",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    },
     "throttle": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env.str("THROTTLE_CACHE_URL", default=REDIS_URL),

@@ -18,6 +18,7 @@ from frontdesk.views import (
     requests,
     schedule,
     sessions,
+    waitlist,
 )
 from portal import views as portal
 from portal.forms import SignInForm
@@ -66,6 +67,9 @@ urlpatterns = [
     path("portal/sessions/<int:pk>.ics", portal.session_ics, name="portal_session_ics"),
     path("portal/sessions/<int:pk>/request/", portal.request_change, name="portal_request_change"),
     path("portal/book/", portal.book, name="portal_book"),
+    path("portal/waitlist/", portal.waitlist, name="portal_waitlist"),
+    path("portal/waitlist/leave/", portal.waitlist_leave, name="portal_waitlist_leave"),
+    path("portal/waitlist/offers/<int:pk>/", portal.waitlist_offer, name="portal_waitlist_offer"),
     path("portal/sessions/<int:pk>/cancel/", portal.cancel_own, name="portal_cancel"),
     path("portal/follow-ups/<int:pk>.ics", portal.follow_up_ics, name="portal_follow_up_ics"),
     path("portal/calendar/<str:token>.ics", portal.calendar_feed, name="portal_calendar_feed"),
@@ -85,6 +89,7 @@ urlpatterns = [
     path("schedule/", schedule.schedule, name="schedule"),
     path("recall/", recall.recall_list, name="recall"),
     path("booking-requests/", requests.booking_requests, name="booking_requests"),
+    path("waitlist/", waitlist.waitlist, name="staff_waitlist"),
     path("patients/", patients.patient_list, name="patient_list"),
     path("patients/new/", patients.patient_create, name="patient_create"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient_detail"),
@@ -133,6 +138,7 @@ urlpatterns = [
     path("patients/<int:pk>/compare/", follow_ups.photo_compare, name="photo_compare"),
     path("lots/", lots.lot_list, name="lot_list"),
     path("lots/<int:pk>/", lots.lot_detail, name="lot_detail"),
+    path("lots/<int:pk>/certificate/", lots.lot_certificate, name="lot_certificate"),
     path("lots/<int:pk>/hold/", lots.lot_hold, name="lot_hold"),
     path("lots/<int:pk>/release/", lots.lot_release, name="lot_release"),
     path("lots/<int:pk>/write-off/", lots.lot_write_off, name="lot_write_off"),

@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import pgettext, pgettext_lazy
 
 from patients.models import Patient, born_from_1900
 from patients.phones import country_choices
@@ -101,13 +102,19 @@ class SessionTimeForm(forms.Form):
     room = forms.ModelChoiceField(queryset=None)
     nsaid_free_confirmed = forms.BooleanField(
         required=False,
-        label="The patient confirms having taken no NSAID since the window's first day",
-        help_text="Only needed at short notice, once the NSAID pause has already begun.",
+        label=pgettext_lazy(
+            "staff", "The patient confirms having taken no NSAID since the window's first day"
+        ),
+        help_text=pgettext_lazy(
+            "staff", "Only needed at short notice, once the NSAID pause has already begun."
+        ),
     )
 
     # Hidden until a day more than FAR_AHEAD_YEARS ahead is chosen (then a checkbox).
     far_ahead_confirmed = forms.BooleanField(
-        required=False, label="Yes, book it that far ahead", widget=forms.HiddenInput
+        required=False,
+        label=pgettext_lazy("staff", "Yes, book it that far ahead"),
+        widget=forms.HiddenInput,
     )
 
     def __init__(self, *args, today: date | None = None, patient=None, user=None, **kwargs):
@@ -145,8 +152,11 @@ class SessionTimeForm(forms.Form):
             self.add_error(
                 "day",
                 ValidationError(
-                    "%(day)s is more than %(years)s years ahead. Check the year; to book it "
-                    "anyway, tick “Yes, book it that far ahead”.",
+                    pgettext_lazy(
+                        "staff",
+                        "%(day)s is more than %(years)s years ahead. Check the year; to book it "
+                        "anyway, tick “Yes, book it that far ahead”.",
+                    ),
                     code="far_ahead",
                     params={"day": f"{day:%A %d %B %Y}", "years": FAR_AHEAD_YEARS},
                 ),
@@ -159,33 +169,27 @@ class SessionTimeForm(forms.Form):
         return data
 
 
+# Said on the booking and the move form alike.
+OVERRIDE_HELP = pgettext_lazy(
+    "staff",
+    "Only where the clinic must: the site closed, the clinician absent or not "
+    "working then, or the room out of service. Your name and reason are recorded.",
+)
+
+
 class OverrideMixin:
     """The explicit override of an availability refusal (`outside_hours`,
-    `clinician_absent`, `room_out_of_service`): a checkbox and a reason, passed to the
+    `clinician_absent`, `room_out_of_service`): a checkbox (`override_availability`) and a
+    reason (`override_reason`), declared by each form in its own words, passed to the
     service only when ticked (it stores both with who decided). For the booking and the move
     forms alike."""
 
-    verb = "booked"
-
-    @staticmethod
-    def override_field(action: str) -> forms.BooleanField:
-        return forms.BooleanField(
-            required=False,
-            label=f"{action} it anyway, outside the opening hours or availability",
-            help_text="Only where the clinic must: the site closed, the clinician absent or "
-            "not working then, or the room out of service. Your name and reason are recorded.",
-        )
-
-    @staticmethod
-    def reason_field(verb: str) -> forms.CharField:
-        return forms.CharField(
-            required=False, max_length=TEXT_MAX, label=f"Why it must be {verb} then"
-        )
+    missing_reason = pgettext_lazy("staff", "Say why it must be booked then.")
 
     def clean(self):
         data = super().clean()  # type: ignore[misc]
         if data.get("override_availability") and not (data.get("override_reason") or "").strip():
-            self.add_error("override_reason", f"Say why it must be {self.verb} then.")  # type: ignore[attr-defined]
+            self.add_error("override_reason", self.missing_reason)  # type: ignore[attr-defined]
         return data
 
     def chosen_override_reason(self) -> str:
@@ -199,21 +203,37 @@ class BookingForm(OverrideMixin, SessionTimeForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=TEXT_MAX,
-        label="Your decision on the prescribed NSAID",
-        help_text="Required at short notice for a patient on a prescribed NSAID, unless the "
-        "booking waits for the decision.",
+        label=pgettext_lazy("staff", "Your decision on the prescribed NSAID"),
+        help_text=pgettext_lazy(
+            "staff",
+            "Required at short notice for a patient on a prescribed NSAID, unless the "
+            "booking waits for the decision.",
+        ),
     )
     await_nsaid_decision = forms.BooleanField(
         required=False,
-        label="Book it as waiting for the clinician's decision on the prescribed NSAID",
-        help_text="At short notice. The session cannot be completed until a clinician has "
-        "recorded the decision.",
+        label=pgettext_lazy(
+            "staff", "Book it as waiting for the clinician's decision on the prescribed NSAID"
+        ),
+        help_text=pgettext_lazy(
+            "staff",
+            "At short notice. The session cannot be completed until a clinician has "
+            "recorded the decision.",
+        ),
     )
     notes = forms.CharField(
         required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
     )
-    override_availability = OverrideMixin.override_field("Book")
-    override_reason = OverrideMixin.reason_field("booked")
+    override_availability = forms.BooleanField(
+        required=False,
+        label=pgettext_lazy("staff", "Book it anyway, outside the opening hours or availability"),
+        help_text=OVERRIDE_HELP,
+    )
+    override_reason = forms.CharField(
+        required=False,
+        max_length=TEXT_MAX,
+        label=pgettext_lazy("staff", "Why it must be booked then"),
+    )
     booking_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
 
@@ -248,14 +268,24 @@ class SlotPickForm(forms.Form):
 class RescheduleForm(OverrideMixin, SessionTimeForm):
     """A move: as a booking's times, with the same explicit override of availability."""
 
-    verb = "moved"
-    override_availability = OverrideMixin.override_field("Move")
-    override_reason = OverrideMixin.reason_field("moved")
+    missing_reason = pgettext_lazy("staff", "Say why it must be moved then.")
+    override_availability = forms.BooleanField(
+        required=False,
+        label=pgettext_lazy("staff", "Move it anyway, outside the opening hours or availability"),
+        help_text=OVERRIDE_HELP,
+    )
+    override_reason = forms.CharField(
+        required=False,
+        max_length=TEXT_MAX,
+        label=pgettext_lazy("staff", "Why it must be moved then"),
+    )
 
 
 class CancelForm(forms.Form):
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, label="Why is it cancelled?"
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        label=pgettext_lazy("staff", "Why is it cancelled?"),
     )
 
 
@@ -263,8 +293,8 @@ class CloseSideEffectForm(forms.Form):
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=TEXT_MAX,
-        label="What was done",
-        help_text="E.g. called the patient, advice given, seen on ...",
+        label=pgettext_lazy("staff", "What was done"),
+        help_text=pgettext_lazy("staff", "E.g. called the patient, advice given, seen on ..."),
     )
 
 
@@ -272,8 +302,10 @@ class CloseChangeRequestForm(forms.Form):
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=TEXT_MAX,
-        label="Outcome, in words for the patient",
-        help_text="The patient sees this in the portal, e.g. “Moved to Friday 16 April, 10:00”.",
+        label=pgettext_lazy("staff", "Outcome, in words for the patient"),
+        help_text=pgettext_lazy(
+            "staff", "The patient sees this in the portal, e.g. “Moved to Friday 16 April, 10:00”."
+        ),
     )
 
 
@@ -281,15 +313,18 @@ class NsaidDecisionForm(forms.Form):
     decision = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=TEXT_MAX,
-        label="Decision on the prescribed NSAID",
-        help_text="E.g. continue as prescribed (agreed with cardiology), or pause from ... to ...",
+        label=pgettext_lazy("staff", "Decision on the prescribed NSAID"),
+        help_text=pgettext_lazy(
+            "staff",
+            "E.g. continue as prescribed (agreed with cardiology), or pause from ... to ...",
+        ),
     )
     reason = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=TEXT_MAX,
-        label="Why is the decision revised?",
-        help_text="The earlier decision is kept in the session's history.",
+        label=pgettext_lazy("staff", "Why is the decision revised?"),
+        help_text=pgettext_lazy("staff", "The earlier decision is kept in the session's history."),
     )
 
     def __init__(self, *args, revising: bool = False, **kwargs):
@@ -307,15 +342,20 @@ class LotChoiceField(forms.ModelChoiceField):
     day: date | None = None
 
     def label_from_instance(self, obj):
-        label = f"{obj} – {obj.vials_on_hand} vial(s) on hand"
+        label = pgettext("staff", "%(lot)s – %(vials)s vial(s) on hand") % {
+            "lot": obj,
+            "vials": obj.vials_on_hand,
+        }
         warnings = lot_warnings(obj, self.day) if self.day else []
         return f"{label} – warning: {'; '.join(warnings)}" if warnings else label
 
 
 class CompleteForm(forms.Form):
-    lot = LotChoiceField(queryset=None, label="Lot used")
+    lot = LotChoiceField(queryset=None, label=pgettext_lazy("staff", "Lot used"))
     vials = forms.IntegerField(min_value=1, max_value=10, initial=1)
-    second_lot = LotChoiceField(queryset=None, required=False, label="Second lot (if any)")
+    second_lot = LotChoiceField(
+        queryset=None, required=False, label=pgettext_lazy("staff", "Second lot (if any)")
+    )
     second_vials = forms.IntegerField(min_value=1, max_value=10, required=False)
     notes = forms.CharField(
         required=False, max_length=TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2})
@@ -350,8 +390,10 @@ class SessionRecordForm(CompleteForm):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=TEXT_MAX,
-        label="Why is the record amended?",
-        help_text="The earlier version is kept and shown on the session's page with your reason.",
+        label=pgettext_lazy("staff", "Why is the record amended?"),
+        help_text=pgettext_lazy(
+            "staff", "The earlier version is kept and shown on the session's page with your reason."
+        ),
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31 - 1)
 
@@ -372,7 +414,9 @@ class SessionRecordForm(CompleteForm):
         super().__init__(*args, session=session, **kwargs)
         for lot_name, vials_name in self.extra_lines:
             self.fields[lot_name] = forms.ModelChoiceField(
-                queryset=self.fields["lot"].queryset, required=False, label="Further lot"
+                queryset=self.fields["lot"].queryset,
+                required=False,
+                label=pgettext_lazy("staff", "Further lot"),
             )
             self.fields[vials_name] = forms.IntegerField(min_value=1, max_value=10, required=False)
         lines = [name for line in names for name in line]
@@ -403,14 +447,19 @@ class FollowUpForm(forms.Form):
     recorded follow-up the form opens with the recorded values and asks why it is amended."""
 
     status = forms.ChoiceField(
-        choices=[(FollowUpStatus.DONE, "Done"), (FollowUpStatus.MISSED, "Missed")],
+        choices=[
+            (FollowUpStatus.DONE, pgettext_lazy("staff", "Done")),
+            (FollowUpStatus.MISSED, pgettext_lazy("staff", "Missed")),
+        ],
         widget=forms.RadioSelect,
     )
     seen_on = DayField(
         required=False,
         widget=iso_date_input(),
-        label="Seen on",
-        help_text="The day the patient was actually seen (for a done follow-up).",
+        label=pgettext_lazy("staff", "Seen on"),
+        help_text=pgettext_lazy(
+            "staff", "The day the patient was actually seen (for a done follow-up)."
+        ),
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     side_effects = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -419,22 +468,29 @@ class FollowUpForm(forms.Form):
         min_value=0,
         max_value=1000,
         decimal_places=1,
-        label="Hair density (hairs/cm²)",
+        label=pgettext_lazy("staff", "Hair density (hairs/cm²)"),
     )
     shaft_thickness_um = forms.DecimalField(
-        required=False, min_value=1, max_value=500, decimal_places=1, label="Shaft thickness (µm)"
+        required=False,
+        min_value=1,
+        max_value=500,
+        decimal_places=1,
+        label=pgettext_lazy("staff", "Shaft thickness (µm)"),
     )
     patient_rating = forms.IntegerField(
-        required=False, min_value=1, max_value=10, label="Patient's own rating (1–10)"
+        required=False,
+        min_value=1,
+        max_value=10,
+        label=pgettext_lazy("staff", "Patient's own rating (1–10)"),
     )
     shared_with_patient = forms.BooleanField(
-        required=False, label="Share notes and photos with the patient"
+        required=False, label=pgettext_lazy("staff", "Share notes and photos with the patient")
     )
     reason = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Why is the recorded follow-up amended?",
-        help_text="The earlier version is kept and shown with your reason.",
+        label=pgettext_lazy("staff", "Why is the recorded follow-up amended?"),
+        help_text=pgettext_lazy("staff", "The earlier version is kept and shown with your reason."),
     )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
@@ -462,10 +518,14 @@ class FollowUpForm(forms.Form):
         if can_record_findings:
             for view, label in PhotoView.choices:
                 self.fields[f"photo_{view}"] = forms.ImageField(
-                    required=False, label=f"Photo: {label}", validators=[validate_photo]
+                    required=False,
+                    label=pgettext("staff", "Photo: %(view)s") % {"view": label},
+                    validators=[validate_photo],
                 )
         else:  # the front desk: attendance only
-            self.fields["status"].choices = [(FollowUpStatus.MISSED, "Missed")]
+            self.fields["status"].choices = [
+                (FollowUpStatus.MISSED, pgettext_lazy("staff", pgettext_lazy("staff", "Missed")))
+            ]
             for name in FINDING_FIELDS:
                 del self.fields[name]
 
@@ -489,24 +549,30 @@ class BaselineForm(FollowUpForm):
         del self.fields["status"]
         del self.fields["seen_on"]
         if self.amending:
-            self.fields["reason"].label = "Why is the recorded baseline amended?"
+            self.fields["reason"].label = pgettext_lazy(
+                "staff", "Why is the recorded baseline amended?"
+            )
 
 
 class ReviewFilterForm(forms.Form):
     status = forms.ChoiceField(
         choices=[
-            ("overdue", "Overdue"),
-            ("due_now", "Due now"),
-            ("week", "Due this week"),
-            ("upcoming", "Upcoming"),
-            ("missed", "Missed"),
-            ("done", "Done"),
-            ("all", "All"),
+            ("overdue", pgettext_lazy("staff", "Overdue")),
+            ("due_now", pgettext_lazy("staff", "Due now")),
+            ("week", pgettext_lazy("staff", "Due this week")),
+            ("upcoming", pgettext_lazy("staff", "Upcoming")),
+            ("missed", pgettext_lazy("staff", "Missed")),
+            ("done", pgettext_lazy("staff", "Done")),
+            ("all", pgettext_lazy("staff", "All")),
         ],
         required=False,
     )
-    kind = forms.ChoiceField(choices=[("", "Any kind"), *FollowUpKind.choices], required=False)
-    clinician = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any clinician")
+    kind = forms.ChoiceField(
+        choices=[("", pgettext_lazy("staff", "Any kind")), *FollowUpKind.choices], required=False
+    )
+    clinician = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label=pgettext_lazy("staff", "Any clinician")
+    )
     date_from = DayField(required=False, widget=iso_date_input())
     date_to = DayField(required=False, widget=iso_date_input())
 
@@ -517,7 +583,7 @@ class ReviewFilterForm(forms.Form):
         if self.data.get("status") == "due":  # a link from before "Due now" and "Upcoming"
             self.fields["status"].choices = [
                 *self.fields["status"].choices,
-                ("due", "Due today or later"),
+                ("due", pgettext_lazy("staff", "Due today or later")),
             ]
 
 
@@ -525,7 +591,10 @@ class ScheduleForm(forms.Form):
     """The schedule's query: a field that does not parse is ignored (today, everyone)."""
 
     day = DayField(required=False)
-    view = forms.ChoiceField(choices=[("day", "Day"), ("week", "Week")], required=False)
+    view = forms.ChoiceField(
+        choices=[("day", pgettext_lazy("staff", "Day")), ("week", pgettext_lazy("staff", "Week"))],
+        required=False,
+    )
     clinician = forms.ModelChoiceField(queryset=None, required=False)
     room = forms.ModelChoiceField(queryset=None, required=False)
 
@@ -579,21 +648,28 @@ class MarkMissedForm(forms.Form):
 class PatientForm(forms.ModelForm):
     """Registration: the fields; patients.services.register_patient decides."""
 
-    time_zone = TimeZoneField(label="Time zone where the patient lives")
+    time_zone = TimeZoneField(label=pgettext_lazy("staff", "Time zone where the patient lives"))
     country = forms.ChoiceField(
         choices=country_choices,
         required=False,  # left out: the record's country, or the clinic's for a new one
-        label="Country",
-        help_text="A phone number typed without a country code is read as one of this country.",
+        label=pgettext_lazy("staff", "Country"),
+        help_text=pgettext_lazy(
+            "staff", "A phone number typed without a country code is read as one of this country."
+        ),
     )
     contact_consent = forms.BooleanField(
-        required=False, label="The patient agrees to be contacted about their care (reminders)"
+        required=False,
+        label=pgettext_lazy(
+            "staff", "The patient agrees to be contacted about their care (reminders)"
+        ),
     )
     # Shown only once registration found a patient with the same name and date of birth.
     not_a_duplicate = forms.BooleanField(
         required=False,
         widget=forms.HiddenInput,
-        label="I have checked: this is a different person, register a new record",
+        label=pgettext_lazy(
+            "staff", "I have checked: this is a different person, register a new record"
+        ),
     )
 
     class Meta:
@@ -617,16 +693,19 @@ class PatientForm(forms.ModelForm):
             "notes",
         ]
         labels = {  # plain words, not the field names (issue 12, item 17)
-            "reminders_by_email": "Reminders by email",
-            "reminders_by_sms": "Reminders by SMS",
-            "non_essential_opt_out": "Only essential messages",
-            "takes_prescribed_nsaid": "Takes a prescribed NSAID",
-            "prescribed_nsaid": "Prescribed NSAID and dose",
-            "language": "Language the patient reads",
+            "reminders_by_email": pgettext_lazy("staff", "Reminders by email"),
+            "reminders_by_sms": pgettext_lazy("staff", "Reminders by SMS"),
+            "non_essential_opt_out": pgettext_lazy("staff", "Only essential messages"),
+            "takes_prescribed_nsaid": pgettext_lazy("staff", "Takes a prescribed NSAID"),
+            "prescribed_nsaid": pgettext_lazy("staff", "Prescribed NSAID and dose"),
+            "language": pgettext_lazy("staff", "Language the patient reads"),
         }
         help_texts = {
-            "language": "Their portal, reminders (email and SMS), calendar files and consents "
-            "are in it (consents where the clinic has that version, else English).",
+            "language": pgettext_lazy(
+                "staff",
+                "Their portal, reminders (email and SMS), calendar files and consents "
+                "are in it (consents where the clinic has that version, else English).",
+            ),
         }
         widgets = {
             "date_of_birth": forms.DateInput(attrs={"type": "date"}),
@@ -666,8 +745,11 @@ class PatientForm(forms.ModelForm):
             self.add_error(
                 "phone",
                 ValidationError(
-                    "%(phone)s is not a valid phone number in %(country)s. Type it with its "
-                    "country code if it is from another country (e.g. +44 20 7946 0958).",
+                    pgettext_lazy(
+                        "staff",
+                        "%(phone)s is not a valid phone number in %(country)s. Type it with its "
+                        "country code if it is from another country (e.g. +44 20 7946 0958).",
+                    ),
                     code="invalid_phone",
                     params={"phone": phone, "country": country},
                 ),
@@ -695,9 +777,12 @@ class PatientEditForm(PatientForm):
         required=False,
         max_length=TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Why is the medical information changed?",
-        help_text="Needed when you change or clear medications, the prescribed NSAID, "
-        "allergies or notes already on file; the earlier entry is kept with your reason.",
+        label=pgettext_lazy("staff", "Why is the medical information changed?"),
+        help_text=pgettext_lazy(
+            "staff",
+            "Needed when you change or clear medications, the prescribed NSAID, "
+            "allergies or notes already on file; the earlier entry is kept with your reason.",
+        ),
     )
 
     def __init__(self, *args, instance: Patient, **kwargs):
@@ -712,18 +797,23 @@ class PatientEditForm(PatientForm):
         self.fields["time_zone"].initial = instance.time_zone
         self.fields["contact_consent"].initial = instance.contact_consent_at is not None
         self.fields["loaded_at"].initial = instance.updated_at.isoformat()
-        self.fields["email"].help_text = (
+        self.fields["email"].help_text = pgettext_lazy(
+            "staff",
             "Also the portal sign-in. Once the patient uses the portal, only a clinic admin "
-            "may change it; the old address is told."
+            "may change it; the old address is told.",
         )
 
     def clean_loaded_at(self):
         try:
             loaded_at = datetime.fromisoformat(self.cleaned_data["loaded_at"])
         except ValueError:
-            raise ValidationError("Reload the page and edit again.", code="invalid") from None
+            raise ValidationError(
+                pgettext_lazy("staff", "Reload the page and edit again."), code="invalid"
+            ) from None
         if loaded_at.tzinfo is None:
-            raise ValidationError("Reload the page and edit again.", code="invalid")
+            raise ValidationError(
+                pgettext_lazy("staff", "Reload the page and edit again."), code="invalid"
+            )
         return loaded_at
 
 
@@ -734,11 +824,16 @@ class MergeForm(forms.Form):
     kept = forms.ModelChoiceField(
         queryset=Patient.objects.filter(merged_into__isnull=True),
         widget=forms.NumberInput,
-        label="Number of the record to keep",
-        error_messages={"invalid_choice": "No active patient record has that number."},
+        label=pgettext_lazy("staff", "Number of the record to keep"),
+        error_messages={
+            "invalid_choice": pgettext_lazy("staff", "No active patient record has that number.")
+        },
     )
     same_person = forms.BooleanField(
-        label="I have checked that both records are the same person (name, date of birth, contact)"
+        label=pgettext_lazy(
+            "staff",
+            "I have checked that both records are the same person (name, date of birth, contact)",
+        )
     )
 
 
@@ -776,11 +871,13 @@ class LotReasonForm(forms.Form):
 
 
 class WriteOffForm(forms.Form):
-    vials = forms.IntegerField(min_value=1, max_value=100_000, label="Vials written off")
+    vials = forms.IntegerField(
+        min_value=1, max_value=100_000, label=pgettext_lazy("staff", "Vials written off")
+    )
     reason = forms.CharField(
         max_length=TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Wasted, broken, destroyed: what happened.",
+        help_text=pgettext_lazy("staff", "Wasted, broken, destroyed: what happened."),
         validators=[validate_no_bidi_controls],
     )
 
@@ -789,16 +886,22 @@ class RecallForm(forms.Form):
     message = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 4}),
-        label="Message to every patient who received the lot",
-        help_text="{product} and {lot} are filled in. Sent by email and/or SMS as each patient "
-        "chose, also to patients who opted out of other messages.",
+        label=pgettext_lazy("staff", "Message to every patient who received the lot"),
+        help_text=pgettext_lazy(
+            "staff",
+            "{product} and {lot} are filled in. Sent by email and/or SMS as each patient "
+            "chose, also to patients who opted out of other messages.",
+        ),
         validators=[validate_no_bidi_controls],
     )
 
 
 class RecallContactForm(forms.Form):
     contact = forms.ChoiceField(
-        choices=[("phoned", "Phoned: reached"), ("unreachable", "Unreachable")]
+        choices=[
+            ("phoned", pgettext_lazy("staff", "Phoned: reached")),
+            ("unreachable", pgettext_lazy("staff", "Unreachable")),
+        ]
     )
     note = forms.CharField(max_length=TEXT_MAX, validators=[validate_no_bidi_controls])
 
@@ -817,7 +920,10 @@ class DueForRecallForm(forms.Form):
     """The recall list's query: how many weeks ahead a patient may be due (else the default)."""
 
     weeks = forms.IntegerField(
-        required=False, min_value=0, max_value=recall.MAX_WEEKS, label="Due within (weeks)"
+        required=False,
+        min_value=0,
+        max_value=recall.MAX_WEEKS,
+        label=pgettext_lazy("staff", "Due within (weeks)"),
     )
 
     def weeks_or_default(self) -> int:
@@ -834,5 +940,7 @@ class BookingRequestPickForm(forms.Form):
 
 class DeclineBookingForm(forms.Form):
     outcome = forms.CharField(
-        max_length=TEXT_MAX, label="Why declined (the patient reads it)", required=True
+        max_length=TEXT_MAX,
+        label=pgettext_lazy("staff", "Why declined (the patient reads it)"),
+        required=True,
     )

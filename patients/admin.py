@@ -4,6 +4,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import pgettext, pgettext_lazy
 
 from . import invitations, services
 from .models import Patient
@@ -17,9 +18,12 @@ class PatientAdminForm(forms.ModelForm):
     amendment_reason = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Why is the medical information changed?",
-        help_text="Needed to change or clear medical information already on file "
-        "(patients.services.update_patient); the earlier entry is kept with the reason.",
+        label=pgettext_lazy("staff", "Why is the medical information changed?"),
+        help_text=pgettext_lazy(
+            "staff",
+            "Needed to change or clear medical information already on file "
+            "(patients.services.update_patient); the earlier entry is kept with the reason.",
+        ),
     )
 
     def clean(self):
@@ -32,7 +36,10 @@ class PatientAdminForm(forms.ModelForm):
         if amended and not (data.get("amendment_reason") or "").strip():
             self.add_error(
                 "amendment_reason",
-                ValidationError("Say why the medical information is changed.", code="required"),
+                ValidationError(
+                    pgettext("staff", "Say why the medical information is changed."),
+                    code="required",
+                ),
             )
         return data
 
@@ -43,12 +50,13 @@ class PatientAdminForm(forms.ModelForm):
             others = others.exclude(pk=self.instance.pk)
         if others.exists():
             raise ValidationError(
-                "A patient with this email is already registered.", code="duplicate_email"
+                pgettext("staff", "A patient with this email is already registered."),
+                code="duplicate_email",
             )
         logins = User.objects.filter(username__iexact=email)
         if self.instance.user_id and logins.exclude(pk=self.instance.user_id).exists():
             raise ValidationError(
-                "Another account already signs in as %(email)s.",
+                pgettext("staff", "Another account already signs in as %(email)s."),
                 code="account_exists",
                 params={"email": email},
             )
@@ -81,9 +89,9 @@ class PatientAdmin(admin.ModelAdmin):
     actions = ["invite_to_portal"]
     fieldsets = (
         (None, {"fields": ("first_name", "last_name", "date_of_birth", "user", "reminders")}),
-        ("Contact", {"fields": ("email", "phone", "time_zone")}),
+        (pgettext_lazy("staff", "Contact"), {"fields": ("email", "phone", "time_zone")}),
         (
-            "Reminders and consent",
+            pgettext_lazy("staff", "Reminders and consent"),
             {
                 "fields": (
                     "reminders_by_email",
@@ -94,7 +102,7 @@ class PatientAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Medical",
+            pgettext_lazy("staff", "Medical"),
             {
                 "fields": (
                     "medications",
@@ -108,15 +116,16 @@ class PatientAdmin(admin.ModelAdmin):
         ),
     )
 
-    @admin.display(description="Reminders")
+    @admin.display(description=pgettext_lazy("staff", "Reminders"))
     def reminders(self, obj):
         if obj.pk is None:
             return "-"
         url = reverse("admin:reminders_reminder_changelist")
         return format_html(
-            '<a href="{}?session__patient__id__exact={}">All reminders of this patient</a>',
+            '<a href="{}?session__patient__id__exact={}">{}</a>',
             url,
             obj.pk,
+            pgettext("staff", "All reminders of this patient"),
         )
 
     def save_model(self, request, obj, form, change):
@@ -138,7 +147,11 @@ class PatientAdmin(admin.ModelAdmin):
             messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
         obj.refresh_from_db()
 
-    @admin.action(description="Invite to the portal (or reset an active account's password)")
+    @admin.action(
+        description=pgettext_lazy(
+            "staff", "Invite to the portal (or reset an active account's password)"
+        )
+    )
     def invite_to_portal(self, request, queryset):
         for patient in queryset:
             try:
@@ -147,5 +160,7 @@ class PatientAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{patient}: {exc.messages[0]}", messages.ERROR)
             else:
                 self.message_user(
-                    request, f"{patient}: {invitation.kind} sent to {invitation.sent_to}."
+                    request,
+                    pgettext("staff", "%(patient)s: %(kind)s sent to %(address)s.")
+                    % {"patient": patient, "kind": invitation.kind, "address": invitation.sent_to},
                 )

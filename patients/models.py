@@ -233,14 +233,16 @@ class Patient(models.Model):
         if self.phone and changed and self.country in phonenumbers.SUPPORTED_REGIONS:
             if parse_phone(self.phone, region=self.country) is None:
                 errors["phone"] = ValidationError(
-                    "%(phone)s is not a valid phone number in %(country)s. Type it with its "
-                    "country code if it is from another country (e.g. +44 20 7946 0958).",
+                    _(
+                        "%(phone)s is not a valid phone number in %(country)s. Type it with "
+                        "its country code if it is from another country (e.g. +44 20 7946 0958)."
+                    ),
                     code="invalid_phone",
                     params={"phone": self.phone, "country": self.country},
                 )
         if self.reminders_by_sms and not self.phone:
             errors["phone"] = ValidationError(
-                "A phone number is needed for SMS reminders.", code="required"
+                _("A phone number is needed for SMS reminders."), code="required"
             )
         if errors:
             raise ValidationError(errors)

@@ -140,12 +140,14 @@ def update_reminder_preferences(
     reminders_by_sms: bool,
     non_essential_opt_out: bool,
     phone: str | None = None,
+    country: str | None = None,
     time_zone: str | None = None,
     language: str | None = None,
     now=None,
 ) -> Patient:
     """Change how the patient is reminded (and the language they read: the portal, emails
-    and SMS); pending reminders follow at once."""
+    and SMS, and the country their phone number is read in); pending reminders follow at
+    once."""
     now = now or timezone.now()
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -154,6 +156,8 @@ def update_reminder_preferences(
         patient.non_essential_opt_out = non_essential_opt_out
         if phone is not None:
             patient.phone = phone.strip()
+        if country:  # the record's checks (Patient.clean) read the phone in it
+            patient.country = country.strip().upper()
         if time_zone:
             patient.time_zone = time_zone
         if language:

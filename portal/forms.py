@@ -1,11 +1,13 @@
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.validators import MaxLengthValidator, MaxValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from patients.intake import MAX_MEDICATION_LINES
 from patients.models import INTAKE_TEXT_MAX, Alcohol, Smoking
+from patients.phones import country_choices
+from patients.validators import EARLIEST_DAY, LATEST_DAY
 from treatments.models import ChangeRequest
 from ui.forms import FieldFor
 from ui.time_zones import TimeZoneField
@@ -49,6 +51,14 @@ class PreferencesForm(forms.Form):
     reminders_by_email = forms.BooleanField(required=False, label=_("Reminders by email"))
     reminders_by_sms = forms.BooleanField(required=False, label=_("Reminders by SMS"))
     phone = forms.CharField(required=False, max_length=32, label=_("Mobile phone"))
+    # The region a number typed without its country code is read in (Patient.country), as on
+    # the staff's form. Left out (an older page still open): the stored country stays.
+    country = forms.ChoiceField(
+        choices=country_choices,
+        required=False,
+        label=_("Country you live in"),
+        help_text=_("A phone number typed without a country code is read as one of this country."),
+    )
     time_zone = TimeZoneField(label=_("Your time zone"))
     non_essential_opt_out = forms.BooleanField(
         required=False,
@@ -222,3 +232,30 @@ class SlotChoiceForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["site"].queryset = sites
         self.fields["move"].queryset = sessions
+
+
+class WaitlistJoinForm(forms.Form):
+    """Asking for an earlier date: the site (only asked with several sites) and, if the
+    patient wishes, the last day they would still take."""
+
+    site = forms.ModelChoiceField(queryset=None, empty_label=None, label=_("Clinic"))
+    not_after = forms.DateField(
+        required=False,
+        label=_("Only offer me days up to (optional)"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[
+            MinValueValidator(EARLIEST_DAY),
+            MaxValueValidator(LATEST_DAY),
+        ],
+    )
+
+    def __init__(self, *args, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites
+        self.fields["site"].label_from_instance = lambda site: f"{site.name}, {site.city}"
+
+
+class OfferAnswerForm(forms.Form):
+    """The patient's answer to a waitlist offer."""
+
+    answer = forms.ChoiceField(choices=[("accept", "accept"), ("decline", "decline")])

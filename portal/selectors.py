@@ -18,8 +18,12 @@ from treatments.models import (
     FollowUp,
     FollowUpPhoto,
     FollowUpStatus,
+    OfferStatus,
     SessionStatus,
     TreatmentSession,
+    WaitlistEntry,
+    WaitlistOffer,
+    WaitlistStatus,
 )
 from treatments.selectors import eligibility_from
 from treatments.slots import Slot, free_slots
@@ -172,3 +176,60 @@ def bookable_week(
     ):
         by_day.setdefault(slot.local_start.date(), []).append(slot)
     return BookableWeek(first, last, sorted(by_day.items()))
+
+
+# --- The waitlist -------------------------------------------------------------------------
+
+
+@dataclass
+class WaitlistPage:
+    """The patient's place on the waitlist, their open offers and the first free time."""
+
+    entry: WaitlistEntry | None
+    offers: list[WaitlistOffer]
+    first_free: Slot | None
+    has_session: bool
+
+
+def waitlist_page(patient: Patient, *, site: Site | None, now: datetime) -> WaitlistPage:
+    entry = (
+        WaitlistEntry.objects.filter(patient=patient, status=WaitlistStatus.WAITING)
+        .select_related("site")
+        .first()
+    )
+    offers = list(
+        WaitlistOffer.objects.filter(
+            patient=patient, status=OfferStatus.OFFERED, expires_at__gt=now
+        ).select_related("freed_slot__site")
+    )
+    has_session = TreatmentSession.objects.filter(
+        patient=patient, status__in=OPEN_STATUSES, starts_at__gte=now
+    ).exists()
+    first_free = None
+    site = entry.site if entry else site
+    if site is not None and not has_session:
+        today = rules.local_day(now, site.tz)
+        found = free_slots(
+            patient=patient,
+            site=site,
+            start_day=today,
+            end_day=today + timedelta(weeks=settings.SELF_BOOKING_WEEKS) - timedelta(days=1),
+            now=now,
+            limit=1,
+        )
+        first_free = found[0] if found else None
+    return WaitlistPage(entry, offers, first_free, has_session)
+
+
+def next_free_slots(patient: Patient, *, site: Site, now: datetime, count: int = 5) -> list[Slot]:
+    """The next free times the finder offers the patient at `site` (after an offer's time
+    was gone), within the self-booking range."""
+    today = rules.local_day(now, site.tz)
+    return free_slots(
+        patient=patient,
+        site=site,
+        start_day=today,
+        end_day=today + timedelta(weeks=settings.SELF_BOOKING_WEEKS) - timedelta(days=1),
+        now=now,
+        limit=count,
+    )

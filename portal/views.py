@@ -36,6 +36,7 @@ from patients.services import (
 from sites.models import Site
 from treatments import formatting, patient_requests, self_service
 from treatments import selectors as treatment_selectors
+from treatments import waitlist as waitlists
 from treatments.charts import progress_chart
 from treatments.models import (
     OPEN_STATUSES,
@@ -44,6 +45,7 @@ from treatments.models import (
     FollowUpPhoto,
     PhotoView,
     TreatmentSession,
+    WaitlistOffer,
 )
 from treatments.photos import photo_response
 from ui.forms import PhotoCompareForm, add_service_error, compare_context
@@ -54,10 +56,12 @@ from .forms import (
     ChangeRequestForm,
     IntakeForm,
     MedicationLineFormSet,
+    OfferAnswerForm,
     PreferencesForm,
     SelfBookingQueryForm,
     SideEffectForm,
     SlotChoiceForm,
+    WaitlistJoinForm,
 )
 from .language import remember as remember_language
 
@@ -193,6 +197,7 @@ def preferences(request, patient):
             "reminders_by_email": patient.reminders_by_email,
             "reminders_by_sms": patient.reminders_by_sms,
             "phone": patient.phone,
+            "country": patient.country,
             "time_zone": patient.time_zone,
             "non_essential_opt_out": patient.non_essential_opt_out,
             "language": patient.language,
@@ -579,3 +584,148 @@ def cancel_own(request, patient, pk):
             messages.success(request, _("Your session is cancelled."))
         return redirect("portal_home")
     return render(request, "portal/cancel.html", {"patient": patient, "session": session})
+
+
+# --- The waitlist -------------------------------------------------------------------------
+
+
+@patient_view
+def waitlist(request, patient):
+    """Ask for an earlier date than the first free one: join the waitlist at a site (with,
+    if the patient likes, the last day they would take); see the open offers; leave."""
+    now = timezone.now()
+    sites = Site.objects.filter(is_active=True).order_by("name")
+    site_list = list(sites)
+    query = SelfBookingQueryForm(
+        request.GET or None, sites=sites, sessions=TreatmentSession.objects.none(), weeks=1
+    )
+    site = query.value("site", site_list[0] if site_list else None)
+    form = WaitlistJoinForm(
+        request.POST if request.method == "POST" else None, sites=sites, initial={"site": site}
+    )
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            waitlists.join_waitlist(
+                patient=patient,
+                site=form.cleaned_data["site"],
+                not_after=form.cleaned_data["not_after"],
+                now=now,
+            )
+        except ValidationError as exc:
+            if "invalid_not_after" in _codes(exc):
+                form.add_error("not_after", exc)
+            else:  # already waiting, or a session booked: the page shows which
+                messages.error(request, " ".join(exc.messages))
+                status = 400
+        else:
+            messages.success(
+                request,
+                _(
+                    "You are on the waitlist. When an earlier time becomes free that suits you, "
+                    "we send you a message with a link to accept it."
+                ),
+            )
+            return redirect("portal_waitlist")
+    page = selectors.waitlist_page(patient, site=site, now=now)
+    if form.errors:
+        status = 400
+    return render(
+        request,
+        "portal/waitlist.html",
+        {
+            "patient": patient,
+            "page": page,
+            "form": form,
+            "site": page.entry.site if page.entry else site,
+            "sites": site_list,
+            "first_free_when": _site_when(page.first_free.starts_at, page.first_free.site, patient)
+            if page.first_free
+            else "",
+            "offers": [(o, _offer_texts(o, patient)) for o in page.offers],
+        },
+        status=status,
+    )
+
+
+@patient_view
+@require_POST
+def waitlist_leave(request, patient):
+    if waitlists.leave_waitlist(patient=patient) is not None:
+        messages.success(request, _("You are no longer on the waitlist."))
+    return redirect("portal_waitlist")
+
+
+@patient_view
+def waitlist_offer(request, patient, pk):
+    """A time offered from the waitlist: accept it (booked at once, if it is still free) or
+    decline it (it goes to the next patient; the patient stays on the waitlist)."""
+    offer = get_object_or_404(
+        WaitlistOffer.objects.select_related("freed_slot__site"), pk=pk, patient=patient
+    )
+    now = timezone.now()
+    next_slots: list = []
+    status = 200
+    if request.method == "POST":
+        answer = OfferAnswerForm(request.POST)
+        if not answer.is_valid():
+            messages.error(request, _("Please use one of the buttons below."))
+            status = 400
+        elif answer.cleaned_data["answer"] == "decline":
+            waitlists.decline_offer(patient=patient, offer=offer, now=now)
+            messages.success(
+                request, _("You declined this time. You stay on the waitlist for another one.")
+            )
+            return redirect("portal_waitlist")
+        else:
+            try:
+                session = waitlists.accept_offer(patient=patient, offer=offer, now=now)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+                if "slot_gone" in _codes(exc):
+                    next_slots = selectors.next_free_slots(
+                        patient, site=offer.freed_slot.site, now=now
+                    )
+                offer.refresh_from_db()
+                status = 409
+            else:
+                messages.success(
+                    request,
+                    _("Your session is booked for %(when)s.")
+                    % {"when": _site_when(session.starts_at, session.site, patient)},
+                )
+                return redirect("portal_home")
+    return render(
+        request,
+        "portal/waitlist_offer.html",
+        {
+            "patient": patient,
+            "offer": offer,
+            "texts": _offer_texts(offer, patient),
+            "is_open": waitlists.is_open(offer, now=now),
+            "next_slots": [
+                (slot, _site_when(slot.starts_at, slot.site, patient)) for slot in next_slots
+            ],
+        },
+        status=status,
+    )
+
+
+def _site_when(instant, site, patient) -> str:
+    """An appointment on its site's clock, named; the patient's own time second."""
+    return formatting.clinic_when(instant, site.tz, ZoneInfo(patient.time_zone or "UTC"))
+
+
+def _offer_texts(offer, patient) -> dict:
+    site = offer.freed_slot.site
+    return {
+        "when": _site_when(offer.freed_slot.starts_at, site, patient),
+        "answer_by": _site_when(offer.expires_at, site, patient),
+        "site": site,
+    }
+
+
+def _codes(exc: ValidationError) -> set[str]:
+    if hasattr(exc, "error_dict"):
+        return {e.code for errors in exc.error_dict.values() for e in errors if e.code}
+    return {e.code for e in exc.error_list if e.code}

@@ -3,6 +3,7 @@ Resend action, through reminders.services.resend."""
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils.translation import pgettext, pgettext_lazy
 
 from . import services as reminders
 from .models import DeliveryAttempt, Reminder, ReminderState
@@ -33,7 +34,7 @@ class ReminderAdmin(admin.ModelAdmin):
         "session__patient__email",
     )
     date_hierarchy = "due_at"
-    list_select_related = ("session__patient",)
+    list_select_related = ("session__patient", "waitlist_offer__patient")
     inlines = [DeliveryAttemptInline]
     actions = ["resend_failed"]
     readonly_fields = [f.name for f in Reminder._meta.fields]
@@ -52,9 +53,12 @@ class ReminderAdmin(admin.ModelAdmin):
 
     @admin.display(ordering="session__patient__last_name")
     def patient(self, obj):
-        return obj.session.patient
+        return obj.patient
 
-    @admin.action(description="Resend the selected failed reminders", permissions=["change"])
+    @admin.action(
+        description=pgettext_lazy("staff", "Resend the selected failed reminders"),
+        permissions=["change"],
+    )
     def resend_failed(self, request, queryset):
         resent, refused = 0, []
         for reminder in queryset.filter(state=ReminderState.FAILED):
@@ -63,6 +67,13 @@ class ReminderAdmin(admin.ModelAdmin):
                 resent += 1
             except ValidationError as exc:
                 refused.append(f"#{reminder.pk}: {exc.messages[0]}")
-        self.message_user(request, f"{resent} reminder(s) queued to be sent again.")
+        self.message_user(
+            request,
+            pgettext("staff", "%(count)s reminder(s) queued to be sent again.") % {"count": resent},
+        )
         if refused:
-            self.message_user(request, "Not resent: " + "; ".join(refused), level="warning")
+            self.message_user(
+                request,
+                pgettext("staff", "Not resent: %(refused)s") % {"refused": "; ".join(refused)},
+                level="warning",
+            )

@@ -49,6 +49,7 @@ SUBJECTS = {
     "cancellation": _("Your session on {session_day} is cancelled"),
     "request_answered": _("The clinic has answered your request"),
     "recall": _("Important: a product used in your treatment has been recalled"),
+    "waitlist_offer": _("A time has become free: {offer_day}"),
 }
 
 
@@ -64,6 +65,8 @@ PRE_PROCEDURE_KINDS = ("day_before", "nsaid_stop")
 
 
 def message_context(reminder: Reminder) -> dict:
+    if reminder.waitlist_offer_id:
+        return waitlist_offer_context(reminder)
     session = reminder.session
     patient = session.patient
     tz = patient.tz
@@ -132,9 +135,32 @@ def message_context(reminder: Reminder) -> dict:
     return context
 
 
+def waitlist_offer_context(reminder: Reminder) -> dict:
+    """A waitlist offer: the time on its site's clock, named (the patient's own second), until
+    when the patient may accept, and the link to the offer's page in the portal."""
+    offer = reminder.waitlist_offer
+    patient, freed = offer.patient, offer.freed_slot
+    site_tz, tz = freed.site.tz, patient.tz
+    return {
+        "reminder": reminder,
+        "patient": patient,
+        "first_name": patient.first_name,
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_phone": settings.CLINIC_PHONE,
+        "site_name": freed.site.name,
+        "offer_when": clinic_when(freed.starts_at, site_tz, tz),
+        "offer_day": long_date(freed.starts_at.astimezone(site_tz).date()),
+        "offer_short": short_when(freed.starts_at, site_tz, tz),
+        "answer_by": clinic_when(offer.expires_at, site_tz, tz),
+        "answer_by_short": short_when(offer.expires_at, site_tz, tz),
+        "offer_url": settings.SITE_URL.rstrip("/")
+        + reverse("portal_waitlist_offer", args=[offer.pk]),
+    }
+
+
 def language_of(reminder: Reminder) -> str:
     """The language the patient reads (Patient.language): every message is rendered in it."""
-    return reminder.session.patient.language or settings.LANGUAGE_CODE
+    return reminder.patient.language or settings.LANGUAGE_CODE
 
 
 def render_email(reminder: Reminder, context: dict | None = None) -> Email:
@@ -172,7 +198,7 @@ def send(reminder: Reminder, *, email_connection=None) -> str:
     """Render the reminder for its channel and hand it over; raise on any failure (a
     PermanentSendError when no retry can help). Returns the provider's id for the message
     ("" where it gives none)."""
-    patient = reminder.session.patient
+    patient = reminder.patient
     if reminder.channel == Channel.EMAIL:
         content = render_email(reminder)
         email = EmailMultiAlternatives(

@@ -111,7 +111,12 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
     batch = list(
         Reminder.objects.filter(pk__in=ids, lease_token=token)
         .select_related(
-            "session__patient", "session__protocol", "follow_up", "recall_recipient__recall"
+            "session__patient",
+            "session__protocol",
+            "follow_up",
+            "recall_recipient__recall",
+            "waitlist_offer__patient",
+            "waitlist_offer__freed_slot__site",
         )
         .order_by("not_before")
     )

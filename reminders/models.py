@@ -21,6 +21,7 @@ class ReminderKind(models.TextChoices):
     CANCELLATION = "cancellation", "Cancellation notice"
     REQUEST_ANSWERED = "request_answered", "Answer to the patient's request"
     RECALL = "recall", "Product recall notice"
+    WAITLIST_OFFER = "waitlist_offer", "Waitlist: a time has become free"
 
 
 # Sent whatever the patient's opt-out of non-essential messages says.
@@ -32,13 +33,19 @@ ESSENTIAL_KINDS = frozenset(
         ReminderKind.CANCELLATION,
         ReminderKind.REQUEST_ANSWERED,
         ReminderKind.RECALL,
+        ReminderKind.WAITLIST_OFFER,
     }
 )
 
 # Sent once because something happened (not planned from the session's dates): planning
 # leaves them alone.
 ONE_OFF_KINDS = frozenset(
-    {ReminderKind.CANCELLATION, ReminderKind.REQUEST_ANSWERED, ReminderKind.RECALL}
+    {
+        ReminderKind.CANCELLATION,
+        ReminderKind.REQUEST_ANSWERED,
+        ReminderKind.RECALL,
+        ReminderKind.WAITLIST_OFFER,
+    }
 )
 
 
@@ -73,8 +80,14 @@ class Reminder(models.Model):
     mid-send leaves the row pending, and it is claimed again once the lease runs out.
     """
 
+    # The session it is about. None only for a waitlist offer: the recipient is the
+    # offer's patient, who may have no session yet (the time offered was someone else's).
     session = models.ForeignKey(
-        "treatments.TreatmentSession", on_delete=models.CASCADE, related_name="reminders"
+        "treatments.TreatmentSession",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="reminders",
     )
     follow_up = models.ForeignKey(
         "treatments.FollowUp",
@@ -90,6 +103,14 @@ class Reminder(models.Model):
         null=True,
         blank=True,
         on_delete=models.PROTECT,
+        related_name="notices",
+    )
+    # A waitlist offer's notice: one row per offer and channel (treatments.waitlist).
+    waitlist_offer = models.ForeignKey(
+        "treatments.WaitlistOffer",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="notices",
     )
     kind = models.CharField(max_length=24, choices=ReminderKind.choices)
@@ -136,6 +157,15 @@ class Reminder(models.Model):
                 name="reminder_recall_once_per_channel",
             ),
             models.UniqueConstraint(
+                fields=["waitlist_offer", "channel"],
+                condition=Q(waitlist_offer__isnull=False),
+                name="reminder_waitlist_offer_once_per_channel",
+            ),
+            models.CheckConstraint(
+                condition=Q(session__isnull=False) | Q(waitlist_offer__isnull=False),
+                name="reminder_has_session_or_offer",
+            ),
+            models.UniqueConstraint(
                 fields=["follow_up", "kind", "channel"],
                 condition=Q(follow_up__isnull=False),
                 name="reminder_once_per_follow_up",
@@ -167,6 +197,13 @@ class Reminder(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.get_channel_display()} ({self.state})"
+
+    @property
+    def patient(self):
+        """Who it goes to: the session's patient, or a waitlist offer's."""
+        if self.session_id is None:
+            return self.waitlist_offer.patient
+        return self.session.patient
 
 
 class DeliveryAttempt(models.Model):

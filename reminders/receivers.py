@@ -7,7 +7,13 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from patients.signals import contact_preferences_changed
-from treatments.signals import request_answered, session_cancelled, session_changed
+from treatments.signals import (
+    request_answered,
+    session_cancelled,
+    session_changed,
+    waitlist_offer_ended,
+    waitlist_offer_made,
+)
 
 from . import services
 from .tasks import nudge_dispatcher
@@ -33,3 +39,14 @@ def plan_for_patient(sender, *, patient, now, **kwargs):
 def notify_request_answered(sender, *, change_request, now, **kwargs):
     services.notify_request_answered(change_request, now=now)
     transaction.on_commit(nudge_dispatcher)
+
+
+@receiver(waitlist_offer_made, dispatch_uid="reminders.notify_waitlist_offer")
+def notify_waitlist_offer(sender, *, offer, notice_at, now, **kwargs):
+    services.notify_waitlist_offer(offer, notice_at=notice_at, now=now)
+    transaction.on_commit(nudge_dispatcher)
+
+
+@receiver(waitlist_offer_ended, dispatch_uid="reminders.withdraw_waitlist_offer")
+def withdraw_waitlist_offer(sender, *, offer, now, **kwargs):
+    services.withdraw_waitlist_offer(offer, now=now)

@@ -14,10 +14,15 @@ from treatments.models import Recall, RecallContact, RecallRecipient
 from .models import InboundKind, InboundMessage, Reminder, ReminderState
 
 
+def _to(patient: Patient) -> Q:
+    """The reminders that go to the patient: about their sessions, or their waitlist offers."""
+    return Q(session__patient=patient) | Q(waitlist_offer__patient=patient)
+
+
 def for_patient(patient: Patient, *, limit: int = 100) -> list[Reminder]:
     """The patient's newest reminders with their delivery attempts (the patient page)."""
     return list(
-        Reminder.objects.filter(session__patient=patient)
+        Reminder.objects.filter(_to(patient))
         .select_related("follow_up")
         .prefetch_related("deliveries")
         .order_by("-due_at", "-id")[:limit]
@@ -27,7 +32,7 @@ def for_patient(patient: Patient, *, limit: int = 100) -> list[Reminder]:
 def failed_reminders():
     return (
         Reminder.objects.filter(state=ReminderState.FAILED)
-        .select_related("session__patient")
+        .select_related("session__patient", "waitlist_offer__patient")
         .order_by("-updated_at", "-id")
     )
 
@@ -132,7 +137,7 @@ def message_log(patient: Patient, *, offset: int, limit: int) -> list[LogEntry]:
     newest first, `limit` of them from `offset`: one UNION for the keys, then one read of
     each kind (and the reminders' delivery attempts), whatever the number of messages."""
     outgoing = (
-        Reminder.objects.filter(session__patient=patient)
+        Reminder.objects.filter(_to(patient))
         .annotate(at=Coalesce("sent_at", "due_at"), source=Value("out"), key=F("id"))
         .values_list("at", "source", "key")
     )

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -232,6 +233,33 @@ def _send_once(session, kind: str, *, occasion: int, now: datetime, expires: dat
         )
 
 
+def notify_waitlist_offer(offer, *, notice_at: datetime, now: datetime) -> None:
+    """The notice of a waitlist offer: one row per channel the patient chose (essential: by
+    email where they chose none), due at `notice_at` (after quiet hours), never sent once the
+    offer has ended (its `expires_at`). (offer, channel) is unique: a replay adds nothing."""
+    for channel in channels_for(offer.patient, ReminderKind.WAITLIST_OFFER):
+        Reminder.objects.get_or_create(
+            waitlist_offer=offer,
+            channel=channel,
+            defaults={
+                "session": None,
+                "kind": ReminderKind.WAITLIST_OFFER,
+                "due_at": notice_at,
+                "expires_at": offer.expires_at,
+                "not_before": notice_at,
+            },
+        )
+
+
+def withdraw_waitlist_offer(offer, *, now: datetime) -> None:
+    """An offer answered, expired or gone: its notice, if still unsent, is not sent."""
+    _withdraw(
+        Reminder.objects.filter(waitlist_offer=offer),
+        f"withdrawn: the waitlist offer was {offer.get_status_display().lower()}",
+        now,
+    )
+
+
 # A recall notice stays worth sending for this long (then staff phone whoever it missed).
 RECALL_NOTICE_DAYS = 30
 
@@ -292,7 +320,8 @@ def resend(reminder: Reminder, *, by, now: datetime | None = None) -> Reminder:
         reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
         if reminder.state != ReminderState.FAILED:
             raise ValidationError("Only a failed reminder can be resent.", code="invalid_status")
-        if now >= reminder.expires_at:
+        offer = reminder.waitlist_offer
+        if now >= reminder.expires_at or (offer is not None and offer.status != "offered"):
             raise ValidationError(
                 "This reminder is no longer relevant (its moment has passed).",
                 code="reminder_expired",
@@ -447,7 +476,10 @@ def receive_sms(
         elif kind == InboundKind.OPT_OUT:
             reason = f"the patient replied {body.strip().upper()!r} by SMS"
             withdrawn = _withdraw(
-                Reminder.objects.filter(session__patient=patient, channel=Channel.SMS),
+                Reminder.objects.filter(
+                    Q(session__patient=patient) | Q(waitlist_offer__patient=patient),
+                    channel=Channel.SMS,
+                ),
                 f"withdrawn: {reason}",
                 now,
             )

@@ -9,6 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from treatments import waitlist
 from treatments.db import history_context
 
 from . import delivery
@@ -59,3 +60,15 @@ def nudge_dispatcher() -> None:
         dispatch_due_reminders.apply_async(retry=False)
     except Exception as exc:  # the broker is down: the row is safe in the database
         logger.warning("Could not reach the Celery broker to dispatch now: %s", exc)
+
+
+@shared_task(ignore_result=True)
+def advance_waitlist() -> dict:
+    """Run by beat every minute: expired waitlist offers move on to the next patient
+    (treatments.waitlist.advance); the notices of new offers are then dispatched."""
+    with history_context(actor="system: waitlist"):
+        counts = waitlist.advance()
+    if counts["offered"]:
+        nudge_dispatcher()
+        logger.info("Waitlist: %s", counts)
+    return counts

@@ -7,6 +7,12 @@ untranslated or fuzzy (a string marked in the code that the .po files do not hav
 whose English changed, or one nobody translated) or when the shipped .po still carries
 messages the sources no longer have (obsolete, "#~"). Exit 0 when all is translated.
 
+The staff's own strings (message context "staff": `{% translate "…" context "staff" %}`,
+`pgettext_lazy("staff", …)`) form a set of their own that ships in English only, so they may
+stay untranslated (or be matched fuzzily by makemessages to a similar text) in every language;
+they must still be in the .po files no later than the sources (no obsolete ones). Every other
+message is checked strictly.
+
     check_translations.py            check the project
     check_translations.py FILE.po    check only these .po files as they are (no makemessages)
 """
@@ -34,10 +40,13 @@ NOT_SOURCES = (
     "*.sqlite3",
 )
 IGNORE = ["tests/*", "bench/*", "static/*"]
+# The message context of the staff's strings: English only, no translation required.
+ENGLISH_ONLY_CONTEXT = "staff"
 
 
 def _entries(po: Path, *options: str) -> list[str]:
-    """The msgids msgattrib selects with `options` (gettext's own reading of the file)."""
+    """The messages msgattrib selects with `options` (gettext's own reading of the file), each
+    as its msgid, or "context|msgid" where it has a message context."""
     # gettext's msgattrib from the PATH (as Django's own commands run msgfmt), on our files.
     out = subprocess.run(  # noqa: S603
         ["msgattrib", "--no-wrap", *options, str(po)],  # noqa: S607
@@ -47,18 +56,30 @@ def _entries(po: Path, *options: str) -> list[str]:
         timeout=60,
     ).stdout
     msgids = []
+    context = None
     for line in out.splitlines():
-        if line.startswith(("msgid ", "#~ msgid ")):
-            msgid = line.split("msgid ", 1)[1].strip().strip('"')
+        if line.startswith(("msgctxt ", "#~ msgctxt ")):
+            context = line.split("msgctxt ", 1)[1].strip()[1:-1]
+        elif line.startswith(("msgid ", "#~ msgid ")):
+            msgid = line.split("msgid ", 1)[1].strip()[1:-1]
             if msgid:  # the header's msgid is ""
-                msgids.append(msgid)
+                msgids.append(msgid if context is None else f"{context}|{msgid}")
+            context = None
     return msgids
 
 
+def _to_translate(msgids: list[str]) -> list[str]:
+    """The messages a shipped language must translate: all but the English-only staff ones."""
+    return [m for m in msgids if not m.startswith(f"{ENGLISH_ONLY_CONTEXT}|")]
+
+
 def problems(po: Path) -> list[str]:
-    """What is wrong with one .po file: untranslated, fuzzy and obsolete messages."""
-    found = [f"{po}: untranslated: {m}" for m in _entries(po, "--untranslated", "--no-obsolete")]
-    found += [f"{po}: fuzzy: {m}" for m in _entries(po, "--only-fuzzy", "--no-obsolete")]
+    """What is wrong with one .po file: untranslated, fuzzy and obsolete messages (a staff
+    message may be untranslated or fuzzy)."""
+    untranslated = _to_translate(_entries(po, "--untranslated", "--no-obsolete"))
+    found = [f"{po}: untranslated: {m}" for m in untranslated]
+    fuzzy = _to_translate(_entries(po, "--only-fuzzy", "--no-obsolete"))
+    found += [f"{po}: fuzzy: {m}" for m in fuzzy]
     found += [
         f"{po}: no longer in the sources (obsolete): {m}" for m in _entries(po, "--only-obsolete")
     ]

@@ -54,9 +54,15 @@ def _clinic_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Throttle counters in the tests' own Redis database, under a prefix of this test's own.
+    # Caches and throttle counters in the tests' own Redis database, under a prefix of this
+    # test's own.
     settings.CACHES = {
         **settings.CACHES,
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": TEST_REDIS_URL,
+            "KEY_PREFIX": f"cache-test-{uuid.uuid4().hex}",
+        },
         "throttle": {
             **settings.CACHES["throttle"],
             "LOCATION": TEST_REDIS_URL,

@@ -199,6 +199,17 @@ class TestPortal:
         response = client.post(reverse("logout"), follow=True)
         assert "Sie sind abgemeldet." in response.content.decode()
 
+    def test_a_patients_two_factor_pages_are_in_their_language(self, frozen):
+        # Patients may turn on two-factor sign-in too: its pages and messages are theirs.
+        client = portal_client(PatientFactory(language="de"))
+        html = client.get(reverse("two_factor")).content.decode()
+        assert '<h1 class="h3 mb-3">Zwei-Faktor-Anmeldung</h1>' in html
+        assert "Aus: Sie melden sich nur mit Ihrem Passwort an." in html
+        html = client.get(reverse("two_factor_setup")).content.decode()
+        assert "Scannen Sie damit diesen QR-Code:" in html and "Bestätigen" in html
+        response = client.post(reverse("two_factor_setup"), {"code": "12"})
+        assert "Das ist kein Code" in response.content.decode()
+
     def test_the_invitation_and_its_welcome_page_are_in_the_patients_language(
         self, frozen, staff_client, django_capture_on_commit_callbacks
     ):
@@ -264,6 +275,27 @@ msgstr "Übersetzt"
         po = self.write(tmp_path, '\n#~ msgid "Gone"\n#~ msgstr "Weg"\n')
         assert check_translations.problems(po) == [
             f"{po}: no longer in the sources (obsolete): Gone"
+        ]
+
+    def test_the_staff_strings_may_stay_english(self, tmp_path):
+        # The staff's own set (message context "staff") ships in English only.
+        po = self.write(
+            tmp_path,
+            '\nmsgctxt "staff"\nmsgid "Schedule"\nmsgstr ""\n'
+            '\n#, fuzzy\nmsgctxt "staff"\nmsgid "Patients"\nmsgstr "Patienten"\n',
+        )
+        assert check_translations.problems(po) == []
+
+    def test_the_same_text_for_patients_must_be_translated(self, tmp_path):
+        po = self.write(
+            tmp_path,
+            '\nmsgctxt "staff"\nmsgid "Sign out"\nmsgstr ""\n'
+            '\nmsgid "Sign out"\nmsgstr ""\n'
+            '\nmsgctxt "other"\nmsgid "Sign out"\nmsgstr ""\n',
+        )
+        assert check_translations.problems(po) == [
+            f"{po}: untranslated: Sign out",
+            f"{po}: untranslated: other|Sign out",
         ]
 
     def test_the_shipped_languages_are_complete(self):

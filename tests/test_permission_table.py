@@ -272,6 +272,7 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
         w.page("message_log", w.world.patient.pk),
     ),
     ("patients.add_patient",): lambda w: w.page("patient_create"),
+    ("treatments.view_waitlistentry",): lambda w: w.page("staff_waitlist"),
     ("patients.change_patient",): lambda w: w.all_of(
         w.page("patient_edit", w.world.patient.pk), w.page("phones_to_fix")
     ),
@@ -370,6 +371,7 @@ WALKS: dict[tuple[str, ...], Callable[[Walker], bool]] = {
     ("treatments.view_productlot",): lambda w: w.all_of(
         w.page("lot_list"),
         w.page("lot_detail", w.world.lot.pk),
+        w.page("lot_certificate", w.world.lot.pk),
         w.page("recall_report", w.world.recall.pk),
     ),
     ("treatments.write_off_productlot",): lambda w: w.all_of(

@@ -360,6 +360,43 @@ class TestRequestsAndPreferences:
         )
         assert "phone" in response.context["form"].errors
 
+    def test_the_phone_is_read_in_the_country_the_patient_sets(self, patient):
+        # Issue 17, item 1: a number typed without its country code is read in the patient's
+        # country, which the patient can set here as the staff can on the record. The same
+        # digits are a landline in Goslar read in Germany, a Turkish mobile read in Turkey.
+        assert patient.country == "DE"
+        client = portal_client(patient)
+        form = {"reminders_by_sms": "on", "phone": "0532 123 45 67", "time_zone": "Europe/Istanbul"}
+        assert client.post(reverse("portal_preferences"), form).status_code == 302
+        patient.refresh_from_db()
+        assert (patient.country, patient.phone_e164) == ("DE", "+495321234567")
+        assert (
+            client.post(reverse("portal_preferences"), {**form, "country": "TR"}).status_code == 302
+        )
+        patient.refresh_from_db()
+        assert (patient.country, patient.phone_e164) == ("TR", "+905321234567")
+        # Left out (an older page still open): the country stays; a bad code is a form error.
+        client.post(reverse("portal_preferences"), {**form, "time_zone": "Europe/Berlin"})
+        patient.refresh_from_db()
+        assert patient.country == "TR" and patient.time_zone == "Europe/Berlin"
+        response = client.post(reverse("portal_preferences"), {**form, "country": "XX"})
+        assert response.status_code == 200 and "country" in response.context["form"].errors
+        # A number that is no number in the country chosen is refused next to the phone.
+        response = client.post(reverse("portal_preferences"), {**form, "phone": "0532 12"})
+        assert "is not a valid phone number in TR" in response.context["form"].errors["phone"][0]
+
+    def test_the_country_and_the_phone_refusal_in_the_patients_language(self, patient):
+        patient.language = "de"
+        patient.save()
+        client = portal_client(patient)
+        html = client.get(reverse("portal_preferences")).content.decode()
+        assert "Land, in dem Sie wohnen" in html and 'value="TR"' in html
+        response = client.post(
+            reverse("portal_preferences"),
+            {"reminders_by_sms": "on", "phone": "0170 12", "time_zone": "Europe/Berlin"},
+        )
+        assert "0170 12 ist keine gültige Telefonnummer in DE" in response.content.decode()
+
 
 class TestQueryCounts:
     PAGES = ["portal_home", "portal_aftercare", "portal_follow_ups", "portal_preferences"]

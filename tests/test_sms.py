@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from twilio.request_validator import RequestValidator
 
-from patients.models import Patient
+from patients.models import Patient, PatientEvent
 from patients.phones import migrate_phone_numbers
 from patients.selectors import phones_to_fix
 from patients.services import register_patient
@@ -256,7 +256,11 @@ def test_stop_turns_sms_off_and_withdraws_planned_ones(twilio, client, word):
     assert not patient.reminders_by_sms
     withdrawn = Reminder.objects.filter(session=session, channel="sms")
     assert {r.state for r in withdrawn} == {ReminderState.WITHDRAWN}
-    assert all("replied" in r.status_note for r in withdrawn)
+    # With the reason, on each withdrawn SMS and in the record's history of the change.
+    reason = f"the patient replied {word.strip().upper()!r} by SMS"
+    assert {r.status_note for r in withdrawn} == {f"withdrawn: {reason}"}
+    change = PatientEvent.objects.filter(pgh_obj_id=patient.pk).latest("pgh_id")
+    assert not change.reminders_by_sms and change.pgh_context["reason"] == reason
     # Days later, when every one of them was due: no SMS at all.
     for day in (NOW, NOW + timedelta(days=60), NOW + timedelta(days=66)):
         dispatch(day)

@@ -2,7 +2,7 @@
 segment where the language allows it, and a known, small number where it does not
 (README, "Languages": GSM-7 vs UCS-2)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +30,7 @@ KINDS = (
     "nsaid_stop",
     "recall",
     "request_answered",
+    "waitlist_offer",
 )
 
 # The most segments each SMS may take, per language, with the longest values below. English
@@ -38,9 +39,9 @@ KINDS = (
 # Turkish needs ş, ğ and ı, so it is UCS-2 (70 characters, 67 a segment when split): two
 # segments, three for those two (README, "Languages", says so).
 BUDGET = {
-    "en": {"day_before": 2, "recall": 2},
-    "de": {"day_before": 2, "recall": 2},
-    "tr": {"day_before": 3, "recall": 3},
+    "en": {"day_before": 2, "recall": 2, "waitlist_offer": 2},
+    "de": {"day_before": 2, "recall": 2, "waitlist_offer": 2},
+    "tr": {"day_before": 3, "recall": 3, "waitlist_offer": 3},
 }
 DEFAULT_BUDGET = {"en": 1, "de": 1, "tr": 2}
 
@@ -62,6 +63,10 @@ def context(language: str, **extra) -> dict:
             "recall_text": "ExoHair 400 lot L-7: stop using it.",
             "recall_sessions": [{"day": day_month(date(2027, 9, 29))}],
             "outcome": "Moved to Friday 8 October, 10:00.",
+            # A waitlist offer: the time and the answer's deadline, and the offer's link.
+            "offer_short": short_when(SESSION, CLINIC, READER),
+            "answer_by_short": short_when(SESSION - timedelta(days=4), CLINIC, READER),
+            "offer_url": "https://clinic.example/portal/waitlist/offers/123456/",
             **extra,
         }
 

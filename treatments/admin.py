@@ -4,8 +4,13 @@ times, check-in, findings, sharing, every *_by) is read-only, so the protocol ru
 record of who did what cannot be sidestepped. What the admin does, it does through the
 services (the actions below)."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import pgettext, pgettext_lazy
 
 from . import services
 from .models import (
@@ -68,8 +73,33 @@ class SessionVialInline(admin.TabularInline):
         return False
 
 
+class _ServedFile:
+    """A stored file as the admin's file widget shows it: its name, linked to the clinic's
+    permission-checking view (`url`) rather than to the storage (which, for a bucket, would
+    be a signed URL handed out past the view)."""
+
+    def __init__(self, file, url: str):
+        self.file, self.url = file, url
+
+    def __str__(self) -> str:
+        return self.file.name.rsplit("/", 1)[-1]
+
+
+class CertificateInput(forms.ClearableFileInput):
+    """The lot's certificate: "Currently: <name>" links to lots/<pk>/certificate/."""
+
+    def is_initial(self, value):
+        return bool(value and getattr(value, "name", None))
+
+    def format_value(self, value):
+        if self.is_initial(value) and getattr(value, "instance", None) is not None:
+            return _ServedFile(value, reverse("lot_certificate", args=[value.instance.pk]))
+        return None
+
+
 @admin.register(ProductLot)
 class ProductLotAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.FileField: {"widget": CertificateInput}}
     list_display = (
         "lot_number",
         "product_name",
@@ -113,14 +143,17 @@ class TreatmentSessionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in TreatmentSession._meta.fields]
     actions = ["mark_no_show"]
 
-    @admin.action(description="Mark the selected sessions as no-shows", permissions=["change"])
+    @admin.action(
+        description=pgettext_lazy("staff", "Mark the selected sessions as no-shows"),
+        permissions=["change"],
+    )
     def mark_no_show(self, request, queryset):
         _run_each(
             self,
             request,
             queryset,
             lambda session: services.mark_no_show(session=session, recorded_by=request.user),
-            "marked as a no-show",
+            pgettext("staff", "%(count)s marked as a no-show."),
         )
 
     def has_add_permission(self, request):
@@ -131,7 +164,17 @@ class FollowUpPhotoInline(admin.TabularInline):
     model = FollowUpPhoto
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("view", "image", "uploaded_at", "uploaded_by")
+    fields = readonly_fields = ("view", "photo", "uploaded_at", "uploaded_by")
+
+    @admin.display(description="image")
+    def photo(self, obj):
+        # Through the photo view (its permission check and the access log), never a link
+        # to the storage.
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("follow_up_photo", args=[obj.pk]),
+            obj.image.name.rsplit("/", 1)[-1],
+        )
 
     def has_add_permission(self, request, obj=None):
         return False  # photos come with a recorded finding (services.record_follow_up)
@@ -174,16 +217,23 @@ class FollowUpAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Mark the selected due follow-ups as missed", permissions=["change"])
+    @admin.action(
+        description=pgettext_lazy("staff", "Mark the selected due follow-ups as missed"),
+        permissions=["change"],
+    )
     def mark_missed(self, request, queryset):
         marked = services.mark_follow_ups_missed(
             follow_ups=queryset.select_related("session"), recorded_by=request.user
         )
-        self.message_user(request, f"{marked} follow-up(s) marked as missed.")
+        self.message_user(
+            request,
+            pgettext("staff", "%(count)s follow-up(s) marked as missed.") % {"count": marked},
+        )
 
 
 def _run_each(model_admin, request, queryset, action, done: str) -> None:
-    """Run a service on each selected row; a refusal is reported, the others go ahead."""
+    """Run a service on each selected row; a refusal is reported, the others go ahead. `done`
+    says how many succeeded (its %(count)s)."""
     succeeded, refused = 0, []
     for obj in queryset:
         try:
@@ -191,9 +241,13 @@ def _run_each(model_admin, request, queryset, action, done: str) -> None:
             succeeded += 1
         except (ValidationError, PermissionDenied) as exc:
             refused.append(f"{obj}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
-    model_admin.message_user(request, f"{succeeded} {done}.")
+    model_admin.message_user(request, done % {"count": succeeded})
     if refused:
-        model_admin.message_user(request, "Refused: " + " | ".join(refused), messages.WARNING)
+        model_admin.message_user(
+            request,
+            pgettext("staff", "Refused: %(refused)s") % {"refused": " | ".join(refused)},
+            messages.WARNING,
+        )
 
 
 @admin.register(SideEffectReport)

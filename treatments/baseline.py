@@ -26,7 +26,7 @@ from django.utils import timezone
 from . import rules
 from .formatting import long_date
 from .models import FollowUp, FollowUpKind, FollowUpStatus, SessionStatus, TreatmentSession
-from .services import FINDINGS_PERMISSION, clinic_tz, record_follow_up
+from .services import FINDINGS_PERMISSION, clinic_tz, record_follow_up, store_photos_first
 
 
 def baseline_of(session: TreatmentSession) -> FollowUp | None:
@@ -77,7 +77,12 @@ def record_baseline(
     today = rules.local_day(now, clinic_tz())
     if not recorded_by.has_perm(FINDINGS_PERMISSION):
         raise PermissionDenied("Only a clinician can record a session's baseline.")
-    with transaction.atomic():
+    # The photos are written to the file storage before the session's row is locked (and
+    # removed again if the recording is refused).
+    with (
+        store_photos_first(photos, uploaded_by=recorded_by, uploaded_at=now) as stored,
+        transaction.atomic(),
+    ):
         # The session row is the lock: two clinicians recording the first baseline at once
         # create one row; the second is then refused by its expected version.
         session = TreatmentSession.objects.select_for_update(of=("self",)).get(pk=session.pk)
@@ -118,7 +123,7 @@ def record_baseline(
             shaft_thickness_um=shaft_thickness_um,
             patient_rating=patient_rating,
             shared_with_patient=shared_with_patient,
-            photos=photos,
+            stored_photos=stored,
             reason=reason,
             expected_version=expected_version,
             seen_on=day,

@@ -71,7 +71,8 @@ def place_name(tz: ZoneInfo) -> str:
     return str(tz.key).rsplit("/", 1)[-1].replace("_", " ")
 
 
-def _named(time_text: str, tz: ZoneInfo) -> str:
+def named_time(time_text: str, tz: ZoneInfo) -> str:
+    """"16:00 Berlin time" (or "09:00, 09:15 Berlin time"): times on the clock of `tz`."""
     # Translators: a time on the clinic's clock, named by its city: "16:00 Berlin time".
     return gettext("%(time)s %(place)s time") % {"time": time_text, "place": place_name(tz)}
 
@@ -81,7 +82,7 @@ def clinic_time(instant: datetime, clinic_tz: ZoneInfo, reader_tz: ZoneInfo) -> 
     "16:00 Berlin time (10:00 your time in New York)". Patients travel to the clinic: its
     clock is the one that gets them there on time."""
     at_clinic = instant.astimezone(clinic_tz)
-    text = _named(f"{at_clinic:%H:%M}", clinic_tz)
+    text = named_time(f"{at_clinic:%H:%M}", clinic_tz)
     at_home = instant.astimezone(reader_tz)
     if at_home.utcoffset() != at_clinic.utcoffset():
         values = {"time": f"{at_home:%H:%M}", "place": place_name(reader_tz)}
@@ -113,16 +114,16 @@ def session_span(session) -> str:
     """16:00–17:00 Istanbul time: a session's hours on its site's clock (the schedule)."""
     tz = session.tz
     start, end = session.starts_at.astimezone(tz), session.ends_at.astimezone(tz)
-    return _named(f"{start:%H:%M}–{end:%H:%M}", tz)
+    return named_time(f"{start:%H:%M}–{end:%H:%M}", tz)
 
 
 def session_time(instant: datetime, session) -> str:
     """09:42 Istanbul time: a moment of a session's day (e.g. its check-in) on its clock."""
-    return _named(f"{instant.astimezone(session.tz):%H:%M}", session.tz)
+    return named_time(f"{instant.astimezone(session.tz):%H:%M}", session.tz)
 
 
 def session_at(session) -> str:
     """Wed 10 Mar 2027, 16:00 Istanbul time: a session in a staff list, its day the
     site's day."""
     start = session.starts_at.astimezone(session.tz)
-    return f"{dateformat.format(start, 'D j M Y')}, {_named(f'{start:%H:%M}', session.tz)}"
+    return f"{dateformat.format(start, 'D j M Y')}, {named_time(f'{start:%H:%M}', session.tz)}"

@@ -1085,3 +1085,184 @@ class BookingRequest(models.Model):
     def tz(self) -> ZoneInfo:
         """The requested time's clock: its site's, as a session's (TreatmentSession.tz)."""
         return self.site.tz
+
+# --- The waitlist -------------------------------------------------------------------------
+
+
+class WaitlistStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    BOOKED = "booked", "Booked through an offer"
+    WITHDRAWN = "withdrawn", "Left the waitlist"
+
+
+@pghistory.track()
+class WaitlistEntry(models.Model):
+    """A patient asking for an earlier date at a site than the first free one: offered the
+    slots that free up there (treatments.waitlist), in the order the patients joined."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="waitlist_entries"
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    # Only days up to this one (on the site's calendar) are offered; none: any day.
+    not_after = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    session = models.ForeignKey(
+        TreatmentSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "waitlist entries"
+        constraints = [
+            # One live entry a patient, even when the patient clicks twice at once.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(status="waiting"),
+                name="waitlist_one_live_entry_per_patient",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="waiting", closed_at__isnull=True)
+                | (~Q(status="waiting") & Q(closed_at__isnull=False)),
+                name="waitlist_entry_closed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="booked") | Q(session__isnull=False),
+                name="waitlist_entry_booked_has_session",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["site", "created_at"],
+                condition=Q(status="waiting"),
+                name="waitlist_waiting_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.patient} waiting at {self.site} ({self.status})"
+
+
+class FreedSlotStatus(models.TextChoices):
+    OPEN = "open", "Being offered"
+    BOOKED = "booked", "Booked through the waitlist"
+    CLOSED = "closed", "Closed"
+
+
+@pghistory.track()
+class FreedSlot(models.Model):
+    """The time a cancelled or moved session left free, recorded in that change's own
+    transaction: the waitlist offers it to one waiting patient after another until one
+    accepts, nobody suits any more, or it is gone (treatments.waitlist)."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # The session that left it, and its reschedule count then: one row per change.
+    session = models.ForeignKey(TreatmentSession, on_delete=models.CASCADE, related_name="+")
+    occasion = models.PositiveSmallIntegerField()
+    freed_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(
+        max_length=8, choices=FreedSlotStatus.choices, default=FreedSlotStatus.OPEN
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            # A replayed signal (or a retried change) records nothing twice.
+            models.UniqueConstraint(
+                fields=["session", "occasion"], name="freed_slot_once_per_change"
+            ),
+            # One clinician's time is offered as one slot, however often it was freed.
+            models.UniqueConstraint(
+                fields=["clinician", "starts_at"],
+                condition=Q(status="open"),
+                name="freed_slot_one_open_per_clinician_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="freed_slot_ends_after_start"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["starts_at"], condition=Q(status="open"), name="freed_slot_open_idx"
+            )
+        ]
+
+    def __str__(self):
+        return f"Freed slot at {self.site} {self.starts_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class OfferStatus(models.TextChoices):
+    OFFERED = "offered", "Offered"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    EXPIRED = "expired", "Expired"
+    GONE = "gone", "The time was gone"
+
+
+@pghistory.track()
+class WaitlistOffer(models.Model):
+    """A freed slot offered to one waiting patient, until `expires_at`. At most one live offer
+    a slot (never two patients told at once that a time is free for them), at most one a
+    patient, and each patient is offered a slot once."""
+
+    freed_slot = models.ForeignKey(FreedSlot, on_delete=models.CASCADE, related_name="offers")
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.CASCADE, related_name="offers")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="waitlist_offers"
+    )
+    status = models.CharField(
+        max_length=8, choices=OfferStatus.choices, default=OfferStatus.OFFERED
+    )
+    offered_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    session = models.ForeignKey(
+        TreatmentSession, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["offered_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["freed_slot"],
+                condition=Q(status="offered"),
+                name="waitlist_offer_one_live_per_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["entry"],
+                condition=Q(status="offered"),
+                name="waitlist_offer_one_live_per_entry",
+            ),
+            models.UniqueConstraint(
+                fields=["freed_slot", "entry"], name="waitlist_offer_once_per_patient"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("offered_at")),
+                name="waitlist_offer_expires_after_offered",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="accepted") & Q(session__isnull=False))
+                | (~Q(status="accepted") & Q(session__isnull=True)),
+                name="waitlist_offer_accepted_has_session",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status="offered"), name="waitlist_offer_live_idx"
+            )
+        ]
+
+    def __str__(self):
+        return f"Offer to {self.patient} ({self.status})"

@@ -11,8 +11,10 @@ import uuid
 from io import BytesIO
 
 from django.core.files.base import ContentFile
-from django.http import FileResponse, Http404
+from django.http.response import HttpResponseBase
 from PIL import Image, ImageOps
+
+from . import files
 
 # Pillow format -> (extension, content type, save options)
 FORMATS = {
@@ -41,16 +43,13 @@ def reencode(upload) -> ContentFile:
     return ContentFile(out.getvalue(), name=f"{uuid.uuid4().hex}.{extension}")
 
 
-def photo_response(photo) -> FileResponse:
-    """Serve a stored photo inline, with the type of its bytes and a plain file name."""
+def photo_response(photo) -> HttpResponseBase:
+    """A stored photo, inline, with the type of its bytes and a plain file name, to a request
+    the view has let through (treatments/files.py: a short-lived signed URL or the bytes)."""
     extension = photo.image.name.rsplit(".", 1)[-1].lower()
-    try:
-        handle = photo.image.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404 from exc
-    return FileResponse(
-        handle,
-        content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-        as_attachment=False,
+    return files.serve(
+        photo.image,
         filename=f"follow-up-photo-{photo.pk}.{extension}",
+        content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
+        inline=True,
     )

@@ -27,6 +27,9 @@ from .models import (
     FollowUpKind,
     FollowUpPhoto,
     FollowUpStatus,
+    FreedSlot,
+    FreedSlotStatus,
+    OfferStatus,
     PhotoView,
     ProductLot,
     ProtocolVersion,
@@ -35,6 +38,9 @@ from .models import (
     SessionVial,
     SideEffectReport,
     TreatmentSession,
+    WaitlistEntry,
+    WaitlistOffer,
+    WaitlistStatus,
     due_by,
     due_now_on,
     overdue_on,
@@ -604,3 +610,51 @@ def photo_visits(patient: Patient, *, shared_only: bool) -> list[PhotoVisit]:
         Prefetch("photos", queryset=FollowUpPhoto.objects.order_by("uploaded_at", "id"))
     ).order_by("due_date", "id")
     return [PhotoVisit(f, {p.view: p for p in f.photos.all()}) for f in rows]
+
+
+# --- The waitlist (staff) -----------------------------------------------------------------
+
+
+def waiting_at(site, *, now: datetime):
+    """Who waits at `site`, in the order they joined (the order offers go out in), each with
+    their live offer if any (`live_offers`, a list) and whether a session is booked for them
+    from today on (`has_session`: such a patient is passed over). For pagination."""
+    return (
+        WaitlistEntry.objects.filter(site=site, status=WaitlistStatus.WAITING)
+        .select_related("patient")
+        .annotate(
+            has_session=Exists(
+                TreatmentSession.objects.filter(
+                    patient=OuterRef("patient"), status__in=OPEN_STATUSES, starts_at__gte=now
+                )
+            )
+        )
+        .prefetch_related(
+            Prefetch(
+                "offers",
+                queryset=WaitlistOffer.objects.filter(status=OfferStatus.OFFERED).select_related(
+                    "freed_slot"
+                ),
+                to_attr="live_offers",
+            )
+        )
+        .order_by("created_at", "id")
+    )
+
+
+def open_freed_slots(site, *, limit: int = 50):
+    """The freed times at `site` still being offered, soonest first, with their live offer."""
+    return list(
+        FreedSlot.objects.filter(site=site, status=FreedSlotStatus.OPEN)
+        .select_related("clinician", "room")
+        .prefetch_related(
+            Prefetch(
+                "offers",
+                queryset=WaitlistOffer.objects.filter(status=OfferStatus.OFFERED).select_related(
+                    "patient"
+                ),
+                to_attr="live_offers",
+            )
+        )
+        .order_by("starts_at", "id")[:limit]
+    )

@@ -51,6 +51,8 @@ fields; other code may branch on them):
     invalid_message        a recall message with a placeholder other than {product}/{lot}
     busy                   a row it must change stayed locked (STAFF_LOCK_TIMEOUT_SECONDS):
                            try again in a moment
+    storage_unavailable    the file store (a bucket, the disk) did not take a photo: nothing
+                           was recorded, try again in a moment
 
 Findings of a follow-up (done, notes, measurements, photos, sharing) need the
 `treatments.record_findings` permission, as completing a session needs the clinician's:
@@ -63,8 +65,10 @@ The arithmetic comes from treatments.rules; this module only asks it.
 
 from __future__ import annotations
 
+import logging
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -82,6 +86,7 @@ from patients.models import Patient
 from patients.validators import LATEST_DAY
 
 from . import availability, rules, signals
+from . import photos as photo_files
 from .db import (
     BOOKING_KEY_CONSTRAINT,
     CLINICIAN_SLOT_CONSTRAINT,
@@ -89,6 +94,7 @@ from .db import (
     ROOM_SLOT_CONSTRAINT,
     constraint_name,
 )
+from .files import STORAGE_ERRORS
 from .formatting import long_date, session_at, session_time
 from .models import (
     FINDING_FIELDS,
@@ -113,6 +119,8 @@ from .models import (
     TreatmentSession,
 )
 from .selectors import lot_recipients
+
+logger = logging.getLogger("clinic.storage")
 
 
 def clinic_tz() -> ZoneInfo:
@@ -248,6 +256,7 @@ def reschedule_session(
             _lock_patient(session.patient)
             session = _locked(session)
             _require_status(session, OPEN_STATUSES, "moved")
+            freed = _slot_of(session)
             session.starts_at, session.ends_at = starts_at, ends_at
             session.clinician = clinician or session.clinician
             session.room = room or session.room
@@ -265,6 +274,8 @@ def reschedule_session(
             session.save()
             _move_follow_ups(session)
             _changed(session, now=now)
+            if (freed["starts_at"], freed["ends_at"]) != (session.starts_at, session.ends_at):
+                signals.slot_freed.send(sender=TreatmentSession, session=session, now=now, **freed)
     except IntegrityError as exc:
         raise _constraint_error(exc, session) from exc
     except OperationalError as exc:
@@ -296,6 +307,9 @@ def cancel_session(
             _end_planned_follow_ups(session)
             _changed(session, now=now)
             signals.session_cancelled.send(sender=TreatmentSession, session=session, now=now)
+            signals.slot_freed.send(
+                sender=TreatmentSession, session=session, now=now, **_slot_of(session)
+            )
     except OperationalError as exc:
         if not _lock_wait_ran_out(exc):
             raise
@@ -863,6 +877,7 @@ def record_follow_up(
     patient_rating: int | None = None,
     shared_with_patient: bool = False,
     photos: Iterable[tuple[str, object]] = (),
+    stored_photos: Sequence[FollowUpPhoto] = (),
     reason: str = "",
     expected_version: int | None = None,
     seen_on: date | None = None,
@@ -882,7 +897,8 @@ def record_follow_up(
     shown to staff; the portal shows only the current one). `expected_version` is the
     version the form was opened on: if someone recorded the follow-up since, the service
     refuses (`changed_meanwhile`) instead of overwriting what the user never saw.
-    `photos` are (view, uploaded image file) pairs.
+    `photos` are (view, uploaded image file) pairs. `stored_photos`: photos a caller already
+    wrote to the file storage (store_photos_first) before taking a lock of its own.
 
     A follow-up is first recorded from its window's first day (`due_from`, the protocol's
     days before its due date) on, not long before it is due (`not_due_yet`). `seen_on` is
@@ -892,6 +908,7 @@ def record_follow_up(
     now = now or timezone.now()
     today = rules.local_day(now, clinic_tz())
     photos = list(photos)
+    stored_photos = list(stored_photos)
     if status not in (FollowUpStatus.DONE, FollowUpStatus.MISSED):
         raise ValidationError("A follow-up is recorded as done or missed.", code="invalid_status")
     has_findings = status == FollowUpStatus.DONE or any(
@@ -903,12 +920,18 @@ def record_follow_up(
             patient_rating is not None,
             shared_with_patient,
             photos,
+            stored_photos,
         )
     )
     may_record_findings = recorded_by.has_perm(FINDINGS_PERMISSION)
     if has_findings and not may_record_findings:
         raise PermissionDenied("Only a clinician can record a follow-up's findings.")
-    with transaction.atomic():
+    # The photos go to the file storage (a bucket over the network, on several nodes) before
+    # the follow-up's row is locked, and are removed again if the recording is refused.
+    with (
+        store_photos_first(photos, uploaded_by=recorded_by, uploaded_at=now) as stored,
+        transaction.atomic(),
+    ):
         follow_up = (
             FollowUp.objects.select_for_update(of=("self",))
             .select_related("session")
@@ -950,7 +973,8 @@ def record_follow_up(
                 "This follow-up belongs to a session that was not carried out.",
                 code="session_not_completed",
             )
-        if photos or (shared_with_patient and follow_up.photos.exists()):
+        stored = [*stored_photos, *stored]
+        if stored or (shared_with_patient and follow_up.photos.exists()):
             # A photo is taken, or shown to the patient, only with their photo consent.
             consent_services.require_consent(
                 follow_up.session.patient, kind=ConsentKind.PHOTO, on_day=today
@@ -975,15 +999,8 @@ def record_follow_up(
         follow_up.version = max(follow_up.version, _last_version(follow_up)) + 1
         follow_up.full_clean(exclude=["session", "seen_by", "recorded_by"])
         follow_up.save()
-        for view, image in photos:
-            photo = FollowUpPhoto(
-                follow_up=follow_up,
-                view=view,
-                image=image,
-                uploaded_by=recorded_by,
-                uploaded_at=now,
-            )
-            photo.full_clean(exclude=["follow_up", "uploaded_by"])
+        for photo in stored:
+            photo.follow_up = follow_up
             photo.save()
         _add_revision(
             follow_up,
@@ -991,10 +1008,47 @@ def record_follow_up(
             recorded_by=recorded_by,
             recorded_at=now,
             reason=reason.strip(),
-            photos_added=len(photos),
+            photos_added=len(stored),
         )
         _changed(follow_up.session, now=now)
     return follow_up
+
+
+@contextmanager
+def store_photos_first(
+    photos: list[tuple[str, object]], *, uploaded_by, uploaded_at: datetime
+) -> Iterator[list[FollowUpPhoto]]:
+    """Check each (view, upload) and write it, re-encoded, to the file storage: the photo
+    rows (not saved yet) to create inside the transaction. Nothing slow then happens while
+    the follow-up's row is locked. Should the block raise (a refusal, a rollback), the files
+    written are deleted; a process killed in between leaves a file no row points at, which
+    no view can serve."""
+    stored: list[FollowUpPhoto] = []
+    try:
+        for view, image in photos:
+            photo = FollowUpPhoto(
+                view=view, image=image, uploaded_by=uploaded_by, uploaded_at=uploaded_at
+            )
+            photo.full_clean(exclude=["follow_up", "uploaded_by"])
+            content = photo_files.reencode(photo.image)
+            try:
+                photo.image.save(content.name, content, save=False)
+            except STORAGE_ERRORS as exc:
+                logger.warning("Could not store a photo: %s", exc)
+                raise ValidationError(
+                    "The photo store is not answering; nothing was recorded. Try again in a "
+                    "moment.",
+                    code="storage_unavailable",
+                ) from exc
+            stored.append(photo)
+        yield stored
+    except BaseException:
+        for photo in stored:
+            try:
+                photo.image.delete(save=False)
+            except Exception:  # the store is down: an unreferenced file stays behind
+                logger.warning("Could not remove the stored photo %s", photo.image.name)
+        raise
 
 
 def _seen_on(day: date, follow_up: FollowUp, today: date) -> date:
@@ -1078,6 +1132,18 @@ def _check_clinician(clinician) -> None:
             code="not_a_clinician",
             params={"name": clinician.get_full_name() or clinician.username},
         )
+
+
+def _slot_of(session: TreatmentSession) -> dict:
+    """The time a session holds, as slot_freed tells it once the session lets it go."""
+    return {
+        "starts_at": session.starts_at,
+        "ends_at": session.ends_at,
+        "clinician_id": session.clinician_id,
+        "room_id": session.room_id,
+        "site_id": session.site_id,
+        "occasion": session.reschedule_count,
+    }
 
 
 def _lock_patient(patient: Patient) -> None:

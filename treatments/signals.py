@@ -20,3 +20,16 @@ session_cancelled = Signal()
 # Staff closed a patient's move/cancel request with its outcome: the patient is to be told.
 # Arguments: change_request, now.
 request_answered = Signal()
+
+# A cancelled or moved session left its time free (sent inside that change's transaction,
+# after session_changed). Arguments: session, starts_at, ends_at, clinician_id, room_id,
+# site_id, occasion (the session's reschedule count before the change), now.
+slot_freed = Signal()
+
+# The waitlist offered a freed time to a patient: the patient is to be told (once per
+# channel). Arguments: offer, notice_at (when the notice may go out), now.
+waitlist_offer_made = Signal()
+
+# A waitlist offer ended (accepted, declined, expired, the time gone): a notice not yet sent
+# is withdrawn. Arguments: offer, now.
+waitlist_offer_ended = Signal()

@@ -8,7 +8,9 @@ from typing import cast
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from patients.validators import EARLIEST_DAY, LATEST_DAY
 
@@ -19,8 +21,18 @@ MAX_PAGE = 10_000
 
 def day_range_validators(*, earliest: date = EARLIEST_DAY, latest: date = LATEST_DAY):
     return [
-        MinValueValidator(earliest, f"Enter a day from {earliest:%d %B %Y} on."),
-        MaxValueValidator(latest, f"Enter a day up to {latest:%d %B %Y}."),
+        MinValueValidator(
+            earliest,
+            format_lazy(
+                pgettext_lazy("staff", "Enter a day from {day} on."), day=f"{earliest:%d %B %Y}"
+            ),
+        ),
+        MaxValueValidator(
+            latest,
+            format_lazy(
+                pgettext_lazy("staff", "Enter a day up to {day}."), day=f"{latest:%d %B %Y}"
+            ),
+        ),
     ]
 
 

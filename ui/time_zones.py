@@ -11,6 +11,7 @@ import zoneinfo
 
 from django import forms
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy
 
 # The regions of the IANA database whose zones name a place (not "Etc", "US", "SystemV"...).
 GEOGRAPHIC_AREAS = (
@@ -86,10 +87,11 @@ class TimeZoneField(forms.ChoiceField):
         if current and current not in zones:
             zones.append(current)
         kwargs.setdefault(
-            "help_text", "Start typing a city, e.g. Berlin or New York; common zones come first."
+            "help_text",
+            gettext_lazy("Start typing a city, e.g. Berlin or New York; common zones come first."),
         )
         super().__init__(choices=[(z, z) for z in zones], widget=ZoneInput(zones), **kwargs)
-        self.error_messages["invalid_choice"] = (
+        self.error_messages["invalid_choice"] = gettext_lazy(
             "Choose a place from the list, written like Europe/Berlin or America/New_York."
         )
 

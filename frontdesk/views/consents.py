@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import pgettext, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -56,7 +57,11 @@ def desk_sign(request, patient_pk, pk):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
-            messages.success(request, f"{patient.full_name} signed the {version.document.title}.")
+            messages.success(
+                request,
+                pgettext("staff", "%(patient)s signed the %(document)s.")
+                % {"patient": patient.full_name, "document": version.document.title},
+            )
             return redirect("patient_detail", pk=patient.pk)
     return render(
         request,
@@ -70,7 +75,7 @@ DESK_UNLOCK_ATTEMPTS = 5
 
 class UnlockForm(forms.Form):
     password = forms.CharField(
-        label="Staff password",
+        label=pgettext_lazy("staff", "Staff password"),
         strip=False,
         max_length=4096,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
@@ -170,9 +175,11 @@ def desk_unlock(request):
         del request.session[LOCK_KEY]
         patient_pk = lock["patient"]
         if lock["signed"]:
-            messages.success(request, "The patient signed; the device is yours again.")
+            messages.success(
+                request, pgettext("staff", "The patient signed; the device is yours again.")
+            )
         else:
-            messages.info(request, "Unlocked; the patient did not sign.")
+            messages.info(request, pgettext("staff", "Unlocked; the patient did not sign."))
         return redirect("patient_detail", pk=patient_pk)
     lock["failures"] = lock.get("failures", 0) + 1
     if lock["failures"] >= DESK_UNLOCK_ATTEMPTS:
@@ -180,7 +187,7 @@ def desk_unlock(request):
         return redirect_to_login("/")
     request.session[LOCK_KEY] = lock
     if form.is_valid():
-        form.add_error("password", "That is not your password.")
+        form.add_error("password", pgettext("staff", "That is not your password."))
     return _locked_page(request, lock, unlock_form=form)
 
 
@@ -213,7 +220,7 @@ def desk_withdraw(request, patient_pk, pk):
         Consent.objects.select_related("version__document", "patient"), pk=pk, patient_id=patient_pk
     )
     form = WithdrawForm(request.POST or None)
-    form.fields["reason"].label = "Why does the patient withdraw this consent?"
+    form.fields["reason"].label = pgettext("staff", "Why does the patient withdraw this consent?")
     if request.method == "POST" and form.is_valid():
         try:
             consent_services.withdraw_consent(
@@ -227,7 +234,8 @@ def desk_withdraw(request, patient_pk, pk):
         else:
             messages.success(
                 request,
-                f"{signed.patient.full_name}'s {signed.version.document.title} is withdrawn.",
+                pgettext("staff", "%(patient)s's %(document)s is withdrawn.")
+                % {"patient": signed.patient.full_name, "document": signed.version.document.title},
             )
             return redirect("patient_consents", pk=patient_pk)
     return render(

@@ -11,6 +11,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -74,7 +75,10 @@ def follow_up_record(request, pk):
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(
-                request, "Follow-up amended." if form.amending else "Follow-up recorded."
+                request,
+                pgettext("staff", "Follow-up amended.")
+                if form.amending
+                else pgettext("staff", "Follow-up recorded."),
             )
             return redirect("patient_detail", pk=follow_up.session.patient_id)
     return render(
@@ -210,9 +214,14 @@ def follow_up_mark_missed(request):
         marked = services.mark_follow_ups_missed(
             follow_ups=form.cleaned_data["follow_up"], recorded_by=request.user
         )
-        messages.success(request, f"{marked} follow-up(s) marked as missed.")
+        messages.success(
+            request,
+            pgettext("staff", "%(count)s follow-up(s) marked as missed.") % {"count": marked},
+        )
     else:
-        messages.error(request, "Nothing was marked: choose follow-ups from the list.")
+        messages.error(
+            request, pgettext("staff", "Nothing was marked: choose follow-ups from the list.")
+        )
     return HttpResponseRedirect(_next_on_this_site(request, form.data.get("next")))
 
 
@@ -251,7 +260,10 @@ def session_baseline(request, pk):
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
             messages.success(
-                request, "Baseline amended." if form.amending else "Baseline recorded."
+                request,
+                pgettext("staff", "Baseline amended.")
+                if form.amending
+                else pgettext("staff", "Baseline recorded."),
             )
             return redirect("patient_detail", pk=session.patient_id)
     taken = {p.view for p in follow_up.photos.all()} if follow_up.pk else set()

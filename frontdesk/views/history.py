@@ -3,6 +3,7 @@ access log), for clinic admins and clinicians."""
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import pgettext
 
 from accounts.decorators import permission_required
 from audit import selectors
@@ -46,7 +47,8 @@ def session_history(request, pk):
         {
             "patient": session.patient,
             "session": session,
-            "subject": f"Session of {session.patient.full_name} on {session.local_date:%d %b %Y}",
+            "subject": pgettext("staff", "Session of %(patient)s on %(day)s")
+            % {"patient": session.patient.full_name, "day": f"{session.local_date:%d %b %Y}"},
             "back": ("session_detail", session.pk),
             "events": window(selectors.session_history(session), page, PER_PAGE),
             "reads": window(selectors.session_reads(session), reads, PER_PAGE),

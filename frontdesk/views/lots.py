@@ -5,8 +5,9 @@ import csv
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import permission_required
@@ -20,7 +21,7 @@ from frontdesk.forms import (
 )
 from reminders import selectors as reminder_selectors
 from reminders import services as reminder_services
-from treatments import selectors, services
+from treatments import files, selectors, services
 from treatments.models import ProductLot, Recall, RecallRecipient
 
 from .common import now_and_today
@@ -42,6 +43,22 @@ def _lot(pk) -> ProductLot:
 @permission_required(VIEW_PERMISSION)
 def lot_detail(request, pk):
     return _render_lot(request, _lot(pk))
+
+
+@permission_required(VIEW_PERMISSION)
+def lot_certificate(request, pk):
+    """The lot's safety certificate as it was uploaded (in the admin), as a download: to
+    signed-in staff who may see lots only, never as public media."""
+    lot = get_object_or_404(ProductLot, pk=pk)
+    if not lot.certificate_file:
+        raise Http404("This lot has no certificate on file.")
+    extension = lot.certificate_file.name.rsplit(".", 1)[-1].lower()
+    return files.serve(
+        lot.certificate_file,
+        filename=f"certificate-lot-{lot.pk}.{extension}",
+        content_type=files.content_type_of(lot.certificate_file.name),
+        inline=False,
+    )
 
 
 def _render_lot(request, lot: ProductLot, forms=None):
@@ -101,7 +118,9 @@ def lot_hold(request, pk):
         form_class=LotReasonForm,
         prefix="hold",
         act=lambda lot, data: services.hold_lot(lot=lot, reason=data["reason"], actor=request.user),
-        done="The lot is on hold: it is refused at completion and offered nowhere.",
+        done=pgettext(
+            "staff", "The lot is on hold: it is refused at completion and offered nowhere."
+        ),
     )
 
 
@@ -116,7 +135,7 @@ def lot_release(request, pk):
         act=lambda lot, data: services.release_lot(
             lot=lot, reason=data["reason"], actor=request.user
         ),
-        done="The lot is released and may be used again.",
+        done=pgettext("staff", "The lot is released and may be used again."),
     )
 
 
@@ -131,7 +150,7 @@ def lot_write_off(request, pk):
         act=lambda lot, data: services.write_off_vials(
             lot=lot, vials=data["vials"], reason=data["reason"], actor=request.user
         ),
-        done="The vials are written off.",
+        done=pgettext("staff", "The vials are written off."),
     )
 
 
@@ -149,7 +168,11 @@ def lot_recall(request, pk):
             form.add_error("message", exc)
         else:
             messages.success(
-                request, "The recall has started: every patient who received the lot is notified."
+                request,
+                pgettext(
+                    "staff",
+                    "The recall has started: every patient who received the lot is notified.",
+                ),
             )
             return redirect("recall_report", pk=recall.pk)
     return _render_lot(request, lot, forms={"recall_form": form})
@@ -186,9 +209,9 @@ def recall_contact(request, pk):
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
         else:
-            messages.success(request, "Recorded.")
+            messages.success(request, pgettext("staff", "Recorded."))
     else:
-        messages.error(request, "Choose phoned or unreachable and add a note.")
+        messages.error(request, pgettext("staff", "Choose phoned or unreachable and add a note."))
     return redirect("recall_report", pk=recipient.recall_id)
 
 

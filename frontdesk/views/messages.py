@@ -3,6 +3,7 @@ numbers kept as typed that staff must fix."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import permission_required
@@ -28,7 +29,7 @@ def inbox(request):
 def inbox_mark_read(request, pk):
     message = get_object_or_404(InboundMessage, pk=pk)
     reminder_services.mark_inbound_read(message=message, by=request.user)
-    messages.success(request, "Marked as read.")
+    messages.success(request, pgettext("staff", "Marked as read."))
     return redirect("inbox")
 
 

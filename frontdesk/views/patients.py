@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -86,7 +87,10 @@ def patient_create(request):
                 form.ask_to_confirm_not_a_duplicate()
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
-            messages.success(request, f"{patient.full_name} is registered.")
+            messages.success(
+                request,
+                pgettext("staff", "%(patient)s is registered.") % {"patient": patient.full_name},
+            )
             return redirect("patient_detail", pk=patient.pk)
     return render(request, "staff/patient_form.html", {"form": form, "duplicates": duplicates})
 
@@ -113,7 +117,11 @@ def patient_edit(request, pk):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
-            messages.success(request, f"{patient.full_name}'s record is saved.")
+            messages.success(
+                request,
+                pgettext("staff", "%(patient)s's record is saved.")
+                % {"patient": patient.full_name},
+            )
             return redirect("patient_detail", pk=patient.pk)
     return render(request, "staff/patient_edit.html", {"form": form, "patient": patient})
 
@@ -159,7 +167,11 @@ def intake_review(request, pk):
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, f"Intake version {version.number} marked reviewed.")
+        messages.success(
+            request,
+            pgettext("staff", "Intake version %(number)s marked reviewed.")
+            % {"number": version.number},
+        )
     return redirect("patient_detail", pk=version.patient_id)
 
 
@@ -206,11 +218,19 @@ def invite(request, patient_pk):
         if invitation.kind == "password_reset":
             messages.success(
                 request,
-                "The patient's portal account is already active: a password reset link was "
-                f"sent to {invitation.sent_to}.",
+                pgettext(
+                    "staff",
+                    "The patient's portal account is already active: a password reset link was "
+                    "sent to %(address)s.",
+                )
+                % {"address": invitation.sent_to},
             )
         else:
-            messages.success(request, f"Invitation sent to {invitation.sent_to}.")
+            messages.success(
+                request,
+                pgettext("staff", "Invitation sent to %(address)s.")
+                % {"address": invitation.sent_to},
+            )
     return redirect("patient_detail", pk=patient.pk)
 
 
@@ -230,9 +250,18 @@ def patient_merge(request, pk):
         else:
             messages.success(
                 request,
-                f"Record no. {duplicate.pk} is merged into this one: {result.sessions} "
-                f"session(s), {result.reports} side-effect report(s) and {result.requests} "
-                "request(s) moved.",
+                pgettext(
+                    "staff",
+                    "Record no. %(duplicate)s is merged into this one: %(sessions)s "
+                    "session(s), %(reports)s side-effect report(s) and %(requests)s "
+                    "request(s) moved.",
+                )
+                % {
+                    "duplicate": duplicate.pk,
+                    "sessions": result.sessions,
+                    "reports": result.reports,
+                    "requests": result.requests,
+                },
             )
             return redirect("patient_detail", pk=result.kept.pk)
     candidates = possible_duplicates(

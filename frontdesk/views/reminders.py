@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import permission_required
@@ -22,11 +23,15 @@ def failed_reminders(request):
 @permission_required("reminders.change_reminder")
 @require_POST
 def reminder_resend(request, pk):
-    reminder = get_object_or_404(Reminder.objects.select_related("session"), pk=pk)
+    reminder = get_object_or_404(
+        Reminder.objects.select_related("session", "waitlist_offer"), pk=pk
+    )
     try:
         reminder_services.resend(reminder, by=request.user.get_username())
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
     else:
-        messages.success(request, "The reminder will be sent again within a minute.")
-    return redirect("patient_detail", pk=reminder.session.patient_id)
+        messages.success(
+            request, pgettext("staff", "The reminder will be sent again within a minute.")
+        )
+    return redirect("patient_detail", pk=reminder.patient.pk)

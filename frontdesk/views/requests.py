@@ -6,6 +6,7 @@ refused note comes back on this app's own small form page."""
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import pgettext
 
 from accounts.decorators import permission_required
 from frontdesk.forms import (
@@ -49,9 +50,10 @@ def resolve_side_effect(request, pk):
         close=lambda note: patient_requests.resolve_side_effect(
             report=report, resolved_by=request.user, note=note
         ),
-        success="Marked as dealt with.",
+        success=pgettext("staff", "Marked as dealt with."),
         patient_id=report.patient_id,
-        title=f"Side effect reported by {report.patient.full_name}",
+        title=pgettext("staff", "Side effect reported by %(patient)s")
+        % {"patient": report.patient.full_name},
         about=report.description,
     )
 
@@ -65,10 +67,10 @@ def handle_change_request(request, pk):
         close=lambda note: patient_requests.handle_change_request(
             change_request=change_request, handled_by=request.user, outcome=note
         ),
-        success="Request handled; the patient sees the outcome in the portal.",
+        success=pgettext("staff", "Request handled; the patient sees the outcome in the portal."),
         patient_id=change_request.patient_id,
-        title=f"{change_request.get_kind_display()}: request from "
-        f"{change_request.patient.full_name}",
+        title=pgettext("staff", "%(kind)s: request from %(patient)s")
+        % {"kind": change_request.get_kind_display(), "patient": change_request.patient.full_name},
         about=change_request.message,
     )
 
@@ -90,20 +92,27 @@ def booking_requests(request):
                     session = self_service.approve_booking_request(
                         booking_request=booking_request, handled_by=request.user
                     )
-                    messages.success(request, f"Session booked for {session.patient.full_name}.")
+                    messages.success(
+                        request,
+                        pgettext("staff", "Session booked for %(patient)s.")
+                        % {"patient": session.patient.full_name},
+                    )
                 elif form.is_valid():
                     self_service.decline_booking_request(
                         booking_request=booking_request,
                         handled_by=request.user,
                         outcome=form.cleaned_data["outcome"],
                     )
-                    messages.success(request, "Request declined.")
+                    messages.success(request, pgettext("staff", "Request declined."))
                 else:
-                    messages.error(request, "Say why it is declined, in words for the patient.")
+                    messages.error(
+                        request,
+                        pgettext("staff", "Say why it is declined, in words for the patient."),
+                    )
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
             return redirect("booking_requests")
-        messages.error(request, "That request is no longer open.")
+        messages.error(request, pgettext("staff", "That request is no longer open."))
         return redirect("booking_requests")
     pending = list(
         BookingRequest.objects.filter(handled_at__isnull=True)

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -31,6 +32,7 @@ from frontdesk.forms import (
 from patients.models import Patient
 from sites.models import Site
 from treatments import selectors, services, slots
+from treatments import formatting
 from treatments.formatting import long_date
 from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error
@@ -77,7 +79,11 @@ def session_book(request, patient_pk):
         except PermissionDenied as exc:
             form.add_error("nsaid_decision", str(exc))
         else:
-            messages.success(request, f"Session booked for {long_date(session.local_date)}.")
+            messages.success(
+                request,
+                pgettext("staff", "Session booked for %(day)s.")
+                % {"day": long_date(session.local_date)},
+            )
             return redirect("session_detail", pk=session.pk)
     eligibility = selectors.next_session_eligibility(patient, today=today)
     site_list = list(sites)
@@ -116,11 +122,13 @@ NEXT_SLOTS_DAYS = 31
 
 
 class FreeTimes(list):
-    """Start times ("09:15") on the clock of the site named `city`."""
+    """Start times ("09:15") on a site's clock; `text` names it: "09:00, 09:15 Istanbul
+    time"."""
 
-    def __init__(self, times, city: str):
+    def __init__(self, times, tz):
         super().__init__(times)
-        self.city = city
+        self.city = formatting.place_name(tz)
+        self.text = formatting.named_time(", ".join(times), tz)
 
 
 def _free_slot_hints(exc: ValidationError, data: dict, *, now) -> FreeTimes | None:
@@ -140,7 +148,7 @@ def _free_slot_hints(exc: ValidationError, data: dict, *, now) -> FreeTimes | No
         site_tz=tz,
         now=now,
     )
-    return FreeTimes([f"{start.astimezone(tz):%H:%M}" for start in starts], room.site.city)
+    return FreeTimes([f"{start.astimezone(tz):%H:%M}" for start in starts], tz)
 
 
 @permission_required("treatments.add_treatmentsession")
@@ -248,7 +256,7 @@ def _act(request, session, action, success):
         for message in exc.messages:
             messages.error(request, message)
     except PermissionDenied as exc:
-        messages.error(request, str(exc) or "You may not do that.")
+        messages.error(request, str(exc) or pgettext("staff", "You may not do that."))
     else:
         messages.success(request, success)
     return redirect("session_detail", pk=session.pk)
@@ -262,7 +270,7 @@ def session_check_in(request, pk):
         request,
         session,
         lambda: services.check_in_session(session=session, checked_in_by=request.user),
-        "Checked in.",
+        pgettext("staff", "Checked in."),
     )
 
 
@@ -276,7 +284,7 @@ def session_no_show(request, pk):
             request,
             session,
             lambda: services.mark_no_show(session=session, recorded_by=request.user),
-            "Marked as a no-show.",
+            pgettext("staff", "Marked as a no-show."),
         )
     return render(request, "staff/session_no_show.html", {"session": session})
 
@@ -297,7 +305,9 @@ def session_complete(request, pk):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
-            messages.success(request, "Session completed; its follow-ups are planned.")
+            messages.success(
+                request, pgettext("staff", "Session completed; its follow-ups are planned.")
+            )
             return redirect("session_detail", pk=session.pk)
     return render(request, "staff/session_complete.html", {"session": session, "form": form})
 
@@ -308,7 +318,9 @@ def session_amend(request, pk):
     what is recorded; the earlier version is kept and shown on the session's page."""
     session = _session(pk)
     if session.status != SessionStatus.COMPLETED:
-        messages.error(request, "Only a completed session's record can be amended.")
+        messages.error(
+            request, pgettext("staff", "Only a completed session's record can be amended.")
+        )
         return redirect("session_detail", pk=session.pk)
     vials = session.vials_used.select_related("lot").order_by("id")
     form = SessionRecordForm(request.POST or None, session=session, vials=vials)
@@ -326,7 +338,9 @@ def session_amend(request, pk):
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
         else:
-            messages.success(request, "Record amended; the earlier version is kept.")
+            messages.success(
+                request, pgettext("staff", "Record amended; the earlier version is kept.")
+            )
             return redirect("session_detail", pk=session.pk)
     return render(
         request,
@@ -384,9 +398,15 @@ def session_nsaid_decision(request, pk):
             clinician=request.user,
             reason=data.get("reason", ""),
         ),
-        success="Decision revised; the earlier one is kept." if revising else "Decision recorded.",
-        title="Revise the NSAID decision" if revising else "NSAID decision",
-        button="Revise decision" if revising else "Record decision",
+        success=pgettext("staff", "Decision revised; the earlier one is kept.")
+        if revising
+        else pgettext("staff", "Decision recorded."),
+        title=pgettext("staff", "Revise the NSAID decision")
+        if revising
+        else pgettext("staff", "NSAID decision"),
+        button=pgettext("staff", "Revise decision")
+        if revising
+        else pgettext("staff", "Record decision"),
         done=("session_detail", session.pk),
     )
 
@@ -422,9 +442,9 @@ def session_reschedule(request, pk):
             nsaid_free_confirmed=data.get("nsaid_free_confirmed", False),
             override_reason=form.chosen_override_reason(),
         ),
-        success="Session moved; its reminders and follow-ups moved too.",
-        title="Move session",
-        button="Move",
+        success=pgettext("staff", "Session moved; its reminders and follow-ups moved too."),
+        title=pgettext("staff", "Move session"),
+        button=pgettext("staff", "Move"),
         done=("session_detail", session.pk),
         hints=lambda exc, data: _free_slot_hints(exc, data, now=timezone.now()),
     )
@@ -440,9 +460,9 @@ def session_cancel(request, pk):
         action=lambda data: services.cancel_session(
             session=session, reason=data["reason"], cancelled_by=request.user
         ),
-        success="Session cancelled; the patient is told.",
-        title="Cancel session",
-        button="Cancel session",
+        success=pgettext("staff", "Session cancelled; the patient is told."),
+        title=pgettext("staff", "Cancel session"),
+        button=pgettext("staff", "Cancel session"),
         done=("patient_detail", session.patient_id),
         danger=True,
     )

@@ -85,6 +85,7 @@ def pages_of(demo):
         ("reception", f"/sessions/{session.pk}/move/", None),
         ("reception", "/recall/", "recall"),
         ("reception", "/booking-requests/", None),
+        ("reception", "/waitlist/", None),
         ("reception", "/accounts/password_change/", None),
         ("reception", "/no-such-page/", None),
         ("dr.meyer", f"/sessions/{session.pk}/complete/", None),
@@ -103,6 +104,7 @@ def pages_of(demo):
         ("sofia.rossi@example.com", "/portal/compare/?view=front", "portal-compare"),
         ("maria.santos@example.com", "/portal/", "portal-home"),
         ("sofia.rossi@example.com", "/portal/book/", "portal-book"),
+        ("sofia.rossi@example.com", "/portal/waitlist/", "portal-waitlist"),
         ("maria.santos@example.com", f"/portal/sessions/{demo['maria_session'].pk}/request/", None),
     ]
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("treatments", "0023_booking_request"),
+        ("treatments", "0024_waitlist"),
     ]
 
     operations = [

@@ -1,0 +1,227 @@
+"""The waitlist's pages: the portal's (join, leave, the offer: accept or decline) and the
+staff list; ownership, bad input, constant queries, the patient's language."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+
+from tests.factories import NOW, PatientFactory, at, staff
+from tests.test_portal import portal_client
+from tests.test_waitlist import FRIDAY, Clinic
+from treatments import waitlist
+from treatments.models import OfferStatus, TreatmentSession, WaitlistEntry, WaitlistOffer
+
+pytestmark = pytest.mark.django_db
+
+JOIN = "/portal/waitlist/"
+LEAVE = "/portal/waitlist/leave/"
+
+
+def offer_url(offer) -> str:
+    return f"/portal/waitlist/offers/{offer.pk}/"
+
+
+@pytest.fixture
+def clinic(frozen):
+    return Clinic()
+
+
+@pytest.fixture
+def offered(clinic, django_capture_on_commit_callbacks):
+    """Ben waits; Xavier's Friday time is cancelled and offered to Ben."""
+    clinic.ben = clinic.wait("Ben", joined=NOW - timedelta(hours=2))
+    clinic.ben_client = Client()
+    clinic.ben_client.force_login(clinic.ben.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        clinic.cancel()
+    clinic.offer = WaitlistOffer.objects.get()
+    return clinic
+
+
+def test_the_booking_page_leads_to_the_waitlist(clinic):
+    html = portal_client(PatientFactory()).get("/portal/book/").content.decode()
+    assert 'id="waitlist-link"' in html and JOIN in html
+
+
+def test_a_patient_joins_and_leaves(clinic):
+    patient = PatientFactory()
+    client = portal_client(patient)
+    html = client.get(JOIN).content.decode()
+    # The first time the finder offers this patient: Friday 8 January (the NSAID notice).
+    assert "The first free time you can book now is Friday 8 January 2027 at 09:00" in html
+    assert 'id="join-button"' in html
+    response = client.post(JOIN, {"site": clinic.site.pk, "not_after": ""}, follow=True)
+    html = response.content.decode()
+    assert "You are on the waitlist." in html and 'id="waiting"' in html
+    entry = WaitlistEntry.objects.get(patient=patient)
+    assert entry.status == "waiting" and entry.not_after is None
+    assert client.get(LEAVE).status_code == 405  # a change is a POST
+    html = client.post(LEAVE, follow=True).content.decode()
+    assert "You are no longer on the waitlist." in html
+    entry.refresh_from_db()
+    assert entry.status == "withdrawn"
+
+
+def test_joining_twice_or_with_a_past_day_is_a_form_error(clinic):
+    patient = PatientFactory()
+    client = portal_client(patient)
+    response = client.post(JOIN, {"site": clinic.site.pk, "not_after": "2027-01-01"})
+    assert response.status_code == 400
+    assert "Choose a day from today on" in response.content.decode()
+    client.post(JOIN, {"site": clinic.site.pk})
+    response = client.post(JOIN, {"site": clinic.site.pk})
+    assert response.status_code == 400
+    assert "You are already on the waitlist." in response.content.decode()
+    assert WaitlistEntry.objects.filter(patient=patient).count() == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"site": "x"},
+        {"site": "999999"},
+        {"site": "1", "not_after": "9999-99-99"},
+        {"site": "1", "not_after": "0001-01-01"},
+        {"site": "1", "not_after": "1" * 500},
+        {},
+    ],
+)
+def test_bad_input_to_join_is_a_400_never_a_500(clinic, data):
+    response = portal_client(PatientFactory()).post(JOIN, data)
+    assert response.status_code == 400
+    assert not WaitlistEntry.objects.exists()
+
+
+def test_a_patient_with_a_session_to_come_is_told_to_move_it(clinic):
+    client = portal_client(clinic.holder)
+    html = client.get(JOIN).content.decode()
+    assert 'id="has-session"' in html and 'id="join-button"' not in html
+
+
+def test_the_offer_page_and_accepting(offered):
+    client = offered.ben_client
+    html = client.get(JOIN).content.decode()
+    assert 'id="open-offer"' in html and offer_url(offered.offer) in html
+    html = client.get(offer_url(offered.offer)).content.decode()
+    assert "Friday 15 January 2027 at 09:00 Berlin time" in html
+    assert "Please answer by Monday 4 January 2027 at 21:00 Berlin time" in html
+    response = client.post(offer_url(offered.offer), {"answer": "accept"}, follow=True)
+    html = response.content.decode()
+    assert "Your session is booked for Friday 15 January 2027 at 09:00 Berlin time." in html
+    assert TreatmentSession.objects.get(patient=offered.ben).starts_at == at(FRIDAY, 9)
+    html = client.get(offer_url(offered.offer)).content.decode()
+    assert "You accepted this time" in html and 'id="accept-offer"' not in html
+
+
+def test_declining_on_the_page(offered):
+    response = offered.ben_client.post(offer_url(offered.offer), {"answer": "decline"}, follow=True)
+    assert "You declined this time" in response.content.decode()
+    offered.offer.refresh_from_db()
+    assert offered.offer.status == OfferStatus.DECLINED
+
+
+def test_a_time_gone_meanwhile_shows_the_next_free_times(offered):
+    offered.book(PatientFactory(), FRIDAY)  # the front desk gives it to a walk-in
+    response = offered.ben_client.post(offer_url(offered.offer), {"answer": "accept"})
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "this time is no longer free" in html
+    assert 'id="next-slots"' in html and "Friday 8 January 2027 at 09:00" in html
+
+
+@pytest.mark.parametrize("data", [{}, {"answer": "maybe"}, {"answer": "x" * 1000}])
+def test_bad_answers_are_a_400(offered, data):
+    response = offered.ben_client.post(offer_url(offered.offer), data)
+    assert response.status_code == 400
+    offered.offer.refresh_from_db()
+    assert offered.offer.status == OfferStatus.OFFERED
+
+
+def test_another_patients_offer_is_a_404(offered):
+    other = portal_client(PatientFactory())
+    assert other.get(offer_url(offered.offer)).status_code == 404
+    assert other.post(offer_url(offered.offer), {"answer": "accept"}).status_code == 404
+    assert other.get("/portal/waitlist/offers/999999/").status_code == 404
+    offered.offer.refresh_from_db()
+    assert offered.offer.status == OfferStatus.OFFERED
+
+
+def test_an_ended_offer_says_so(offered):
+    waitlist.advance(now=offered.offer.expires_at)
+    html = offered.ben_client.get(offer_url(offered.offer)).content.decode()
+    assert 'id="offer-ended"' in html and 'id="accept-offer"' not in html
+
+
+def test_staff_cannot_open_the_patients_pages(clinic, staff_client):
+    assert staff_client.get(JOIN).status_code in (302, 403)
+
+
+def test_the_pages_in_german(offered):
+    offered.ben.language = "de"
+    offered.ben.save()
+    html = offered.ben_client.get(offer_url(offered.offer)).content.decode()
+    assert "Ein Termin ist frei geworden" in html
+    assert "Freitag, 15. Januar 2027" in html
+    html = offered.ben_client.get(JOIN).content.decode()
+    assert "Warteliste" in html
+
+
+def test_the_pages_in_turkish(offered):
+    offered.ben.language = "tr"
+    offered.ben.save()
+    html = offered.ben_client.get(offer_url(offered.offer)).content.decode()
+    assert "Bir randevu boşaldı" in html
+    assert "15 Ocak 2027" in html
+
+
+def test_the_staff_list(offered, staff_client):
+    cem = offered.wait("Cem", joined=NOW - timedelta(hours=1))
+    html = staff_client.get("/waitlist/").content.decode()
+    assert html.index(offered.ben.last_name) < html.index(cem.last_name)
+    assert 'id="freed-slots"' in html and "Friday 15 January 2027 at 09:00" in html
+    assert Client().get("/waitlist/").status_code == 302  # signed out: to the sign-in
+    patient = portal_client(PatientFactory())
+    assert patient.get("/waitlist/").status_code in (302, 403)
+    assert staff_client.get("/waitlist/", {"site": "x", "page": "-1"}).status_code == 200
+
+
+def test_the_pages_queries_are_constant(
+    clinic, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    """Two offers and ten waiting, then one and thirty: the same ceilings."""
+    ben = clinic.wait("Ben", joined=NOW - timedelta(hours=3))
+    ben_client = Client()
+    ben_client.force_login(ben.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        clinic.cancel()
+    offer = WaitlistOffer.objects.get()
+    desk = Client()
+    desk.force_login(staff())
+    for size in (10, 30):
+        while WaitlistEntry.objects.filter(status="waiting").count() < size:
+            clinic.wait("More", joined=NOW - timedelta(minutes=1))
+        with django_assert_max_num_queries(PORTAL_WAITLIST):
+            ben_client.get(JOIN)
+        with django_assert_max_num_queries(PORTAL_OFFER):
+            ben_client.get(offer_url(offer))
+        with django_assert_max_num_queries(STAFF_WAITLIST):
+            desk.get("/waitlist/")
+        fresh = portal_client(PatientFactory())
+        with django_assert_max_num_queries(PORTAL_WAITLIST):
+            fresh.get(JOIN)
+
+
+PORTAL_WAITLIST = 19  # 8 + the finder for the first free time (11)
+PORTAL_OFFER = 6
+STAFF_WAITLIST = 9
+
+
+def test_the_patients_export_holds_the_waitlist(offered):
+    from audit.subject_access import subject_access_report
+
+    report = subject_access_report(offered.ben)
+    [entry] = report["waitlist"]
+    assert entry["status"] == "Waiting" and [o["status"] for o in entry["offers"]] == ["Offered"]
+    notices = [m for m in report["messages"] if m["waitlist_offer_id"] == offered.offer.pk]
+    assert [m["kind"] for m in notices] == ["Waitlist: a time has become free"]
