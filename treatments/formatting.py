@@ -72,7 +72,7 @@ def place_name(tz: ZoneInfo) -> str:
 
 
 def named_time(time_text: str, tz: ZoneInfo) -> str:
-    """"16:00 Berlin time" (or "09:00, 09:15 Berlin time"): times on the clock of `tz`."""
+    """ "16:00 Berlin time" (or "09:00, 09:15 Berlin time"): times on the clock of `tz`."""
     # Translators: a time on the clinic's clock, named by its city: "16:00 Berlin time".
     return gettext("%(time)s %(place)s time") % {"time": time_text, "place": place_name(tz)}
 

@@ -1086,6 +1086,7 @@ class BookingRequest(models.Model):
         """The requested time's clock: its site's, as a session's (TreatmentSession.tz)."""
         return self.site.tz
 
+
 # --- The waitlist -------------------------------------------------------------------------
 
 

@@ -31,8 +31,7 @@ from frontdesk.forms import (
 )
 from patients.models import Patient
 from sites.models import Site
-from treatments import selectors, services, slots
-from treatments import formatting
+from treatments import formatting, selectors, services, slots
 from treatments.formatting import long_date
 from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error
