@@ -56,6 +56,9 @@ def main():
     parser.add_argument("--pages", nargs="+", choices=PAGES, default=PAGES)
     parser.add_argument("--profile", action="store_true", help="pyinstrument HTML per page")
     parser.add_argument("--out", default=str(ROOT / "bench" / "profiles"))
+    parser.add_argument(
+        "--interval", type=float, default=0.002, help="seconds of CPU between samples"
+    )
     parser.add_argument("--show-queries", action="store_true", help="print one request's SQL")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
@@ -163,7 +166,7 @@ def main():
             # Sample this process's CPU time, not the wall clock: on a shared machine the
             # waits for the CPU (and for PostgreSQL) would fill the graph.
             get_stack_sampler().timer_func = time.process_time
-            profiler = Profiler(interval=0.0005)
+            profiler = Profiler(interval=args.interval)
             profiler.start()
         for _ in range(args.n):
             started, started_cpu = time.perf_counter(), time.process_time()

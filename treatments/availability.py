@@ -15,6 +15,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -116,7 +117,7 @@ def _as_json_array(rows) -> ArraySubquery:
     return ArraySubquery(rows.values(row=JSONObject(**{f: f for f in fields})))
 
 
-def annotations(site: Site, first_day: date, last_day: date, *, prefix: str = "av_") -> dict:
+def annotations_for(site: Site, first_day: date, last_day: date, *, prefix: str = "av_") -> dict:
     """What `load` reads, as annotations for any one-row query (PostgreSQL): the booking
     service reads them in the statement of its other checks. `from_row` makes the
     Availability of that row."""
@@ -125,7 +126,7 @@ def annotations(site: Site, first_day: date, last_day: date, *, prefix: str = "a
 
 
 def from_row(site: Site, row: dict, *, prefix: str = "av_") -> Availability:
-    """The Availability of a row read with `annotations` (its values by name)."""
+    """The Availability of a row read with `annotations_for` (its values by name)."""
 
     def rows(name):
         return [json.loads(item) if isinstance(item, str) else item for item in row[prefix + name]]
@@ -168,10 +169,10 @@ def load(site: Site, first_day: date, last_day: date) -> Availability:
     """Everything that decides availability at `site` from `first_day` to `last_day` (its
     clock): one query on PostgreSQL (five arrays in one row), five elsewhere."""
     if connection.vendor == "postgresql":
-        row = (
+        row: dict[str, Any] = dict(
             Site.objects.filter(pk=site.pk)
             .order_by()
-            .values(**annotations(site, first_day, last_day))
+            .values(**annotations_for(site, first_day, last_day))
             .get()
         )
         return from_row(site, row)

@@ -66,6 +66,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -285,7 +286,7 @@ def _booking_checks(session: TreatmentSession, *, booking_key) -> dict:
             "room_clash": room_busy.exists(),
             "availability": availability.load(session.site, day, day),
         }
-    row = (
+    row: dict[str, Any] = dict(
         Patient.objects.filter(pk=session.patient_id)
         .order_by()
         .values(
@@ -296,7 +297,7 @@ def _booking_checks(session: TreatmentSession, *, booking_key) -> dict:
             ),
             clinician_clash=Exists(clinician_busy),
             room_clash=Exists(room_busy),
-            **availability.annotations(session.site, day, day),
+            **availability.annotations_for(session.site, day, day),
         )
         .get()
     )
