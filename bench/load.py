@@ -85,7 +85,7 @@ function request()
     target = "/patients/" .. ids[(k %% #ids) + 1] .. "/book/"
     body = "day=" .. day .. "&time=" .. string.format("%%02d:00", hour) .. "&duration=60" ..
       "&clinician=" .. clinicians[(k %% #clinicians) + 1] .. "&room=" .. rooms[(k %% #rooms) + 1] ..
-      "&booking_key=" .. uuid()
+      "&far_ahead_confirmed=on&booking_key=" .. uuid()
   else
     target = path
     body = %(refused_body)s .. "&booking_key=" .. uuid()
