@@ -33,8 +33,26 @@ def fetch(sql):
         return cursor.fetchall()
 
 
+INDEXES = (
+    "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index WHERE"
+    " indrelid::regclass::text IN ('patients_patient', 'treatments_treatmentsession',"
+    " 'treatments_sessionvial', 'treatments_followup', 'treatments_reminder') ORDER BY 1"
+)
+CONSTRAINTS = (
+    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid::regclass::text"
+    " IN ('patients_patient', 'treatments_treatmentsession', 'treatments_sessionvial',"
+    " 'treatments_followup', 'treatments_reminder') ORDER BY 1"
+)
+
+
 def test_seed_scale_writes_the_shape_and_keeps_every_rule():
-    output = seed()
+    indexes, constraints = fetch(INDEXES), fetch(CONSTRAINTS)
+    # As at scale: the indexes dropped while copying, made again (and the unique and
+    # exclusion constraints checked over every row) afterwards.
+    output = seed(indexes_after=True)
+    assert fetch(INDEXES) == indexes
+    assert fetch(CONSTRAINTS) == constraints
+    assert len([name for name, _ in constraints if "no_overlap" in name]) == 2
     assert f"{PATIENTS} patients" in output
 
     patients = Patient.objects.filter(email__startswith="scale-")
@@ -122,3 +140,13 @@ def test_the_foreign_key_check_finds_an_orphan():
     with pytest.raises(CommandError, match="treatments_reminder.follow_up_id: 1"):
         Command()._check_foreign_keys()
     Reminder.objects.filter(follow_up_id=999999999).delete()
+
+
+@pytest.mark.parametrize("indexes_after", [False, True])
+def test_a_double_booking_is_refused(monkeypatch, indexes_after):
+    """The exclusion constraints stand behind the generator: every session in one slot (one
+    clinician, one room, one hour) fails, whether the constraint is checked while copying or
+    when it is made again after."""
+    monkeypatch.setattr(Command, "_slot", lambda self, day: (day, 0, 8))
+    with pytest.raises(CommandError, match="session_(clinician|room)_no_overlap"):
+        call_command("seed_scale", patients=30, indexes_after=indexes_after, stdout=io.StringIO())

@@ -23,6 +23,7 @@ Refuses to run twice on one database. (It lives in the reminders app, the highes
 because it writes every table up to the reminder outbox.)
 """
 
+import argparse
 import io
 import json
 import queue
@@ -38,7 +39,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections, models, transaction
+from django.db import DatabaseError, connection, connections, models, transaction
 from django.utils import timezone
 
 from accounts import roles
@@ -104,6 +105,7 @@ CLINICIANS = 40  # up to 200,000 patients; one more for every 5,000 patients bey
 PATIENTS_PER_CLINICIAN = 5000
 HOURS = 9  # 08:00 to 16:00 starts, one hour each
 CHUNK = 10_000  # patients per COPY round (about 350,000 rows)
+INDEXES_AFTER = 20_000  # patients from which the indexes are built after copying
 NULL = "\\N"  # COPY's NULL
 SEEDED = (Patient, TreatmentSession, SessionVial, FollowUp, Reminder)
 
@@ -167,6 +169,13 @@ class Command(BaseCommand):
         parser.add_argument("--patients", type=int, default=100_000)
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument("--chunk", type=int, default=CHUNK, help="patients per COPY round")
+        parser.add_argument(
+            "--indexes-after",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="drop the indexes while copying and build them afterwards (default: from "
+            f"{INDEXES_AFTER:,} patients on)",
+        )
 
     def handle(self, *args, **options):
         if connection.vendor != "postgresql":
@@ -178,7 +187,7 @@ class Command(BaseCommand):
         with history_context(actor="system: seed_scale"):
             return self._seed(*args, **options)
 
-    def _seed(self, *args, patients: int, seed: int, chunk: int, **options):
+    def _seed(self, *args, patients: int, seed: int, chunk: int, indexes_after, **options):
         if patients < 1 or chunk < 1:
             raise CommandError("--patients and --chunk must be at least 1.")
         existing = Patient.objects.filter(email__startswith="scale-").count()
@@ -197,19 +206,63 @@ class Command(BaseCommand):
         self._setup(max(CLINICIANS, patients // PATIENTS_PER_CLINICIAN))
         self._tables()
         self.slots: dict = {}
-        self.caches: dict = {"start": {}, "fu": {}, "plans": {}, "fu_plan": {}, "day": {}}
+        self.caches: dict = {"start": {}, "fu": {}}
         self.ids = {m: self._first_id(m) for m in (Patient, TreatmentSession, FollowUp)}
-        started = clock.monotonic()
-        totals = {"patients": 0, "sessions": 0, "follow_ups": 0, "reminders": 0}
         self.written = 0
+        if indexes_after is None:
+            indexes_after = patients >= INDEXES_AFTER
+        started = clock.monotonic()
+        rebuild = self._drop_indexes() if indexes_after else []
+        try:
+            totals = self._copy(patients, chunk, started)
+            written = clock.monotonic() - started
+            sys.stdout.write("Checking the foreign keys of the copied rows...")
+            sys.stdout.flush()
+            checked = clock.monotonic()
+            self._check_foreign_keys()
+            sys.stdout.write(f" {clock.monotonic() - checked:.0f} s.\n")
+        finally:
+            # Also after a failure: the tables get their indexes and constraints back (or the
+            # error says which rows break one).
+            self._rebuild_indexes(rebuild)
+        if not connection.in_atomic_block:
+            # The steady state autovacuum gives a live database: statistics for the planner
+            # and visibility maps for index-only scans.
+            sys.stdout.write("VACUUM ANALYZE...")
+            sys.stdout.flush()
+            vacuumed = clock.monotonic()
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE")
+            sys.stdout.write(f" {clock.monotonic() - vacuumed:.0f} s.\n")
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Seeded in {:.0f} s ({:.0f} s copying): {patients} patients, {sessions} sessions, "
+                "{follow_ups} follow-ups, {reminders} reminders.".format(
+                    clock.monotonic() - started, written, **totals
+                )
+            )
+        )
+
+    def _copy(self, patients: int, chunk: int, started: float) -> dict:
+        totals = {"patients": 0, "sessions": 0, "follow_ups": 0, "reminders": 0}
         # In a test's transaction the rows go in on this connection; else a second thread
         # copies chunk k while this one makes chunk k + 1.
         inline = connection.in_atomic_block
         chunks: queue.Queue = queue.Queue(maxsize=1)
         failure: list[BaseException] = []
-        writer = None
+        writer = threading.Thread(target=self._writer, args=(chunks, failure), daemon=True)
+
+        def hand_over(item) -> None:
+            while True:
+                if failure or not writer.is_alive():
+                    raise CommandError(f"The writer stopped: {failure[0] if failure else '?'}")
+                try:
+                    chunks.put(item, timeout=1)
+                    return
+                except queue.Full:
+                    continue
+
         if not inline:
-            writer = threading.Thread(target=self._writer, args=(chunks, failure), daemon=True)
             writer.start()
         for first in range(0, patients, chunk):
             size = min(chunk, patients - first)
@@ -222,40 +275,78 @@ class Command(BaseCommand):
                 self._write(connection, buffers)
                 self.written += size
             else:
-                while True:
-                    if failure or writer is None or not writer.is_alive():
-                        raise CommandError(f"The writer stopped: {failure[0] if failure else '?'}")
-                    try:
-                        chunks.put((buffers, size), timeout=1)
-                        break
-                    except queue.Full:
-                        continue
+                hand_over((buffers, size))
             self._progress(first + size, patients, started)
-        if writer is not None:
-            chunks.put(None)
+        if not inline:
+            hand_over(None)
             while writer.is_alive():
                 writer.join(timeout=1)
                 self._progress(patients, patients, started)
             if failure:
                 raise CommandError(f"The writer stopped: {failure[0]}") from failure[0]
         sys.stdout.write("\n")
-        written = clock.monotonic() - started
-        sys.stdout.write("Checking the foreign keys of the copied rows...\n")
-        self._check_foreign_keys()
-        if not connection.in_atomic_block:
-            # The steady state autovacuum gives a live database: statistics for the planner
-            # and visibility maps for index-only scans.
-            sys.stdout.write("VACUUM ANALYZE...\n")
-            with connection.cursor() as cursor:
-                cursor.execute("VACUUM ANALYZE")
-        self.stdout.write(
-            self.style.SUCCESS(
-                "Seeded in {:.0f} s ({:.0f} s writing): {patients} patients, {sessions} sessions, "
-                "{follow_ups} follow-ups, {reminders} reminders.".format(
-                    clock.monotonic() - started, written, **totals
-                )
+        return totals
+
+    def _drop_indexes(self) -> list[tuple[str, str]]:
+        """Drop the seeded tables' indexes and the unique and exclusion constraints behind
+        them (not the primary keys); return (name, statement) to make each again. Building
+        an index over the copied rows is many times faster than keeping it up to date while
+        copying; the constraints are checked on every row when they are added back."""
+        tables = [m._meta.db_table for m in SEEDED]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.conname, c.conrelid::regclass::text, pg_get_constraintdef(c.oid)"
+                " FROM pg_constraint c WHERE c.conrelid::regclass::text = ANY(%s)"
+                " AND c.contype IN ('u', 'x') ORDER BY 2, 1",
+                [tables],
             )
+            constraints = cursor.fetchall()
+            cursor.execute(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                " WHERE i.indrelid::regclass::text = ANY(%s) AND NOT i.indisprimary AND NOT EXISTS"
+                " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid"
+                " AND c.conrelid = i.indrelid) ORDER BY 1",
+                [tables],
+            )
+            indexes = cursor.fetchall()
+            q = connection.ops.quote_name
+            for name, table, _ in constraints:
+                cursor.execute(f"ALTER TABLE {q(table)} DROP CONSTRAINT {q(name)}")
+            for name, _ in indexes:
+                cursor.execute(f"DROP INDEX {q(name)}")
+        sys.stdout.write(
+            f"Copying without {len(indexes)} indexes and {len(constraints)} unique and "
+            "exclusion constraints (made again afterwards)...\n"
         )
+        return [(name, sql) for name, sql in indexes] + [
+            (name, f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} {definition}")
+            for name, table, definition in constraints
+        ]
+
+    def _rebuild_indexes(self, statements: list[tuple[str, str]]) -> None:
+        if not statements:
+            return
+        started = clock.monotonic()
+        failed = []
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '512MB'")
+            for number, (name, sql) in enumerate(statements, 1):
+                sys.stdout.write(
+                    f"\rBuilding indexes and checking constraints: {number}/{len(statements)} "
+                    f"({clock.monotonic() - started:.0f} s) {name:<48}"
+                )
+                sys.stdout.flush()
+                try:
+                    with transaction.atomic():
+                        cursor.execute(sql)
+                except DatabaseError as error:  # the rest are still made
+                    failed.append(f"{name}: {str(error).strip()}")
+            cursor.execute("RESET maintenance_work_mem")
+        sys.stdout.write(
+            f"\nIndexes and constraints made in {clock.monotonic() - started:.0f} s.\n"
+        )
+        if failed:
+            raise CommandError("Not made again (the rows break them): " + "; ".join(failed))
 
     # The writer --------------------------------------------------------------------------
 
@@ -276,13 +367,12 @@ class Command(BaseCommand):
             cursor.execute("SET LOCAL synchronous_commit = off")
             # Off: the history triggers (no events for seeded rows) and the foreign-key
             # triggers (checked once at the end); on: CHECK, NOT NULL, unique, exclusion.
-            cursor.execute("SET session_replication_role = replica")
-            try:
-                for table, buffer in buffers.items():
-                    buffer.seek(0)
-                    cursor.cursor.copy_expert(table.sql, buffer)
-            finally:
-                cursor.execute("SET session_replication_role = DEFAULT")
+            # SET LOCAL: a rollback undoes it too.
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            for table, buffer in buffers.items():
+                buffer.seek(0)
+                cursor.cursor.copy_expert(table.sql, buffer)
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
 
     def _check_foreign_keys(self) -> None:
         orphans = []
