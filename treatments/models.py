@@ -543,6 +543,13 @@ class TreatmentSession(models.Model):
             models.Index(fields=["room", "starts_at"], name="session_room_idx"),
             models.Index(fields=["starts_at"], name="session_starts_idx"),
             models.Index(fields=["local_date", "starts_at"], name="session_schedule_idx"),
+            # The recall list walks live sessions by the end of their gap, soonest first
+            # (treatments.recall.due_patients), instead of grouping every patient's sessions.
+            models.Index(
+                fields=["gap_until"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="session_live_gap_until_idx",
+            ),
         ]
 
     def __str__(self):
