@@ -4,6 +4,7 @@ the history's actor on what it writes through the ORM, and refuses a second run.
 
 import io
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -45,13 +46,20 @@ CONSTRAINTS = (
 )
 
 
+def normal(rows):
+    casts = re.compile(r"::(character varying|text)(\[\])?|[()\[\] ]|ARRAY")
+    return [(name, casts.sub("", definition)) for name, definition in rows]
+
+
 def test_seed_scale_writes_the_shape_and_keeps_every_rule():
     indexes, constraints = fetch(INDEXES), fetch(CONSTRAINTS)
     # As at scale: the indexes dropped while copying, made again (and the unique and
     # exclusion constraints checked over every row) afterwards.
     output = seed(indexes_after=True)
-    assert fetch(INDEXES) == indexes
-    assert fetch(CONSTRAINTS) == constraints
+    # The same names and definitions; PostgreSQL may spell a predicate's casts differently
+    # once it is made from its own text, as after pg_dump and a restore.
+    assert normal(fetch(INDEXES)) == normal(indexes)
+    assert normal(fetch(CONSTRAINTS)) == normal(constraints)
     assert len([name for name, _ in constraints if "no_overlap" in name]) == 2
     assert f"{PATIENTS} patients" in output
 
@@ -147,6 +155,29 @@ def test_a_double_booking_is_refused(monkeypatch, indexes_after):
     """The exclusion constraints stand behind the generator: every session in one slot (one
     clinician, one room, one hour) fails, whether the constraint is checked while copying or
     when it is made again after."""
+    constraints = {
+        name: (table, definition)
+        for name, table, definition in fetch(
+            CONSTRAINTS.replace("conname,", "conname, conrelid::regclass::text,")
+        )
+    }
     monkeypatch.setattr(Command, "_slot", lambda self, day: (day, 0, 8))
-    with pytest.raises(CommandError, match="session_(clinician|room)_no_overlap"):
-        call_command("seed_scale", patients=30, indexes_after=indexes_after, stdout=io.StringIO())
+    try:
+        with pytest.raises(CommandError, match="session_(clinician|room)_no_overlap"):
+            call_command(
+                "seed_scale", patients=30, indexes_after=indexes_after, stdout=io.StringIO()
+            )
+    finally:
+        # The constraints the rows broke could not be made again: remove the rows and put
+        # them back, or the (reused) test database would lose them.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "TRUNCATE patients_patient, treatments_treatmentsession, treatments_sessionvial,"
+                " treatments_followup, treatments_reminder CASCADE"
+            )
+        after = {name for name, _ in fetch(CONSTRAINTS)}
+        with connection.cursor() as cursor:
+            for name, (table, definition) in constraints.items():
+                if name not in after:
+                    cursor.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+        assert {name for name, _ in fetch(CONSTRAINTS)} == set(constraints)
