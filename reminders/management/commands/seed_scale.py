@@ -412,7 +412,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             for model in SEEDED:
                 for field in model._meta.concrete_fields:
-                    if not field.many_to_one:
+                    if not (field.many_to_one or field.one_to_one):
                         continue
                     target = field.target_field
                     q = connection.ops.quote_name
