@@ -146,10 +146,17 @@ def roles_of(user) -> set[str]:
         return set()
     cached = getattr(user, "_clinic_roles", None)
     if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        if user.is_superuser:
-            cached.add(CLINIC_ADMIN)
-        user._clinic_roles = cached
+        cached = remember_roles(user, user.groups.values_list("name", flat=True))
+    return cached
+
+
+def remember_roles(user, group_names) -> set[str]:
+    """Cache on the user the roles of these group names (the user's groups, read by the
+    caller: accounts.backends reads them with the user)."""
+    cached = set(group_names)
+    if user.is_superuser:
+        cached.add(CLINIC_ADMIN)
+    user._clinic_roles = cached
     return cached
 
 

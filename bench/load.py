@@ -1,21 +1,29 @@
 #!/usr/bin/env python
 """
-`make bench`: the load benchmark. For each data size (default 1,000 and 100,000 patients,
-each in its own database clinic_bench_<N>, seeded by seed_scale when missing) it starts
+`make bench`: the load benchmark. For each data size (default 1,000, 100,000 and 1,000,000
+patients, each in its own database clinic_bench_<N>, seeded by seed_scale when missing; the
+prefix is BENCH_DB_PREFIX's, and --only-seeded skips a size whose database is not seeded
+instead of seeding it, 1,000,000 taking about half an hour) it starts
 gunicorn with production settings (workers = cores) on PostgreSQL, warms up, then drives
 each key page with wrk (4 signed-in connections, fixed time), together with /ping, a view
 that only returns a short response: the framework's ceiling in the same run.
 
 It prints for each page: requests/s, p50/p95/p99 latency, errors, SQL queries per request,
 requests/s as a share of the ceiling, sequential scans of big tables in its queries; the peak
-RSS of the web workers; and, page by page, the p95 ratio between the two sizes.
+RSS of the web workers; and, page by page, the p95 ratio of each size to the first.
 
-In the same run, right after our pages at the first size, it drives the Django peer
+In the same run, right after our pages at each size, it drives the Django peer
 (`../shared/peer-bench/run.sh`: django-appointment's booking page, its slot list and its
-trivial view, same connections and seconds) and prints our pages' requests/s as multiples of
-the peer's booking page (the target of the performance issue: 5x). Absolute figures move with
+trivial view, same connections and seconds), then prints one table: our pages and the peer's,
+requests/s and p95 at each size, and our requests/s as multiples of the peer's booking page
+measured beside them (the target of the performance issue: 5x). Absolute figures move with
 the machine's load; ratios measured together much less. `--no-peer` skips it; PEER_BENCH
 points elsewhere.
+
+`--explain-only` runs no load: for each size it counts every page's queries and runs
+EXPLAIN (ANALYZE, BUFFERS) on each (bench/prepare.py --analyze), printing the page's time
+in-process, its slowest query and any sequential scan of a big table; --plans DIR keeps the
+plans.
 """
 
 import argparse
@@ -34,6 +42,7 @@ PY = sys.executable
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 PEER = Path(os.environ.get("PEER_BENCH", ROOT.parent / "shared" / "peer-bench" / "run.sh"))
+PREFIX = os.environ.get("BENCH_DB_PREFIX", "clinic_bench_")
 PEER_TARGET = 5.0  # our key pages' req/s over the peer's booking page
 ORDER = [
     "ceiling",
@@ -85,7 +94,7 @@ function request()
     target = "/patients/" .. ids[(k %% #ids) + 1] .. "/book/"
     body = "day=" .. day .. "&time=" .. string.format("%%02d:00", hour) .. "&duration=60" ..
       "&clinician=" .. clinicians[(k %% #clinicians) + 1] .. "&room=" .. rooms[(k %% #rooms) + 1] ..
-      "&booking_key=" .. uuid()
+      "&far_ahead_confirmed=on&booking_key=" .. uuid()
   else
     target = path
     body = %(refused_body)s .. "&booking_key=" .. uuid()
@@ -113,7 +122,7 @@ def env_for(size: int) -> dict:
         "DEBUG": "0",
         "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-        "DATABASE_URL": f"{SERVER}/clinic_bench_{size}",
+        "DATABASE_URL": f"{SERVER}/{PREFIX}{size}",
         "SECURE_SSL_REDIRECT": "0",
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",
@@ -136,15 +145,41 @@ def manage(size, *args, check=True):
     )
 
 
+def is_seeded(size: int) -> bool:
+    """The size's database exists and holds scale data."""
+    import psycopg2
+
+    conn = psycopg2.connect(f"{SERVER}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [f"{PREFIX}{size}"])
+        exists = cur.fetchone() is not None
+    conn.close()
+    if not exists:
+        return False
+    conn = psycopg2.connect(f"{SERVER}/{PREFIX}{size}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('patients_patient') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return False
+            cur.execute(
+                "SELECT EXISTS (SELECT 1 FROM patients_patient WHERE email LIKE 'scale-%%')"
+            )
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
 def ensure_seeded(size: int) -> None:
     import psycopg2
 
     conn = psycopg2.connect(f"{SERVER}/postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [f"clinic_bench_{size}"])
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [f"{PREFIX}{size}"])
         if not cur.fetchone():
-            cur.execute(f"CREATE DATABASE clinic_bench_{size}")
+            cur.execute(f'CREATE DATABASE "{PREFIX}{size}"')
     conn.close()
     manage(size, "migrate", "--noinput")
     print(f"Seeding {size} patients (once per database; skipped when already there)...", flush=True)
@@ -157,6 +192,20 @@ def ensure_seeded(size: int) -> None:
     )
     if result.returncode and "already holds scale data" not in result.stderr:
         sys.exit(result.stderr)
+
+
+def prepare(size: int, *extra: str) -> dict:
+    """bench/prepare.py on the size's database: cookies, ids, query counts, EXPLAIN."""
+    prepared = subprocess.run(
+        [PY, "bench/prepare.py", *extra],
+        cwd=ROOT,
+        env=env_for(size),
+        capture_output=True,
+        text=True,
+    )
+    if prepared.returncode:
+        sys.exit(f"bench/prepare.py failed at {size:,} patients:\n{prepared.stderr[-3000:]}")
+    return json.loads(prepared.stdout.strip().splitlines()[-1])
 
 
 def wrk(url, script, seconds, connections) -> dict:
@@ -186,15 +235,7 @@ def worker_peak_rss_mb(master: int) -> float:
 
 def run_size(size: int, seconds: int, connections: int) -> dict:
     ensure_seeded(size)
-    prepared = subprocess.run(
-        [PY, "bench/prepare.py"],
-        cwd=ROOT,
-        env=env_for(size),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    prep = json.loads(prepared.stdout.strip().splitlines()[-1])
+    prep = prepare(size)
     workers = os.cpu_count() or 2
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{PORT}/ping", timeout=1)
@@ -311,31 +352,86 @@ def run_peer(seconds: int, connections: int) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def report_peer(runs, peer) -> None:
-    booking = peer["booking"]["rps"]
+def report_table(runs) -> None:
+    """One table: our pages and the peer's, req/s and p95 at each size, and our req/s as
+    multiples of the peer's booking page measured beside them at that size."""
+    sizes = [run["size"] for run in runs]
     print(
-        f"\nThe Django peer in the same run (django-appointment): booking page "
-        f"{booking:.0f} req/s, slot list {peer['slots']['rps']:.0f}, trivial view "
-        f"{peer['ceiling']['rps']:.0f}."
+        "\nOur pages and the Django peer's (django-appointment), measured together at each size;"
+        f"\n'x peer' = our req/s / the peer's booking page's (target {PEER_TARGET:.0f}x; the "
+        "ceiling's: / the peer's trivial view):"
     )
-    print(f"Our req/s as a multiple of the peer's booking page (target {PEER_TARGET:.0f}x):")
-    print(f"  {'page':<16}" + "".join(f"{run['size']:>12,}" for run in runs))
+    head = "".join(f" | {f'{size:,} patients':^27}" for size in sizes)
+    print(f"{'page':<18}{head}")
+    print(f"{'':<18}" + "".join(f" | {'req/s':>8} {'p95 ms':>8} {'x peer':>8}" for _ in sizes))
     for name in ORDER:
-        cells = "".join(f"{run['results'][name]['rps'] / booking:>11.1f}x" for run in runs)
-        print(f"  {name:<16}{cells}")
-    ceiling = ", ".join(
-        f"{run['results']['ceiling']['rps'] / peer['ceiling']['rps']:.2f}x" for run in runs
-    )
-    print(f"  (our trivial view / the peer's: {ceiling}: the two frameworks' ceilings)")
+        cells = ""
+        for run in runs:
+            r, peer = run["results"][name], run.get("peer")
+            versus = "ceiling" if name == "ceiling" else "booking"  # trivial view to trivial view
+            ratio = f"{r['rps'] / peer[versus]['rps']:.1f}x" if peer else "-"
+            cells += f" | {r['rps']:>8.0f} {r['p95'] / 1000:>8.1f} {ratio:>8}"
+        print(f"{name:<18}{cells}")
+    for page in ("booking", "slots", "ceiling"):
+        cells = ""
+        for run in runs:
+            peer = run.get("peer")
+            if peer:
+                cells += f" | {peer[page]['rps']:>8.0f} {'p99 ' + peer[page]['p99']:>8} {'':>8}"
+            else:
+                cells += f" | {'-':>8} {'-':>8} {'':>8}"
+        print(f"{'peer: ' + page:<18}{cells}")
+    print("(the peer reports p50 and p99, not p95)")
+
+
+def explain_only(sizes: list[int], only_seeded: bool, plans: str | None) -> None:
+    for size in sizes:
+        if not is_seeded(size):
+            if only_seeded:
+                print(f"\n{size:,} patients: {PREFIX}{size} is not seeded, skipped.")
+                continue
+            ensure_seeded(size)
+        extra = ["--analyze"] + (["--plans", str(Path(plans) / str(size))] if plans else [])
+        prep = prepare(size, *extra)
+        print(
+            f"\n{size:,} patients ({prep['patients']:,} seeded, {prep['reminders']:,} reminder "
+            "rows): EXPLAIN (ANALYZE, BUFFERS) of every query"
+        )
+        print(
+            f"{'page':<17} {'SQL':>4} {'ms in-process':>13} {'ms in SQL':>9} {'slowest':>8}  "
+            "seq scans of big tables / slowest query"
+        )
+        for name in ORDER:
+            if name == "ceiling":
+                continue
+            a = prep["analyze"][name]
+            print(
+                f"{name:<17} {prep['queries'][name]:>4} {a['page_ms']:>13.1f} "
+                f"{a['sql_ms']:>9.1f} {a['slowest_ms']:>8.1f}  "
+                f"{', '.join(prep['seq_scans'][name]) or 'none'} / {a['slowest_sql'][:70]}"
+            )
+        claim = ", ".join(prep["seq_scans"]["dispatcher_claim"]) or "none"
+        print(f"{'dispatcher':<17} claim query seq scans: {claim}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--pages", nargs="+", choices=ORDER, help="only these (and the ceiling)")
     parser.add_argument("--no-peer", action="store_true", help="skip the Django peer (no ratios)")
+    parser.add_argument(
+        "--only-seeded",
+        action="store_true",
+        help=f"skip a size whose database ({PREFIX}<N>) is not seeded instead of seeding it",
+    )
+    parser.add_argument(
+        "--explain-only",
+        action="store_true",
+        help="no load: EXPLAIN (ANALYZE, BUFFERS) every page's queries at each size",
+    )
+    parser.add_argument("--plans", help="with --explain-only: write the plans under this folder")
     args = parser.parse_args()
     if args.pages:
         ORDER[:] = ["ceiling", *(p for p in args.pages if p != "ceiling")]
@@ -345,19 +441,36 @@ def main():
         env=env_for(args.sizes[0]),
         check=True,
     )
-    runs = [run_size(args.sizes[0], args.seconds, args.connections)]
-    peer = None if args.no_peer else run_peer(args.seconds, args.connections)
-    runs += [run_size(size, args.seconds, args.connections) for size in args.sizes[1:]]
+    if args.explain_only:
+        explain_only(args.sizes, args.only_seeded, args.plans)
+        return
+    sizes = args.sizes
+    if args.only_seeded:
+        sizes = [size for size in sizes if is_seeded(size)]
+        for size in set(args.sizes) - set(sizes):
+            print(f"{PREFIX}{size} is not seeded: {size:,} patients skipped (--only-seeded).")
+        if not sizes:
+            sys.exit("No size is seeded.")
+    runs = []
+    for size in sizes:
+        run = run_size(size, args.seconds, args.connections)
+        # The peer right after our pages at each size: the ratios compare figures measured
+        # under the same conditions (its data does not grow; the machine's state may).
+        run["peer"] = None if args.no_peer else run_peer(args.seconds, args.connections)
+        runs.append(run)
     for run in runs:
         report(run)
-    if peer:
-        report_peer(runs, peer)
+    report_table(runs)
     if len(runs) >= 2:
-        small, large = runs[0], runs[-1]
-        print(f"\np95 at {large['size']:,} / p95 at {small['size']:,} patients, page by page:")
+        small = runs[0]
+        print(f"\np95 at each size / p95 at {small['size']:,} patients, page by page:")
+        print(f"  {'page':<16}" + "".join(f"{run['size']:>12,}" for run in runs[1:]))
         for name in ORDER:
-            ratio = large["results"][name]["p95"] / max(small["results"][name]["p95"], 1)
-            print(f"  {name:<16} {ratio:.2f}x")
+            cells = "".join(
+                f"{run['results'][name]['p95'] / max(small['results'][name]['p95'], 1):>11.2f}x"
+                for run in runs[1:]
+            )
+            print(f"  {name:<16}{cells}")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,19 @@ makes the signed-in users and their session cookies, the bench-only patients tha
 booking POSTs book, counts each page's SQL queries, and runs EXPLAIN on every one of them
 (and on the reminder dispatcher's claim), reporting any sequential scan of a big table.
 Prints one JSON object.
+
+With --analyze (bench/load.py --explain-only) it also times each page in-process (the median
+of five requests after the first; a POST once) and runs EXPLAIN (ANALYZE, BUFFERS) instead of
+EXPLAIN: the time in SQL and the slowest query per page; --plans DIR writes every plan there.
 """
 
+import argparse
 import json
 import os
 import re
+import statistics
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +35,6 @@ from django.contrib.auth.models import Group, User  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
@@ -79,7 +85,7 @@ def sign_in(client, account) -> None:
 def cookie_for(account) -> str:
     store = SessionStore()
     store[SESSION_KEY] = str(account.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[BACKEND_SESSION_KEY] = "accounts.backends.ClinicModelBackend"
     store[HASH_SESSION_KEY] = account.get_session_auth_hash()
     store.update(second_factor(account))
     store.set_expiry(24 * 3600)
@@ -149,18 +155,57 @@ def big_tables() -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def seq_scans(sql: str, big: set[str]) -> list[str]:
-    # A write in a request carries pghistory's context as a `SELECT set_config(...);` prefix:
-    # a write, not a read to explain (EXPLAIN would run the write after it).
+def explain(sql: str, analyze: bool = False, params=None) -> str | None:
+    """The plan of a read (None for a write: a write in a request carries pghistory's context
+    as a `SELECT set_config(...);` prefix, and EXPLAIN would run the write after it)."""
     if not sql.lstrip().upper().startswith("SELECT") or "set_config('pghistory." in sql:
-        return []
+        return None
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + sql)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    return sorted({t for t in re.findall(r"Seq Scan on (\w+)", plan) if t in big})
+        cursor.execute(("EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN ") + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def scans_in(plan: str | None, big: set[str]) -> list[str]:
+    return sorted({t for t in re.findall(r"Seq Scan on (\w+)", plan or "") if t in big})
+
+
+def seq_scans(sql: str, big: set[str], params=None) -> list[str]:
+    return scans_in(explain(sql, params=params), big)
+
+
+def analyze_page(name, queries, big, page_ms, plans_dir) -> tuple[dict, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each of a page's queries: the time in SQL, the slowest
+    query, the big tables read sequentially; the plans written to plans_dir/<name>.txt."""
+    total, slowest, slowest_sql, scans, text = 0.0, 0.0, "", set(), []
+    for number, query in enumerate(queries, 1):
+        plan = explain(query["sql"], analyze=True, params=query["params"])
+        if plan is None:
+            text.append(f"-- {number}: (a write, not explained)\n{query['sql']}\n")
+            continue
+        found = re.search(r"Execution Time: ([\d.]+) ms", plan)
+        ms = float(found.group(1)) if found else 0.0
+        total += ms
+        if ms >= slowest:
+            slowest, slowest_sql = ms, query["sql"]
+        scans.update(scans_in(plan, big))
+        text.append(f"-- {number}: {ms:.2f} ms\n{query['sql']}\n{plan}\n")
+    if plans_dir:
+        Path(plans_dir).mkdir(parents=True, exist_ok=True)
+        (Path(plans_dir) / f"{name}.txt").write_text("\n".join(text))
+    summary = {
+        "page_ms": page_ms,
+        "sql_ms": total,
+        "slowest_ms": slowest,
+        "slowest_sql": " ".join(slowest_sql.split())[:300],
+    }
+    return summary, sorted(scans)
 
 
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--analyze", action="store_true")
+    parser.add_argument("--plans")
+    args = parser.parse_args()
     staff = user("scale-reception", roles.CLINIC_STAFF)
     admin = user("bench-admin", roles.CLINIC_ADMIN, superuser=True)
     now = timezone.now()
@@ -236,7 +281,7 @@ def main():
     accounts = {"staff": staff, "admin": admin, "patient": patient_user, "waiter": waiter}
 
     big = big_tables()
-    queries, scans = {}, {}
+    queries, scans, analyzed = {}, {}, {}
     for name, (method, path, who) in pages.items():
         client = Client()
         if who:
@@ -249,18 +294,42 @@ def main():
             "room": rooms[0],
             "booking_key": "00000000-0000-4000-8000-000000000000",
         }
-        with CaptureQueriesContext(connection) as ctx:
+        # Every statement the request sends (CaptureQueriesContext would miss the first ones:
+        # a request's start empties the query log it slices).
+        sent: list[tuple] = []
+        started = time.perf_counter()
+        with connection.execute_wrapper(
+            lambda execute, sql, params, many, context, log=sent: (
+                log.append((sql, params, many)) or execute(sql, params, many, context)
+            )
+        ):
             if method == "GET":
                 response = client.get(path)
             elif name == "booking_valid":
-                data.update(day="2034-12-31", time="08:00")
+                # Beyond FAR_AHEAD_YEARS, as the bench's valid bookings: confirmed so.
+                data.update(day="2034-12-31", time="08:00", far_ahead_confirmed="on")
                 response = client.post(path.format(id=book_ids[-1]), data)
+                assert response.status_code == 302, "the valid booking was refused"
             else:
                 response = client.post(path, data)
+        page_ms = (time.perf_counter() - started) * 1000
         assert response.status_code in (200, 302), (name, response.status_code)
         assert "two-factor" not in response.get("Location", ""), (name, response["Location"])
-        queries[name] = len(ctx.captured_queries)
-        scans[name] = sorted({t for q in ctx.captured_queries for t in seq_scans(q["sql"], big)})
+        captured = [{"sql": sql, "params": params} for sql, params, many in sent if not many]
+        queries[name] = len(sent)
+        if args.analyze:
+            if method == "GET":
+                times = []
+                for _ in range(5):
+                    started = time.perf_counter()
+                    client.get(path)
+                    times.append((time.perf_counter() - started) * 1000)
+                page_ms = statistics.median(times)
+            analyzed[name], scans[name] = analyze_page(name, captured, big, page_ms, args.plans)
+        else:
+            scans[name] = sorted(
+                {t for q in captured for t in seq_scans(q["sql"], big, q["params"])}
+            )
     TreatmentSession.objects.filter(patient_id=book_ids[-1]).delete()
 
     claim = (
@@ -280,6 +349,7 @@ def main():
                 "pages": pages,
                 "queries": queries,
                 "seq_scans": scans,
+                "analyze": analyzed,
                 "book_ids": book_ids,
                 "clinicians": clinicians,
                 "rooms": rooms,

@@ -218,6 +218,9 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # First: refuses sign-ins while a username/address is locked out.
     "axes.backends.AxesStandaloneBackend",
+    # ModelBackend reading the user's roles with the user (one query a request, not two).
+    "accounts.backends.ClinicModelBackend",
+    # Sessions signed in before ClinicModelBackend name this one: they stay signed in.
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"

@@ -124,7 +124,7 @@ class SessionTimeForm(forms.Form):
         self.today = today or local_day(timezone.now(), clinic_tz())
         self.fields["clinician"].queryset = clinicians()
         self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
-        self.fields["room"].queryset = Room.objects.filter(is_active=True)
+        self.fields["room"].queryset = Room.objects.filter(is_active=True).select_related("site")
         if patient is not None:
             self._fields_for(patient, user)
 
@@ -252,7 +252,7 @@ class SlotPickForm(forms.Form):
         self.fields["site"].queryset = sites
         self.fields["site"].label_from_instance = lambda site: site.name
         self.fields["clinician"].queryset = clinicians()
-        self.fields["room"].queryset = Room.objects.filter(is_active=True)
+        self.fields["room"].queryset = Room.objects.filter(is_active=True).select_related("site")
 
     def site_or(self, default):
         return (self.is_valid() and self.cleaned_data.get("site")) or default
@@ -601,7 +601,7 @@ class ScheduleForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["clinician"].queryset = clinicians()
-        self.fields["room"].queryset = Room.objects.filter(is_active=True)
+        self.fields["room"].queryset = Room.objects.filter(is_active=True).select_related("site")
 
     def parsed(self) -> dict:
         """The fields that parsed (an invalid one is simply left out)."""

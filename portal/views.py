@@ -274,7 +274,7 @@ class WelcomeView(PasswordResetConfirmView):
     template_name = "portal/welcome.html"
     reset_url_token = "set-password"  # noqa: S105 - the URL word standing in for the token
     post_reset_login = True
-    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+    post_reset_login_backend = "accounts.backends.ClinicModelBackend"
     success_url = reverse_lazy("portal_home")
 
     def get_user(self, uidb64):

@@ -20,8 +20,8 @@ from .tasks import nudge_dispatcher
 
 
 @receiver(session_changed, dispatch_uid="reminders.plan_for_session")
-def plan_for_session(sender, *, session, now, **kwargs):
-    services.plan_for_session(session, now=now)
+def plan_for_session(sender, *, session, now, created=False, **kwargs):
+    services.plan_for_session(session, now=now, created=created)
     transaction.on_commit(nudge_dispatcher)
 
 

@@ -132,13 +132,18 @@ def wanted_reminders(session: TreatmentSession, *, now: datetime) -> list[Wanted
     return wanted
 
 
-def plan_for_session(session: TreatmentSession, *, now: datetime) -> None:
-    """Bring the session's stored reminders in line with what it should have now."""
+def plan_for_session(session: TreatmentSession, *, now: datetime, created: bool = False) -> None:
+    """Bring the session's stored reminders in line with what it should have now.
+    `created`: the session was just booked, so it has none to read."""
     wanted = {w.key: w for w in wanted_reminders(session, now=now)}
-    existing = {
-        (r.follow_up_id, r.kind, r.channel, r.occasion): r
-        for r in session.reminders.exclude(kind__in=ONE_OFF_KINDS)
-    }
+    existing = (
+        {}
+        if created
+        else {
+            (r.follow_up_id, r.kind, r.channel, r.occasion): r
+            for r in session.reminders.exclude(kind__in=ONE_OFF_KINDS)
+        }
+    )
     to_create, to_update = [], []
     for key, w in wanted.items():
         row = existing.get(key)

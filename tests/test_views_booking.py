@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from tests.factories import PatientFactory, ProductLotFactory, RoomFactory, book, clinician
+from tests.factories import PatientFactory, ProductLotFactory, RoomFactory, at, book, clinician
 from treatments.models import TreatmentSession
 
 pytestmark = pytest.mark.django_db
@@ -135,6 +135,42 @@ def test_double_submission_books_once(staff_client, patient, doctor, room):
     second = post(staff_client, patient, data)  # double click / back and resubmit
     assert first["Location"] == second["Location"]
     assert TreatmentSession.objects.filter(patient=patient).count() == 1
+
+
+# The booking POST's queries (issue 18: 34 before, at most 12 now). In production: the
+# session, the user with their roles, the second factor's device, the patient, the form's
+# clinician and room (with its site), the protocol in force, the locks (one statement), the
+# checks (one statement: role, key, gap, slot, availability), and the INSERTs of the session,
+# its follow-ups and its reminders. Here: no second-factor device, but the test's transaction
+# makes the service's transaction a SAVEPOINT and its RELEASE (two more).
+BOOKING_POST_QUERIES = 11 + 2
+# Refused (the six-month gap): the page again, with the earliest date and the free slots.
+REFUSED_BOOKING_POST_QUERIES = 22
+
+
+def test_a_booking_takes_a_constant_few_queries(
+    staff_client, doctor, room, django_assert_max_num_queries
+):
+    lot_of_history = PatientFactory()
+    for year in (2019, 2020, 2021, 2022):  # more sessions of the patient: not more queries
+        book(lot_of_history, date(year, 3, 10), now=at(date(year, 2, 1)))
+    for patient in (PatientFactory(), lot_of_history):
+        with django_assert_max_num_queries(BOOKING_POST_QUERIES):
+            response = post(staff_client, patient, form_data(doctor, room, day="2027-03-10"))
+        assert response.status_code == 302
+        room = RoomFactory()  # the first booking took the slot
+        doctor = clinician()
+    session = TreatmentSession.objects.filter(patient=lot_of_history).latest("starts_at")
+    assert session.follow_ups.count() and session.reminders.count()
+
+
+def test_a_refused_booking_takes_a_constant_few_queries(
+    staff_client, patient, doctor, room, django_assert_max_num_queries
+):
+    book(patient, date(2027, 3, 10))
+    with django_assert_max_num_queries(REFUSED_BOOKING_POST_QUERIES):
+        response = post(staff_client, patient, form_data(doctor, room, day="2027-04-10"))
+    assert "Friday 10 September 2027" in response.context["form"].errors["day"][0]
 
 
 def test_preview(staff_client, patient):

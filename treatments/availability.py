@@ -11,12 +11,17 @@ and rooms out of service refuse always.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models.functions import JSONObject
 
 from sites import hours
 from sites.models import ClinicianAbsence, OpeningHours, Site, SiteClosure, WorkingHours
@@ -98,53 +103,119 @@ class Availability:
         return None
 
 
-def load(site: Site, first_day: date, last_day: date) -> Availability:
-    """Everything that decides availability at `site` from `first_day` to `last_day` (its
-    clock), in five queries (unordered: the models' default ordering would join the site
-    only to sort by its name)."""
-    tz = site.tz
+def _querysets(site_id: int, tz: ZoneInfo, first_day: date, last_day: date) -> dict:
+    """The five row sets that decide availability at the site from `first_day` to
+    `last_day` (its clock), as (values) querysets named by what they hold."""
     range_start = datetime.combine(first_day - timedelta(days=1), time(0), tzinfo=tz)
     range_end = datetime.combine(last_day + timedelta(days=2), time(0), tzinfo=tz)
-    opening = list(
-        OpeningHours.objects.filter(site=site).order_by().values_list("weekday", "opens", "closes")
+    return {
+        "opening": OpeningHours.objects.filter(site_id=site_id).values(
+            "weekday", "opens", "closes"
+        ),
+        "closures": SiteClosure.objects.filter(
+            site_id=site_id, first_day__lte=last_day, last_day__gte=first_day
+        ).values("first_day", "last_day"),
+        "working": WorkingHours.objects.filter(site_id=site_id).values(
+            "clinician_id", "weekday", "opens", "closes"
+        ),
+        "absences": ClinicianAbsence.objects.filter(
+            starts_at__lt=range_end, ends_at__gt=range_start
+        ).values("clinician_id", "starts_at", "ends_at"),
+        "outages": RoomOutOfService.objects.filter(
+            room__site_id=site_id, starts_at__lt=range_end, ends_at__gt=range_start
+        ).values("room_id", "starts_at", "ends_at"),
+    }
+
+
+def _as_json_array(rows) -> ArraySubquery:
+    """A values queryset as one array of JSON objects (its fields by name)."""
+    fields = list(rows.query.values_select)
+    return ArraySubquery(rows.values(row=JSONObject(**{f: f for f in fields})))
+
+
+def annotations_for(site: Site, first_day: date, last_day: date, *, prefix: str = "av_") -> dict:
+    """What `load` reads, as annotations for any one-row query (PostgreSQL): the booking
+    service reads them in the statement of its other checks. `from_row` makes the
+    Availability of that row."""
+    sets = _querysets(site.pk, site.tz, first_day, last_day)
+    return {prefix + name: _as_json_array(rows) for name, rows in sets.items()}
+
+
+def from_row(site: Site, row: dict, *, prefix: str = "av_") -> Availability:
+    """The Availability of a row read with `annotations_for` (its values by name)."""
+
+    def rows(name):
+        return [json.loads(item) if isinstance(item, str) else item for item in row[prefix + name]]
+
+    return _build(
+        site,
+        opening=[
+            (r["weekday"], time.fromisoformat(r["opens"]), time.fromisoformat(r["closes"]))
+            for r in rows("opening")
+        ],
+        closures=[
+            (date.fromisoformat(r["first_day"]), date.fromisoformat(r["last_day"]))
+            for r in rows("closures")
+        ],
+        working=[
+            (
+                r["clinician_id"],
+                r["weekday"],
+                time.fromisoformat(r["opens"]),
+                time.fromisoformat(r["closes"]),
+            )
+            for r in rows("working")
+        ],
+        absences=[
+            (r["clinician_id"], _instant(r["starts_at"]), _instant(r["ends_at"]))
+            for r in rows("absences")
+        ],
+        outages=[
+            (r["room_id"], _instant(r["starts_at"]), _instant(r["ends_at"]))
+            for r in rows("outages")
+        ],
     )
-    closed: set[date] = set()
-    for first, last in (
-        SiteClosure.objects.filter(site=site, first_day__lte=last_day, last_day__gte=first_day)
-        .order_by()
-        .values_list("first_day", "last_day")
-    ):
-        closed.update(hours.days(first, last))
-    working: dict[int, Weekly] = defaultdict(list)
-    for clinician_id, weekday, opens, closes in (
-        WorkingHours.objects.filter(site=site)
-        .order_by()
-        .values_list("clinician_id", "weekday", "opens", "closes")
-    ):
-        working[clinician_id].append((weekday, opens, closes))
-    absences: dict[int, list[hours.Interval]] = defaultdict(list)
-    for clinician_id, starts, ends in (
-        ClinicianAbsence.objects.filter(starts_at__lt=range_end, ends_at__gt=range_start)
-        .order_by()
-        .values_list("clinician_id", "starts_at", "ends_at")
-    ):
-        absences[clinician_id].append((starts, ends))
-    outages: dict[int, list[hours.Interval]] = defaultdict(list)
-    for room_id, starts, ends in (
-        RoomOutOfService.objects.filter(
-            room__site=site, starts_at__lt=range_end, ends_at__gt=range_start
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def load(site: Site, first_day: date, last_day: date) -> Availability:
+    """Everything that decides availability at `site` from `first_day` to `last_day` (its
+    clock): one query on PostgreSQL (five arrays in one row), five elsewhere."""
+    if connection.vendor == "postgresql":
+        row: dict[str, Any] = dict(
+            Site.objects.filter(pk=site.pk)
+            .order_by()
+            .values(**annotations_for(site, first_day, last_day))
+            .get()
         )
-        .order_by()
-        .values_list("room_id", "starts_at", "ends_at")
-    ):
-        outages[room_id].append((starts, ends))
+        return from_row(site, row)
+    sets = _querysets(site.pk, site.tz, first_day, last_day)
+    return _build(site, **{name: [tuple(r.values()) for r in rows] for name, rows in sets.items()})
+
+
+def _build(site: Site, *, opening, closures, working, absences, outages) -> Availability:
+    closed: set[date] = set()
+    for first, last in closures:
+        closed.update(hours.days(first, last))
+    by_clinician: dict[int, Weekly] = defaultdict(list)
+    for clinician_id, weekday, opens, closes in working:
+        by_clinician[clinician_id].append((weekday, opens, closes))
+    away: dict[int, list[hours.Interval]] = defaultdict(list)
+    for clinician_id, starts, ends in absences:
+        away[clinician_id].append((starts, ends))
+    out: dict[int, list[hours.Interval]] = defaultdict(list)
+    for room_id, starts, ends in outages:
+        out[room_id].append((starts, ends))
     return Availability(
-        site_tz=tz,
+        site_tz=site.tz,
         city=site.city,
         has_hours=bool(opening),
-        opening=opening,
+        opening=list(opening),
         closed_days=closed,
-        working=dict(working),
-        absences=dict(absences),
-        outages=dict(outages),
+        working=dict(by_clinician),
+        absences=dict(away),
+        outages=dict(out),
     )

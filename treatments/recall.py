@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
 from patients.models import Patient
 
@@ -21,8 +21,22 @@ def due_patients(*, today: date, within_weeks: int = DEFAULT_WEEKS) -> QuerySet[
     `gap_until` of their live sessions, on the sessions' sites' calendars) by `today` +
     `within_weeks` weeks; the soonest due first. Annotated: `last_day` (their latest live
     session's day), `due_day`, and their latest recorded follow-up's `rating`, `density`
-    and `seen_on` (None if none yet)."""
-    live = Q(sessions__status__in=LIVE_STATUSES)
+    and `seen_on` (None if none yet).
+
+    Each patient is joined to their latest live session (the one no live session of theirs
+    ends its gap after), so PostgreSQL walks live sessions by `gap_until`
+    (session_live_gap_until_idx) and stops at the page's end, instead of grouping every
+    patient's sessions (0.7 s at 100,000 patients, seconds at 1,000,000)."""
+    live = Q(status__in=LIVE_STATUSES)
+    later = TreatmentSession.objects.filter(live, patient=OuterRef("pk")).filter(
+        Q(gap_until__gt=OuterRef("latest__gap_until"))
+        | Q(gap_until=OuterRef("latest__gap_until"), pk__gt=OuterRef("latest__pk"))
+    )
+    last_day = (
+        TreatmentSession.objects.filter(live, patient=OuterRef("pk"))
+        .order_by("-local_date")
+        .values("local_date")[:1]
+    )
     latest_done = FollowUp.objects.filter(
         session__patient=OuterRef("pk"), status=FollowUpStatus.DONE
     ).order_by("-seen_on", "-pk")
@@ -31,13 +45,13 @@ def due_patients(*, today: date, within_weeks: int = DEFAULT_WEEKS) -> QuerySet[
     )
     return (
         Patient.objects.filter(merged_into__isnull=True)
-        .annotate(
-            last_day=Max("sessions__local_date", filter=live),
-            due_day=Max("sessions__gap_until", filter=live),
-        )
-        .filter(due_day__lte=today + timedelta(weeks=within_weeks))
+        .alias(latest=FilteredRelation("sessions", condition=Q(sessions__status__in=LIVE_STATUSES)))
+        .filter(latest__gap_until__lte=today + timedelta(weeks=within_weeks))
+        .exclude(Exists(later))
         .exclude(Exists(booked))
         .annotate(
+            due_day=F("latest__gap_until"),
+            last_day=Subquery(last_day),
             rating=Subquery(latest_done.values("patient_rating")[:1]),
             density=Subquery(latest_done.values("hair_density_per_cm2")[:1]),
             seen_on=Subquery(latest_done.values("seen_on")[:1]),

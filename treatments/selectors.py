@@ -42,9 +42,7 @@ from .models import (
     WaitlistOffer,
     WaitlistStatus,
     due_by,
-    due_now_on,
     overdue_on,
-    upcoming_on,
 )
 
 
@@ -549,19 +547,23 @@ def follow_up_counts(*, today: date) -> dict:
     """Overdue now, due now (in their window), due this week (to Sunday), adherence over
     the last 90 days.
 
-    Two queries over index ranges (planned follow-ups due by Sunday or in their window;
-    follow-ups due in the last 90 days), never a scan of the whole table.
+    Two index-only queries over index ranges (planned follow-ups whose window opens by
+    Sunday; follow-ups due in the last 90 days), never a scan of the whole table.
     """
     week_end = _week_end(today)
     since = today - timedelta(days=90)
     # Count due_date (in the indexes, never null), not id: reading the id would fetch every
     # row from the table instead of counting index entries.
+    # overdue_on, upcoming_on (to Sunday) and due_now_on without their status condition,
+    # which the WHERE holds: each needs due_from <= week_end (due_from <= due_date, a CHECK),
+    # so PostgreSQL counts entries of follow_up_planned_window_idx alone (index-only). With
+    # the status in the counts' filters it read the table: 1 s at 1,000,000 patients.
     counts = FollowUp.objects.filter(
-        Q(due_date__lte=week_end) | Q(due_from__lte=today), status=FollowUpStatus.PLANNED
+        status=FollowUpStatus.PLANNED, due_from__lte=week_end
     ).aggregate(
-        overdue=Count("due_date", filter=overdue_on(today)),
-        due_this_week=Count("due_date", filter=upcoming_on(today) & Q(due_date__lte=week_end)),
-        due_now=Count("due_date", filter=due_now_on(today)),
+        overdue=Count("due_date", filter=Q(due_date__lt=today)),
+        due_this_week=Count("due_date", filter=Q(due_date__gte=today, due_date__lte=week_end)),
+        due_now=Count("due_date", filter=Q(due_from__lte=today, due_until__gte=today)),
     )
     counts.update(
         FollowUp.objects.filter(due_date__gte=since, due_date__lt=today).aggregate(

@@ -70,12 +70,16 @@ import string
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import F, Max
+from django.db.models import Exists, F, Max, Value
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from accounts import roles
@@ -165,7 +169,6 @@ def book_session(
     """
     now = now or timezone.now()
     _check_times(starts_at, ends_at, now)
-    _check_clinician(clinician)
     protocol = ProtocolVersion.objects.in_force_on(rules.local_day(now, clinic_tz()))
     session = TreatmentSession(
         patient=patient,
@@ -180,20 +183,29 @@ def book_session(
         booked_at=now,
         notes=notes,
         booking_key=booking_key,
-        site_id=room.site_id,
+        site=room.site,  # read with the room (the booking form's select_related)
     )
     session.set_calendar_days(session.site.tz)
     if nsaid_decision.strip():
         _set_nsaid_decision(session, decision=nsaid_decision, clinician=booked_by, now=now)
     try:
         with transaction.atomic():
-            _lock_patient(patient)
-            if booking_key and TreatmentSession.objects.filter(booking_key=booking_key).exists():
+            # The patient's row lock, then the clinician's and the room's (one statement),
+            # then every check on what the locks let through (one more): see _booking_checks.
+            merged_into = _lock_for_booking(session)
+            checks = _booking_checks(session, booking_key=booking_key)
+            _check_clinician(clinician, in_role=checks["is_clinician"])
+            _refuse_merged(merged_into)
+            if checks["key_used"]:
                 return _booked_with_key(booking_key, patient)
-            _check_gap(session)
-            _lock_slot_resources(session)
-            _check_slot(session)
-            _check_availability(session, override_reason=override_reason, by=booked_by)
+            _check_gap(session, others=checks["others"])
+            _check_slot(session, clashes=(checks["clinician_clash"], checks["room_clash"]))
+            _check_availability(
+                session,
+                override_reason=override_reason,
+                by=booked_by,
+                available=checks["availability"],
+            )
             _check_nsaid_notice(
                 session,
                 now=now,
@@ -201,19 +213,107 @@ def book_session(
                 await_decision=await_nsaid_decision,
             )
             # booking_key's uniqueness is the pre-check's and the constraint's (see below).
+            # The five CHECK constraints of a session (ends after it starts, a positive gap,
+            # gap_until after the day, a cancellation's reason, a completion's time) hold
+            # by construction here (_check_times, the protocol's own constraint,
+            # set_calendar_days, a scheduled status), and PostgreSQL enforces them on the
+            # INSERT: not asked again one query (and two savepoints) each.
             session.full_clean(
-                exclude=["patient", "clinician", "room", "protocol", "booked_by", "booking_key"]
+                exclude=[
+                    "patient",
+                    "clinician",
+                    "room",
+                    "site",
+                    "protocol",
+                    "booked_by",
+                    "booking_key",
+                ],
+                validate_constraints=False,
             )
             session.save()
             if session.nsaid_decided_at:
                 _keep_nsaid_decision(session)
-            _plan_follow_ups(session)
-            _changed(session, now=now)
+            _plan_follow_ups(session, new=True)
+            _changed(session, now=now, created=True)
     except IntegrityError as exc:
         if booking_key and constraint_name(exc) == BOOKING_KEY_CONSTRAINT:
             return _booked_with_key(booking_key, patient)
         raise _constraint_error(exc, session) from exc
     return session
+
+
+def _lock_for_booking(session: TreatmentSession) -> int | None:
+    """_lock_patient's row lock, then _lock_slot_resources' clinician and room locks, in
+    that order and in one statement: the advisory locks are taken in the select list of a
+    query over the locked row, which PostgreSQL evaluates only once it holds the row lock.
+    Returns the patient's merged_into_id (for _refuse_merged)."""
+    if connection.vendor != "postgresql":
+        merged_into = _lock_patient_row(session.patient)
+        _lock_slot_resources(session)
+        return merged_into
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT locked.merged_into_id, pg_advisory_xact_lock(%s, %s), "
+            "pg_advisory_xact_lock(%s, %s) FROM (SELECT merged_into_id FROM patients_patient "
+            "WHERE id = %s FOR NO KEY UPDATE) AS locked",
+            [
+                _CLINICIAN_LOCK,
+                session.clinician_id,
+                _ROOM_LOCK,
+                session.room_id,
+                session.patient_id,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:  # no such patient: the INSERT will say so; the slot is still serialised
+        _lock_slot_resources(session)
+        return None
+    return row[0]
+
+
+def _booking_checks(session: TreatmentSession, *, booking_key) -> dict:
+    """What book_session checks, read in one statement after its locks (a fresh snapshot in
+    READ COMMITTED, so it sees every booking committed before the locks were granted):
+    whether the clinician has the Clinician role, whether the booking key was used, the
+    patient's live sessions (for the gap), whether the clinician or the room is taken then,
+    and the site's availability that day. Other databases: one query each."""
+    live = TreatmentSession.objects.filter(status__in=LIVE_STATUSES)
+    overlapping = live.filter(starts_at__lt=session.ends_at, ends_at__gt=session.starts_at)
+    in_role = Group.objects.filter(user=session.clinician_id, name=roles.CLINICIAN)
+    key_used = TreatmentSession.objects.filter(booking_key=booking_key)
+    others = live.filter(patient_id=session.patient_id)
+    clinician_busy = overlapping.filter(clinician_id=session.clinician_id)
+    room_busy = overlapping.filter(room_id=session.room_id)
+    day = session.local_date
+    if connection.vendor != "postgresql":
+        return {
+            "is_clinician": in_role.exists(),
+            "key_used": bool(booking_key) and key_used.exists(),
+            "others": [s.as_booked_day() for s in others.only("local_date", "gap_months")],
+            "clinician_clash": clinician_busy.exists(),
+            "room_clash": room_busy.exists(),
+            "availability": availability.load(session.site, day, day),
+        }
+    row: dict[str, Any] = dict(
+        Patient.objects.filter(pk=session.patient_id)
+        .order_by()
+        .values(
+            is_clinician=Exists(in_role),
+            key_used=Exists(key_used) if booking_key else Value(False),
+            others=ArraySubquery(
+                others.order_by().values(row=JSONObject(day="local_date", gap="gap_months"))
+            ),
+            clinician_clash=Exists(clinician_busy),
+            room_clash=Exists(room_busy),
+            **availability.annotations_for(session.site, day, day),
+        )
+        .get()
+    )
+    row["others"] = [
+        rules.BookedDay(date.fromisoformat(item["day"]), item["gap"]) for item in row["others"]
+    ]
+    row["availability"] = availability.from_row(session.site, row)
+    return row
 
 
 def _booked_with_key(booking_key, patient) -> TreatmentSession:
@@ -1124,9 +1224,12 @@ def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
         )
 
 
-def _check_clinician(clinician) -> None:
-    """Sessions are booked with a clinician: an active user in the Clinician role."""
-    if not (clinician.is_active and clinician.groups.filter(name=roles.CLINICIAN).exists()):
+def _check_clinician(clinician, *, in_role: bool | None = None) -> None:
+    """Sessions are booked with a clinician: an active user in the Clinician role.
+    `in_role`: whether they have the role, when the caller already read it."""
+    if in_role is None:
+        in_role = clinician.groups.filter(name=roles.CLINICIAN).exists()
+    if not (clinician.is_active and in_role):
         raise ValidationError(
             "%(name)s is not a clinician; choose a clinician for the session.",
             code="not_a_clinician",
@@ -1153,16 +1256,25 @@ def _lock_patient(patient: Patient) -> None:
     the key-share locks that inserts referencing the patient take. A record merged into
     another takes no more sessions: they would escape the gap check of the kept record.
     """
+    _refuse_merged(_lock_patient_row(patient))
+
+
+def _lock_patient_row(patient: Patient) -> int | None:
+    """_lock_patient's lock; returns the record's merged_into_id."""
     merged_into = (
         Patient.objects.select_for_update(no_key=True)
         .filter(pk=patient.pk)
         .values_list("merged_into_id", flat=True)
     )
-    if merged_into and merged_into[0]:  # a duplicate merged away (treatments.merges)
+    return merged_into[0] if merged_into else None
+
+
+def _refuse_merged(merged_into: int | None) -> None:
+    if merged_into:  # a duplicate merged away (treatments.merges)
         raise ValidationError(
             "This record was merged into record no. %(kept)s: book there.",
             code="patient_merged",
-            params={"kept": merged_into[0]},
+            params={"kept": merged_into},
         )
 
 
@@ -1210,13 +1322,15 @@ def _other_live_sessions(session: TreatmentSession):
     return qs.exclude(pk=session.pk) if session.pk else qs
 
 
-def _check_gap(session: TreatmentSession) -> None:
-    others = [
-        s.as_booked_day()
-        for s in _other_live_sessions(session)
-        .filter(patient_id=session.patient_id)
-        .only("local_date", "gap_months")
-    ]
+def _check_gap(session: TreatmentSession, *, others: list[rules.BookedDay] | None = None) -> None:
+    """`others`: the patient's other live sessions, when the caller already read them."""
+    if others is None:
+        others = [
+            s.as_booked_day()
+            for s in _other_live_sessions(session)
+            .filter(patient_id=session.patient_id)
+            .only("local_date", "gap_months")
+        ]
     conflicts = rules.gap_conflicts(
         session.local_date, gap_months=session.gap_months, others=others
     )
@@ -1265,22 +1379,35 @@ def _lock_slot_resources(session: TreatmentSession) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ROOM_LOCK, session.room_id])
 
 
-def _check_slot(session: TreatmentSession) -> None:
-    overlapping = _other_live_sessions(session).filter(
-        starts_at__lt=session.ends_at, ends_at__gt=session.starts_at
-    )
-    if overlapping.filter(clinician_id=session.clinician_id).exists():
+def _check_slot(session: TreatmentSession, *, clashes: tuple[bool, bool] | None = None) -> None:
+    """`clashes`: whether the clinician and the room are taken then, when already read."""
+    if clashes is None:
+        overlapping = _other_live_sessions(session).filter(
+            starts_at__lt=session.ends_at, ends_at__gt=session.starts_at
+        )
+        clashes = (
+            overlapping.filter(clinician_id=session.clinician_id).exists(),
+            overlapping.filter(room_id=session.room_id).exists(),
+        )
+    if clashes[0]:
         raise _slot_error("clinician")
-    if overlapping.filter(room_id=session.room_id).exists():
+    if clashes[1]:
         raise _slot_error("room")
 
 
-def _check_availability(session: TreatmentSession, *, override_reason: str, by) -> None:
+def _check_availability(
+    session: TreatmentSession,
+    *,
+    override_reason: str,
+    by,
+    available: availability.Availability | None = None,
+) -> None:
     """Opening and working hours, absences, rooms out of service (treatments.availability,
-    which the slot finder asks too). An override with a reason books anyway and is stored."""
+    which the slot finder asks too). An override with a reason books anyway and is stored.
+    `available`: the site's availability that day, when the caller already read it."""
     session.availability_override_reason, session.availability_override_by = "", None
-    site = session.site
-    available = availability.load(site, session.local_date, session.local_date)
+    if available is None:
+        available = availability.load(session.site, session.local_date, session.local_date)
     refusal = available.refusal(
         session.starts_at,
         session.ends_at,
@@ -1373,18 +1500,20 @@ def _constraint_error(exc: IntegrityError, session: TreatmentSession) -> Excepti
     return exc
 
 
-def _changed(session: TreatmentSession, *, now: datetime) -> None:
-    """Tell the layers above (the reminders app plans its rows) inside this transaction."""
-    signals.session_changed.send(sender=TreatmentSession, session=session, now=now)
+def _changed(session: TreatmentSession, *, now: datetime, created: bool = False) -> None:
+    """Tell the layers above (the reminders app plans its rows) inside this transaction.
+    `created`: the session was just booked (it has no reminders yet)."""
+    signals.session_changed.send(sender=TreatmentSession, session=session, now=now, created=created)
 
 
 # --- Follow-up planning ---------------------------------------------------------------------
 
 
-def _plan_follow_ups(session: TreatmentSession) -> None:
-    """Create the follow-ups of the session's protocol plan that do not exist yet."""
+def _plan_follow_ups(session: TreatmentSession, *, new: bool = False) -> None:
+    """Create the follow-ups of the session's protocol plan that do not exist yet (`new`: a
+    session just booked, which has none)."""
     due = rules.follow_up_due_dates(session.local_date, terms=session.protocol.terms)
-    existing = set(session.follow_ups.values_list("kind", flat=True))
+    existing = set() if new else set(session.follow_ups.values_list("kind", flat=True))
     FollowUp.objects.bulk_create(
         _set_window(FollowUp(session=session, kind=kind, due_date=day), session)
         for kind, day in due.items()

@@ -15,7 +15,7 @@ the recall list to call): a slot is offered only where
 Slots lie on a grid from each opening interval's start, one slot length apart
 (DEFAULT_SESSION_MINUTES unless `duration` is given). A site without opening hours is
 searched from SLOT_DAY_START to SLOT_DAY_END every day. Everything is loaded for the whole
-range at once (ten queries, whatever the range and the number of sessions: pinned in
+range at once (six queries, whatever the range and the number of sessions: pinned in
 tests/test_scheduling.py) and computed in Python, the busy times bucketed by day so each
 start looks only at its own day's (bench/slots.py measures a month at the bench data).
 

@@ -37,6 +37,7 @@ from treatments.models import (
 from treatments.photos import photo_response
 from ui.forms import PhotoCompareForm, add_service_error, compare_context, page_number
 from ui.pagination import window
+from ui.rows import day_and_month, link_maker, short_day
 
 from .common import now_and_today
 
@@ -119,6 +120,27 @@ def _review_filters(request, today, *, default_status="overdue"):
     return form, status, qs
 
 
+def _review_rows(qs):
+    """Only what the review's table shows: far fewer fields to read and build per row."""
+    return (
+        qs.select_related(None)
+        .select_related("session__patient", "session__clinician")
+        .only(
+            "kind",
+            "status",
+            "due_date",
+            "due_from",
+            "seen_on",
+            "session__local_date",
+            "session__patient__first_name",
+            "session__patient__last_name",
+            "session__clinician__first_name",
+            "session__clinician__last_name",
+            "session__clinician__username",
+        )
+    )
+
+
 @permission_required("treatments.review_followup")
 def follow_up_review(request):
     now, today = now_and_today()
@@ -128,7 +150,13 @@ def follow_up_review(request):
     form, status, qs = _review_filters(
         request, today, default_status="overdue" if counts["overdue"] else "week"
     )
-    page = window(qs, page_number(request.GET), 50)
+    page = window(_review_rows(qs), page_number(request.GET), 50)
+    patient_link, record_link = link_maker("patient_detail"), link_maker("follow_up_record")
+    for f in page:  # the cells prepared once (ui.rows): the page's dearest part before
+        f.patient_url, f.record_url = patient_link(f.session.patient_id), record_link(f.pk)
+        f.due_label = short_day(f.due_date, weekday=True)
+        f.session_day_label, f.seen_label = short_day(f.session.local_date), short_day(f.seen_on)
+        f.due_from_label = day_and_month(f.due_from)
     query = request.GET.copy()
     query.pop("page", None)
     return render(

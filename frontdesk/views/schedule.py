@@ -7,7 +7,9 @@ from django.shortcuts import render
 from accounts.decorators import permission_required
 from frontdesk.forms import ScheduleForm
 from treatments import selectors
+from treatments.formatting import session_span
 from treatments.models import Room
+from ui.rows import link_maker
 
 from .common import now_and_today
 
@@ -30,6 +32,12 @@ def schedule(request):
         clinician_id=clinician_id,
         room_id=room_id,
     )
+    session_link, patient_link = link_maker("session_detail"), link_maker("patient_detail")
+    for entries in by_day.values():  # the cells prepared once (ui.rows), not in every row
+        for e in entries:
+            s = e.session
+            e.session_url, e.patient_url = session_link(s.pk), patient_link(s.patient_id)
+            e.times = session_span(s)  # on the session's site's clock, named
     return render(
         request,
         "staff/schedule.html",
