@@ -103,6 +103,7 @@ def subject_access_report(
         .select_related(
             "clinician",
             "room",
+            "site",
             "protocol",
             "booked_by",
             "checked_in_by",
@@ -421,9 +422,11 @@ def _record(patient: Patient, when) -> dict[str, Any]:
 def _session(s: TreatmentSession, when) -> dict[str, Any]:
     return {
         "id": s.pk,
-        "starts_at": when(s.starts_at),
-        "ends_at": when(s.ends_at),
+        # On the session's site's clock, as every page shows it (its day is the site's).
+        "starts_at": s.starts_at.astimezone(s.tz),
+        "ends_at": s.ends_at.astimezone(s.tz),
         "day": s.local_date,
+        "site": s.site.name,
         "status": s.get_status_display(),
         "clinician": _name(s.clinician),
         "room": s.room.name,

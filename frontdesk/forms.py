@@ -169,7 +169,36 @@ class SessionTimeForm(forms.Form):
         return data
 
 
-class BookingForm(SessionTimeForm):
+# Said on the booking and the move form alike.
+OVERRIDE_HELP = pgettext_lazy(
+    "staff",
+    "Only where the clinic must: the site closed, the clinician absent or not "
+    "working then, or the room out of service. Your name and reason are recorded.",
+)
+
+
+class OverrideMixin:
+    """The explicit override of an availability refusal (`outside_hours`,
+    `clinician_absent`, `room_out_of_service`): a checkbox (`override_availability`) and a
+    reason (`override_reason`), declared by each form in its own words, passed to the
+    service only when ticked (it stores both with who decided). For the booking and the move
+    forms alike."""
+
+    missing_reason = pgettext_lazy("staff", "Say why it must be booked then.")
+
+    def clean(self):
+        data = super().clean()  # type: ignore[misc]
+        if data.get("override_availability") and not (data.get("override_reason") or "").strip():
+            self.add_error("override_reason", self.missing_reason)  # type: ignore[attr-defined]
+        return data
+
+    def chosen_override_reason(self) -> str:
+        """The reason to pass to the service: only when the override is ticked."""
+        data = self.cleaned_data  # type: ignore[attr-defined]
+        return (data.get("override_reason") or "") if data.get("override_availability") else ""
+
+
+class BookingForm(OverrideMixin, SessionTimeForm):
     nsaid_decision = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -198,11 +227,7 @@ class BookingForm(SessionTimeForm):
     override_availability = forms.BooleanField(
         required=False,
         label=pgettext_lazy("staff", "Book it anyway, outside the opening hours or availability"),
-        help_text=pgettext_lazy(
-            "staff",
-            "Only where the clinic must: the site closed, the clinician absent or not "
-            "working then, or the room out of service. Your name and reason are recorded.",
-        ),
+        help_text=OVERRIDE_HELP,
     )
     override_reason = forms.CharField(
         required=False,
@@ -210,19 +235,6 @@ class BookingForm(SessionTimeForm):
         label=pgettext_lazy("staff", "Why it must be booked then"),
     )
     booking_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("override_availability") and not (data.get("override_reason") or "").strip():
-            self.add_error(
-                "override_reason", pgettext_lazy("staff", "Say why it must be booked then.")
-            )
-        return data
-
-    def chosen_override_reason(self) -> str:
-        """The reason to pass to the service: only when the override is ticked."""
-        data = self.cleaned_data
-        return (data.get("override_reason") or "") if data.get("override_availability") else ""
 
 
 class SlotPickForm(forms.Form):
@@ -253,8 +265,20 @@ class SlotPickForm(forms.Form):
         return {name: self.cleaned_data[name] for name in names if self.cleaned_data.get(name)}
 
 
-class RescheduleForm(SessionTimeForm):
-    pass
+class RescheduleForm(OverrideMixin, SessionTimeForm):
+    """A move: as a booking's times, with the same explicit override of availability."""
+
+    missing_reason = pgettext_lazy("staff", "Say why it must be moved then.")
+    override_availability = forms.BooleanField(
+        required=False,
+        label=pgettext_lazy("staff", "Move it anyway, outside the opening hours or availability"),
+        help_text=OVERRIDE_HELP,
+    )
+    override_reason = forms.CharField(
+        required=False,
+        max_length=TEXT_MAX,
+        label=pgettext_lazy("staff", "Why it must be moved then"),
+    )
 
 
 class CancelForm(forms.Form):
@@ -590,10 +614,16 @@ PREVIEW_TIME = datetime_time(10, 0)
 
 
 class PreviewForm(forms.Form):
-    """The booking page's live preview: a day and (optionally) a time."""
+    """The booking page's live preview: a day and (optionally) a time and the room, whose
+    site's clock the day and time are on (the clinic's when no room parses)."""
 
     day = DayField()
     time = forms.TimeField(required=False)
+    room = forms.ModelChoiceField(queryset=Room.objects.select_related("site"), required=False)
+
+    def site_tz(self):
+        room = self.is_valid() and self.cleaned_data.get("room")
+        return room.site.tz if room else clinic_tz()
 
     def day_and_time(self) -> tuple[date | None, datetime_time]:
         """The day and time chosen (PREVIEW_TIME when no time is given); no day when the day

@@ -58,7 +58,7 @@ class Home:
 def _sessions(patient: Patient) -> list[TreatmentSession]:
     sessions = list(
         TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
-        .select_related("protocol")
+        .select_related("protocol", "site")
         .order_by("starts_at")
     )
     for session in sessions:
@@ -140,7 +140,7 @@ def calendar_items(patient: Patient):
     sessions = _sessions(patient)
     planned = list(
         FollowUp.objects.filter(session__patient=patient, status=FollowUpStatus.PLANNED)
-        .select_related("session")
+        .select_related("session__site")
         .order_by("due_date")
     )
     return sessions, planned

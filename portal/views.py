@@ -160,7 +160,7 @@ def _ics_response(content: bytes, name: str) -> HttpResponse:
 @patient_view
 def session_ics(request, patient, pk):
     session = get_object_or_404(
-        TreatmentSession.objects.select_related("protocol"), pk=pk, patient=patient
+        TreatmentSession.objects.select_related("protocol", "site"), pk=pk, patient=patient
     )
     session.patient = patient
     event = calendar.session_event(session, session.nsaid_window())
@@ -170,7 +170,7 @@ def session_ics(request, patient, pk):
 @patient_view
 def follow_up_ics(request, patient, pk):
     follow_up = get_object_or_404(
-        FollowUp.objects.select_related("session"), pk=pk, session__patient=patient
+        FollowUp.objects.select_related("session__site"), pk=pk, session__patient=patient
     )
     return _ics_response(
         calendar.ics([calendar.follow_up_event(follow_up)]), f"follow-up-{follow_up.due_date}"
@@ -244,7 +244,9 @@ def calendar_token(request, patient):
 
 @patient_view
 def request_change(request, patient, pk):
-    session = get_object_or_404(TreatmentSession, pk=pk, patient=patient)
+    session = get_object_or_404(
+        TreatmentSession.objects.select_related("site"), pk=pk, patient=patient
+    )
     form = ChangeRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -567,7 +569,9 @@ def book(request, patient):
 
 @patient_view
 def cancel_own(request, patient, pk):
-    session = get_object_or_404(TreatmentSession, pk=pk, patient=patient)
+    session = get_object_or_404(
+        TreatmentSession.objects.select_related("site"), pk=pk, patient=patient
+    )
     now = timezone.now()
     if not self_service.may_change_itself(session, now=now):
         return redirect("portal_request_change", pk=session.pk)

@@ -31,7 +31,6 @@ from treatments.formatting import (
     short_date,
     short_when,
 )
-from treatments.services import clinic_tz
 
 from .models import Channel, Reminder
 
@@ -71,7 +70,7 @@ def message_context(reminder: Reminder) -> dict:
     session = reminder.session
     patient = session.patient
     tz = patient.tz
-    clinic = clinic_tz()
+    clinic = session.tz  # the session's site's clock: the times it names
     # The NSAID days count on the patient's own calendar.
     window = rules.nsaid_window(
         rules.local_day(session.starts_at, tz), terms=session.protocol.terms
@@ -81,13 +80,14 @@ def message_context(reminder: Reminder) -> dict:
         "patient": patient,
         "first_name": patient.first_name,
         "clinic_name": settings.CLINIC_NAME,
-        "clinic_address": settings.CLINIC_ADDRESS,
+        "clinic_address": session.site.address or settings.CLINIC_ADDRESS,
         "clinic_phone": settings.CLINIC_PHONE,
         # Only for a patient who has a portal account: no link to a page they cannot open.
         "portal_url": settings.SITE_URL if patient.user_id else "",
-        # The appointment on the clinic's clock, named, the patient's own time second.
+        # The appointment on its site's clock, named, the patient's own time second; its
+        # day the site's.
         "session_when": clinic_when(session.starts_at, clinic, tz),
-        "session_day": long_date(session.starts_at.astimezone(clinic).date()),
+        "session_day": long_date(session.local_date),
         "session_time": clinic_time(session.starts_at, clinic, tz),
         # For SMS, where every character counts: "Wed 10 Mar, 16:00 Berlin".
         "session_short": short_when(session.starts_at, clinic, tz),

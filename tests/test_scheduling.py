@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -270,9 +271,103 @@ def test_a_month_of_slots_takes_a_constant_number_of_queries(django_assert_max_n
     assert len(slots) > 150
 
 
+def test_a_session_across_midnight_blocks_the_next_days_first_slots():
+    istanbul = site("Istanbul", "Europe/Istanbul", hours=((0, 3),))
+    doctor = clinician()
+    works(doctor, istanbul, hours=((0, 3),))
+    room = RoomFactory(site=istanbul)
+    late = datetime(2027, 2, 9, 23, 30, tzinfo=ISTANBUL)  # until 00:30 on the 10th
+    book(PatientFactory(), late, doctor, room, override_reason="set-up")
+    slots = free_slots(
+        patient=PatientFactory(),
+        site=istanbul,
+        start_day=date(2027, 2, 10),
+        end_day=date(2027, 2, 10),
+        now=NOW,
+    )
+    assert [slot.local_start.time() for slot in slots] == [time(1), time(2)]
+
+
+# The queries of one call: the protocol, the patient's sessions, availability (opening hours,
+# closures, working hours, absences, outages in one row), the rooms, the clinicians and the
+# busy times. Two (the protocol, the patient's sessions) when the six-month gap rules out
+# every day of the range.
+FINDER_QUERIES = 6
+
+
+def _finder_queries(patient, at_site, days=28) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as captured:
+        slots = free_slots(
+            patient=patient,
+            site=at_site,
+            start_day=date(2027, 2, 1),
+            end_day=date(2027, 2, 1) + timedelta(days=days - 1),
+            now=NOW,
+        )
+    return len(captured.captured_queries), len(slots)
+
+
+def test_the_finders_queries_do_not_grow_with_sessions_days_or_staff():
+    berlin = site(hours=((9, 12), (13, 18)))
+    doctor, room = clinician(), RoomFactory(site=berlin)
+    works(doctor, berlin)
+    patient = PatientFactory()
+    quiet, _ = _finder_queries(patient, berlin)
+    assert quiet == FINDER_QUERIES
+    # Many more sessions, clinicians, rooms, absences, outages, closures, another site...
+    istanbul = site("Istanbul", "Europe/Istanbul")
+    doctors = [doctor] + [clinician() for _ in range(5)]
+    rooms = [room] + [RoomFactory(site=berlin) for _ in range(4)]
+    for other in doctors[1:]:
+        works(other, berlin)
+        works(other, istanbul)
+    for n in range(60):
+        day = date(2027, 2, 1) + timedelta(days=n % 28)
+        book(
+            PatientFactory(),
+            at(day, 9 + n % 8),
+            doctors[n % 6],
+            rooms[n % 5],
+            override_reason="set-up",
+        )
+    for n, other in enumerate(doctors):
+        ClinicianAbsence.objects.create(
+            clinician=other,
+            starts_at=at(date(2027, 2, 3 + n), 9),
+            ends_at=at(date(2027, 2, 4 + n), 12),
+        )
+    for n, other_room in enumerate(rooms):
+        RoomOutOfService.objects.create(
+            room=other_room,
+            starts_at=at(date(2027, 2, 10 + n), 9),
+            ends_at=at(date(2027, 2, 10 + n), 11),
+        )
+    SiteClosure.objects.create(
+        site=berlin, first_day=date(2027, 2, 20), last_day=date(2027, 2, 21), reason="Works"
+    )
+    book(
+        patient,
+        at(date(2027, 9, 1), 10, tz=ISTANBUL),
+        doctors[1],
+        RoomFactory(site=istanbul),
+    )
+    busy, found = _finder_queries(patient, berlin)
+    longer, _ = _finder_queries(patient, berlin, days=90)
+    assert busy == longer == FINDER_QUERIES
+    assert found > 100
+    treated = PatientFactory()
+    book(treated, at(date(2027, 1, 20), 10), doctor, room, override_reason="set-up")
+    assert _finder_queries(treated, berlin) == (2, 0)
+
+
 # --- The property: what the finder offers is what booking accepts --------------------------
 
 DAYS = [date(2027, 1, 6) + timedelta(days=n) for n in range(3)]  # 6 Jan: short notice
+ZONES = ("Europe/Berlin", "Europe/Istanbul")
+# The NSAID notice counts on the patient's calendar: a day apart from the sites' around
+# midnight (New York behind, Kiritimati at UTC+14 ahead).
+PATIENT_ZONES = ("Europe/Berlin", "Europe/Istanbul", "America/New_York", "Pacific/Kiritimati")
+DAY_END = 24 * 60 - 1  # 23:59, the latest closing on the same day
 
 
 def _accepted(patient, start, end, doctor, room) -> bool:
@@ -293,28 +388,45 @@ def _accepted(patient, start, end, doctor, room) -> bool:
     return True
 
 
-hour_ranges = st.tuples(st.integers(7, 12), st.integers(1, 8)).map(
-    lambda t: (t[0], min(t[0] + t[1], 20))
+def _wall(minutes: int) -> time:
+    return time(minutes // 60, minutes % 60)
+
+
+# Intervals of a day in minutes on the site's clock, on the hour or the half hour, from
+# midnight on (an Istanbul site open at 00:30 is open on Berlin's previous evening).
+intervals = st.tuples(st.integers(0, 45), st.integers(1, 16)).map(
+    lambda t: (t[0] * 30, min(t[0] * 30 + t[1] * 30, DAY_END))
 )
 schedule = st.fixed_dictionaries(
     {
-        "opening": st.lists(hour_ranges, min_size=0, max_size=2),
-        "working": st.lists(st.lists(hour_ranges, min_size=0, max_size=2), min_size=2, max_size=2),
+        "zone": st.sampled_from(ZONES),  # the site searched; the other site has the other
+        "patient_zone": st.sampled_from(PATIENT_ZONES),
+        "minutes": st.sampled_from([30, 60, 90]),
+        "opening": st.lists(intervals, min_size=0, max_size=2),
+        "working": st.lists(st.lists(intervals, min_size=0, max_size=2), min_size=2, max_size=2),
+        # (day, hour on the searched site's clock, clinician, room: 2 is at the other site)
         "sessions": st.lists(
             st.tuples(
-                st.sampled_from(DAYS), st.integers(7, 19), st.integers(0, 1), st.integers(0, 1)
+                st.sampled_from(DAYS), st.integers(0, 23), st.integers(0, 1), st.integers(0, 2)
             ),
-            max_size=6,
+            max_size=8,
         ),
         "absences": st.lists(
             st.tuples(
-                st.integers(0, 1), st.sampled_from(DAYS), st.integers(7, 19), st.integers(1, 5)
+                st.integers(0, 1), st.sampled_from(DAYS), st.integers(0, 23), st.integers(1, 5)
             ),
             max_size=2,
         ),
-        "outage": st.one_of(st.none(), st.tuples(st.sampled_from(DAYS), st.integers(7, 19))),
+        "outage": st.one_of(
+            st.none(), st.tuples(st.integers(0, 1), st.sampled_from(DAYS), st.integers(0, 23))
+        ),
+        # An earlier session (at either site) whose six months end around the searched days.
         "previous": st.one_of(
-            st.none(), st.sampled_from([date(2026, 7, 6), date(2026, 7, 7), date(2026, 6, 1)])
+            st.none(),
+            st.tuples(
+                st.sampled_from([date(2026, 7, 6), date(2026, 7, 7), date(2026, 6, 1)]),
+                st.booleans(),
+            ),
         ),
         "closed": st.one_of(st.none(), st.sampled_from(DAYS)),
     }
@@ -328,37 +440,45 @@ schedule = st.fixed_dictionaries(
 )
 @given(plan=schedule)
 def test_the_finder_offers_exactly_what_booking_accepts(plan):
+    """Over random schedules at two sites on different clocks (hours, a lunch break, working
+    hours, other sessions at either site, absences, a room out of service, a closure, an
+    earlier session, the patient's own zone): no slot the finder offers is refused by
+    book_session, and no start on the grid that book_session would accept is missing."""
     with transaction.atomic():
         _check_plan(plan)
         transaction.set_rollback(True)
 
 
 def _check_plan(plan):
-    berlin = Site.objects.create(name="Property site", time_zone="Europe/Berlin")
+    zone = ZoneInfo(plan["zone"])
+    other_zone = next(z for z in ZONES if z != plan["zone"])
+    searched = Site.objects.create(name="Searched site", time_zone=plan["zone"])
+    other = Site.objects.create(name="Other site", time_zone=other_zone)  # no hours: open
     for opens, closes in plan["opening"]:
         for day in DAYS:
             OpeningHours.objects.create(
-                site=berlin, weekday=day.weekday(), opens=time(opens), closes=time(closes)
+                site=searched, weekday=day.weekday(), opens=_wall(opens), closes=_wall(closes)
             )
     doctors = [clinician(last_name=f"Doc{n}") for n in range(2)]
-    rooms = [RoomFactory(site=berlin) for _ in range(2)]
+    rooms = [RoomFactory(site=searched) for _ in range(2)] + [RoomFactory(site=other)]
     for doctor, hours in zip(doctors, plan["working"], strict=True):
         for opens, closes in hours:
             for day in DAYS:
                 WorkingHours.objects.create(
-                    site=berlin,
+                    site=searched,
                     clinician=doctor,
                     weekday=day.weekday(),
-                    opens=time(opens),
-                    closes=time(closes),
+                    opens=_wall(opens),
+                    closes=_wall(closes),
                 )
     for day, hour, d, r in plan["sessions"]:
         try:
             book(
                 PatientFactory(),
-                at(day, hour),
+                at(day, hour, tz=zone),
                 doctors[d],
                 rooms[r],
+                minutes=plan["minutes"],
                 override_reason="set-up",
                 nsaid_free_confirmed=True,
             )
@@ -367,27 +487,31 @@ def _check_plan(plan):
     for d, day, hour, length in plan["absences"]:
         ClinicianAbsence.objects.create(
             clinician=doctors[d],
-            starts_at=at(day, hour),
-            ends_at=at(day, hour) + timedelta(hours=length),
+            starts_at=at(day, hour, tz=zone),
+            ends_at=at(day, hour, tz=zone) + timedelta(hours=length),
         )
     if plan["outage"]:
-        day, hour = plan["outage"]
+        r, day, hour = plan["outage"]
         RoomOutOfService.objects.create(
-            room=rooms[0], starts_at=at(day, hour), ends_at=at(day, hour + 1)
+            room=rooms[r],
+            starts_at=at(day, hour, tz=zone),
+            ends_at=at(day, hour, tz=zone) + timedelta(hours=1),
         )
     if plan["closed"]:
         SiteClosure.objects.create(
-            site=berlin, first_day=plan["closed"], last_day=plan["closed"], reason="x"
+            site=searched, first_day=plan["closed"], last_day=plan["closed"], reason="x"
         )
-    patient = PatientFactory()
+    patient = PatientFactory(time_zone=plan["patient_zone"])
     if plan["previous"]:
-        day = plan["previous"]  # in the past: written without the service
+        day, elsewhere = plan["previous"]  # in the past: written without the service
+        room = rooms[2] if elsewhere else rooms[0]
         TreatmentSession.objects.create(
             patient=patient,
-            starts_at=at(day, 10),
-            ends_at=at(day, 11),
+            starts_at=at(day, 10, tz=room.site.tz),
+            ends_at=at(day, 11, tz=room.site.tz),
             clinician=doctors[0],
-            room=RoomFactory(),
+            room=room,
+            site=room.site,
             protocol=ProtocolVersion.objects.first(),
             gap_months=6,
             local_date=day,
@@ -398,27 +522,38 @@ def _check_plan(plan):
             completed_at=at(day, 11),
         )
 
-    offered = free_slots(patient=patient, site=berlin, start_day=DAYS[0], end_day=DAYS[-1], now=NOW)
-    for slot in offered:  # every slot offered is accepted
+    length = timedelta(minutes=plan["minutes"])
+    offered = free_slots(
+        patient=patient,
+        site=searched,
+        start_day=DAYS[0],
+        end_day=DAYS[-1],
+        now=NOW,
+        duration=length,
+    )
+    for slot in offered:  # every slot offered is accepted, at the searched site
+        assert slot.room.site_id == searched.pk and slot.local_start.tzinfo == zone
+        assert slot.local_start.date() in DAYS
         assert _accepted(patient, slot.starts_at, slot.ends_at, slot.clinician, slot.room), (
             slot.text
         )
-    # Every start on the grid (each opening interval's start, an hour apart; 08–18 when the
-    # site has no hours) that some clinician and room would be accepted at is offered.
+    # Every start on the grid (each opening interval's start, one length apart, on the
+    # site's clock; 08-18 when the site has no hours) that some clinician and room of the
+    # site would be accepted at is offered.
     offered_starts = {slot.starts_at for slot in offered}
-    intervals = plan["opening"] or [(8, 18)]
+    grid = plan["opening"] or [(8 * 60, 18 * 60)]
+    step = plan["minutes"]
     for day in DAYS:
         if plan["opening"] and day == plan["closed"]:
             continue
-        for opens, closes in intervals:
-            for hour in range(opens, closes):
-                start = at(day, hour)
+        for opens, closes in grid:
+            for minute in range(opens, closes - step + 1, step):
+                start = datetime.combine(day, _wall(minute), tzinfo=zone)
                 if start in offered_starts:
                     continue
-                end = start + timedelta(hours=1)
                 for doctor in doctors:
-                    for room in rooms:
-                        assert not _accepted(patient, start, end, doctor, room), (
+                    for room in rooms[:2]:
+                        assert not _accepted(patient, start, start + length, doctor, room), (
                             start,
                             doctor,
                             room,

@@ -103,3 +103,70 @@ def test_the_page_queries_stay_constant(staff_client, doctor, room, django_asser
         book(day=date(2027, 1, 11 + n), hour=9, clinician_user=doctor, room=room)
     with django_assert_max_num_queries(24):
         assert staff_client.get(url).status_code == 200
+
+
+def _move(client, session, **data):
+    url = reverse("session_reschedule", args=[session.pk])
+    fields = {
+        "day": "2027-03-10",
+        "time": "10:00",
+        "duration": "60",
+        "clinician": session.clinician_id,
+        "room": session.room_id,
+    }
+    return client.post(url, {**fields, **data})
+
+
+def test_moving_outside_hours_is_refused_and_the_override_shown(staff_client, doctor, room):
+    session = book(day=date(2027, 3, 10), hour=10, clinician_user=doctor, room=room)
+    page = staff_client.get(reverse("session_reschedule", args=[session.pk])).content.decode()
+    assert 'name="override_availability"' in page and 'name="override_reason"' in page
+    response = _move(staff_client, session, time="18:00")
+    assert response.status_code == 200
+    assert "closed at that time" in response.content.decode()
+    assert "time" in response.context["form"].errors
+    session.refresh_from_db()
+    assert session.starts_at.hour == 9  # 10:00 Berlin, unchanged (UTC)
+
+
+@pytest.mark.parametrize(
+    "absent, field",
+    [("outside_hours", "time"), ("clinician_absent", "clinician"), ("room_out_of_service", "room")],
+)
+def test_a_move_override_needs_a_reason_and_records_its_author(
+    staff_client, doctor, room, absent, field
+):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sites.models import ClinicianAbsence
+    from treatments.models import RoomOutOfService
+
+    session = book(day=date(2027, 3, 10), hour=10, clinician_user=doctor, room=room)
+    when = {"day": "2027-03-11", "time": "18:00" if absent == "outside_hours" else "11:00"}
+    eleven = datetime(2027, 3, 11, 11, tzinfo=ZoneInfo("Europe/Berlin"))
+    if absent == "clinician_absent":
+        ClinicianAbsence.objects.create(
+            clinician=doctor, starts_at=eleven, ends_at=eleven + timedelta(hours=2)
+        )
+    if absent == "room_out_of_service":
+        RoomOutOfService.objects.create(
+            room=room, starts_at=eleven, ends_at=eleven + timedelta(hours=2)
+        )
+    refused = _move(staff_client, session, **when)
+    assert field in refused.context["form"].errors
+    assert refused.context["form"].errors[field][0]
+    no_reason = _move(staff_client, session, override_availability="on", **when)
+    assert "override_reason" in no_reason.context["form"].errors
+    # A reason without the tick overrides nothing.
+    unticked = _move(staff_client, session, override_reason="Only then", **when)
+    assert field in unticked.context["form"].errors
+    moved = _move(
+        staff_client, session, override_availability="on", override_reason=" Only then ", **when
+    )
+    assert moved.status_code == 302
+    session.refresh_from_db()
+    assert session.local_date == date(2027, 3, 11)
+    assert session.availability_override_reason == "Only then"
+    assert session.availability_override_by.username == moved.wsgi_request.user.username
+    assert session.rescheduled_by == session.availability_override_by

@@ -41,12 +41,29 @@ class Availability:
     working: dict[int, Weekly] = field(default_factory=dict)  # clinician id → weekly rows
     absences: dict[int, list[hours.Interval]] = field(default_factory=dict)
     outages: dict[int, list[hours.Interval]] = field(default_factory=dict)  # room id
+    # Intervals already turned into instants: (clinician id or None for the site, day).
+    _intervals: dict[tuple[int | None, date], list[hours.Interval]] = field(
+        default_factory=dict, repr=False
+    )
 
     def open_intervals(self, day: date) -> list[hours.Interval]:
         """When the site is open on `day` (its clock), as instants; [] on a closure."""
-        if day in self.closed_days:
-            return []
-        return hours.day_intervals(day, self.opening, self.site_tz)
+        key = (None, day)
+        if key not in self._intervals:
+            self._intervals[key] = (
+                []
+                if day in self.closed_days
+                else hours.day_intervals(day, self.opening, self.site_tz)
+            )
+        return self._intervals[key]
+
+    def working_intervals(self, clinician_id: int, day: date) -> list[hours.Interval]:
+        """When the clinician works at the site on `day` (its clock), as instants."""
+        key = (clinician_id, day)
+        if key not in self._intervals:
+            weekly = self.working.get(clinician_id, [])
+            self._intervals[key] = hours.day_intervals(day, weekly, self.site_tz)
+        return self._intervals[key]
 
     def works_at_site(self, clinician_id: int) -> bool:
         return not self.has_hours or bool(self.working.get(clinician_id))
@@ -76,8 +93,7 @@ class Availability:
                 code="outside_hours",
                 params={"city": self.city},
             )
-        working = hours.day_intervals(day, self.working.get(clinician_id, []), self.site_tz)
-        if not hours.covered(start, end, working):
+        if not hours.covered(start, end, self.working_intervals(clinician_id, day)):
             return ValidationError(
                 "The clinician does not work at this site at that time (%(city)s time); "
                 "choose another clinician or time.",

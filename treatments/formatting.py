@@ -3,7 +3,11 @@
 Everything here is in the active language (django.utils.translation): a reminder worker
 renders inside `translation.override(patient.language)`, a portal page inside the patient's
 language, staff pages in English. Day and month names come from Django's catalogs; the
-order of the parts is a translated format ("l j F Y" in English, "l, j. F Y" in German)."""
+order of the parts is a translated format ("l j F Y" in English, "l, j. F Y" in German).
+
+A session's times are on its site's clock (TreatmentSession.tz, the one home of a
+session's zone), named by its city: `session_when`, `session_span`, `session_at` take the
+session (or anything with `starts_at`, `ends_at` and `tz`, e.g. a booking request or a slot)."""
 
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -67,16 +71,18 @@ def place_name(tz: ZoneInfo) -> str:
     return str(tz.key).rsplit("/", 1)[-1].replace("_", " ")
 
 
+def named_time(time_text: str, tz: ZoneInfo) -> str:
+    """ "16:00 Berlin time" (or "09:00, 09:15 Berlin time"): times on the clock of `tz`."""
+    # Translators: a time on the clinic's clock, named by its city: "16:00 Berlin time".
+    return gettext("%(time)s %(place)s time") % {"time": time_text, "place": place_name(tz)}
+
+
 def clinic_time(instant: datetime, clinic_tz: ZoneInfo, reader_tz: ZoneInfo) -> str:
     """16:00 Berlin time, and the reader's own time second where it differs:
     "16:00 Berlin time (10:00 your time in New York)". Patients travel to the clinic: its
     clock is the one that gets them there on time."""
     at_clinic = instant.astimezone(clinic_tz)
-    # Translators: a time on the clinic's clock, named by its city: "16:00 Berlin time".
-    text = gettext("%(time)s %(place)s time") % {
-        "time": f"{at_clinic:%H:%M}",
-        "place": place_name(clinic_tz),
-    }
+    text = named_time(f"{at_clinic:%H:%M}", clinic_tz)
     at_home = instant.astimezone(reader_tz)
     if at_home.utcoffset() != at_clinic.utcoffset():
         values = {"time": f"{at_home:%H:%M}", "place": place_name(reader_tz)}
@@ -95,3 +101,29 @@ def clinic_when(instant: datetime, clinic_tz: ZoneInfo, reader_tz: ZoneInfo) -> 
         "day": long_date(instant.astimezone(clinic_tz).date()),
         "time": clinic_time(instant, clinic_tz, reader_tz),
     }
+
+
+def session_when(session, reader_tz: ZoneInfo | None = None) -> str:
+    """Wednesday 10 March 2027 at 16:00 Istanbul time: a session's start on its site's
+    clock, its day the site's day; the reader's own time second where it differs (a
+    patient's; staff read the site's clock only)."""
+    return clinic_when(session.starts_at, session.tz, reader_tz or session.tz)
+
+
+def session_span(session) -> str:
+    """16:00–17:00 Istanbul time: a session's hours on its site's clock (the schedule)."""
+    tz = session.tz
+    start, end = session.starts_at.astimezone(tz), session.ends_at.astimezone(tz)
+    return named_time(f"{start:%H:%M}–{end:%H:%M}", tz)
+
+
+def session_time(instant: datetime, session) -> str:
+    """09:42 Istanbul time: a moment of a session's day (e.g. its check-in) on its clock."""
+    return named_time(f"{instant.astimezone(session.tz):%H:%M}", session.tz)
+
+
+def session_at(session) -> str:
+    """Wed 10 Mar 2027, 16:00 Istanbul time: a session in a staff list, its day the
+    site's day."""
+    start = session.starts_at.astimezone(session.tz)
+    return f"{dateformat.format(start, 'D j M Y')}, {named_time(f'{start:%H:%M}', session.tz)}"

@@ -420,10 +420,13 @@ OPEN_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED)
 class TreatmentSession(models.Model):
     """One treatment of one patient.
 
-    `local_date` (the clinic's calendar day of the start) and `gap_until` (the first day a
-    later session may take place, by the protocol version booked under) are derived by
-    treatments.rules when the session is booked or moved, and stored so PostgreSQL can hold
-    the six-month rule in an exclusion constraint (see migration 0002).
+    `local_date` (the calendar day of the start on its site's clock) and `gap_until` (the
+    first day a later session may take place, by the protocol version booked under) are
+    derived by treatments.rules when the session is booked or moved, and stored so
+    PostgreSQL can hold the six-month rule in an exclusion constraint (see migration 0002).
+
+    Its clock is its site's (`tz`): every time a person reads about it is on that clock,
+    named (treatments.formatting.session_when and its kin).
     """
 
     patient = models.ForeignKey(
@@ -575,6 +578,13 @@ class TreatmentSession(models.Model):
     def nsaid_review_pending(self) -> bool:
         """The patient takes a prescribed NSAID and no clinician decision is on file."""
         return self.patient.takes_prescribed_nsaid and not self.nsaid_decided_at
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The session's clock: its site's. The one home of "the zone of a session": its day
+        (`local_date`) and every time shown of it (pages, messages, .ics) are on it. Lists
+        select_related("site") so this costs no query."""
+        return self.site.tz
 
     def patient_day(self) -> date:
         """The session's day on the patient's own calendar (their NSAID window counts from it)."""
@@ -1079,6 +1089,11 @@ class BookingRequest(models.Model):
 
     def __str__(self):
         return f"Booking request of {self.patient} for {self.starts_at:%d %b %Y %H:%M}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The requested time's clock: its site's, as a session's (TreatmentSession.tz)."""
+        return self.site.tz
 
 
 # --- The waitlist -------------------------------------------------------------------------

@@ -100,6 +100,6 @@ def answered_requests(patient: Patient, *, limit: int = 5) -> list[ChangeRequest
     shows the patient ("You asked to move … — Moved to …"). One query."""
     return list(
         ChangeRequest.objects.filter(patient=patient, handled_at__isnull=False)
-        .select_related("session")
+        .select_related("session__site")
         .order_by("-handled_at")[:limit]
     )

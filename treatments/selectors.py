@@ -111,14 +111,14 @@ def booking_preview(
     *,
     day: date | None,
     at: time,
-    clinic_tz: ZoneInfo,
+    site_tz: ZoneInfo,
     today: date,
     now: datetime,
 ) -> BookingPreview:
     """What the booking page shows while a date is chosen, from one read of the patient's
     sessions: when the next session may be (as the page states it), and for `day` at `at`
-    (the clinic's clock) whether the gap allows it and its NSAID window, under the protocol
-    in force today, the one the booking service would apply. Two queries.
+    (the chosen room's site's clock) whether the gap allows it and its NSAID window, under
+    the protocol in force today, the one the booking service would apply. Two queries.
 
     The booking service decides; this is the same arithmetic (treatments.rules) shown early.
     """
@@ -128,7 +128,7 @@ def booking_preview(
         return BookingPreview(eligibility, None)
     terms = ProtocolVersion.objects.in_force_on(today).terms
     window = rules.nsaid_window(
-        rules.local_day(rules.at_local(day, at, clinic_tz), patient.tz), terms=terms
+        rules.local_day(rules.at_local(day, at, site_tz), patient.tz), terms=terms
     )
     earliest = rules.earliest_allowed_day(
         day, gap_months=terms.gap_months, others=[s.as_booked_day() for s in sessions]
@@ -235,7 +235,7 @@ def sessions_planned_with_lot(lot: ProductLot, *, today: date, days: int):
             local_date__gte=today,
             local_date__lt=today + timedelta(days=days),
         )
-        .select_related("patient", "clinician", "room")
+        .select_related("patient", "clinician", "room", "site")
         .order_by("starts_at", "id")
     )
 
@@ -262,15 +262,16 @@ def free_slots(
     length: timedelta,
     clinician_id,
     room_id,
-    clinic_tz: ZoneInfo,
+    site_tz: ZoneInfo,
     now: datetime,
     limit: int = 4,
 ) -> list[datetime]:
-    """Start times on `day` (clinic hours, every SLOT_STEP, not before `now`) when both the
-    clinician and the room are free for `length`: the hints a refused clash shows. One
-    query. A hint, not a promise: the booking service still checks."""
-    day_start = datetime.combine(day, SLOT_DAY_START, tzinfo=clinic_tz)
-    day_end = datetime.combine(day, SLOT_DAY_END, tzinfo=clinic_tz)
+    """Start times on `day` (SLOT_DAY_START to SLOT_DAY_END on the site's clock, every
+    SLOT_STEP, not before `now`) when both the clinician and the room are free for `length`:
+    the hints a refused clash shows. One query. A hint, not a promise: the booking service
+    still checks."""
+    day_start = datetime.combine(day, SLOT_DAY_START, tzinfo=site_tz)
+    day_end = datetime.combine(day, SLOT_DAY_END, tzinfo=site_tz)
     busy = list(
         TreatmentSession.objects.filter(status__in=LIVE_STATUSES)
         .filter(Q(clinician_id=clinician_id) | Q(room_id=room_id))
@@ -297,12 +298,12 @@ class ScheduleEntry:
     status: str = ""  # status_words()
 
 
-def status_words(session: TreatmentSession, clinic_tz: ZoneInfo) -> str:
-    """What happened to the session, in the words staff use, with the time on the clinic's
+def status_words(session: TreatmentSession) -> str:
+    """What happened to the session, in the words staff use, with the time on its site's
     clock: "Checked in 09:42", "Completed 10:31", "No-show", "Scheduled"."""
 
     def clock(moment: datetime) -> str:
-        return moment.astimezone(clinic_tz).strftime("%H:%M")
+        return moment.astimezone(session.tz).strftime("%H:%M")
 
     if session.status == SessionStatus.COMPLETED and session.completed_at:
         return f"Completed {clock(session.completed_at)}"
@@ -337,16 +338,16 @@ def schedule(
     now: datetime,
     clinician_id=None,
     room_id=None,
-    clinic_tz: ZoneInfo,
 ) -> dict[date, list[ScheduleEntry]]:
-    """Sessions per clinic day from `start`, with the flags staff must see. Three queries."""
+    """Sessions per day from `start` (each on its site's calendar: `local_date`), with the
+    flags staff must see. Three queries."""
     sessions = list(
         TreatmentSession.objects.filter(
             local_date__gte=start, local_date__lt=start + timedelta(days=days)
         )
         .filter(**({"clinician_id": clinician_id} if clinician_id else {}))
         .filter(**({"room_id": room_id} if room_id else {}))
-        .select_related("patient", "clinician", "room", "protocol")
+        .select_related("patient", "clinician", "room", "protocol", "site")
         .annotate(
             open_side_effect=Exists(
                 SideEffectReport.objects.filter(
@@ -373,7 +374,7 @@ def schedule(
                     now=now,
                     missing_assessment=session.pk in missing_assessment,
                 ),
-                status_words(session, clinic_tz),
+                status_words(session),
             )
         )
     return by_day
@@ -424,7 +425,7 @@ class PatientPage:
 def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage:
     sessions = list(
         patient.sessions.select_related(
-            "clinician", "room", "protocol", "cancelled_by", "no_show_recorded_by"
+            "clinician", "room", "site", "protocol", "cancelled_by", "no_show_recorded_by"
         )
         .prefetch_related(
             Prefetch(
@@ -469,7 +470,7 @@ def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage
         ),
         side_effect_reports=list(patient.side_effect_reports.select_related("resolved_by")[:20]),
         change_requests=list(
-            patient.change_requests.filter(handled_at__isnull=True).select_related("session")
+            patient.change_requests.filter(handled_at__isnull=True).select_related("session__site")
         ),
     )
 

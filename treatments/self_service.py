@@ -178,7 +178,11 @@ def needs_approval() -> bool:
 
 
 def open_request(patient: Patient) -> BookingRequest | None:
-    return BookingRequest.objects.filter(patient=patient, handled_at__isnull=True).first()
+    return (
+        BookingRequest.objects.filter(patient=patient, handled_at__isnull=True)
+        .select_related("site")
+        .first()
+    )
 
 
 def _request_booking(patient: Patient, slot: Slot, *, now: datetime) -> BookingRequest:

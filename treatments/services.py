@@ -99,7 +99,7 @@ from .db import (
     constraint_name,
 )
 from .files import STORAGE_ERRORS
-from .formatting import long_date
+from .formatting import long_date, session_at, session_time
 from .models import (
     FINDING_FIELDS,
     LIVE_STATUSES,
@@ -429,9 +429,7 @@ def check_in_session(
             raise ValidationError(
                 "The patient is already checked in (at %(at)s).",
                 code="already_checked_in",
-                params={
-                    "at": timezone.localtime(session.checked_in_at, clinic_tz()).strftime("%H:%M")
-                },
+                params={"at": session_time(session.checked_in_at, session)},
             )
         if rules.local_day(now, session.site.tz) != session.local_date:
             raise ValidationError(
@@ -543,7 +541,7 @@ def complete_session(
             raise ValidationError(
                 "This session has not started yet; it can be completed from %(start)s.",
                 code="not_started",
-                params={"start": timezone.localtime(session.starts_at).strftime("%d %b %Y %H:%M")},
+                params={"start": session_at(session)},
             )
         if session.nsaid_review_pending:  # e.g. booked while the decision was awaited
             raise ValidationError(
@@ -1305,7 +1303,7 @@ def _busy_error() -> ValidationError:
 def _locked(session: TreatmentSession) -> TreatmentSession:
     return (
         TreatmentSession.objects.select_for_update(of=("self",))
-        .select_related("patient", "protocol")
+        .select_related("patient", "protocol", "site")
         .get(pk=session.pk)
     )
 

@@ -14,13 +14,15 @@ register = template.Library()
 
 @register.filter
 def export_value(value):
-    """Times on the clinic's clock, named; yes/no; nested rows as a list; None as a dash."""
+    """Times on the clock they carry (a session's site's; else the clinic's), named; yes/no;
+    nested rows as a list; None as a dash."""
     if value is None or value == "" or value == [] or value == {}:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        tz = ZoneInfo(settings.CLINIC_TIME_ZONE)
+        tz = value.tzinfo if isinstance(value.tzinfo, ZoneInfo) else None
+        tz = tz or ZoneInfo(settings.CLINIC_TIME_ZONE)
         return clinic_when(value, tz, tz)
     if isinstance(value, date):
         return long_date(value)

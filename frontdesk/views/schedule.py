@@ -3,11 +3,11 @@
 from datetime import timedelta
 
 from django.shortcuts import render
-from django.utils.timezone import localtime
 
 from accounts.decorators import permission_required
 from frontdesk.forms import ScheduleForm
-from treatments import selectors, services
+from treatments import selectors
+from treatments.formatting import session_span
 from treatments.models import Room
 from ui.rows import link_maker
 
@@ -31,14 +31,13 @@ def schedule(request):
         now=now,
         clinician_id=clinician_id,
         room_id=room_id,
-        clinic_tz=services.clinic_tz(),
     )
     session_link, patient_link = link_maker("session_detail"), link_maker("patient_detail")
     for entries in by_day.values():  # the cells prepared once (ui.rows), not in every row
         for e in entries:
             s = e.session
             e.session_url, e.patient_url = session_link(s.pk), patient_link(s.patient_id)
-            e.times = f"{localtime(s.starts_at):%H:%M}–{localtime(s.ends_at):%H:%M}"
+            e.times = session_span(s)  # on the session's site's clock, named
     return render(
         request,
         "staff/schedule.html",

@@ -31,7 +31,7 @@ from frontdesk.forms import (
 )
 from patients.models import Patient
 from sites.models import Site
-from treatments import selectors, services, slots
+from treatments import formatting, selectors, services, slots
 from treatments.formatting import long_date
 from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error
@@ -120,21 +120,34 @@ NEXT_SLOTS = 8
 NEXT_SLOTS_DAYS = 31
 
 
-def _free_slot_hints(exc: ValidationError, data: dict, *, now) -> list | None:
-    """When a clash is refused: the times that day when the chosen clinician and room are
-    both free for the chosen length (the scheduling issue builds the full slot finder).
-    None when the refusal is not a clash."""
+class FreeTimes(list):
+    """Start times ("09:15") on a site's clock; `text` names it: "09:00, 09:15 Istanbul
+    time"."""
+
+    def __init__(self, times, tz):
+        super().__init__(times)
+        self.city = formatting.place_name(tz)
+        self.text = formatting.named_time(", ".join(times), tz)
+
+
+def _free_slot_hints(exc: ValidationError, data: dict, *, now) -> FreeTimes | None:
+    """When a clash is refused: the times that day (on the room's site's clock) when the
+    chosen clinician and room are both free for the chosen length. None when the refusal is
+    not a clash."""
     codes = set() if hasattr(exc, "error_dict") else {e.code for e in exc.error_list}
     if "slot_taken" not in codes:
         return None
-    return selectors.free_slots(
+    room = data["room"]  # the form's, read before the refusal took it out of the form
+    tz = room.site.tz
+    starts = selectors.free_slots(
         day=data["day"],
         length=data["ends_at"] - data["starts_at"],
         clinician_id=data["clinician"].pk,
-        room_id=data["room"].pk,
-        clinic_tz=services.clinic_tz(),
+        room_id=room.pk,
+        site_tz=tz,
         now=now,
     )
+    return FreeTimes([f"{start.astimezone(tz):%H:%M}" for start in starts], tz)
 
 
 @permission_required("treatments.add_treatmentsession")
@@ -142,12 +155,13 @@ def session_preview(request, patient_pk):
     """What a chosen date would give, before submitting: the gap and the NSAID window."""
     patient = get_object_or_404(Patient, pk=patient_pk)
     now, today = now_and_today()
-    day, at = PreviewForm(request.GET).day_and_time()
+    query = PreviewForm(request.GET)
+    day, at = query.day_and_time()
     preview = selectors.booking_preview(
         patient,
         day=day,
         at=at,
-        clinic_tz=services.clinic_tz(),
+        site_tz=query.site_tz(),
         today=today,
         now=now,
     )
@@ -178,6 +192,7 @@ def _session(pk):
             "patient",
             "clinician",
             "room",
+            "site",
             "protocol",
             "booked_by",
             "checked_in_by",
@@ -211,7 +226,7 @@ def session_detail(request, pk):
                 missing_assessment=selectors.previous_assessment_missing(session),
             ),
             "vials": session.vials_used.select_related("lot"),
-            "status_words": selectors.status_words(session, services.clinic_tz()),
+            "status_words": selectors.status_words(session),
             "actions": selectors.session_actions(session, today=today, now=now),
             "complete_form": CompleteForm(session=session),
             "nsaid_decisions": session.nsaid_decisions.select_related("decided_by"),
@@ -398,7 +413,7 @@ def session_nsaid_decision(request, pk):
 @permission_required("treatments.change_treatmentsession")
 def session_reschedule(request, pk):
     session = _session(pk)
-    local_start = timezone.localtime(session.starts_at, services.clinic_tz())
+    local_start = session.starts_at.astimezone(session.tz)  # the form reads the site's clock
     form = RescheduleForm(
         request.POST or None,
         today=now_and_today()[1],
@@ -424,6 +439,7 @@ def session_reschedule(request, pk):
             room=data["room"],
             changed_by=request.user,
             nsaid_free_confirmed=data.get("nsaid_free_confirmed", False),
+            override_reason=form.chosen_override_reason(),
         ),
         success=pgettext("staff", "Session moved; its reminders and follow-ups moved too."),
         title=pgettext("staff", "Move session"),

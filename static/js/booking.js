@@ -5,6 +5,7 @@
   if (!form) return;
   const day = form.querySelector("[name=day]");
   const time = form.querySelector("[name=time]");
+  const room = form.querySelector("[name=room]");
   const preview = document.getElementById("preview");
 
   function text(parts) {
@@ -20,7 +21,8 @@
   function update() {
     if (!day.value) return;
     const url = form.dataset.previewUrl + "?day=" + encodeURIComponent(day.value) +
-      "&time=" + encodeURIComponent(time.value || "10:00");
+      "&time=" + encodeURIComponent(time.value || "10:00") +
+      (room && room.value ? "&room=" + encodeURIComponent(room.value) : "");
     fetch(url, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (p) {
@@ -35,6 +37,7 @@
 
   day.addEventListener("change", update);
   time.addEventListener("change", update);
+  if (room) room.addEventListener("change", update);
   update();
   form.addEventListener("submit", function () {
     const button = document.getElementById("book-button");

@@ -12,6 +12,9 @@ from treatments.formatting import clinic_when as _clinic_when
 from treatments.formatting import day_month as _day_month
 from treatments.formatting import long_date as _long_date
 from treatments.formatting import medium_date as _medium_date
+from treatments.formatting import session_at as _session_at
+from treatments.formatting import session_span as _session_span
+from treatments.formatting import session_when as _session_when
 
 register = template.Library()
 
@@ -24,6 +27,28 @@ def clinic_when(instant, reader_time_zone: str) -> str:
     return _clinic_when(
         instant, ZoneInfo(settings.CLINIC_TIME_ZONE), ZoneInfo(reader_time_zone or "UTC")
     )
+
+
+@register.filter
+def session_when(session, reader_time_zone: str = "") -> str:
+    """{{ session|session_when:patient.time_zone }}: "Wednesday 10 March 2027 at 16:00
+    Istanbul time (15:00 your time in Berlin)", on the session's site's clock (a booking
+    request's too); {{ session|session_when }} for staff: the site's clock only."""
+    if not session:
+        return ""
+    return _session_when(session, ZoneInfo(reader_time_zone) if reader_time_zone else None)
+
+
+@register.filter
+def session_span(session) -> str:
+    """{{ session|session_span }}: "16:00–17:00 Istanbul time"."""
+    return _session_span(session) if session else ""
+
+
+@register.filter
+def session_at(session) -> str:
+    """{{ session|session_at }}: "Wed 10 Mar 2027, 16:00 Istanbul time"."""
+    return _session_at(session) if session else ""
 
 
 @register.filter
