@@ -289,7 +289,7 @@ class Command(BaseCommand):
 
     def _drop_indexes(self) -> list[tuple[str, str]]:
         """Drop the seeded tables' indexes and the unique and exclusion constraints behind
-        them (not the primary keys); return (name, statement) to make each again. Building
+        them (not the primary keys); return (table, name, statement) to make each again. Building
         an index over the copied rows is many times faster than keeping it up to date while
         copying; the constraints are checked on every row when they are added back."""
         tables = [m._meta.db_table for m in SEEDED]
@@ -302,7 +302,8 @@ class Command(BaseCommand):
             )
             constraints = cursor.fetchall()
             cursor.execute(
-                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                "SELECT i.indexrelid::regclass::text, i.indrelid::regclass::text,"
+                " pg_get_indexdef(i.indexrelid) FROM pg_index i"
                 " WHERE i.indrelid::regclass::text = ANY(%s) AND NOT i.indisprimary AND NOT EXISTS"
                 " (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid"
                 " AND c.conrelid = i.indrelid) ORDER BY 1",
@@ -312,28 +313,34 @@ class Command(BaseCommand):
             q = connection.ops.quote_name
             for name, table, _ in constraints:
                 cursor.execute(f"ALTER TABLE {q(table)} DROP CONSTRAINT {q(name)}")
-            for name, _ in indexes:
+            for name, _, _ in indexes:
                 cursor.execute(f"DROP INDEX {q(name)}")
         sys.stdout.write(
             f"Copying without {len(indexes)} indexes and {len(constraints)} unique and "
             "exclusion constraints (made again afterwards)...\n"
         )
-        return [(name, sql) for name, sql in indexes] + [
-            (name, f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} {definition}")
+        return [(table, name, sql) for name, table, sql in indexes] + [
+            (table, name, f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} {definition}")
             for name, table, definition in constraints
         ]
 
-    def _rebuild_indexes(self, statements: list[tuple[str, str]]) -> None:
-        """Make the dropped indexes and constraints again, on two connections at once (the
-        exclusion constraints first: their GiST builds take longest; statements on one table
-        wait for each other's locks). A statement that fails (rows breaking a constraint) is
-        reported after the rest are made."""
+    def _rebuild_indexes(self, statements: list[tuple[str, str, str]]) -> None:
+        """Make the dropped indexes and constraints again, on two connections at once, each
+        taking a whole table at a time (statements on one table would wait for each other's
+        locks): the sessions first, for their exclusion constraints' GiST builds take longest
+        (and go first there), while the other connection makes the other tables' indexes.
+        A statement that fails (rows breaking a constraint) is reported after the rest are
+        made."""
         if not statements:
             return
         started = clock.monotonic()
+        session_table = TreatmentSession._meta.db_table
+        by_table: dict[str, list[tuple[str, str]]] = {}
+        for table, name, sql in sorted(statements, key=lambda item: " EXCLUDE " not in item[2]):
+            by_table.setdefault(table, []).append((name, sql))
         todo: queue.Queue = queue.Queue()
-        for item in sorted(statements, key=lambda item: " EXCLUDE " not in item[1]):
-            todo.put(item)
+        for table in sorted(by_table, key=lambda table: table != session_table):
+            todo.put(by_table[table])
         failed: list[str] = []
         done = [0]
 
@@ -342,15 +349,16 @@ class Command(BaseCommand):
                 cursor.execute("SET maintenance_work_mem = '256MB'")
                 while True:
                     try:
-                        name, sql = todo.get_nowait()
+                        table_statements = todo.get_nowait()
                     except queue.Empty:
                         break
-                    try:
-                        with transaction.atomic(using=conn.alias):
-                            cursor.execute(sql)
-                    except DatabaseError as error:  # the rest are still made
-                        failed.append(f"{name}: {str(error).strip()}")
-                    done[0] += 1
+                    for name, sql in table_statements:
+                        try:
+                            with transaction.atomic(using=conn.alias):
+                                cursor.execute(sql)
+                        except DatabaseError as error:  # the rest are still made
+                            failed.append(f"{name}: {str(error).strip()}")
+                        done[0] += 1
                 cursor.execute("RESET maintenance_work_mem")
 
         def worker() -> None:
