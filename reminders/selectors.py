@@ -9,14 +9,25 @@ from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce
 
 from patients.models import Patient
-from treatments.models import Recall, RecallContact, RecallRecipient
+from treatments.models import Recall, RecallContact, RecallRecipient, WaitlistOffer
 
 from .models import InboundKind, InboundMessage, Reminder, ReminderState
 
 
 def _to(patient: Patient) -> Q:
-    """The reminders that go to the patient: about their sessions, or their waitlist offers."""
-    return Q(session__patient=patient) | Q(waitlist_offer__patient=patient)
+    """The reminders that go to the patient: about their sessions, or their waitlist offers.
+    A union of two indexed reads: `session__patient=… OR waitlist_offer__patient=…` joins
+    both tables and filters after the joins, which PostgreSQL can only answer by reading the
+    whole reminders table (3 s a patient page at 100,000 patients, `make bench`)."""
+    about_sessions = Reminder.objects.filter(session__patient=patient).order_by().values("pk")
+    offers = (
+        Reminder.objects.filter(
+            waitlist_offer__in=WaitlistOffer.objects.filter(patient=patient).values("pk")
+        )
+        .order_by()
+        .values("pk")
+    )
+    return Q(pk__in=about_sessions.union(offers, all=True))
 
 
 def for_patient(patient: Patient, *, limit: int = 100) -> list[Reminder]:
