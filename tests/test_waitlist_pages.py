@@ -225,3 +225,14 @@ def test_the_patients_export_holds_the_waitlist(offered):
     assert entry["status"] == "Waiting" and [o["status"] for o in entry["offers"]] == ["Offered"]
     notices = [m for m in report["messages"] if m["waitlist_offer_id"] == offered.offer.pk]
     assert [m["kind"] for m in notices] == ["Waitlist: a time has become free"]
+
+
+def test_the_staff_list_reads_the_sites_clock(offered, staff_client):
+    """An Istanbul site's freed time and offer read on Istanbul's clock, named, not on the
+    clinic's default clock (fails with the clinic-clock filter)."""
+    site = offered.offer.freed_slot.site
+    site.time_zone = "Europe/Istanbul"
+    site.save(update_fields=["time_zone"])
+    html = staff_client.get("/waitlist/").content.decode()
+    assert "Friday 15 January 2027 at 11:00 Istanbul time" in html  # 09:00 in Berlin
+    assert "Berlin time" not in html

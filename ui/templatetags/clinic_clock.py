@@ -52,6 +52,15 @@ def session_at(session) -> str:
 
 
 @register.filter
+def at_site(instant, site) -> str:
+    """{{ freed.starts_at|at_site:site }}: an instant on a site's clock, named ("Wednesday 10
+    March 2027 at 00:30 Istanbul time"), for a page about one site (the waitlist)."""
+    if not instant:
+        return ""
+    return _clinic_when(instant, site.tz, site.tz)
+
+
+@register.filter
 def at_clinic(instant) -> str:
     """{{ revision.recorded_at|at_clinic }}: for staff, who read the clinic's clock only
     ("Wednesday 10 March 2027 at 16:00 Berlin time")."""
