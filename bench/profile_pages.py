@@ -63,10 +63,16 @@ LAYERS = {
     "session read (SessionStore.load)": ("django/contrib/sessions/backends/", "load"),
     "session save": ("django/contrib/sessions/backends/", "save"),
     "user read (auth.get_user)": ("django/contrib/auth/__init__.py", "get_user"),
-    "OTP device (OTPMiddleware._verify_user_sync)": ("django_otp/middleware.py", "_verify_user_sync"),
+    "OTP device (OTPMiddleware._verify_user_sync)": (
+        "django_otp/middleware.py",
+        "_verify_user_sync",
+    ),
     "CSP header (CSPMiddleware.process_response)": ("csp/middleware.py", "process_response"),
     "CSP nonce (CSPMiddleware.process_request)": ("csp/middleware.py", "process_request"),
-    "messages (MessageMiddleware.process_response)": ("django/contrib/messages/middleware.py", "process_response"),
+    "messages (MessageMiddleware.process_response)": (
+        "django/contrib/messages/middleware.py",
+        "process_response",
+    ),
     "CSRF (process_view)": ("django/middleware/csrf.py", "process_view"),
     "CSRF (process_response)": ("django/middleware/csrf.py", "process_response"),
     "locale (LocaleMiddleware)": ("django/middleware/locale.py", "process_request"),
@@ -206,7 +212,7 @@ def main():
         for _ in range(20):
             response = make_request(name, client)
             assert response.status_code == expected, (name, response.status_code, refusal(response))
-        queries = []
+        queries: list[str] = []
         with connection.execute_wrapper(
             lambda execute, sql, *a, log=queries: log.append(sql) or execute(sql, *a)
         ):
@@ -225,7 +231,7 @@ def main():
             profiler = Profiler(interval=args.interval)
             profiler.start()
         layers = None
-        if args.layers:
+        if marks:
             marks.reset()
         if args.functions:
             import cProfile
@@ -342,7 +348,7 @@ def install_marks() -> Marks:
     for index, name in enumerate(names):
         setattr(module, f"Mark{index}", marker(index))
         chain += [f"bench_marks.Mark{index}", name]
-    setattr(module, "MarkView", marker(len(names)))
+    module.MarkView = marker(len(names))  # type: ignore[attr-defined]
     chain.append("bench_marks.MarkView")
     sys.modules["bench_marks"] = module
     settings.MIDDLEWARE = chain
@@ -358,7 +364,7 @@ def print_layers(profile, n):
     """Cumulative CPU ms per request of each LAYERS function (nested ones overlap)."""
     import pstats
 
-    stats = pstats.Stats(profile).stats
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     for label, (file_part, function) in LAYERS.items():
         total, calls = 0.0, 0
         for (filename, _, name), (_, ncalls, _, cumulative, _) in stats.items():
