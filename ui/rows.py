@@ -28,6 +28,11 @@ def short_day(day: date | None, *, weekday: bool = False) -> str:
     return f"{day:%a} {text}" if weekday else text
 
 
+def padded_day(day: date | None) -> str:
+    """`{{ day|date:"d M Y" }}` on a staff page (a date of birth in a list)."""
+    return "" if day is None else f"{day:%d} {day:%b} {day.year:04d}"
+
+
 def day_and_month(day: date | None) -> str:
     """`{{ day|date:"j M" }}` on a staff page."""
     return "" if day is None else f"{day.day} {day:%b}"
