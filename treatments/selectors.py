@@ -161,16 +161,24 @@ def _sessions_missing_assessment(sessions) -> set[int]:
     done = FollowUp.objects.filter(
         session=OuterRef("pk"), kind=FollowUpKind.ASSESSMENT, status=FollowUpStatus.DONE
     )
-    completed = defaultdict(list)
-    for row in (
+    completed = (
         TreatmentSession.objects.filter(patient_id__in=patient_ids, status=SessionStatus.COMPLETED)
         .annotate(assessed=Exists(done))
         .values("patient_id", "local_date", "assessed")
-    ):
-        completed[row["patient_id"]].append(row)
+    )
+    return _missing_assessment(sessions, completed)
+
+
+def _missing_assessment(sessions, completed) -> set[int]:
+    """Of `sessions`, those after a completed session of their patient (`completed`: rows of
+    patient_id, local_date, assessed) whose latest such session has no done assessment."""
+    by_patient = defaultdict(list)
+    for row in completed:
+        by_patient[row["patient_id"]].append(row)
     missing = set()
     for session in sessions:
-        earlier = [r for r in completed[session.patient_id] if r["local_date"] < session.local_date]
+        day = session.local_date
+        earlier = [r for r in by_patient[session.patient_id] if r["local_date"] < day]
         if earlier and not max(earlier, key=lambda r: r["local_date"])["assessed"]:
             missing.add(session.pk)
     return missing
@@ -422,18 +430,39 @@ class PatientPage:
     change_requests: list[ChangeRequest]
 
 
-def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage:
+# What the patient page does not show of a staff member (it shows their name or username).
+_USER_REST = (
+    "password",
+    "last_login",
+    "is_superuser",
+    "email",
+    "is_staff",
+    "is_active",
+    "date_joined",
+)
+
+
+def _people_deferred(*relations: str) -> list[str]:
+    return [f"{relation}__{field}" for relation in relations for field in _USER_REST]
+
+
+def patient_page(
+    patient: Patient, *, today: date, now: datetime, photos: bool = True
+) -> PatientPage:
+    """Everything the staff's patient page shows of the patient's treatment; the follow-ups'
+    photos only with `photos` (a reader who may see them)."""
+    follow_ups_query = FollowUp.objects.select_related("seen_by", "recorded_by").defer(
+        *_people_deferred("seen_by", "recorded_by")
+    )
+    if photos:
+        follow_ups_query = follow_ups_query.prefetch_related("photos")
     sessions = list(
         patient.sessions.select_related(
             "clinician", "room", "site", "protocol", "cancelled_by", "no_show_recorded_by"
         )
+        .defer(*_people_deferred("clinician", "cancelled_by", "no_show_recorded_by"))
         .prefetch_related(
-            Prefetch(
-                "follow_ups",
-                queryset=FollowUp.objects.select_related("seen_by", "recorded_by").prefetch_related(
-                    "photos"
-                ),
-            ),
+            Prefetch("follow_ups", queryset=follow_ups_query),
             Prefetch("vials_used", queryset=SessionVial.objects.select_related("lot")),
         )
         .order_by("-starts_at")
@@ -452,6 +481,20 @@ def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage
         ),
         None,
     )
+    # The patient's sessions are all here with their follow-ups: which lack an assessment
+    # is read from them, not asked again of the database.
+    completed = [
+        {
+            "patient_id": s.patient_id,
+            "local_date": s.local_date,
+            "assessed": any(
+                f.kind == FollowUpKind.ASSESSMENT and f.status == FollowUpStatus.DONE
+                for f in s.follow_ups.all()
+            ),
+        }
+        for s in sessions
+        if s.status == SessionStatus.COMPLETED
+    ]
     return PatientPage(
         patient=patient,
         sessions=sessions,
@@ -465,8 +508,8 @@ def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage
             if f.status == FollowUpStatus.DONE
             and (f.hair_density_per_cm2 is not None or f.patient_rating is not None)
         ],
-        missing_assessment=_sessions_missing_assessment(
-            [s for s in sessions if s.status in OPEN_STATUSES]
+        missing_assessment=_missing_assessment(
+            [s for s in sessions if s.status in OPEN_STATUSES], completed
         ),
         side_effect_reports=list(patient.side_effect_reports.select_related("resolved_by")[:20]),
         change_requests=list(
