@@ -37,6 +37,7 @@ PAGES = [
     "booking_valid",
     "booking_refused",
     "portal_home",
+    "recall_list",
 ]
 
 
