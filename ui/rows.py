@@ -30,3 +30,8 @@ def short_day(day: date | None, *, weekday: bool = False) -> str:
 def day_and_month(day: date | None) -> str:
     """`{{ day|date:"j M" }}` on a staff page."""
     return "" if day is None else f"{day.day} {day:%b}"
+
+
+def padded_day(day: date | None) -> str:
+    """`{{ day|date:"d M Y" }}` on a staff page (05 Mar 2027)."""
+    return "" if day is None else f"{day:%d} {day:%b} {day.year}"
