@@ -74,6 +74,11 @@ def test_the_page(staff_client, django_assert_max_num_queries):
         html = staff_client.get(url).content.decode()
     assert html.count("Due") >= 3 and "01 Jun 2026" in html and ">now<" in html
     assert "SMS +4930123456" in html and "no follow-up yet" in html
+    assert "email " in html and "; SMS +4930123456" in html  # both channels of Due1
+    evil = PatientFactory(last_name="<i>Evil", first_name='"x"')
+    past(evil, date(2026, 6, 1))
+    html = staff_client.get(url).content.decode()
+    assert "<i>" not in html and "&lt;i&gt;Evil, &quot;x&quot;</a>" in html
     for i in range(3, 12):
         past(PatientFactory(last_name=f"Due{i}"), date(2026, 6, 1))
     with django_assert_max_num_queries(8):
