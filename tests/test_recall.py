@@ -42,6 +42,18 @@ def test_who_is_due(frozen):
     assert "Gamma" in [p.last_name for p in recall.due_patients(today=TODAY, within_weeks=9)]
 
 
+def test_a_patient_with_several_sessions_is_listed_once_from_the_latest(frozen):
+    # Both gaps have ended: listed once, due from the latest session's gap (the list once
+    # joined the sessions twice and showed her once per session, due from each one's gap).
+    patient = PatientFactory(last_name="Twice")
+    past(patient, date(2025, 11, 3))  # gap ended 3 May 2026
+    past(patient, date(2026, 6, 1))  # gap ended 1 December 2026
+    found = list(recall.due_patients(today=TODAY))
+    assert [(p.last_name, p.due_day, p.last_day) for p in found] == [
+        ("Twice", date(2026, 12, 1), date(2026, 6, 1))
+    ]
+
+
 def test_the_latest_outcome_is_shown(frozen):
     patient = PatientFactory()
     session = past(patient, date(2026, 6, 1))
