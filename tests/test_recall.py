@@ -109,3 +109,18 @@ def test_a_patient_may_not_see_it(client, frozen):
 
     response = portal_client(PatientFactory()).get(reverse("recall"))
     assert response.status_code in (302, 403)
+
+
+@pytest.mark.django_db(transaction=True)  # as on a page: serial_plan's is the transaction
+def test_the_page_is_planned_without_parallel_workers_for_its_transaction_only():
+    from django.db import connection
+
+    def workers():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            return cursor.fetchone()[0]
+
+    before = workers()
+    with recall.serial_plan():
+        assert workers() == "0"
+    assert workers() == before

@@ -39,7 +39,8 @@ def recall_list(request):
     weeks = form.weeks_or_default()
     _, today = now_and_today()
     patients = recall.due_patients(today=today, within_weeks=weeks).only(*SHOWN)
-    page = window(patients, page_number(request.GET), 50)
+    with recall.serial_plan():
+        page = window(patients, page_number(request.GET), 50)
     _prepare_rows(page, today)
     return render(
         request,
