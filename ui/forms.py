@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.utils import flatatt
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -32,12 +32,9 @@ class FastSelect(forms.Select):
         options = []
         for group_name, group, _index in widget["optgroups"]:
             parts = [
-                format_html(
-                    '<option value="{}"{}>{}</option>',
-                    option["value"],
-                    flatatt(option["attrs"]),
-                    option["label"],
-                )
+                f'<option value="{escape(str(option["value"]))}"'
+                f"{flatatt(option['attrs']) if option['attrs'] else ''}>"
+                f"{conditional_escape(option['label'])}</option>"
                 for option in group
             ]
             if group_name:
@@ -51,7 +48,7 @@ class FastSelect(forms.Select):
             '<select name="{}"{}>{}</select>',
             widget["name"],
             flatatt(widget["attrs"]),
-            mark_safe("\n".join(conditional_escape(part) for part in options)),  # noqa: S308 - escaped
+            mark_safe("\n".join(options)),  # noqa: S308 - each part escaped above
         )
 
 
