@@ -51,6 +51,7 @@ PAGES = [
     "portal_booking",
     "portal_waitlist_offer",
     "staff_waitlist",
+    "recall_list",
 ]
 FLOOR_PAGES = {
     "floor_staff_bare": ("GET", "/__bench__/floor-bare/", "staff"),

@@ -33,7 +33,7 @@ from treatments.rules import add_months, local_day
 from treatments.selectors import clinicians, lot_warnings, usable_lots
 from treatments.services import clinic_tz
 from treatments.validators import validate_photo
-from ui.forms import MAX_PAGE, DayField, FieldFor
+from ui.forms import MAX_PAGE, DayField, FastSelect, FieldFor
 from ui.time_zones import TimeZoneField
 
 
@@ -566,12 +566,18 @@ class ReviewFilterForm(forms.Form):
             ("all", pgettext_lazy("staff", "All")),
         ],
         required=False,
+        widget=FastSelect,
     )
     kind = forms.ChoiceField(
-        choices=[("", pgettext_lazy("staff", "Any kind")), *FollowUpKind.choices], required=False
+        choices=[("", pgettext_lazy("staff", "Any kind")), *FollowUpKind.choices],
+        required=False,
+        widget=FastSelect,
     )
     clinician = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label=pgettext_lazy("staff", "Any clinician")
+        queryset=None,
+        required=False,
+        empty_label=pgettext_lazy("staff", "Any clinician"),
+        widget=FastSelect,
     )
     date_from = DayField(required=False, widget=iso_date_input())
     date_to = DayField(required=False, widget=iso_date_input())

@@ -1,6 +1,7 @@
 """ui.forms.add_service_error: one mapping from a service's coded refusal to a form field,
 each page app passing its own code → field map."""
 
+import pytest
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -70,3 +71,22 @@ def test_the_staff_patient_form_offers_only_place_named_zones():
     zones = [value for value, _ in PatientForm().fields["time_zone"].choices]
     assert "Europe/Berlin" in zones and "America/New_York" in zones
     assert not {"Factory", "localtime", "UTC", "Etc/GMT+5"} & set(zones)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "b", ["b"], "<x>"],
+)
+def test_the_fast_select_writes_what_the_stock_one_does(value):
+    """Same markup as Django's Select (its options built in Python, not one template each):
+    the chosen option selected, labels and values escaped, groups kept."""
+    from django.test.html import parse_html
+
+    from ui.forms import FastSelect
+
+    choices = [("", "Any"), ("a", "Ann & <Bo>"), ("b", 'B "2"'), ("Group", [("<x>", "X")])]
+    attrs = {"id": "id_f", "class": "form-select", "required": True}
+    stock = forms.Select(choices=choices).render("f", value, attrs=attrs)
+    fast = FastSelect(choices=choices).render("f", value, attrs=attrs)
+    assert parse_html(fast) == parse_html(stock)  # as assertHTMLEqual compares
+    assert fast.count(" selected") == stock.count(" selected")
