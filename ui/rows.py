@@ -53,8 +53,3 @@ def day_month_time(instant: datetime | None) -> str:
         return ""
     local = timezone.localtime(instant)
     return f"{local.day} {local:%b} {local:%H:%M}"
-
-
-def padded_day(day: date | None) -> str:
-    """`{{ day|date:"d M Y" }}` on a staff page (05 Mar 2027)."""
-    return "" if day is None else f"{day:%d} {day:%b} {day.year}"
