@@ -117,7 +117,6 @@ def open_and_answered(patient: Patient, *, limit: int = 5) -> tuple[set[int], li
             Q(patient=patient, handled_at__isnull=True) | Q(pk__in=newest)
         ).select_related("session__site")
     )
-    answered = sorted(
-        (r for r in rows if r.handled_at is not None), key=lambda r: r.handled_at, reverse=True
-    )
+    answered = [r for r in rows if r.handled_at is not None]
+    answered.sort(key=lambda r: r.handled_at or r.requested_at, reverse=True)
     return {r.session_id for r in rows if r.handled_at is None}, answered

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -23,13 +24,16 @@ from django.utils.translation import get_language, gettext_lazy, pgettext, pgett
 
 from accounts import roles
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 PATIENTS = "patient"  # shown to a patient (accounts.roles.is_patient), not a permission
 
 
 @dataclass(frozen=True)
 class Link:
     url_name: str
-    label: str  # lazy: translated in the reader's language
+    label: StrOrPromise  # lazy: translated in the reader's language
     shown_to: str  # "app.codename" the roles must grant, or PATIENTS
     current: tuple[str, ...] = ()  # the url names of the pages this link is "current" on
     badge: bool = False  # the Inbox's unread count
