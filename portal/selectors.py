@@ -66,7 +66,8 @@ def _sessions(patient: Patient) -> list[TreatmentSession]:
     return sessions
 
 
-def home(patient: Patient, *, now: datetime) -> Home:
+def home(patient: Patient, *, now: datetime, requested: set[int] | None = None) -> Home:
+    """`requested`: the sessions with an open change request, if the caller read them."""
     today = rules.local_day(now, patient.tz)
     sessions = _sessions(patient)
     upcoming = next((s for s in sessions if s.status in OPEN_STATUSES and s.ends_at >= now), None)
@@ -79,11 +80,12 @@ def home(patient: Patient, *, now: datetime) -> Home:
     current = next((s for s in sessions if s.nsaid_window().contains(today)), None)
     window = current.nsaid_window() if current else None
     completed = [s for s in sessions if s.status == SessionStatus.COMPLETED]
-    requested = set(
-        ChangeRequest.objects.filter(patient=patient, handled_at__isnull=True).values_list(
-            "session_id", flat=True
+    if requested is None:
+        requested = set(
+            ChangeRequest.objects.filter(patient=patient, handled_at__isnull=True).values_list(
+                "session_id", flat=True
+            )
         )
-    )
     next_follow_up = (
         FollowUp.objects.filter(
             session__patient=patient, status=FollowUpStatus.PLANNED, due_date__gte=today

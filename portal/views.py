@@ -94,7 +94,8 @@ def patient_view(view):
 @patient_view
 def home(request, patient):
     now = timezone.now()
-    page = selectors.home(patient, now=now)
+    requested, answered = patient_requests.open_and_answered(patient)
+    page = selectors.home(patient, now=now, requested=requested)
     prep = page.prep
     return render(
         request,
@@ -108,7 +109,7 @@ def home(request, patient):
             else None,
             "self_change": prep is not None
             and self_service.may_change_itself(prep.session, now=now),
-            "answered": patient_requests.answered_requests(patient),
+            "answered": answered,
         },
     )
 

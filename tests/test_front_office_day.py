@@ -242,7 +242,9 @@ class TestClosingWhatPatientsSend:
             )
         assert refused.value.code == "already_closed"
 
-    def test_handled_records_the_outcome_for_the_patient(self, staff_client):
+    def test_handled_records_the_outcome_for_the_patient(
+        self, staff_client, django_assert_num_queries
+    ):
         session = book(day=date(2027, 3, 10))
         change = patient_requests.request_change(
             patient=session.patient, session=session, kind="reschedule", message="April?"
@@ -259,6 +261,15 @@ class TestClosingWhatPatientsSend:
         assert change.outcome == "Moved to Friday 16 April, 10:00"
         [answered] = patient_requests.answered_requests(session.patient)
         assert answered.outcome == "Moved to Friday 16 April, 10:00"
+        # The portal's home reads the open requests and the answered ones in one query.
+        again = patient_requests.request_change(
+            patient=session.patient, session=session, kind="cancel", message="After all"
+        )
+        with django_assert_num_queries(1):
+            requested, answered_too = patient_requests.open_and_answered(session.patient)
+            assert answered_too[0].session.site.name  # read with it
+        assert requested == {session.pk} and answered_too == [change]
+        assert again.handled_at is None
 
     def test_the_service_and_the_database_refuse_a_handled_request_without_outcome(self):
         from django.db import IntegrityError, transaction

@@ -4,6 +4,7 @@ services, so the six-month rule and the NSAID window still apply)."""
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from patients.models import Patient
@@ -98,8 +99,24 @@ def handle_change_request(
 def answered_requests(patient: Patient, *, limit: int = 5) -> list[ChangeRequest]:
     """The patient's handled requests, newest first, with their outcome: what the portal
     shows the patient ("You asked to move … — Moved to …"). One query."""
-    return list(
-        ChangeRequest.objects.filter(patient=patient, handled_at__isnull=False)
-        .select_related("session__site")
-        .order_by("-handled_at")[:limit]
+    return list(_answered(patient).select_related("session__site")[:limit])
+
+
+def _answered(patient: Patient):
+    return ChangeRequest.objects.filter(patient=patient, handled_at__isnull=False).order_by(
+        "-handled_at"
     )
+
+
+def open_and_answered(patient: Patient, *, limit: int = 5) -> tuple[set[int], list[ChangeRequest]]:
+    """The sessions the patient has an open request about, and `answered_requests`: what the
+    portal's home shows, in one query (the open requests and the newest handled ones)."""
+    newest = _answered(patient).values("pk")[:limit]
+    rows = list(
+        ChangeRequest.objects.filter(
+            Q(patient=patient, handled_at__isnull=True) | Q(pk__in=newest)
+        ).select_related("session__site")
+    )
+    answered = [r for r in rows if r.handled_at is not None]
+    answered.sort(key=lambda r: r.handled_at or r.requested_at, reverse=True)
+    return {r.session_id for r in rows if r.handled_at is None}, answered
