@@ -2,7 +2,10 @@
 
 import contextlib
 
-from django.db import migrations
+from django.contrib.postgres.fields import DateTimeRangeField
+from django.contrib.postgres.lookups import Overlap
+from django.db import connection, migrations
+from django.db.models import Func, Value
 
 # Names of the PostgreSQL-only constraints (migration 0002), mapped to the error code the
 # service raises for them, so that a race the service check missed reads the same.
@@ -46,3 +49,24 @@ def history_context(**metadata):
     if connection.vendor == "postgresql":
         return pghistory.context(**metadata)
     return contextlib.nullcontext()
+
+
+def overlapping(sessions, starts_at, ends_at):
+    """The sessions of `sessions` (a queryset) that overlap [starts_at, ends_at).
+
+    On PostgreSQL as the clinician's and the room's exclusion constraints say it,
+    `tstzrange(starts_at, ends_at, '[)') && …`, so that their GiST indexes find a
+    clinician's or a room's clash among the few sessions near that time: the same test as
+    two comparisons read, on the (clinician, starts_at) index, every earlier session of the
+    clinician (11,000 at 1,000,000 patients, a heap row each). Elsewhere the comparisons."""
+    if connection.vendor != "postgresql":
+        return sessions.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
+
+    def span(starts, ends):
+        return Func(
+            starts, ends, Value("[)"), function="tstzrange", output_field=DateTimeRangeField()
+        )
+
+    return sessions.filter(
+        Overlap(span("starts_at", "ends_at"), span(Value(starts_at), Value(ends_at)))
+    )
