@@ -5,7 +5,8 @@ import contextlib
 from django.contrib.postgres.fields import DateTimeRangeField
 from django.contrib.postgres.lookups import Overlap
 from django.db import connection, migrations
-from django.db.models import Func, Value
+from django.db.models import BigIntegerField, Func, Q, Value
+from django.db.models.functions import Cast
 
 # Names of the PostgreSQL-only constraints (migration 0002), mapped to the error code the
 # service raises for them, so that a race the service check missed reads the same.
@@ -70,3 +71,10 @@ def overlapping(sessions, starts_at, ends_at):
     return sessions.filter(
         Overlap(span("starts_at", "ends_at"), span(Value(starts_at), Value(ends_at)))
     )
+
+
+def in_room(room_id) -> Q:
+    """Sessions in the room, the id compared as the column's bigint: an integer parameter
+    compares bigint with integer, which the GiST index of session_room_no_overlap
+    (btree_gist) cannot answer, and PostgreSQL then reads the room's every session."""
+    return Q(room_id=Cast(Value(room_id), output_field=BigIntegerField()))

@@ -19,7 +19,7 @@ from accounts import roles
 from patients.models import Patient
 
 from . import rules
-from .db import overlapping
+from .db import in_room, overlapping
 from .models import (
     LIVE_STATUSES,
     OPEN_STATUSES,
@@ -276,7 +276,7 @@ def free_slots(
     busy = list(
         overlapping(
             TreatmentSession.objects.filter(status__in=LIVE_STATUSES).filter(
-                Q(clinician_id=clinician_id) | Q(room_id=room_id)
+                Q(clinician_id=clinician_id) | in_room(room_id)
             ),
             day_start,
             day_end,

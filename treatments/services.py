@@ -283,7 +283,7 @@ def _booking_checks(session: TreatmentSession, *, booking_key) -> dict:
     key_used = TreatmentSession.objects.filter(booking_key=booking_key)
     others = live.filter(patient_id=session.patient_id)
     clinician_busy = overlapping.filter(clinician_id=session.clinician_id)
-    room_busy = overlapping.filter(room_id=session.room_id)
+    room_busy = overlapping.filter(db.in_room(session.room_id))
     day = session.local_date
     if connection.vendor != "postgresql":
         return {
@@ -1387,7 +1387,7 @@ def _check_slot(session: TreatmentSession, *, clashes: tuple[bool, bool] | None 
         )
         clashes = (
             overlapping.filter(clinician_id=session.clinician_id).exists(),
-            overlapping.filter(room_id=session.room_id).exists(),
+            overlapping.filter(db.in_room(session.room_id)).exists(),
         )
     if clashes[0]:
         raise _slot_error("clinician")
