@@ -16,8 +16,10 @@ Slots lie on a grid from each opening interval's start, one slot length apart
 (DEFAULT_SESSION_MINUTES unless `duration` is given). A site without opening hours is
 searched from SLOT_DAY_START to SLOT_DAY_END every day. Everything is loaded for the whole
 range at once (six queries, whatever the range and the number of sessions: pinned in
-tests/test_scheduling.py) and computed in Python, the busy times bucketed by day so each
-start looks only at its own day's (bench/slots.py measures a month at the bench data).
+tests/test_scheduling.py; with a limit, a week's busy times first and the rest of the range
+only when needed) and computed in Python: the busy times come grouped per clinician and per
+room (_busy_times) and each start bisects them (bench/slots.py measures a month at the bench
+data).
 
 A hint, not a reservation: the booking service checks again under its lock.
 """
