@@ -4,7 +4,7 @@ each page app passing its own code → field map."""
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ui.forms import add_service_error
+from ui.forms import QuickSelect, add_service_error
 
 
 class DayAndNote(forms.Form):
@@ -70,3 +70,17 @@ def test_the_staff_patient_form_offers_only_place_named_zones():
     zones = [value for value, _ in PatientForm().fields["time_zone"].choices]
     assert "Europe/Berlin" in zones and "America/New_York" in zones
     assert not {"Factory", "localtime", "UTC", "Etc/GMT+5"} & set(zones)
+
+
+def test_the_quick_select_writes_what_djangos_select_writes():
+    choices = [("", "---------"), (1, "Dr Aydın & <Partner>"), (2, 'Room "2"'), (30, "Third")]
+    attrs = {"id": "id_room", "class": "form-select is-invalid", "required": True, "x": False}
+    for value in (None, "", 1, "2", 30, 99):
+        for extra in (attrs, None):
+            own = {"data-a": "b"}
+            quick = QuickSelect(attrs=own, choices=choices).render("room", value, extra)
+            assert quick == forms.Select(attrs=own, choices=choices).render("room", value, extra)
+    grouped = [("Berlin", [(1, "One")]), ("Istanbul", [(2, "Two")])]
+    assert QuickSelect(choices=grouped).render("room", 2) == forms.Select(choices=grouped).render(
+        "room", 2
+    )

@@ -8,6 +8,7 @@ from typing import cast
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -150,3 +151,41 @@ def compare_context(form: PhotoCompareForm, view, view_label, before, after) -> 
             if visit is not None
         ],
     }
+
+
+class QuickSelect(forms.Select):
+    """A select with its options written in Python: the markup of Django's Select, which
+    renders a template for every option (select_option.html and attrs.html: about 45 µs an
+    option, 9 ms each for the 200 clinicians and 200 rooms of the booking form at the
+    1,000,000-patient bench). Grouped choices are left to Select."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        if any(group_name for group_name, _, _ in widget["optgroups"]):
+            return super().render(name, value, attrs, renderer)
+        options = format_html_join(
+            "",
+            '\n  <option value="{}"{}>{}</option>\n',
+            (
+                (str(option["value"]), _attrs(option["attrs"]), option["label"])
+                for _, group, _ in widget["optgroups"]
+                for option in group
+            ),
+        )
+        return format_html(
+            '<select name="{}"{}>{}\n</select>', widget["name"], _attrs(widget["attrs"]), options
+        )
+
+
+def _attrs(attrs: dict):
+    """As Django's django/forms/widgets/attrs.html: in order, True as the bare name, False
+    left out."""
+    return format_html_join(
+        "",
+        "{}",
+        (
+            (format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value),)
+            for name, value in attrs.items()
+            if value is not False
+        ),
+    )
