@@ -55,11 +55,12 @@ def history_context(**metadata):
 def overlapping(sessions, starts_at, ends_at):
     """The sessions of `sessions` (a queryset) that overlap [starts_at, ends_at).
 
-    On PostgreSQL as the clinician's and the room's exclusion constraints say it,
+    On PostgreSQL written as the clinician's and the room's exclusion constraints write it,
     `tstzrange(starts_at, ends_at, '[)') && …`, so that their GiST indexes find a
-    clinician's or a room's clash among the few sessions near that time: the same test as
-    two comparisons read, on the (clinician, starts_at) index, every earlier session of the
-    clinician (11,000 at 1,000,000 patients, a heap row each). Elsewhere the comparisons."""
+    clinician's (or, with in_room, a room's) clash among the few sessions near that time.
+    The same test written as two comparisons (starts_at < end, ends_at > start) is answered
+    on the (clinician, starts_at) index by reading every earlier session of the clinician,
+    a heap row each (11,000 at 1,000,000 patients). Elsewhere the two comparisons."""
     if connection.vendor != "postgresql":
         return sessions.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
 
