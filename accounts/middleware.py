@@ -7,6 +7,7 @@ Patients keep Django's normal session length: their portal holds only their own 
 
 from urllib.parse import urlencode
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -15,8 +16,10 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import pgettext
+from django_otp.middleware import OTPMiddleware
+from django_otp.models import Device
 
-from . import roles, two_factor
+from . import prepared, roles, two_factor
 
 LAST_SEEN_KEY = "staff_last_seen"
 # Write the session at most this often: a page view should not cost a database write.
@@ -98,3 +101,31 @@ class TwoFactorMiddleware:
         if request.method == "GET":
             url += "?" + urlencode({"next": request.get_full_path()})
         return HttpResponseRedirect(url)
+
+
+# One compiled read per kind of device (accounts/prepared.py), by its persistent id's label.
+_device_reads: dict[str, prepared.PreparedGet] = {}
+
+
+class ClinicOTPMiddleware(OTPMiddleware):
+    """django-otp's middleware (request.user.otp_device, is_verified()), reading the
+    session's device with a statement compiled once per process rather than a queryset built
+    on every request: the same row, the same checks (the device must exist, be confirmed
+    and belong to the user: OTPMiddleware._finalize_device)."""
+
+    def _device_from_persistent_id(self, persistent_id: str):
+        persistent_id = self._normalize_persistent_id(persistent_id)
+        label, _, device_id = persistent_id.rpartition("/")
+        read = _device_reads.get(label)
+        if read is None:
+            try:
+                model = apps.get_model(label)
+            except (LookupError, ValueError):
+                return None
+            if not issubclass(model, Device):
+                return None
+            read = _device_reads[label] = prepared.by_id(model)
+        try:
+            return read.get(int(device_id))
+        except ValueError:
+            return None

@@ -37,7 +37,58 @@ PAGES = [
     "booking_valid",
     "booking_refused",
     "portal_home",
+    # The floor: a page that does nothing, through the whole middleware stack, signed in as
+    # staff (with their second factor) and as a patient; "_bare" answers a plain text
+    # response, the others render an empty page in the site's layout (base.html with its
+    # navigation and context processors). Served by bench-only URLs added below.
+    "floor_staff_bare",
+    "floor_staff",
+    "floor_portal_bare",
+    "floor_portal",
+    "consent_sign",
+    "patient_consents",
+    "portal_intake",
+    "portal_booking",
+    "portal_waitlist_offer",
+    "staff_waitlist",
+    "recall_list",
 ]
+FLOOR_PAGES = {
+    "floor_staff_bare": ("GET", "/__bench__/floor-bare/", "staff"),
+    "floor_staff": ("GET", "/__bench__/floor/", "staff"),
+    "floor_portal_bare": ("GET", "/__bench__/floor-bare/", "patient"),
+    "floor_portal": ("GET", "/__bench__/floor/", "patient"),
+}
+# The functions whose cumulative time --layers reports per request (what each layer costs).
+LAYERS = {
+    "session read (SessionStore.load)": ("django/contrib/sessions/backends/", "load"),
+    "session save": ("django/contrib/sessions/backends/", "save"),
+    "user read (auth.get_user)": ("django/contrib/auth/__init__.py", "get_user"),
+    "OTP device (OTPMiddleware._verify_user_sync)": (
+        "django_otp/middleware.py",
+        "_verify_user_sync",
+    ),
+    "CSP header (CSPMiddleware.process_response)": ("csp/middleware.py", "process_response"),
+    "CSP nonce (CSPMiddleware.process_request)": ("csp/middleware.py", "process_request"),
+    "messages (MessageMiddleware.process_response)": (
+        "django/contrib/messages/middleware.py",
+        "process_response",
+    ),
+    "CSRF (process_view)": ("django/middleware/csrf.py", "process_view"),
+    "CSRF (process_response)": ("django/middleware/csrf.py", "process_response"),
+    "locale (LocaleMiddleware)": ("django/middleware/locale.py", "process_request"),
+    "locale response": ("django/middleware/locale.py", "process_response"),
+    "two-factor (process_view)": ("accounts/middleware.py", "process_view"),
+    "security": ("django/middleware/security.py", "process_response"),
+    "no-store (patch_cache_control)": ("django/utils/cache.py", "patch_cache_control"),
+    "URL resolve": ("django/urls/resolvers.py", "resolve"),
+    "template render": ("django/template/base.py", "render"),
+    "context processors": ("django/template/context.py", "bind_template"),
+    "audit read record (note_read)": ("audit/web.py", "note_read"),
+    "translation activate": ("django/utils/translation/trans_real.py", "activate"),
+    "view": ("django/core/handlers/base.py", "_get_response"),
+    "whole request (test client)": ("django/test/client.py", "request"),
+}
 
 
 def production_env(db: str) -> dict:
@@ -60,6 +111,16 @@ def main():
         "--interval", type=float, default=0.002, help="seconds of CPU between samples"
     )
     parser.add_argument("--show-queries", action="store_true", help="print one request's SQL")
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="print the CPU each middleware layer spends per request (markers between them)",
+    )
+    parser.add_argument(
+        "--functions",
+        action="store_true",
+        help="cProfile the requests: cumulative CPU of the LAYERS functions (cProfile inflates)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -89,6 +150,8 @@ def main():
     from django.db import connection
     from django.test import Client
 
+    add_floor_pages(prep)
+    marks = install_marks() if args.layers else None
     figures = {}
     valid_counter = iter(range(10**9))
     clinicians, rooms = prep["clinicians"], prep["rooms"]
@@ -150,7 +213,7 @@ def main():
         for _ in range(20):
             response = make_request(name, client)
             assert response.status_code == expected, (name, response.status_code, refusal(response))
-        queries = []
+        queries: list[str] = []
         with connection.execute_wrapper(
             lambda execute, sql, *a, log=queries: log.append(sql) or execute(sql, *a)
         ):
@@ -168,12 +231,25 @@ def main():
             get_stack_sampler().timer_func = time.process_time
             profiler = Profiler(interval=args.interval)
             profiler.start()
+        layers = None
+        if marks:
+            marks.reset()
+        if args.functions:
+            import cProfile
+
+            layers = cProfile.Profile(time.process_time)
+            layers.enable()
         for _ in range(args.n):
             started, started_cpu = time.perf_counter(), time.process_time()
             response = make_request(name, client)
             times.append((time.perf_counter() - started) * 1000)
             cpu.append((time.process_time() - started_cpu) * 1000)
             assert response.status_code == expected, (name, response.status_code, refusal(response))
+        if layers:
+            layers.disable()
+            print_layers(layers, args.n)
+        if marks:
+            print_marks(marks, args.n)
         if profiler:
             profiler.stop()
             Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -196,6 +272,110 @@ def main():
         )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+def add_floor_pages(prep):
+    """Bench-only URLs for the floor pages (not in the app's URLconf): they answer once the
+    whole middleware stack let the request through, as any page's view would."""
+    from django.http import HttpResponse
+    from django.template import engines
+    from django.urls import path
+
+    from clinic import urls
+
+    layout = engines["django"].from_string(
+        '{% extends "base.html" %}{% block content %}<p>floor</p>{% endblock %}'
+    )
+
+    def bare(request):
+        return HttpResponse("signed in" if request.user.is_authenticated else "no")
+
+    def page(request):
+        return HttpResponse(layout.render({}, request))
+
+    urls.urlpatterns += [
+        path("__bench__/floor-bare/", bare, name="bench_floor_bare"),
+        path("__bench__/floor/", page, name="bench_floor"),
+    ]
+    prep["pages"].update(FLOOR_PAGES)
+
+
+class Marks:
+    """CPU time spent in each middleware's own code: a marker before every middleware notes
+    the clock on the way in and out; a layer's share is its marker to the next one's, both
+    ways. Lazy work (the session, request.user) counts where it is first touched, and
+    process_view hooks and the view count in the last segment ("view")."""
+
+    def __init__(self, names):
+        self.names = names + ["view (and process_view hooks)"]
+        self.reset()
+
+    def reset(self):
+        self.spent = [0.0] * len(self.names)
+        self.last = None
+
+    def tick(self, index):
+        """From now on the time is `index`'s (-1: outside the stack)."""
+        now = time.process_time()
+        if self.last is not None:
+            self.spent[self.last[0]] += now - self.last[1]
+        self.last = (index, now) if index >= 0 else None
+
+
+def install_marks() -> Marks:
+    import types
+
+    from django.conf import settings
+
+    names = list(settings.MIDDLEWARE)
+    marks = Marks([name.rsplit(".", 1)[-1] for name in names])
+    module = types.ModuleType("bench_marks")
+
+    def marker(index):
+        class Mark:
+            def __init__(self, get_response):
+                self.get_response = get_response
+
+            def __call__(self, request):
+                marks.tick(index)
+                try:
+                    return self.get_response(request)
+                finally:
+                    marks.tick(index - 1)
+
+        return Mark
+
+    chain = []
+    for index, name in enumerate(names):
+        setattr(module, f"Mark{index}", marker(index))
+        chain += [f"bench_marks.Mark{index}", name]
+    module.MarkView = marker(len(names))  # type: ignore[attr-defined]
+    chain.append("bench_marks.MarkView")
+    sys.modules["bench_marks"] = module
+    settings.MIDDLEWARE = chain
+    return marks
+
+
+def print_marks(marks, n):
+    for name, spent in zip(marks.names, marks.spent, strict=True):
+        print(f"    layer {name:<44} {spent * 1000 / n:7.3f} ms")
+
+
+def print_layers(profile, n):
+    """Cumulative CPU ms per request of each LAYERS function (nested ones overlap)."""
+    import pstats
+
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    for label, (file_part, function) in LAYERS.items():
+        total, calls = 0.0, 0
+        for (filename, _, name), (_, ncalls, _, cumulative, _) in stats.items():
+            if name == function and file_part in filename:
+                # Recursive entries (a template's render calling render) count once: keep the
+                # largest cumulative of the matching entries per file.
+                total = max(total, cumulative)
+                calls += ncalls
+        if calls:
+            print(f"    {label:<50} {total * 1000 / n:7.3f} ms  {calls / n:5.1f} calls")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): the session is bound to a second-factor device.
-    "django_otp.middleware.OTPMiddleware",
+    # (django_otp.middleware.OTPMiddleware, its device read compiled once: accounts/prepared.py)
+    "accounts.middleware.ClinicOTPMiddleware",
     "clinic.middleware.ReaderLanguageMiddleware",
     # Every database change made while handling the request carries who, from where (the
     # history triggers read it, audit/middleware.py).
@@ -496,6 +497,10 @@ CACHES = {
     },
 }
 RATELIMIT_USE_CACHE = "throttle"
+# Sessions are read from the "default" cache (Redis), written through to the database: a
+# signed-in page reads its session without a query. A Redis outage falls back to the
+# database (cached_db catches the cache's errors), as does a session missing from Redis.
+SESSION_ENGINE = env.str("SESSION_ENGINE", default="django.contrib.sessions.backends.cached_db")
 RATELIMIT_FAIL_OPEN = True
 
 # --- Security -----------------------------------------------------------------------------

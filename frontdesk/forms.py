@@ -33,7 +33,7 @@ from treatments.rules import add_months, local_day
 from treatments.selectors import clinicians, lot_warnings, usable_lots
 from treatments.services import clinic_tz
 from treatments.validators import validate_photo
-from ui.forms import MAX_PAGE, DayField, FieldFor, QuickSelect
+from ui.forms import MAX_PAGE, DayField, FastSelect, FieldFor
 from ui.time_zones import TimeZoneField
 
 
@@ -99,8 +99,8 @@ class SessionTimeForm(forms.Form):
     time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}))
     duration = forms.TypedChoiceField(choices=DURATIONS, coerce=int, initial=60)
     # Written without a template per option: 200 of each at the 1,000,000-patient bench.
-    clinician = forms.ModelChoiceField(queryset=None, widget=QuickSelect)
-    room = forms.ModelChoiceField(queryset=None, widget=QuickSelect)
+    clinician = forms.ModelChoiceField(queryset=None, widget=FastSelect)
+    room = forms.ModelChoiceField(queryset=None, widget=FastSelect)
     nsaid_free_confirmed = forms.BooleanField(
         required=False,
         label=pgettext_lazy(
@@ -567,12 +567,18 @@ class ReviewFilterForm(forms.Form):
             ("all", pgettext_lazy("staff", "All")),
         ],
         required=False,
+        widget=FastSelect,
     )
     kind = forms.ChoiceField(
-        choices=[("", pgettext_lazy("staff", "Any kind")), *FollowUpKind.choices], required=False
+        choices=[("", pgettext_lazy("staff", "Any kind")), *FollowUpKind.choices],
+        required=False,
+        widget=FastSelect,
     )
     clinician = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label=pgettext_lazy("staff", "Any clinician")
+        queryset=None,
+        required=False,
+        empty_label=pgettext_lazy("staff", "Any clinician"),
+        widget=FastSelect,
     )
     date_from = DayField(required=False, widget=iso_date_input())
     date_to = DayField(required=False, widget=iso_date_input())

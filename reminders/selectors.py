@@ -34,7 +34,6 @@ def for_patient(patient: Patient, *, limit: int = 100) -> list[Reminder]:
     """The patient's newest reminders with their delivery attempts (the patient page)."""
     return list(
         Reminder.objects.filter(_to(patient))
-        .select_related("follow_up")
         .prefetch_related("deliveries")
         .order_by("-due_at", "-id")[:limit]
     )

@@ -1,6 +1,8 @@
 """patients.selectors.search_patients: the start of names or email, phone digits anywhere."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from patients.selectors import search_patients
 from tests.factories import PatientFactory
@@ -44,3 +46,40 @@ def test_email_start_and_phone_digits(people):
 
 def test_no_query_lists_everyone_by_name(people):
     assert [p.last_name for p in search_patients("")] == ["Becker", "Dossantos", "Santos", "Santos"]
+
+
+PAGE_QUERIES = ["santos", "SAN", "ana santos", "santos becker", "js@", "s", "a", "san 912", "yıl"]
+
+
+@pytest.mark.parametrize("query", PAGE_QUERIES)
+def test_a_page_holds_the_same_patients_in_the_same_order(people, query):
+    PatientFactory(first_name="Santos", last_name="Santos", email="santos@example.com")
+    PatientFactory(first_name="Sara", last_name="Yıldız", email="santos.y@example.com")
+    PatientFactory(first_name="Ayşe", last_name="Sanders", email="ay@example.com")
+    search = search_patients(query)
+    everyone = [p.pk for p in search]
+    for size in (1, 2, 3, 25):
+        starts = range(0, len(everyone) + 1, size)
+        pages = [[p.pk for p in search[start : start + size]] for start in starts]
+        assert [pk for page in pages for pk in page] == everyone, (query, size)
+
+
+def test_each_match_once_whichever_fields_it_matches(people):
+    both = PatientFactory(first_name="Santos", last_name="Santos", email="santos@example.com")
+    assert [p.pk for p in search_patients("santos")[0:10]].count(both.pk) == 1
+
+
+def test_a_page_of_a_name_search_reads_the_indexes_only(people):
+    PatientFactory.create_batch(3)
+    search = search_patients("santos")
+    with CaptureQueriesContext(connection) as captured:
+        search[0:26]
+    (query,) = captured.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + query["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    for field in ("last_name", "first_name", "email"):
+        assert f"Index Only Scan using patient_{field}_search" in plan, plan
+    assert "LIMIT 26" in query["sql"]

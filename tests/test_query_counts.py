@@ -25,7 +25,7 @@ MAX_QUERIES = {
     "schedule_week": 9,
     "patient_list": 5,
     # One more than before the access log: its INSERT (audit.services.record_access).
-    "patient_detail": 21,  # 15 + the intake: its newest version, lines, reconfirmations,
+    "patient_detail": 20,  # 14 + the intake: its newest version, lines, reconfirmations,
     # and what changed since the last reviewed version (that version and its lines)
     "session_book": 19,  # 7 + the slot finder: sites, protocol, the patient's sessions, 5 for
     # hours/closures/working hours/absences/outages, rooms, clinicians, the range's sessions;

@@ -42,6 +42,18 @@ def test_who_is_due(frozen):
     assert "Gamma" in [p.last_name for p in recall.due_patients(today=TODAY, within_weeks=9)]
 
 
+def test_a_patient_with_several_sessions_is_listed_once_from_the_latest(frozen):
+    # Both gaps have ended: listed once, due from the latest session's gap (the list once
+    # joined the sessions twice and showed her once per session, due from each one's gap).
+    patient = PatientFactory(last_name="Twice")
+    past(patient, date(2025, 11, 3))  # gap ended 3 May 2026
+    past(patient, date(2026, 6, 1))  # gap ended 1 December 2026
+    found = list(recall.due_patients(today=TODAY))
+    assert [(p.last_name, p.due_day, p.last_day) for p in found] == [
+        ("Twice", date(2026, 12, 1), date(2026, 6, 1))
+    ]
+
+
 def test_the_latest_outcome_is_shown(frozen):
     patient = PatientFactory()
     session = past(patient, date(2026, 6, 1))
@@ -74,6 +86,11 @@ def test_the_page(staff_client, django_assert_max_num_queries):
         html = staff_client.get(url).content.decode()
     assert html.count("Due") >= 3 and "01 Jun 2026" in html and ">now<" in html
     assert "SMS +4930123456" in html and "no follow-up yet" in html
+    assert "email " in html and "; SMS +4930123456" in html  # both channels of Due1
+    evil = PatientFactory(last_name="<i>Evil", first_name='"x"')
+    past(evil, date(2026, 6, 1))
+    html = staff_client.get(url).content.decode()
+    assert "<i>" not in html and "&lt;i&gt;Evil, &quot;x&quot;</a>" in html
     for i in range(3, 12):
         past(PatientFactory(last_name=f"Due{i}"), date(2026, 6, 1))
     with django_assert_max_num_queries(8):
@@ -92,3 +109,18 @@ def test_a_patient_may_not_see_it(client, frozen):
 
     response = portal_client(PatientFactory()).get(reverse("recall"))
     assert response.status_code in (302, 403)
+
+
+@pytest.mark.django_db(transaction=True)  # as on a page: serial_plan's is the transaction
+def test_the_page_is_planned_without_parallel_workers_for_its_transaction_only():
+    from django.db import connection
+
+    def workers():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            return cursor.fetchone()[0]
+
+    before = workers()
+    with recall.serial_plan():
+        assert workers() == "0"
+    assert workers() == before

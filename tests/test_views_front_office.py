@@ -295,6 +295,38 @@ class TestFollowUpReview:
         )
         assert [f.kind for f in ranged.context["page"]] == ["early_result"]
 
+    def test_counts_past_the_cap_say_more_than(self, clinic_admin_client, data, monkeypatch):
+        from treatments import selectors
+
+        monkeypatch.setattr(selectors, "COUNT_CAP", 0)  # the one overdue passes it
+        response = clinic_admin_client.get(reverse("follow_up_review"))
+        counts = response.context["counts"]
+        assert counts["overdue"] == 1 and "overdue" in counts["capped"]
+        assert 'id="count-overdue">more than 0<' in response.content.decode()
+        assert counts["adherence"] == 50  # never capped
+
+    def test_the_adherence_is_kept_five_minutes(self, clinic_admin_client, data):
+        assert (
+            clinic_admin_client.get(reverse("follow_up_review")).context["counts"]["adherence"]
+            == 50
+        )
+        data.follow_ups.filter(kind="early_result").update(status="cancelled")
+        counts = clinic_admin_client.get(reverse("follow_up_review")).context["counts"]
+        assert counts["adherence"] == 50 and counts["overdue"] == 0  # kept; the counts live
+        from django.core.cache import cache
+
+        cache.delete(f"follow-up-adherence:{NOW.date().isoformat()}")  # five minutes later
+        counts = clinic_admin_client.get(reverse("follow_up_review")).context["counts"]
+        assert counts["adherence"] == 100
+
+    def test_the_rows_written_in_python_are_escaped(self, clinic_admin_client, data):
+        data.patient.first_name = '<b>"Ann"</b>'
+        data.patient.save()
+        html = clinic_admin_client.get(reverse("follow_up_review")).content.decode()
+        assert "<b>" not in html and "&lt;b&gt;&quot;Ann&quot;&lt;/b&gt;" in html
+        assert 'aria-label="Select &lt;b&gt;&quot;Ann&quot;' in html  # the staff msgid
+        assert 'flag">overdue</span>' in html and ">Record</a>" in html
+
     def test_csv_export_of_the_filtered_list(self, clinic_admin_client, data):
         data.patient.first_name = "=HYPERLINK(evil)"
         data.patient.save()

@@ -86,7 +86,8 @@ class ProtocolVersion(models.Model):
                 name="protocol_nsaid_days_sane",
             ),
             models.CheckConstraint(
-                condition=Q(follow_up_window_days__lte=90), name="protocol_follow_up_window_sane"
+                condition=Q(follow_up_window_days__lte=rules.MAX_FOLLOW_UP_WINDOW_DAYS),
+                name="protocol_follow_up_window_sane",
             ),
         ]
 

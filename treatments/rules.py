@@ -42,6 +42,9 @@ DEFAULT_FOLLOW_UP_PLAN = (
 # Days before and after its due date a follow-up counts as "due now" (and may be recorded
 # from), unless the protocol version sets another number.
 DEFAULT_FOLLOW_UP_WINDOW_DAYS = 14
+# The widest window a protocol may set (its CHECK constraint): a follow-up's window is then
+# at most twice this long, which bounds the review's "due now" to an index range.
+MAX_FOLLOW_UP_WINDOW_DAYS = 90
 
 
 @dataclass(frozen=True)

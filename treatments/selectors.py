@@ -13,7 +13,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
+from redis.exceptions import RedisError
 
 from accounts import roles
 from patients.models import Patient
@@ -162,16 +165,24 @@ def _sessions_missing_assessment(sessions) -> set[int]:
     done = FollowUp.objects.filter(
         session=OuterRef("pk"), kind=FollowUpKind.ASSESSMENT, status=FollowUpStatus.DONE
     )
-    completed = defaultdict(list)
-    for row in (
+    completed = (
         TreatmentSession.objects.filter(patient_id__in=patient_ids, status=SessionStatus.COMPLETED)
         .annotate(assessed=Exists(done))
         .values("patient_id", "local_date", "assessed")
-    ):
-        completed[row["patient_id"]].append(row)
+    )
+    return _missing_assessment(sessions, completed)
+
+
+def _missing_assessment(sessions, completed) -> set[int]:
+    """Of `sessions`, those after a completed session of their patient (`completed`: rows of
+    patient_id, local_date, assessed) whose latest such session has no done assessment."""
+    by_patient = defaultdict(list)
+    for row in completed:
+        by_patient[row["patient_id"]].append(row)
     missing = set()
     for session in sessions:
-        earlier = [r for r in completed[session.patient_id] if r["local_date"] < session.local_date]
+        day = session.local_date
+        earlier = [r for r in by_patient[session.patient_id] if r["local_date"] < day]
         if earlier and not max(earlier, key=lambda r: r["local_date"])["assessed"]:
             missing.add(session.pk)
     return missing
@@ -426,18 +437,39 @@ class PatientPage:
     change_requests: list[ChangeRequest]
 
 
-def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage:
+# What the patient page does not show of a staff member (it shows their name or username).
+_USER_REST = (
+    "password",
+    "last_login",
+    "is_superuser",
+    "email",
+    "is_staff",
+    "is_active",
+    "date_joined",
+)
+
+
+def _people_deferred(*relations: str) -> list[str]:
+    return [f"{relation}__{field}" for relation in relations for field in _USER_REST]
+
+
+def patient_page(
+    patient: Patient, *, today: date, now: datetime, photos: bool = True
+) -> PatientPage:
+    """Everything the staff's patient page shows of the patient's treatment; the follow-ups'
+    photos only with `photos` (a reader who may see them)."""
+    follow_ups_query = FollowUp.objects.select_related("seen_by", "recorded_by").defer(
+        *_people_deferred("seen_by", "recorded_by")
+    )
+    if photos:
+        follow_ups_query = follow_ups_query.prefetch_related("photos")
     sessions = list(
         patient.sessions.select_related(
             "clinician", "room", "site", "protocol", "cancelled_by", "no_show_recorded_by"
         )
+        .defer(*_people_deferred("clinician", "cancelled_by", "no_show_recorded_by"))
         .prefetch_related(
-            Prefetch(
-                "follow_ups",
-                queryset=FollowUp.objects.select_related("seen_by", "recorded_by").prefetch_related(
-                    "photos"
-                ),
-            ),
+            Prefetch("follow_ups", queryset=follow_ups_query),
             Prefetch("vials_used", queryset=SessionVial.objects.select_related("lot")),
         )
         .order_by("-starts_at")
@@ -456,6 +488,20 @@ def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage
         ),
         None,
     )
+    # The patient's sessions are all here with their follow-ups: which lack an assessment
+    # is read from them, not asked again of the database.
+    completed = [
+        {
+            "patient_id": s.patient_id,
+            "local_date": s.local_date,
+            "assessed": any(
+                f.kind == FollowUpKind.ASSESSMENT and f.status == FollowUpStatus.DONE
+                for f in s.follow_ups.all()
+            ),
+        }
+        for s in sessions
+        if s.status == SessionStatus.COMPLETED
+    ]
     return PatientPage(
         patient=patient,
         sessions=sessions,
@@ -469,8 +515,8 @@ def patient_page(patient: Patient, *, today: date, now: datetime) -> PatientPage
             if f.status == FollowUpStatus.DONE
             and (f.hair_density_per_cm2 is not None or f.patient_rating is not None)
         ],
-        missing_assessment=_sessions_missing_assessment(
-            [s for s in sessions if s.status in OPEN_STATUSES]
+        missing_assessment=_missing_assessment(
+            [s for s in sessions if s.status in OPEN_STATUSES], completed
         ),
         side_effect_reports=list(patient.side_effect_reports.select_related("resolved_by")[:20]),
         change_requests=list(
@@ -547,38 +593,79 @@ def _week_end(today: date) -> date:
     return today + timedelta(days=6 - today.weekday())
 
 
-def follow_up_counts(*, today: date) -> dict:
-    """Overdue now, due now (in their window), due this week (to Sunday), adherence over
-    the last 90 days.
+# The review's counts stop counting here: past it a card says "more than 10,000" (at
+# 1,000,000 patients some 800,000 follow-ups are overdue; counting them took ~100 ms).
+COUNT_CAP = 10_000
+# The 90-day adherence reads every follow-up due in those days (some 450,000 at 1,000,000
+# patients): it is computed exactly, then kept this long (the page says so).
+ADHERENCE_KEPT_SECONDS = 300
 
-    Two index-only queries over index ranges (planned follow-ups whose window opens by
-    Sunday; follow-ups due in the last 90 days), never a scan of the whole table.
+
+def follow_up_counts(*, today: date) -> dict:
+    """Overdue now, due now (in their window), due this week (to Sunday), each counted up
+    to COUNT_CAP + 1 (`capped`: which ones passed the cap); adherence over the last 90 days.
+
+    The three counts are one statement, each an index range read with LIMIT (never more
+    than COUNT_CAP + 1 index entries): overdue and this week on follow_up_planned_due_idx,
+    due now on follow_up_planned_window_idx from the earliest its window can open (a window
+    is at most twice the protocol's widest). The adherence is exact, computed at most once
+    every ADHERENCE_KEPT_SECONDS (cache), on follow_up_due_status_idx.
     """
     week_end = _week_end(today)
-    since = today - timedelta(days=90)
-    # Count due_date (in the indexes, never null), not id: reading the id would fetch every
-    # row from the table instead of counting index entries.
-    # overdue_on, upcoming_on (to Sunday) and due_now_on without their status condition,
-    # which the WHERE holds: each needs due_from <= week_end (due_from <= due_date, a CHECK),
-    # so PostgreSQL counts entries of follow_up_planned_window_idx alone (index-only). With
-    # the status in the counts' filters it read the table: 1 s at 1,000,000 patients.
-    counts = FollowUp.objects.filter(
-        status=FollowUpStatus.PLANNED, due_from__lte=week_end
-    ).aggregate(
-        overdue=Count("due_date", filter=Q(due_date__lt=today)),
-        due_this_week=Count("due_date", filter=Q(due_date__gte=today, due_date__lte=week_end)),
-        due_now=Count("due_date", filter=Q(due_from__lte=today, due_until__gte=today)),
-    )
-    counts.update(
-        FollowUp.objects.filter(due_date__gte=since, due_date__lt=today).aggregate(
-            recent_done=Count("due_date", filter=Q(status=FollowUpStatus.DONE)),
-            recent_due=Count("due_date", filter=~Q(status=FollowUpStatus.CANCELLED)),
-        )
-    )
-    counts["adherence"] = (
-        round(100 * counts["recent_done"] / counts["recent_due"]) if counts["recent_due"] else None
-    )
+    planned = FollowUp.objects.order_by()  # no ORDER BY: each count stops at its LIMIT
+    ranges = {
+        "overdue": planned.overdue(today),
+        "due_now": planned.due_now(today).filter(
+            due_from__gte=today - timedelta(days=2 * rules.MAX_FOLLOW_UP_WINDOW_DAYS)
+        ),
+        "due_this_week": planned.upcoming(today).filter(due_date__lte=week_end),
+    }
+    key = f"follow-up-adherence:{today.isoformat()}"
+    try:
+        kept = cache.get(key)
+    except RedisError:  # the cache down: counted every time, as before it was kept
+        kept, key = None, ""
+    counts = _count(ranges, recent=None if kept else _recent(today))
+    if kept:
+        counts.update(kept)
+    elif key:
+        cache.set(key, {name: counts[name] for name in RECENT}, ADHERENCE_KEPT_SECONDS)
+    counts["capped"] = {name for name in ranges if counts[name] > COUNT_CAP}
+    counts["cap"] = COUNT_CAP
+    done, due = counts["recent_done"], counts["recent_due"]
+    counts["adherence"] = round(100 * done / due) if due else None
     return counts
+
+
+RECENT = ("recent_done", "recent_due")
+
+
+def _recent(today: date):
+    """The statuses of the follow-ups due in the 90 days before today (index-only on
+    follow_up_due_status_idx)."""
+    since = today - timedelta(days=90)
+    return FollowUp.objects.order_by().filter(due_date__gte=since, due_date__lt=today)
+
+
+def _count(ranges: dict, *, recent) -> dict:
+    """One statement: COUNT(*) of each of `ranges` up to COUNT_CAP + 1 rows; with `recent`,
+    how many of those were done and how many not cancelled (RECENT)."""
+    columns, params = [], []
+    for qs in ranges.values():
+        sql, part = qs.values("due_date")[: COUNT_CAP + 1].query.sql_with_params()
+        columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped)")  # noqa: S608 - the ORM's SQL
+        params.extend(part)
+    statement = f"SELECT {', '.join(columns)}"
+    names = list(ranges)
+    if recent is not None:
+        sql, part = recent.values("status").query.sql_with_params()
+        done_and_due = "COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE status <> %s)"
+        statement += f", recent.* FROM (SELECT {done_and_due} FROM ({sql}) AS r) AS recent"  # noqa: S608
+        params = [*params, FollowUpStatus.DONE, FollowUpStatus.CANCELLED, *part]
+        names += RECENT
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return dict(zip(names, cursor.fetchone(), strict=True))
 
 
 # --- Before/after photo comparison -------------------------------------------------------

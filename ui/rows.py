@@ -4,9 +4,10 @@ translations for every cell: a 50-row page spends most of its time there. A view
 page prepares its rows' links and dates once in Python instead."""
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 
 from django.urls import reverse
+from django.utils import timezone
 
 _PLACEHOLDER = 2_147_483_647  # an id no row has: replaced by each row's own
 
@@ -27,6 +28,28 @@ def short_day(day: date | None, *, weekday: bool = False) -> str:
     return f"{day:%a} {text}" if weekday else text
 
 
+def padded_day(day: date | None) -> str:
+    """`{{ day|date:"d M Y" }}` on a staff page (a date of birth in a list)."""
+    return "" if day is None else f"{day:%d} {day:%b} {day.year:04d}"
+
+
 def day_and_month(day: date | None) -> str:
     """`{{ day|date:"j M" }}` on a staff page."""
     return "" if day is None else f"{day.day} {day:%b}"
+
+
+def day_time(instant: datetime | None) -> str:
+    """`{{ instant|date:"j M Y H:i" }}` on a staff page: in the current time zone, as the
+    filter shows it."""
+    if instant is None:
+        return ""
+    local = timezone.localtime(instant)
+    return f"{local.day} {local:%b} {local.year} {local:%H:%M}"
+
+
+def day_month_time(instant: datetime | None) -> str:
+    """`{{ instant|date:"j M H:i" }}` on a staff page."""
+    if instant is None:
+        return ""
+    local = timezone.localtime(instant)
+    return f"{local.day} {local:%b} {local:%H:%M}"

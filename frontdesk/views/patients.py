@@ -36,10 +36,12 @@ from patients.selectors import (
 from patients.services import register_patient, update_patient
 from reminders import selectors as reminder_selectors
 from treatments.charts import progress_chart
+from treatments.formatting import session_at
 from treatments.merges import merge_patients
 from treatments.selectors import patient_page
 from ui.forms import add_service_error, page_number
 from ui.pagination import window
+from ui.rows import day_month_time, day_time, link_maker, padded_day, short_day
 
 from .common import now_and_today
 
@@ -50,6 +52,9 @@ def patient_list(request):
     query = form.cleaned_data["q"] if form.is_valid() else ""
     patients = search_patients(query)
     page = window(patients, page_number(request.GET), 25)
+    patient_link = link_maker("patient_detail")
+    for p in page:  # the cells prepared once (ui.rows), not in every row
+        p.url, p.born = patient_link(p.pk), padded_day(p.date_of_birth)
     return render(
         request,
         "staff/patient_list.html",
@@ -130,23 +135,26 @@ def patient_edit(request, pk):
 def patient_detail(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     now, today = now_and_today()
-    page = patient_page(patient, today=today, now=now)
+    can_see_photos = roles.role_grants(request.user, "treatments.view_followupphoto")
+    page = patient_page(patient, today=today, now=now, photos=can_see_photos)
     changes = patient_changes(patient)
     intake = patient_intake.newest_version(patient)
     note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
+    reminders = reminder_selectors.for_patient(patient)
+    _prepare_rows(page, reminders)
     return render(
         request,
         "staff/patient_detail.html",
         {
             "page": page,
             "patient": patient,
-            "reminders": reminder_selectors.for_patient(patient),
+            "reminders": reminders,
             "chart": progress_chart(page.progress),
             "now": now,
             "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
             "changes": changes,
             "can_merge": roles.role_grants(request.user, "patients.merge_patient"),
-            "can_see_photos": roles.role_grants(request.user, "treatments.view_followupphoto"),
+            "can_see_photos": can_see_photos,
             "medical_changes": medical_changes(changes),
             "can_export": roles.role_grants(request.user, EXPORT_PERMISSION),
             "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
@@ -155,6 +163,21 @@ def patient_detail(request, pk):
             "can_review_intake": roles.role_grants(request.user, patient_intake.REVIEW_PERMISSION),
         },
     )
+
+
+def _prepare_rows(page, reminders) -> None:
+    """The timeline's and the reminders' cells prepared once (ui.rows): links reversed once,
+    dates formatted without the `date` filter's per-cell set-up."""
+    session_link, baseline_link = link_maker("session_detail"), link_maker("session_baseline")
+    record_link, resend_link = link_maker("follow_up_record"), link_maker("reminder_resend")
+    for s in page.sessions:
+        s.url, s.baseline_url, s.when = session_link(s.pk), baseline_link(s.pk), session_at(s)
+        for f in s.follow_ups.all():
+            f.record_url, f.due_label = record_link(f.pk), short_day(f.due_date)
+    for r in reminders:
+        r.due_label, r.resend_url = day_time(r.due_at), resend_link(r.pk)
+        for d in r.deliveries.all():
+            d.attempted_label = day_month_time(d.attempted_at)
 
 
 @permission_required(patient_intake.REVIEW_PERMISSION)
