@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--site", type=int, help="the site's id (default: the first active)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument(
+        "--limit", type=int, help="at most this many slots (the booking page asks for 8)"
+    )
     args = parser.parse_args()
 
     site = (
@@ -120,7 +123,12 @@ def main() -> None:
             with connection.execute_wrapper(counter):
                 started, started_cpu = time.perf_counter(), time.process_time()
                 slots = free_slots(
-                    patient=patient, site=site, start_day=first, end_day=last, now=now
+                    patient=patient,
+                    site=site,
+                    start_day=first,
+                    end_day=last,
+                    now=now,
+                    limit=args.limit,
                 )
                 timings.append((time.perf_counter() - started) * 1000)
                 cpu.append((time.process_time() - started_cpu) * 1000)
@@ -129,7 +137,8 @@ def main() -> None:
             found.append(len(slots))
         print(
             f"free_slots at {site.name} ({site.time_zone}), {first} to {last} "
-            f"({args.days} days), {len(patients)} patients of "
+            f"({args.days} days{f', limit {args.limit}' if args.limit else ''}), "
+            f"{len(patients)} patients of "
             f"{Patient.objects.count()}:"
         )
         print(

@@ -98,8 +98,9 @@ class SessionTimeForm(forms.Form):
     day = DayField(widget=iso_date_input())
     time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time"}))
     duration = forms.TypedChoiceField(choices=DURATIONS, coerce=int, initial=60)
-    clinician = forms.ModelChoiceField(queryset=None)
-    room = forms.ModelChoiceField(queryset=None)
+    # Written without a template per option: 200 of each at the 1,000,000-patient bench.
+    clinician = forms.ModelChoiceField(queryset=None, widget=FastSelect)
+    room = forms.ModelChoiceField(queryset=None, widget=FastSelect)
     nsaid_free_confirmed = forms.BooleanField(
         required=False,
         label=pgettext_lazy(

@@ -271,6 +271,49 @@ def test_a_month_of_slots_takes_a_constant_number_of_queries(django_assert_max_n
     assert len(slots) > 150
 
 
+def test_a_limited_search_reads_a_week_first_and_gives_the_unlimited_searchs_first_slots():
+    berlin = site(hours=((9, 11),))
+    doctor = clinician()
+    works(doctor, berlin)
+    room = RoomFactory(site=berlin)
+    first = date(2027, 2, 1)
+    # The first eight days full (two slots a day), some of the ninth: the week read first
+    # has no free slot and the rest of the range is read in one more query.
+    for n in range(8):
+        for hour in (9, 10):
+            book(PatientFactory(), at(first + timedelta(days=n), hour), doctor, room)
+    book(PatientFactory(), at(first + timedelta(days=8), 9), doctor, room)
+    patient = PatientFactory()
+
+    def search(limit, days=28):
+        end = first + timedelta(days=days - 1)
+        with CaptureQueriesContext(connection) as captured:
+            found = free_slots(
+                patient=patient, site=berlin, start_day=first, end_day=end, now=NOW, limit=limit
+            )
+        return [slot.starts_at for slot in found], len(captured.captured_queries)
+
+    every, queries = search(None)
+    assert queries == FINDER_QUERIES
+    assert every[0] == at(first + timedelta(days=8), 10)
+    for limit in (1, 3, 40):
+        assert search(limit) == (every[:limit], FINDER_QUERIES + 1)
+    # Found in the first week: one read of the busy times, as without a limit.
+    start = first + timedelta(days=9)
+    later = [slot for slot in every if slot >= at(start, 9)]
+    with CaptureQueriesContext(connection) as captured:
+        found = free_slots(
+            patient=patient,
+            site=berlin,
+            start_day=start,
+            end_day=start + timedelta(days=27),
+            now=NOW,
+            limit=5,
+        )
+    assert [slot.starts_at for slot in found] == later[:5]
+    assert len(captured.captured_queries) == FINDER_QUERIES
+
+
 def test_a_session_across_midnight_blocks_the_next_days_first_slots():
     istanbul = site("Istanbul", "Europe/Istanbul", hours=((0, 3),))
     doctor = clinician()

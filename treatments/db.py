@@ -2,7 +2,11 @@
 
 import contextlib
 
-from django.db import migrations
+from django.contrib.postgres.fields import DateTimeRangeField
+from django.contrib.postgres.lookups import Overlap
+from django.db import connection, migrations
+from django.db.models import BigIntegerField, Func, Q, Value
+from django.db.models.functions import Cast
 
 # Names of the PostgreSQL-only constraints (migration 0002), mapped to the error code the
 # service raises for them, so that a race the service check missed reads the same.
@@ -46,3 +50,32 @@ def history_context(**metadata):
     if connection.vendor == "postgresql":
         return pghistory.context(**metadata)
     return contextlib.nullcontext()
+
+
+def overlapping(sessions, starts_at, ends_at):
+    """The sessions of `sessions` (a queryset) that overlap [starts_at, ends_at).
+
+    On PostgreSQL written as the clinician's and the room's exclusion constraints write it,
+    `tstzrange(starts_at, ends_at, '[)') && …`, so that their GiST indexes find a
+    clinician's (or, with in_room, a room's) clash among the few sessions near that time.
+    The same test written as two comparisons (starts_at < end, ends_at > start) is answered
+    on the (clinician, starts_at) index by reading every earlier session of the clinician,
+    a heap row each (11,000 at 1,000,000 patients). Elsewhere the two comparisons."""
+    if connection.vendor != "postgresql":
+        return sessions.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
+
+    def span(starts, ends):
+        return Func(
+            starts, ends, Value("[)"), function="tstzrange", output_field=DateTimeRangeField()
+        )
+
+    return sessions.filter(
+        Overlap(span("starts_at", "ends_at"), span(Value(starts_at), Value(ends_at)))
+    )
+
+
+def in_room(room_id) -> Q:
+    """Sessions in the room, the id compared as the column's bigint: an integer parameter
+    compares bigint with integer, which the GiST index of session_room_no_overlap
+    (btree_gist) cannot answer, and PostgreSQL then reads the room's every session."""
+    return Q(room_id=Cast(Value(room_id), output_field=BigIntegerField()))

@@ -22,6 +22,7 @@ from accounts import roles
 from patients.models import Patient
 
 from . import rules
+from .db import in_room, overlapping
 from .models import (
     LIVE_STATUSES,
     OPEN_STATUSES,
@@ -284,10 +285,13 @@ def free_slots(
     day_start = datetime.combine(day, SLOT_DAY_START, tzinfo=site_tz)
     day_end = datetime.combine(day, SLOT_DAY_END, tzinfo=site_tz)
     busy = list(
-        TreatmentSession.objects.filter(status__in=LIVE_STATUSES)
-        .filter(Q(clinician_id=clinician_id) | Q(room_id=room_id))
-        .filter(starts_at__lt=day_end, ends_at__gt=day_start)
-        .values_list("starts_at", "ends_at")
+        overlapping(
+            TreatmentSession.objects.filter(status__in=LIVE_STATUSES).filter(
+                Q(clinician_id=clinician_id) | in_room(room_id)
+            ),
+            day_start,
+            day_end,
+        ).values_list("starts_at", "ends_at")
     )
     found: list[datetime] = []
     start = day_start

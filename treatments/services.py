@@ -89,7 +89,7 @@ from patients.intake import intake_problem
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 
-from . import availability, rules, signals
+from . import availability, db, rules, signals
 from . import photos as photo_files
 from .db import (
     BOOKING_KEY_CONSTRAINT,
@@ -278,12 +278,12 @@ def _booking_checks(session: TreatmentSession, *, booking_key) -> dict:
     patient's live sessions (for the gap), whether the clinician or the room is taken then,
     and the site's availability that day. Other databases: one query each."""
     live = TreatmentSession.objects.filter(status__in=LIVE_STATUSES)
-    overlapping = live.filter(starts_at__lt=session.ends_at, ends_at__gt=session.starts_at)
+    overlapping = db.overlapping(live, session.starts_at, session.ends_at)
     in_role = Group.objects.filter(user=session.clinician_id, name=roles.CLINICIAN)
     key_used = TreatmentSession.objects.filter(booking_key=booking_key)
     others = live.filter(patient_id=session.patient_id)
     clinician_busy = overlapping.filter(clinician_id=session.clinician_id)
-    room_busy = overlapping.filter(room_id=session.room_id)
+    room_busy = overlapping.filter(db.in_room(session.room_id))
     day = session.local_date
     if connection.vendor != "postgresql":
         return {
@@ -1382,12 +1382,12 @@ def _lock_slot_resources(session: TreatmentSession) -> None:
 def _check_slot(session: TreatmentSession, *, clashes: tuple[bool, bool] | None = None) -> None:
     """`clashes`: whether the clinician and the room are taken then, when already read."""
     if clashes is None:
-        overlapping = _other_live_sessions(session).filter(
-            starts_at__lt=session.ends_at, ends_at__gt=session.starts_at
+        overlapping = db.overlapping(
+            _other_live_sessions(session), session.starts_at, session.ends_at
         )
         clashes = (
             overlapping.filter(clinician_id=session.clinician_id).exists(),
-            overlapping.filter(room_id=session.room_id).exists(),
+            overlapping.filter(db.in_room(session.room_id)).exists(),
         )
     if clashes[0]:
         raise _slot_error("clinician")
