@@ -112,8 +112,12 @@ def session_when(session, reader_tz: ZoneInfo | None = None) -> str:
 
 def session_span(session) -> str:
     """16:00–17:00 Istanbul time: a session's hours on its site's clock (the schedule)."""
-    tz = session.tz
-    start, end = session.starts_at.astimezone(tz), session.ends_at.astimezone(tz)
+    return span_on_clock(session.starts_at, session.ends_at, session.tz)
+
+
+def span_on_clock(starts_at: datetime, ends_at: datetime, tz: ZoneInfo) -> str:
+    """session_span from the three values alone (a list that reads plain values)."""
+    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
     return named_time(f"{start:%H:%M}–{end:%H:%M}", tz)
 
 
