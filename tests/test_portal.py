@@ -259,7 +259,7 @@ class TestRequestsAndPreferences:
         client.post(reverse("portal_aftercare"), {"description": "Scalp warm and red since today"})
         report = SideEffectReport.objects.get(patient=patient)
         schedule = staff_client.get(reverse("schedule"), {"day": "2027-01-04"})
-        [day] = schedule.context["days"]
+        [day] = schedule.context["schedule"].days
         [entry] = day.rows
         assert day.day == date(2027, 1, 4)
         assert ("danger", "Side effect reported by the patient") in entry["flags"]

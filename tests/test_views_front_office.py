@@ -443,7 +443,7 @@ class TestSchedule:
         book(repeat_patient, date(2027, 1, 4), hour=14, now=at(date(2026, 12, 1)))
 
         response = staff_client.get(reverse("schedule"), {"day": "2027-01-04"})
-        [today] = response.context["days"]
+        [today] = response.context["schedule"].days
         assert today.day == date(2027, 1, 4)
         entries = {row["patient"]: [t for _, t in row["flags"]] for row in today.rows}
         assert "Prescribed NSAID: clinician decision needed" in entries[aspirin.full_name]
@@ -460,10 +460,10 @@ class TestSchedule:
         mine = book(day=date(2027, 3, 10), clinician_user=doctor)
         book(day=date(2027, 3, 11))
         week = staff_client.get(reverse("schedule"), {"day": "2027-03-10", "view": "week"})
-        days = week.context["days"]
+        days = week.context["schedule"].days
         assert days[0].day == date(2027, 3, 8) and len(days) == 7
         assert sum(len(d.rows) for d in days) == 2
         only = staff_client.get(
             reverse("schedule"), {"day": "2027-03-10", "view": "week", "clinician": doctor.pk}
         )
-        assert [r["session_id"] for d in only.context["days"] for r in d.rows] == [mine.pk]
+        assert [r["session_id"] for d in only.context["schedule"].days for r in d.rows] == [mine.pk]

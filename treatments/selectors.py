@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -30,7 +30,7 @@ from accounts import roles
 from patients.models import Patient
 
 from . import rules
-from .formatting import span_on_clock
+from .formatting import span_maker
 from .models import (
     LIVE_STATUSES,
     OPEN_STATUSES,
@@ -365,8 +365,6 @@ class ScheduleRow(TypedDict):
     confirmed: bool  # confirmed by the patient (SMS)
     muted: bool  # cancelled or a no-show
     flags: list[tuple[str, str]]  # (style, text), session_flags
-    session_url: NotRequired[str]  # the page's links, added by the page (ui.rows.link_maker)
-    patient_url: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -486,6 +484,7 @@ def _schedule_rows(values, *, now: datetime) -> list[ScheduleRow]:
     """The rows' cells from _SCHEDULE_FIELDS: the texts session_span, status_words and
     session_flags give a session, without a model instance per row."""
     zones: dict[str, ZoneInfo] = {}
+    span = span_maker()
     patient_days: dict[str, date] = {}
     result: list[ScheduleRow] = []
     for (
@@ -532,7 +531,7 @@ def _schedule_rows(values, *, now: datetime) -> list[ScheduleRow]:
                 "session_id": pk,
                 "patient_id": patient_id,
                 "local_date": local_date,
-                "times": span_on_clock(starts_at, ends_at, tz),
+                "times": span(starts_at, ends_at, tz),
                 "patient": f"{first_name} {last_name}",
                 "clinician": f"{dr_first} {dr_last}".strip() or dr_username,
                 "room": room,

@@ -1,18 +1,22 @@
 """The schedule: a day or a week of sessions, by clinician and room, a page at a time."""
 
 from datetime import timedelta
+from html import escape
 from urllib.parse import urlencode
 
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
+from django.utils.translation import pgettext
 
 from accounts.decorators import permission_required
 from frontdesk.forms import ScheduleForm
 from treatments import selectors
 from treatments.models import Room
+from treatments.selectors import ScheduleRow
 from ui.forms import page_number
-from ui.rows import day_and_month, link_maker
+from ui.rows import day_and_month, link_maker, options
 
 from .common import now_and_today
 
@@ -37,16 +41,23 @@ def schedule(request):
         page=page_number(request.GET),
     )
     session_link, patient_link = link_maker("session_detail"), link_maker("patient_detail")
-    for d in shown.days:  # the cells prepared once (ui.rows), not in every row
-        for row in d.rows:
-            row["session_url"] = session_link(row["session_id"])
-            row["patient_url"] = patient_link(row["patient_id"])
+    confirmed = escape(pgettext("staff", "Confirmed by the patient (SMS)"))
+    days = [  # each row's HTML made here once: no template tag per cell
+        {
+            "day": d.day,
+            "rows": mark_safe(  # noqa: S308 - every value escaped in _row_html
+                "".join(_row_html(row, session_link, patient_link, confirmed) for row in d.rows)
+            ),
+        }
+        for d in shown.days
+    ]
     chosen = str(clinician_id or ""), str(room_id or "")
     return render(
         request,
         "staff/schedule.html",
         {
-            "days": shown.days,
+            "days": days,
+            "schedule": shown,  # the rows as values (the tests read them)
             "page": shown.page,
             # The page links keep what was asked (as parsed), with the page number.
             "page_query": urlencode(
@@ -60,23 +71,23 @@ def schedule(request):
             "today": today,
             "previous": start - timedelta(days=length),
             "next": start + timedelta(days=length),
-            "clinicians": _options(
-                (pk, f"{first} {last}".strip() or username)
-                for pk, first, last, username in selectors.clinicians().values_list(
-                    "pk", "first_name", "last_name", "username"
-                )
+            "clinicians": options(
+                (
+                    (pk, f"{first} {last}".strip() or username)
+                    for pk, first, last, username in selectors.clinicians().values_list(
+                        "pk", "first_name", "last_name", "username"
+                    )
+                ),
+                chosen[0],
             ),
-            "rooms": _options(Room.objects.filter(is_active=True).values_list("pk", "name")),
+            "rooms": options(
+                Room.objects.filter(is_active=True).values_list("pk", "name"), chosen[1]
+            ),
             "clinician_id": chosen[0],
             "room_id": chosen[1],
             "side_effects": _side_effects(patient_link),
         },
     )
-
-
-def _options(choices):
-    """A select's (value, label) pairs, the values as the query carries them."""
-    return [(str(pk), label) for pk, label in choices]
 
 
 def _side_effects(patient_link):
@@ -96,3 +107,24 @@ def _day_and_time(moment) -> str:
     """`{{ moment|date:"j M H:i" }}` on a staff page (the current time zone)."""
     local = timezone.localtime(moment)
     return f"{day_and_month(local.date())} {local:%H:%M}"
+
+
+def _row_html(row: ScheduleRow, session_link, patient_link, confirmed: str) -> str:
+    """One session's <tr>, every value escaped: the time (its site's clock, named) linking
+    to the session, the patient linking to their page, clinician, room, status (and the
+    patient's SMS confirmation), flags; a cancelled or missed session muted."""
+    status = escape(row["status"])
+    if row["confirmed"]:
+        status += f'<br><span class="badge text-bg-success">{confirmed}</span>'
+    flags = "".join(
+        f'<span class="badge flag text-bg-{escape(style)} me-1">{escape(text)}</span>'
+        for style, text in row["flags"]
+    )
+    muted = ' class="text-muted"' if row["muted"] else ""
+    return (
+        f"<tr{muted}>"
+        f'<td><a href="{session_link(row["session_id"])}">{escape(row["times"])}</a></td>'
+        f'<td><a href="{patient_link(row["patient_id"])}">{escape(row["patient"])}</a></td>'
+        f"<td>{escape(row['clinician'])}</td><td>{escape(row['room'])}</td>"
+        f'<td class="session-status">{status}</td><td>{flags}</td></tr>\n'
+    )
