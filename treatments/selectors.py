@@ -422,7 +422,7 @@ def schedule(
     clinician_id=None,
     room_id=None,
     page=1,
-    per_page: int = SCHEDULE_PAGE_SIZE,
+    per_page: int | None = None,
 ) -> SchedulePage:
     """A page of the sessions per day from `start` (each on its site's calendar:
     `local_date`), with the flags staff must see, as plain values. Two queries (one with no
@@ -442,6 +442,7 @@ def schedule(
         .values_list("local_date", "n")
     )
     total = sum(counts.values())
+    per_page = per_page or SCHEDULE_PAGE_SIZE
     shown = Paginator(range(total), per_page).get_page(page)
     first = (shown.number - 1) * per_page
     last = min(first + per_page, total)  # rows [first, last) of the days' sessions
