@@ -448,8 +448,13 @@ def schedule(
     last = min(first + per_page, total)  # rows [first, last) of the days' sessions
     rows: dict[date, list[ScheduleRow]] = defaultdict(list)
     if last > first:
+        order = ("local_date", "starts_at", "id")
+        # The page's ids first: the flags' subqueries then run for its rows only, not for
+        # every row an OFFSET skips (the 24th page of a 1,200-session day).
+        page_ids = sessions.order_by(*order).values("pk")[first:last]
         values = (
-            sessions.annotate(
+            TreatmentSession.objects.filter(pk__in=page_ids)
+            .annotate(
                 open_side_effect=Exists(
                     SideEffectReport.objects.filter(
                         patient=OuterRef("patient"), resolved_at__isnull=True
@@ -460,8 +465,8 @@ def schedule(
                 ),
                 previous_assessed=_previous_assessed(),
             )
-            .order_by("local_date", "starts_at", "id")
-            .values_list(*_SCHEDULE_FIELDS)[first:last]
+            .order_by(*order)
+            .values_list(*_SCHEDULE_FIELDS)
         )
         for row in _schedule_rows(values, now=now):
             rows[row["local_date"]].append(row)
