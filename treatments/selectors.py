@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
@@ -454,17 +455,7 @@ def schedule(
         page_ids = sessions.order_by(*order).values("pk")[first:last]
         values = (
             TreatmentSession.objects.filter(pk__in=page_ids)
-            .annotate(
-                open_side_effect=Exists(
-                    SideEffectReport.objects.filter(
-                        patient=OuterRef("patient"), resolved_at__isnull=True
-                    )
-                ),
-                change_requested=Exists(
-                    ChangeRequest.objects.filter(session=OuterRef("pk"), handled_at__isnull=True)
-                ),
-                previous_assessed=_previous_assessed(),
-            )
+            .annotate(**_schedule_facts())
             .order_by(*order)
             .values_list(*_SCHEDULE_FIELDS)
         )
@@ -484,6 +475,21 @@ def schedule(
             shown_days.append(ScheduleDay(day, n, rows.get(day, [])))
         offset += n
     return SchedulePage(shown_days, shown)
+
+
+@cache
+def _schedule_facts() -> dict:
+    """The flags' facts a schedule row reads, as expressions: built once a process (each
+    query resolves its own copy)."""
+    return {
+        "open_side_effect": Exists(
+            SideEffectReport.objects.filter(patient=OuterRef("patient"), resolved_at__isnull=True)
+        ),
+        "change_requested": Exists(
+            ChangeRequest.objects.filter(session=OuterRef("pk"), handled_at__isnull=True)
+        ),
+        "previous_assessed": _previous_assessed(),
+    }
 
 
 def _schedule_rows(values, *, now: datetime) -> list[ScheduleRow]:
