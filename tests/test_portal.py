@@ -259,8 +259,10 @@ class TestRequestsAndPreferences:
         client.post(reverse("portal_aftercare"), {"description": "Scalp warm and red since today"})
         report = SideEffectReport.objects.get(patient=patient)
         schedule = staff_client.get(reverse("schedule"), {"day": "2027-01-04"})
-        [entry] = schedule.context["by_day"][date(2027, 1, 4)]
-        assert ("danger", "Side effect reported by the patient") in entry.flags
+        [day] = schedule.context["schedule"].days
+        [entry] = day.rows
+        assert day.day == date(2027, 1, 4)
+        assert ("danger", "Side effect reported by the patient") in entry["flags"]
         assert "Scalp warm and red" in schedule.content.decode()
         detail = staff_client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
         assert "Side effect reported by the patient" in detail

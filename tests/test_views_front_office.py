@@ -475,10 +475,9 @@ class TestSchedule:
         book(repeat_patient, date(2027, 1, 4), hour=14, now=at(date(2026, 12, 1)))
 
         response = staff_client.get(reverse("schedule"), {"day": "2027-01-04"})
-        entries = {
-            e.session.patient.full_name: [t for _, t in e.flags]
-            for e in response.context["by_day"][date(2027, 1, 4)]
-        }
+        [today] = response.context["schedule"].days
+        assert today.day == date(2027, 1, 4)
+        entries = {row["patient"]: [t for _, t in row["flags"]] for row in today.rows}
         assert "Prescribed NSAID: clinician decision needed" in entries[aspirin.full_name]
         assert "Lot not yet recorded" in entries[started.patient.full_name]
         assert "Repeat session without 6-month assessment" in entries[repeat_patient.full_name]
@@ -493,10 +492,10 @@ class TestSchedule:
         mine = book(day=date(2027, 3, 10), clinician_user=doctor)
         book(day=date(2027, 3, 11))
         week = staff_client.get(reverse("schedule"), {"day": "2027-03-10", "view": "week"})
-        days = week.context["by_day"]
-        assert list(days)[0] == date(2027, 3, 8) and len(days) == 7
-        assert sum(len(v) for v in days.values()) == 2
+        days = week.context["schedule"].days
+        assert days[0].day == date(2027, 3, 8) and len(days) == 7
+        assert sum(len(d.rows) for d in days) == 2
         only = staff_client.get(
             reverse("schedule"), {"day": "2027-03-10", "view": "week", "clinician": doctor.pk}
         )
-        assert [e.session for v in only.context["by_day"].values() for e in v] == [mine]
+        assert [r["session_id"] for d in only.context["schedule"].days for r in d.rows] == [mine.pk]

@@ -9,6 +9,7 @@ A session's times are on its site's clock (TreatmentSession.tz, the one home of 
 session's zone), named by its city: `session_when`, `session_span`, `session_at` take the
 session (or anything with `starts_at`, `ends_at` and `tz`, e.g. a booking request or a slot)."""
 
+from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -115,6 +116,26 @@ def session_span(session) -> str:
     tz = session.tz
     start, end = session.starts_at.astimezone(tz), session.ends_at.astimezone(tz)
     return named_time(f"{start:%H:%M}–{end:%H:%M}", tz)
+
+
+_SLOT = "\x00"  # where the time goes in a named_time text (no translation contains it)
+
+
+def span_maker() -> Callable[[datetime, datetime, ZoneInfo], str]:
+    """session_span from plain values (a session's start, end and site's zone) for the many
+    rows of one page, its text the same: the translated "%(time)s %(place)s time" looked up
+    once a zone (in the active language), not once a row."""
+    around: dict[ZoneInfo, tuple[str, str]] = {}
+
+    def span(starts_at: datetime, ends_at: datetime, tz: ZoneInfo) -> str:
+        parts = around.get(tz)
+        if parts is None:
+            before, after = named_time(_SLOT, tz).split(_SLOT)
+            parts = around[tz] = (before, after)
+        start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
+        return f"{parts[0]}{start:%H:%M}–{end:%H:%M}{parts[1]}"
+
+    return span
 
 
 def session_time(instant: datetime, session) -> str:

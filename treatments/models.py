@@ -417,6 +417,13 @@ LIVE_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED, SessionStatus
 OPEN_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.CONFIRMED)
 
 
+def nsaid_review_pending(takes_prescribed_nsaid: bool, nsaid_decided_at) -> bool:
+    """A session waits for a clinician's NSAID decision: its patient takes a prescribed
+    NSAID and no decision is on file (TreatmentSession.nsaid_review_pending; lists that read
+    plain values ask this)."""
+    return bool(takes_prescribed_nsaid and not nsaid_decided_at)
+
+
 @pghistory.track()
 class TreatmentSession(models.Model):
     """One treatment of one patient.
@@ -578,7 +585,7 @@ class TreatmentSession(models.Model):
     @property
     def nsaid_review_pending(self) -> bool:
         """The patient takes a prescribed NSAID and no clinician decision is on file."""
-        return self.patient.takes_prescribed_nsaid and not self.nsaid_decided_at
+        return nsaid_review_pending(self.patient.takes_prescribed_nsaid, self.nsaid_decided_at)
 
     @property
     def tz(self) -> ZoneInfo:

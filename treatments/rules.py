@@ -266,9 +266,14 @@ class NsaidWindow:
 
 def nsaid_window(session_day: date, *, terms: ProtocolTerms) -> NsaidWindow:
     """The window for a session on `session_day` (the patient's local date of the session)."""
+    return nsaid_window_of(session_day, terms.nsaid_days_before, terms.nsaid_days_after)
+
+
+def nsaid_window_of(session_day: date, days_before: int, days_after: int) -> NsaidWindow:
+    """nsaid_window from the protocol's two numbers alone (a list reads only those)."""
     return NsaidWindow(
-        first_day=session_day - timedelta(days=terms.nsaid_days_before),
-        last_day=session_day + timedelta(days=terms.nsaid_days_after),
+        first_day=session_day - timedelta(days=days_before),
+        last_day=session_day + timedelta(days=days_after),
     )
 
 

@@ -7,15 +7,27 @@ come through select_related / prefetch_related, flags are computed in bulk).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache as once_per_process
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+)
 from redis.exceptions import RedisError
 
 from accounts import roles
@@ -23,6 +35,7 @@ from patients.models import Patient
 
 from . import rules
 from .db import in_room, overlapping
+from .formatting import span_maker
 from .models import (
     LIVE_STATUSES,
     OPEN_STATUSES,
@@ -46,6 +59,7 @@ from .models import (
     WaitlistOffer,
     WaitlistStatus,
     due_by,
+    nsaid_review_pending,
     overdue_on,
 )
 
@@ -159,33 +173,35 @@ def previous_assessment_missing(session: TreatmentSession) -> bool:
 def _sessions_missing_assessment(sessions) -> set[int]:
     """Of `sessions`, those whose patient's previous completed session lacks a done
     assessment. One query for any number of sessions."""
-    patient_ids = {s.patient_id for s in sessions}
-    if not patient_ids:
+    ids = [s.pk for s in sessions]
+    if not ids:
         return set()
+    return set(
+        TreatmentSession.objects.filter(pk__in=ids)
+        .annotate(previous_assessed=_previous_assessed())
+        .filter(previous_assessed=False)
+        .values_list("pk", flat=True)
+    )
+
+
+def _previous_assessed() -> Subquery:
+    """For each session: whether its patient's latest completed session on an earlier day
+    has its 6-month assessment done (True/False), NULL without one. A repeat session whose
+    previous session has False is "without 6-month assessment"."""
     done = FollowUp.objects.filter(
         session=OuterRef("pk"), kind=FollowUpKind.ASSESSMENT, status=FollowUpStatus.DONE
     )
-    completed = (
-        TreatmentSession.objects.filter(patient_id__in=patient_ids, status=SessionStatus.COMPLETED)
+    previous = (
+        TreatmentSession.objects.filter(
+            patient=OuterRef("patient"),
+            status=SessionStatus.COMPLETED,
+            local_date__lt=OuterRef("local_date"),
+        )
+        .order_by("-local_date", "-starts_at")
         .annotate(assessed=Exists(done))
-        .values("patient_id", "local_date", "assessed")
+        .values("assessed")[:1]
     )
-    return _missing_assessment(sessions, completed)
-
-
-def _missing_assessment(sessions, completed) -> set[int]:
-    """Of `sessions`, those after a completed session of their patient (`completed`: rows of
-    patient_id, local_date, assessed) whose latest such session has no done assessment."""
-    by_patient = defaultdict(list)
-    for row in completed:
-        by_patient[row["patient_id"]].append(row)
-    missing = set()
-    for session in sessions:
-        day = session.local_date
-        earlier = [r for r in by_patient[session.patient_id] if r["local_date"] < day]
-        if earlier and not max(earlier, key=lambda r: r["local_date"])["assessed"]:
-            missing.add(session.pk)
-    return missing
+    return Subquery(previous, output_field=BooleanField())
 
 
 def session_record_versions(session: TreatmentSession) -> list[SessionRecordRevision]:
@@ -306,25 +322,23 @@ def free_slots(
 # --- The schedule ---------------------------------------------------------------------------
 
 
-@dataclass
-class ScheduleEntry:
-    session: TreatmentSession
-    flags: list[tuple[str, str]] = field(default_factory=list)  # (style, text)
-    status: str = ""  # status_words()
+SCHEDULE_PAGE_SIZE = 50  # sessions a page of the schedule shows (a day of a big clinic has 1,000+)
+
+_STATUS_LABELS = dict(SessionStatus.choices)
 
 
 def status_words(session: TreatmentSession) -> str:
     """What happened to the session, in the words staff use, with the time on its site's
     clock: "Checked in 09:42", "Completed 10:31", "No-show", "Scheduled"."""
+    return _status_words(session.status, session.completed_at, session.checked_in_at, session.tz)
 
-    def clock(moment: datetime) -> str:
-        return moment.astimezone(session.tz).strftime("%H:%M")
 
-    if session.status == SessionStatus.COMPLETED and session.completed_at:
-        return f"Completed {clock(session.completed_at)}"
-    if session.status in OPEN_STATUSES and session.checked_in_at:
-        return f"Checked in {clock(session.checked_in_at)}"
-    return session.get_status_display()
+def _status_words(status: str, completed_at, checked_in_at, tz: ZoneInfo) -> str:
+    if status == SessionStatus.COMPLETED and completed_at:
+        return f"Completed {completed_at.astimezone(tz):%H:%M}"
+    if status in OPEN_STATUSES and checked_in_at:
+        return f"Checked in {checked_in_at.astimezone(tz):%H:%M}"
+    return str(_STATUS_LABELS.get(status, status))
 
 
 @dataclass(frozen=True)
@@ -345,6 +359,68 @@ def session_actions(session: TreatmentSession, *, today: date, now: datetime) ->
     )
 
 
+class ScheduleRow(TypedDict):
+    """One session of the schedule as plain values, its cells ready to print."""
+
+    session_id: int
+    patient_id: int
+    local_date: date
+    times: str  # session_span: on the session's site's clock, named
+    patient: str
+    clinician: str
+    room: str
+    status: str  # status_words
+    confirmed: bool  # confirmed by the patient (SMS)
+    muted: bool  # cancelled or a no-show
+    flags: list[tuple[str, str]]  # (style, text), session_flags
+
+
+@dataclass(frozen=True)
+class ScheduleDay:
+    day: date
+    sessions: int  # the day's sessions on every page
+    rows: list[ScheduleRow]  # those on this page
+
+
+@dataclass(frozen=True)
+class SchedulePage:
+    """A page of the schedule: at most SCHEDULE_PAGE_SIZE sessions of the days asked for, in
+    order of day and start; the days it shows (a day whose sessions are split shows on
+    both pages; a day without sessions on the page its place in the order falls on)."""
+
+    days: list[ScheduleDay]
+    page: Page
+
+
+_SCHEDULE_FIELDS = (
+    "pk",
+    "patient_id",
+    "local_date",
+    "starts_at",
+    "ends_at",
+    "status",
+    "completed_at",
+    "checked_in_at",
+    "confirmed_by_patient_at",
+    "nsaid_decided_at",
+    "nsaid_decision_awaited",
+    "patient__first_name",
+    "patient__last_name",
+    "patient__time_zone",
+    "patient__takes_prescribed_nsaid",
+    "clinician__first_name",
+    "clinician__last_name",
+    "clinician__username",
+    "room__name",
+    "site__time_zone",
+    "protocol__nsaid_days_before",
+    "protocol__nsaid_days_after",
+    "open_side_effect",
+    "change_requested",
+    "previous_assessed",
+)
+
+
 def schedule(
     *,
     start: date,
@@ -353,69 +429,194 @@ def schedule(
     now: datetime,
     clinician_id=None,
     room_id=None,
-) -> dict[date, list[ScheduleEntry]]:
-    """Sessions per day from `start` (each on its site's calendar: `local_date`), with the
-    flags staff must see. Three queries."""
-    sessions = list(
-        TreatmentSession.objects.filter(
-            local_date__gte=start, local_date__lt=start + timedelta(days=days)
+    page=1,
+    per_page: int | None = None,
+) -> SchedulePage:
+    """A page of the sessions per day from `start` (each on its site's calendar:
+    `local_date`), with the flags staff must see, as plain values. Two queries (one with no
+    session at all): the sessions per day, then the page's rows with their flags' facts.
+    `page` as Paginator.get_page takes it (anything else: the first or last page)."""
+    sessions = TreatmentSession.objects.filter(
+        local_date__gte=start, local_date__lt=start + timedelta(days=days)
+    )
+    if clinician_id:
+        sessions = sessions.filter(clinician_id=clinician_id)
+    if room_id:
+        sessions = sessions.filter(room_id=room_id)
+    counts = dict(
+        sessions.order_by()
+        .values_list("local_date")
+        .annotate(n=Count("id"))
+        .values_list("local_date", "n")
+    )
+    total = sum(counts.values())
+    per_page = per_page or SCHEDULE_PAGE_SIZE
+    shown = Paginator(range(total), per_page).get_page(page)
+    first = (shown.number - 1) * per_page
+    last = min(first + per_page, total)  # rows [first, last) of the days' sessions
+    rows: dict[date, list[ScheduleRow]] = defaultdict(list)
+    if last > first:
+        order = ("local_date", "starts_at", "id")
+        # The page's ids first: the flags' subqueries then run for its rows only, not for
+        # every row an OFFSET skips (the 24th page of a 1,200-session day).
+        page_ids = sessions.order_by(*order).values("pk")[first:last]
+        values = (
+            TreatmentSession.objects.filter(pk__in=page_ids)
+            .annotate(**_schedule_facts())
+            .order_by(*order)
+            .values_list(*_SCHEDULE_FIELDS)
         )
-        .filter(**({"clinician_id": clinician_id} if clinician_id else {}))
-        .filter(**({"room_id": room_id} if room_id else {}))
-        .select_related("patient", "clinician", "room", "protocol", "site")
-        .annotate(
-            open_side_effect=Exists(
-                SideEffectReport.objects.filter(
-                    patient=OuterRef("patient"), resolved_at__isnull=True
+        for row in _schedule_rows(values, now=now):
+            rows[row["local_date"]].append(row)
+    shown_days = []
+    offset = 0  # of the day's first session in the order
+    for i in range(days):
+        day = start + timedelta(days=i)
+        n = counts.get(day, 0)
+        on_page = (
+            (offset < last and offset + n > first)
+            if n
+            else (first <= offset < last or (offset >= last and not shown.has_next()))
+        )
+        if on_page:
+            shown_days.append(ScheduleDay(day, n, rows.get(day, [])))
+        offset += n
+    return SchedulePage(shown_days, shown)
+
+
+@once_per_process
+def _schedule_facts() -> dict:
+    """The flags' facts a schedule row reads, as expressions: built once a process (each
+    query resolves its own copy)."""
+    return {
+        "open_side_effect": Exists(
+            SideEffectReport.objects.filter(patient=OuterRef("patient"), resolved_at__isnull=True)
+        ),
+        "change_requested": Exists(
+            ChangeRequest.objects.filter(session=OuterRef("pk"), handled_at__isnull=True)
+        ),
+        "previous_assessed": _previous_assessed(),
+    }
+
+
+def _schedule_rows(values, *, now: datetime) -> list[ScheduleRow]:
+    """The rows' cells from _SCHEDULE_FIELDS: the texts session_span, status_words and
+    session_flags give a session, without a model instance per row."""
+    zones: dict[str, ZoneInfo] = {}
+    span = span_maker()
+    patient_days: dict[str, date] = {}
+    result: list[ScheduleRow] = []
+    for (
+        pk,
+        patient_id,
+        local_date,
+        starts_at,
+        ends_at,
+        status,
+        completed_at,
+        checked_in_at,
+        confirmed_at,
+        decided_at,
+        decision_awaited,
+        first_name,
+        last_name,
+        patient_zone,
+        takes_nsaid,
+        dr_first,
+        dr_last,
+        dr_username,
+        room,
+        site_zone,
+        days_before,
+        days_after,
+        open_side_effect,
+        change_requested,
+        previous_assessed,
+    ) in values:
+        tz = zones.get(site_zone) or zones.setdefault(site_zone, ZoneInfo(site_zone))
+        is_open = status in OPEN_STATUSES
+        window = patient_today = None
+        if is_open:
+            patient_today = patient_days.get(patient_zone)
+            if patient_today is None:
+                patient_today = patient_days.setdefault(
+                    patient_zone, rules.local_day(now, ZoneInfo(patient_zone))
                 )
-            ),
-            change_requested=Exists(
-                ChangeRequest.objects.filter(session=OuterRef("pk"), handled_at__isnull=True)
-            ),
-        )
-        .order_by("starts_at", "id")
-    )
-    missing_assessment = _sessions_missing_assessment(
-        [s for s in sessions if s.status in OPEN_STATUSES]
-    )
-    by_day: dict[date, list[ScheduleEntry]] = {start + timedelta(days=i): [] for i in range(days)}
-    for session in sessions:
-        by_day[session.local_date].append(
-            ScheduleEntry(
-                session,
-                session_flags(
-                    session,
-                    today=today,
-                    now=now,
-                    missing_assessment=session.pk in missing_assessment,
-                ),
-                status_words(session),
+            window = rules.nsaid_window_of(
+                rules.local_day(starts_at, ZoneInfo(patient_zone)), days_before, days_after
             )
+        result.append(
+            {
+                "session_id": pk,
+                "patient_id": patient_id,
+                "local_date": local_date,
+                "times": span(starts_at, ends_at, tz),
+                "patient": f"{first_name} {last_name}",
+                "clinician": f"{dr_first} {dr_last}".strip() or dr_username,
+                "room": room,
+                "status": _status_words(status, completed_at, checked_in_at, tz),
+                "confirmed": bool(confirmed_at),
+                "muted": status in (SessionStatus.CANCELLED, SessionStatus.NO_SHOW),
+                "flags": _flags(
+                    open_side_effect=open_side_effect,
+                    change_requested=change_requested,
+                    window=window,
+                    patient_today=patient_today,
+                    review_pending=nsaid_review_pending(takes_nsaid, decided_at),
+                    decision_awaited=decision_awaited,
+                    missing_assessment=previous_assessed is False,
+                    started=starts_at <= now,
+                ),
+            }
         )
-    return by_day
+    return result
 
 
 def session_flags(session, *, today: date, now: datetime, missing_assessment: bool):
+    is_open = session.is_open
+    return _flags(
+        open_side_effect=getattr(session, "open_side_effect", False),
+        change_requested=getattr(session, "change_requested", False),
+        window=session.nsaid_window() if is_open else None,
+        patient_today=rules.local_day(now, session.patient.tz) if is_open else None,
+        review_pending=is_open and session.nsaid_review_pending,
+        decision_awaited=session.nsaid_decision_awaited,
+        missing_assessment=missing_assessment,
+        started=session.starts_at <= now,
+    )
+
+
+def _flags(
+    *,
+    open_side_effect: bool,
+    change_requested: bool,
+    window: rules.NsaidWindow | None,
+    patient_today: date | None,
+    review_pending: bool,
+    decision_awaited: bool,
+    missing_assessment: bool,
+    started: bool,
+) -> list[tuple[str, str]]:
+    """The flags of a session; `window` and `patient_today` only for an open session (the
+    others have only the first two)."""
     flags = []
-    if getattr(session, "open_side_effect", False):
+    if open_side_effect:
         flags.append(("danger", "Side effect reported by the patient"))
-    if getattr(session, "change_requested", False):
+    if change_requested:
         flags.append(("info", "Patient asks to move or cancel"))
-    if not session.is_open:
+    if window is None or patient_today is None:
         return flags
-    window = session.nsaid_window()
-    patient_today = rules.local_day(now, session.patient.tz)
     if window.contains(patient_today):
         flags.append(("warning", f"In NSAID window (day {window.day_number(patient_today)})"))
-    if session.nsaid_review_pending:
+    if review_pending:
         flags.append(
             ("danger", "Waiting for the clinician's NSAID decision")
-            if session.nsaid_decision_awaited
+            if decision_awaited
             else ("danger", "Prescribed NSAID: clinician decision needed")
         )
     if missing_assessment:
         flags.append(("danger", "Repeat session without 6-month assessment"))
-    if session.starts_at <= now:
+    if started:
         flags.append(("secondary", "Lot not yet recorded"))
     return flags
 
@@ -463,7 +664,7 @@ def patient_page(
     )
     if photos:
         follow_ups_query = follow_ups_query.prefetch_related("photos")
-    sessions = list(
+    sessions: list[TreatmentSession] = list(
         patient.sessions.select_related(
             "clinician", "room", "site", "protocol", "cancelled_by", "no_show_recorded_by"
         )
@@ -472,6 +673,7 @@ def patient_page(
             Prefetch("follow_ups", queryset=follow_ups_query),
             Prefetch("vials_used", queryset=SessionVial.objects.select_related("lot")),
         )
+        .annotate(previous_assessed=_previous_assessed())
         .order_by("-starts_at")
     )
     for session in sessions:
@@ -488,20 +690,6 @@ def patient_page(
         ),
         None,
     )
-    # The patient's sessions are all here with their follow-ups: which lack an assessment
-    # is read from them, not asked again of the database.
-    completed = [
-        {
-            "patient_id": s.patient_id,
-            "local_date": s.local_date,
-            "assessed": any(
-                f.kind == FollowUpKind.ASSESSMENT and f.status == FollowUpStatus.DONE
-                for f in s.follow_ups.all()
-            ),
-        }
-        for s in sessions
-        if s.status == SessionStatus.COMPLETED
-    ]
     return PatientPage(
         patient=patient,
         sessions=sessions,
@@ -515,9 +703,10 @@ def patient_page(
             if f.status == FollowUpStatus.DONE
             and (f.hair_density_per_cm2 is not None or f.patient_rating is not None)
         ],
-        missing_assessment=_missing_assessment(
-            [s for s in sessions if s.status in OPEN_STATUSES], completed
-        ),
+        # Read with the sessions (their previous_assessed annotation): no query of its own.
+        missing_assessment={
+            s.pk for s in sessions if s.status in OPEN_STATUSES and getattr(s, "previous_assessed", None) is False
+        },
         side_effect_reports=list(patient.side_effect_reports.select_related("resolved_by")[:20]),
         change_requests=list(
             patient.change_requests.filter(handled_at__isnull=True).select_related("session__site")
@@ -526,11 +715,14 @@ def patient_page(
 
 
 def open_side_effect_reports(limit: int = 20):
-    """Side effects patients reported that no one has dealt with yet, newest first."""
+    """Side effects patients reported that no one has dealt with yet, newest first (plain
+    values: the patient's id and names, when, what)."""
     return list(
         SideEffectReport.objects.filter(resolved_at__isnull=True)
-        .select_related("patient")
-        .order_by("-reported_at")[:limit]
+        .order_by("-reported_at")
+        .values(
+            "patient_id", "patient__first_name", "patient__last_name", "reported_at", "description"
+        )[:limit]
     )
 
 

@@ -1,0 +1,151 @@
+"""The schedule a page at a time (issue 18: a day of a big clinic has 1,000+ sessions): its
+page boundaries, the filters kept from page to page, bad page numbers, a week's days across
+pages, and the times of its rows (plain values) reading as session_span reads them."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from django.utils import translation
+
+from sites.models import Site
+from tests.factories import NOW, PatientFactory, RoomFactory, book, clinician
+from tests.test_no_500 import HUGE
+from treatments import selectors, services
+from treatments.formatting import session_span, span_maker
+
+pytestmark = pytest.mark.django_db
+
+DAY = date(2027, 3, 10)  # a Wednesday
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    monkeypatch.setattr(selectors, "SCHEDULE_PAGE_SIZE", 2)
+
+
+def names(response):
+    return [row["patient"] for d in response.context["schedule"].days for row in d.rows]
+
+
+def get(client, **query):
+    response = client.get(reverse("schedule"), query)
+    assert response.status_code == 200
+    return response
+
+
+class TestDayPages:
+    @pytest.fixture
+    def day(self, small_pages):
+        """Five sessions on DAY, 09:00 to 13:00, the first three with one clinician."""
+        doctor, other = clinician(), clinician()
+        return [
+            book(
+                PatientFactory(last_name=f"Patient{hour}"),
+                DAY,
+                hour=hour,
+                clinician_user=doctor if hour < 12 else other,
+            )
+            for hour in range(9, 14)
+        ]
+
+    def test_each_page_shows_its_sessions_in_order(self, staff_client, day):
+        everyone = [s.patient.full_name for s in day]
+        pages = [names(get(staff_client, day=DAY, page=n)) for n in (1, 2, 3)]
+        assert pages == [everyone[0:2], everyone[2:4], everyone[4:5]]
+        first = get(staff_client, day=DAY).content.decode()
+        assert "Sessions 1–2 of 5" in first and "Page 1" in first and "of 3" in first
+        assert "Sessions 5–5 of 5" in get(staff_client, day=DAY, page=3).content.decode()
+
+    def test_one_page_shows_no_pager(self, staff_client, monkeypatch, day):
+        monkeypatch.setattr(selectors, "SCHEDULE_PAGE_SIZE", 5)
+        page = get(staff_client, day=DAY).content.decode()
+        assert len(names(get(staff_client, day=DAY))) == 5
+        assert "Sessions 1" not in page and 'aria-label="Pages"' not in page
+
+    @pytest.mark.parametrize("bad", ["0", "-1", "x", "1.5", "²", ""])
+    def test_a_bad_page_number_is_the_first_page(self, staff_client, day, bad):
+        response = get(staff_client, day=DAY, page=bad)
+        assert response.context["page"].number == 1 and len(names(response)) == 2
+
+    @pytest.mark.parametrize("beyond", ["4", "10000", HUGE])
+    def test_a_page_beyond_the_last_is_the_last(self, staff_client, day, beyond):
+        response = get(staff_client, day=DAY, page=beyond)
+        assert response.context["page"].number == 3
+        assert names(response) == [day[4].patient.full_name]
+
+    def test_the_pages_keep_the_filters(self, staff_client, day):
+        doctor = day[0].clinician
+        first = get(staff_client, day=DAY, clinician=doctor.pk)
+        assert first.context["page"].paginator.count == 3
+        page = first.content.decode()
+        link = f"?page=2&amp;day={DAY}&amp;clinician={doctor.pk}"
+        assert link in page
+        second = staff_client.get(reverse("schedule") + link.replace("&amp;", "&"))
+        assert names(second) == [day[2].patient.full_name]
+        # A room filter and the week view are kept too.
+        room = day[0].room
+        week = get(staff_client, day=DAY, view="week", room=room.pk).content.decode()
+        assert 'name="room"' in week and f'<option value="{room.pk}" selected>' in week
+
+    def test_no_session_at_all(self, staff_client, small_pages):
+        response = get(staff_client, day=DAY, page=2)
+        assert response.context["page"].number == 1
+        assert "No sessions." in response.content.decode()
+
+
+class TestWeekPages:
+    def test_every_day_shows_once_in_order_and_split_days_on_both_pages(
+        self, staff_client, small_pages
+    ):
+        monday, wednesday = DAY - timedelta(days=2), DAY
+        sessions = [book(day=monday, hour=h) for h in (9, 10, 11)]
+        sessions += [book(day=wednesday, hour=h) for h in (9, 10)]
+        pages = [get(staff_client, day=DAY, view="week", page=n) for n in (1, 2, 3)]
+        days = [[d.day for d in p.context["schedule"].days] for p in pages]
+        week = [monday + timedelta(days=i) for i in range(7)]
+        # Monday's three sessions run onto page 2, with Tuesday (none) and Wednesday's first;
+        # Wednesday's second on page 3 with the empty rest of the week.
+        assert days == [week[0:1], week[0:3], week[2:7]]
+        assert [n for p in pages for n in names(p)] == [s.patient.full_name for s in sessions]
+        assert "No sessions." in pages[1].content.decode()
+
+    def test_a_week_without_sessions_shows_its_seven_days(self, staff_client):
+        response = get(staff_client, day=DAY, view="week")
+        assert len(response.context["schedule"].days) == 7
+
+
+class TestRowTimes:
+    """The rows' times (span_maker, from plain values) read as session_span reads them."""
+
+    @pytest.mark.parametrize(
+        "zone, start",
+        [
+            ("Europe/Berlin", datetime(2027, 3, 10, 9, 0)),
+            ("Europe/Istanbul", datetime(2027, 3, 10, 0, 30)),  # 22:30 the day before in Berlin
+            ("Europe/Berlin", datetime(2027, 3, 28, 1, 30)),  # the night clocks go forward
+        ],
+    )
+    @pytest.mark.parametrize("language", ["en", "de", "tr"])
+    def test_same_text_as_session_span(self, zone, start, language):
+        tz = ZoneInfo(zone)
+        site = Site.objects.create(name=zone, time_zone=zone, address="1 Road")
+        doctor = clinician()
+        starts = start.replace(tzinfo=tz)
+        session = services.book_session(
+            patient=PatientFactory(),
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=90),
+            clinician=doctor,
+            room=RoomFactory(site=site),
+            booked_by=doctor,
+            now=NOW,
+            override_reason="Out of hours on purpose",
+        )
+        with translation.override(language):
+            span = span_maker()
+            expected = session_span(session)
+            assert span(session.starts_at, session.ends_at, tz) == expected
+            assert span(session.starts_at, session.ends_at, tz) == expected  # cached zone
+        assert zone.split("/")[1] in expected
