@@ -705,7 +705,9 @@ def patient_page(
         ],
         # Read with the sessions (their previous_assessed annotation): no query of its own.
         missing_assessment={
-            s.pk for s in sessions if s.status in OPEN_STATUSES and getattr(s, "previous_assessed", None) is False
+            s.pk
+            for s in sessions
+            if s.status in OPEN_STATUSES and getattr(s, "previous_assessed", None) is False
         },
         side_effect_reports=list(patient.side_effect_reports.select_related("resolved_by")[:20]),
         change_requests=list(
