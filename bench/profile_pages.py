@@ -49,6 +49,7 @@ PAGES = [
     "patient_consents",
     "portal_intake",
     "portal_booking",
+    "portal_waitlist",
     "portal_waitlist_offer",
     "staff_waitlist",
     "recall_list",

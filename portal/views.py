@@ -62,6 +62,7 @@ from .forms import (
     SideEffectForm,
     SlotChoiceForm,
     WaitlistJoinForm,
+    intake_form_html,
 )
 from .language import remember as remember_language
 
@@ -378,7 +379,13 @@ def intake(request, patient):
     return render(
         request,
         "portal/intake.html",
-        {"patient": patient, "form": form, "formset": formset, "newest": newest},
+        {
+            "patient": patient,
+            "form": form,
+            "form_html": intake_form_html(form),
+            "formset": formset,
+            "newest": newest,
+        },
     )
 
 
