@@ -83,3 +83,22 @@ def test_zero_density_is_a_value_not_a_blank():
     chart = progress_chart([follow_up(date(2027, 4, 2), "0", 3)])
     assert [t.label for t in panels(chart)["density"].y_ticks] == ["0", "1"]
     assert "<td>0</td>" in render_to_string("_progress_chart.html", {"chart": chart})
+
+
+def test_the_drawing_keeps_decimal_points_in_german_and_turkish():
+    """SVG lengths are numbers with a point; a patient reading German or Turkish must not get
+    "cx=\"81,3\"" (the browser drops the attribute and draws every dot in the corner). The
+    labels, which people read, stay in the reader's own format."""
+    import re
+
+    from django.utils import translation
+
+    chart = progress_chart(
+        [follow_up(date(2027, 4, 2), "62.5", 4), follow_up(date(2027, 7, 2), "78.5", 7)]
+    )
+    for language in ("de", "tr"):
+        with translation.override(language):
+            html = render_to_string("_progress_chart.html", {"chart": chart})
+        geometry = re.findall(r'\b(?:cx|cy|x|y|x1|x2|y1|y2)="([^"]*)"', html)
+        assert geometry and all(re.fullmatch(r"-?\d+(\.\d+)?", value) for value in geometry)
+        assert "78,5" in html  # the table's figure, read by people, in German/Turkish format
