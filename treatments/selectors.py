@@ -278,6 +278,15 @@ def clinicians():
     )
 
 
+# A clinician as a choice reads, from plain values (`values_list(*CLINICIAN_NAME_FIELDS)`):
+# their full name as Django's `get_full_name` writes it, else their username.
+CLINICIAN_NAME_FIELDS = ("first_name", "last_name", "username")
+
+
+def clinician_name(first_name: str, last_name: str, username: str) -> str:
+    return f"{first_name} {last_name}".strip() or username
+
+
 # The hours free slots are looked for in (clinic time), and their step.
 SLOT_DAY_START = time(8, 0)
 SLOT_DAY_END = time(18, 0)
@@ -705,7 +714,9 @@ def patient_page(
         ],
         # Read with the sessions (their previous_assessed annotation): no query of its own.
         missing_assessment={
-            s.pk for s in sessions if s.status in OPEN_STATUSES and getattr(s, "previous_assessed", None) is False
+            s.pk
+            for s in sessions
+            if s.status in OPEN_STATUSES and getattr(s, "previous_assessed", None) is False
         },
         side_effect_reports=list(patient.side_effect_reports.select_related("resolved_by")[:20]),
         change_requests=list(
