@@ -90,3 +90,88 @@ def test_the_fast_select_writes_what_the_stock_one_does(value):
     fast = FastSelect(choices=choices).render("f", value, attrs=attrs)
     assert parse_html(fast) == parse_html(stock)  # as assertHTMLEqual compares
     assert fast.count(" selected") == stock.count(" selected")
+
+
+def test_the_fast_select_selects_only_the_first_match_and_keeps_a_multiple_one():
+    from django.test.html import parse_html
+
+    from ui.forms import FastSelect
+
+    choices = [("a", "A"), ("a", "A again"), ("b", "B")]
+    for stock_widget, fast_widget, value in (
+        (forms.Select(choices=choices), FastSelect(choices=choices), "a"),
+        (forms.SelectMultiple(choices=choices), FastSelect(choices=choices), ["a", "b"]),
+    ):
+        fast_widget.allow_multiple_selected = stock_widget.allow_multiple_selected
+        stock = stock_widget.render("f", value)
+        fast = fast_widget.render("f", value)
+        assert parse_html(fast) == parse_html(stock)
+
+
+class EveryKind(forms.Form):
+    """A field of every widget kind the staff forms render through `bootstrap_form`."""
+
+    day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    kind = forms.ChoiceField(choices=[("a", "A & <b>")], help_text="Pick <em>one</em>.")
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    sure = forms.BooleanField(required=False, label="I'm sure", help_text="Tick it.")
+    must = forms.BooleanField(label="Must tick")
+    reason = forms.CharField(required=False, max_length=20, label="Why <not>?")
+    hidden = forms.CharField(required=False, widget=forms.HiddenInput)
+    pick = forms.ChoiceField(choices=[("x", "X"), ("y", "Y")], widget=forms.RadioSelect)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, {}, {"day": "nonsense", "kind": "z", "note": "<b>", "reason": "x" * 30, "sure": "on"}],
+)
+def test_bootstrap_form_writes_what_crispy_writes(data):
+    """`{{ form|bootstrap_form }}` is `{{ form|crispy }}` in Python: the same labels, help
+    texts, error blocks with their ids, `is-invalid`, aria attributes and the errors above
+    the form (a radio select is left to crispy)."""
+    from django.template import engines
+    from django.test.html import parse_html
+
+    from ui.forms import bootstrap_form
+
+    def form():
+        made = EveryKind(data)
+        if data is not None:
+            made.is_valid()
+            made.add_error(None, "Above <all>.")
+            made.add_error("sure", "Not <so> sure.")
+        return made
+
+    crispy = engines["django"].from_string("{% load crispy_forms_tags %}{{ form|crispy }}")
+    ours = str(bootstrap_form(form()))
+    assert parse_html(ours) == parse_html(crispy.render({"form": form()}))
+    if data:
+        assert 'aria-describedby="id_kind_error id_kind_helptext"' in ours or (
+            'aria-describedby="id_kind_helptext id_kind_error"' in ours
+        )
+        assert "Not &lt;so&gt; sure." in ours and "Above &lt;all&gt;." in ours
+
+
+@pytest.mark.django_db
+def test_the_values_choice_field_offers_what_a_model_choice_field_does():
+    """The booking form's clinician select: options from plain values, the same as from the
+    model instances; the choice still cleans into the instance."""
+    from django.contrib.auth import get_user_model
+
+    from treatments.selectors import CLINICIAN_NAME_FIELDS, clinician_name
+    from ui.forms import ValuesChoiceField
+
+    users = get_user_model().objects
+    users.create_user("nameless")
+    chosen = users.create_user("ann", first_name="Ann", last_name="<Meyer>")
+    users.create_user("solo", last_name="Solo")
+    query = users.order_by("username")
+    stock = forms.ModelChoiceField(query)
+    stock.label_from_instance = lambda u: u.get_full_name() or u.username
+    fast = ValuesChoiceField(
+        query, option_fields=CLINICIAN_NAME_FIELDS, option_label=clinician_name
+    )
+    assert [(str(value), str(label)) for value, label in fast.choices] == [
+        (str(value), str(label)) for value, label in stock.choices
+    ]
+    assert fast.clean(str(chosen.pk)) == chosen

@@ -278,6 +278,15 @@ def clinicians():
     )
 
 
+# A clinician as a choice reads, from plain values (`values_list(*CLINICIAN_NAME_FIELDS)`):
+# their full name as Django's `get_full_name` writes it, else their username.
+CLINICIAN_NAME_FIELDS = ("first_name", "last_name", "username")
+
+
+def clinician_name(first_name: str, last_name: str, username: str) -> str:
+    return f"{first_name} {last_name}".strip() or username
+
+
 # The hours free slots are looked for in (clinic time), and their step.
 SLOT_DAY_START = time(8, 0)
 SLOT_DAY_END = time(18, 0)

@@ -106,7 +106,7 @@ def session_book(request, patient_pk):
             "patient": patient,
             "eligibility": eligibility,
             "free_slots": free_slots,
-            "next_slots": next_slots,
+            "next_slots": _slot_rows(next_slots),
             "site": site,
             "sites": site_list,
             "pick": pick,
@@ -118,6 +118,21 @@ def session_book(request, patient_pk):
 # day the patient may have a session.
 NEXT_SLOTS = 8
 NEXT_SLOTS_DAYS = 31
+
+
+def _slot_rows(next_slots: list[slots.Slot]) -> list[dict[str, str]]:
+    """The listed slots as the page shows them: each one's text, its link filling the form
+    and the link's label, made once here rather than per row in the template."""
+    use = pgettext("staff", "Use this slot: %(text)s")
+    rows = []
+    for slot in next_slots:
+        text = slot.text
+        href = (
+            f"?site={slot.site.pk}&day={slot.day_iso}&time={slot.time_hm}"
+            f"&clinician={slot.clinician.pk}&room={slot.room.pk}#booking-form"
+        )
+        rows.append({"text": text, "href": href, "label": use % {"text": text}})
+    return rows
 
 
 class FreeTimes(list):
