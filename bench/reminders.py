@@ -68,9 +68,10 @@ def make_backlog(n: int, per_session: int = 100) -> list:
     from datetime import date, datetime
     from datetime import time as dtime
 
-    from django.contrib.auth.models import User
+    from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
+    from accounts import roles
     from patients.models import Patient
     from reminders.models import Reminder
     from treatments import services
@@ -87,6 +88,8 @@ def make_backlog(n: int, per_session: int = 100) -> list:
     # Only this benchmark's own rows are replaced; --filler rows (history) stay.
     TreatmentSession.objects.filter(patient__email__startswith="bench").delete()
     doctor, _ = User.objects.get_or_create(username="bench-doctor", is_superuser=True)
+    # A session's clinician must hold the clinician role (book_session refuses anyone else).
+    doctor.groups.add(Group.objects.get(name=roles.CLINICIAN))
     room, _ = Room.objects.get_or_create(name="Bench room")
     now = timezone.now()
     sessions = []
