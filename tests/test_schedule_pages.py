@@ -89,6 +89,18 @@ class TestDayPages:
         week = get(staff_client, day=DAY, view="week", room=room.pk).content.decode()
         assert 'name="room"' in week and f'<option value="{room.pk}" selected>' in week
 
+    def test_the_filter_selects_name_clinicians_and_keep_the_choice(self, staff_client, day):
+        doctor = day[0].clinician
+        page = get(staff_client, day=DAY, clinician=doctor.pk).content.decode()
+        label = f"{doctor.first_name} {doctor.last_name}".strip() or doctor.username
+        assert f'<option value="{doctor.pk}" selected>{label}</option>' in page
+        assert '<option value="">All clinicians</option>' in page
+        select = page.split('<select name="clinician"')[1].split(">")[0]
+        assert 'id="f-clinician"' in select and 'class="form-select form-select-sm"' in select
+        # A clinician that does not parse lists everyone and selects nobody.
+        page = get(staff_client, day=DAY, clinician="nobody").content.decode()
+        assert " selected>" not in page.split('name="clinician"')[1].split("</select>")[0]
+
     def test_no_session_at_all(self, staff_client, small_pages):
         response = get(staff_client, day=DAY, page=2)
         assert response.context["page"].number == 1

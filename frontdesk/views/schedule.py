@@ -13,10 +13,9 @@ from django.utils.translation import pgettext
 from accounts.decorators import permission_required
 from frontdesk.forms import ScheduleForm
 from treatments import selectors
-from treatments.models import Room
 from treatments.selectors import ScheduleRow
 from ui.forms import page_number
-from ui.rows import day_and_month, link_maker, options
+from ui.rows import day_and_month, link_maker
 
 from .common import now_and_today
 
@@ -24,7 +23,8 @@ from .common import now_and_today
 @permission_required("treatments.view_treatmentsession")
 def schedule(request):
     now, today = now_and_today()
-    query = ScheduleForm(request.GET).parsed()
+    form = ScheduleForm(request.GET)
+    query = form.parsed()
     day = query.get("day") or today
     week = query.get("view") == "week"
     start = day - timedelta(days=day.weekday()) if week else day
@@ -71,18 +71,7 @@ def schedule(request):
             "today": today,
             "previous": start - timedelta(days=length),
             "next": start + timedelta(days=length),
-            "clinicians": options(
-                (
-                    (pk, f"{first} {last}".strip() or username)
-                    for pk, first, last, username in selectors.clinicians().values_list(
-                        "pk", "first_name", "last_name", "username"
-                    )
-                ),
-                chosen[0],
-            ),
-            "rooms": options(
-                Room.objects.filter(is_active=True).values_list("pk", "name"), chosen[1]
-            ),
+            "form": form,  # its clinician and room selects, the choice kept
             "clinician_id": chosen[0],
             "room_id": chosen[1],
             "side_effects": _side_effects(patient_link),
