@@ -19,13 +19,14 @@ import socket
 import time as clock
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from . import channels, services
@@ -113,6 +114,7 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
         .select_related(
             "session__patient",
             "session__protocol",
+            "session__site",  # the session's clock (TreatmentSession.tz), named in the message
             "follow_up",
             "recall_recipient__recall",
             "waitlist_offer__patient",
@@ -159,29 +161,37 @@ def renew_lease(token: uuid.UUID) -> None:
 
 def _record_sent(pk: int, *, worker: str, at: datetime, provider_id: str = "") -> str:
     """The provider took it: the row is sent, whoever holds its lease now. A row withdrawn
-    while its message was already on its way is recorded as what happened: sent."""
-    with transaction.atomic():
-        Reminder.objects.filter(
-            pk=pk, state__in=[ReminderState.PENDING, ReminderState.WITHDRAWN]
-        ).update(
-            state=ReminderState.SENT,
-            sent_at=at,
-            status_note=Case(
-                When(state=ReminderState.WITHDRAWN, then=Value(IN_FLIGHT_NOTE)),
-                default=Value(""),
-            ),
-            provider_message_id=provider_id,
-            leased_until=None,
-            lease_token=None,
-            updated_at=at,
-        )
-        DeliveryAttempt.objects.create(
-            reminder_id=pk,
-            attempted_at=at,
-            succeeded=True,
-            worker=worker,
-            provider_message_id=provider_id,
-        )
+    while its message was already on its way is recorded as what happened: sent.
+
+    The row and its delivery log line are written by one statement (atomic on its own: one
+    round trip, no transaction to open and commit), the dispatcher's hottest step. With a
+    provider's message id, status callbacks that came in first are applied in the same
+    transaction.
+    """
+    with transaction.atomic() if provider_id else nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""WITH sent AS (
+                    UPDATE {Reminder._meta.db_table} SET state = %(sent)s, sent_at = %(at)s,
+                        status_note = CASE WHEN state = %(withdrawn)s THEN %(note)s ELSE '' END,
+                        provider_message_id = %(provider_id)s, leased_until = NULL,
+                        lease_token = NULL, updated_at = %(at)s
+                    WHERE id = %(pk)s AND state IN (%(pending)s, %(withdrawn)s)
+                )
+                INSERT INTO {DeliveryAttempt._meta.db_table}
+                    (reminder_id, attempted_at, succeeded, error, worker, provider_message_id)
+                VALUES (%(pk)s, %(at)s, true, '', %(worker)s, %(provider_id)s)""",  # noqa: S608 - our table names
+                {
+                    "sent": ReminderState.SENT,
+                    "pending": ReminderState.PENDING,
+                    "withdrawn": ReminderState.WITHDRAWN,
+                    "note": IN_FLIGHT_NOTE,
+                    "at": at,
+                    "provider_id": provider_id,
+                    "pk": pk,
+                    "worker": worker,
+                },
+            )
         if provider_id:  # a status callback may have come in before this record
             services.apply_early_statuses(reminder_id=pk, message_sid=provider_id)
     return ReminderState.SENT

@@ -30,6 +30,18 @@ class SlowFileEmailBackend(filebased.EmailBackend):
         return super().send_messages(email_messages)
 
 
+class CallbackEmailBackend(locmem.EmailBackend):
+    """Django's locmem backend that calls `during_send(message)` for each message it takes:
+    something happening elsewhere while a message is with the provider."""
+
+    during_send = staticmethod(lambda message: None)
+
+    def send_messages(self, email_messages):
+        for message in email_messages:
+            type(self).during_send(message)
+        return super().send_messages(email_messages)
+
+
 class ConnectionDroppingEmailBackend(locmem.EmailBackend):
     """Django's locmem backend that, once a message is handed over, has PostgreSQL end this
     process's database connection (pg_terminate_backend from a second connection): the

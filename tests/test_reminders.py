@@ -14,6 +14,7 @@ from reminders import delivery
 from reminders import services as reminder_services
 from reminders.channels import LocmemSmsBackend
 from reminders.models import Reminder, ReminderState
+from tests.backends import CallbackEmailBackend
 from tests.factories import BERLIN, NOW, PatientFactory, ProductLotFactory, at, book
 from treatments import services
 from treatments.models import FollowUpStatus
@@ -334,6 +335,38 @@ class TestLeases:
         with time_machine.travel(NOW, tick=False):
             assert delivery.deliver(batch[0], token=token, worker="w") == ""
         assert mail.outbox == []
+
+    def test_withdrawn_while_on_its_way_is_recorded_as_sent_with_a_note(self, settings):
+        """The check passed, then staff cancelled while the message was with the provider:
+        the record says what happened (sent, with why it was withdrawn), once, and logs it."""
+        settings.EMAIL_BACKEND = "tests.backends.CallbackEmailBackend"
+        cancelled = book(day=date(2027, 3, 10))
+        kept = book(day=date(2027, 3, 11))
+        token, batch = delivery.claim_batch(now=NOW, size=10)
+        by_session = {r.session_id: r for r in batch if r.kind == "booking_confirmation"}
+
+        def cancel_during_send(message):
+            if message.to == [cancelled.patient.email]:
+                services.cancel_session(
+                    session=cancelled, reason="ill", cancelled_by=cancelled.booked_by, now=NOW
+                )
+
+        CallbackEmailBackend.during_send = cancel_during_send
+        with time_machine.travel(NOW, tick=False):
+            for session in (cancelled, kept):
+                assert delivery.deliver(by_session[session.pk], token=token, worker="w") == "sent"
+        for session, note in ((cancelled, delivery.IN_FLIGHT_NOTE), (kept, "")):
+            row = Reminder.objects.get(pk=by_session[session.pk].pk)
+            assert (row.state, row.status_note, row.sent_at) == (ReminderState.SENT, note, NOW)
+            assert (row.lease_token, row.leased_until) == (None, None)
+            assert [(a.succeeded, a.worker) for a in row.deliveries.all()] == [(True, "w")]
+        # The session's other reminders stay withdrawn (only the one on its way was sent);
+        # the cancellation notice waits for its turn.
+        states = {r.kind: r.state for r in Reminder.objects.filter(session=cancelled)}
+        assert states.pop("booking_confirmation") == ReminderState.SENT
+        assert states.pop("cancellation") == ReminderState.PENDING
+        assert set(states.values()) == {ReminderState.WITHDRAWN}
+        assert len(mail.outbox) == 2
 
 
 class TestTheClinicsClock:
