@@ -32,8 +32,13 @@ BROKER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def configure() -> None:
+    # Production settings (DEBUG off, as bench/load.py runs the web pages): DEBUG would wrap
+    # every cursor to log its SQL, a cost no real worker pays.
     os.environ.update(
-        DEBUG="1",
+        DEBUG="0",
+        SECRET_KEY="bench-only-secret-key-" + "x" * 40,
+        ALLOW_CONSOLE_MESSAGES="1",  # the console backend is the "instant" provider here
+        LOG_LEVEL="WARNING",
         DATABASE_URL=DATABASE_URL,
         REDIS_URL=BROKER,
         DJANGO_SETTINGS_MODULE="clinic.settings",
