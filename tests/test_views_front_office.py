@@ -405,6 +405,16 @@ class TestFollowUpReview:
         assert response.context["counts"]["adherence"] == 100  # counted for the new day
         assert "counted at 00:05" in response.content.decode()
 
+    def test_with_the_cache_down_the_page_counts_it(self, clinic_admin_client, data, settings):
+        settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"  # its copy is there
+        settings.CACHES = {
+            **settings.CACHES,
+            "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"},
+        }
+        response = clinic_admin_client.get(reverse("follow_up_review"))
+        assert response.context["counts"]["adherence"] == 50
+        assert "counted at 09:00" in response.content.decode()
+
     def test_beat_runs_the_recount(self):
         scheduled = {entry["task"]: entry for entry in settings.CELERY_BEAT_SCHEDULE.values()}
         entry = scheduled[tasks.recount_follow_up_adherence.name]
