@@ -806,7 +806,8 @@ COUNT_CAP = 10_000
 # three of those, so a beat or two missed (a worker restarting) never leaves a page to count
 # it. The card says when it was counted.
 ADHERENCE_KEPT_BEATS = 3
-# The cached value's shape: bumped when it changes, so a node never reads the other's.
+# The cached value's shape, bumped when it changes: during a rolling deploy a node never reads
+# a value the other release wrote (version 1: the counts without the time they were made).
 ADHERENCE_CACHE_VERSION = 2
 
 
