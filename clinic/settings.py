@@ -447,6 +447,9 @@ REMINDER_MESSAGE_ID_DOMAIN = env.str("REMINDER_MESSAGE_ID_DOMAIN", default="clin
 STATUS_HEARTBEAT_STALE_SECONDS = env.int("STATUS_HEARTBEAT_STALE_SECONDS", default=180)
 STATUS_BACKLOG_STALE_SECONDS = env.int("STATUS_BACKLOG_STALE_SECONDS", default=600)
 
+# The follow-up review's 90-day adherence is recounted by beat this often (seconds).
+FOLLOW_UP_ADHERENCE_RECOUNT_SECONDS = 300
+
 # --- Celery (Redis broker) ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
@@ -474,11 +477,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reminders.tasks.advance_waitlist",
         "schedule": 60.0,
     },
+    # The review's 90-day adherence, counted here instead of in an admin's request (kept in
+    # the cache for longer than this: treatments.selectors.follow_up_adherence). A recount
+    # not started within its interval (no worker) is dropped: the next one replaces it.
+    "recount-follow-up-adherence": {
+        "task": "treatments.tasks.recount_follow_up_adherence",
+        "schedule": float(FOLLOW_UP_ADHERENCE_RECOUNT_SECONDS),
+        "options": {"expires": FOLLOW_UP_ADHERENCE_RECOUNT_SECONDS},
+    },
 }
 
 # --- Caches -------------------------------------------------------------------------------
 # Both in Redis, shared by every web and worker node (a per-process memory cache would give
-# each node its own counters and locks). "default" (CACHE_URL): nothing uses it today.
+# each node its own counters and locks). "default" (CACHE_URL): the sessions' copies and the
+# review's 90-day adherence (treatments.selectors.follow_up_adherence).
 # "throttle" holds the sign-in and reset counters (accounts/throttle.py); short timeouts so a
 # Redis outage costs a page a second at most, never a sign-in.
 CACHES = {

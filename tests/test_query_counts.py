@@ -14,6 +14,7 @@ from reminders.models import Reminder
 from tests.factories import PatientFactory, ProductLotFactory, at, book, pending_intake, reconfirm
 from treatments import services
 from treatments.models import FollowUpStatus
+from treatments.tasks import recount_follow_up_adherence
 
 pytestmark = pytest.mark.django_db
 
@@ -120,7 +121,9 @@ def count(client, url):
 
 @pytest.fixture
 def measured(clinic_admin_client, django_db_blocker):
-    """Query counts of every page at size 2, then at size 5 (more of everything)."""
+    """Query counts of every page at size 2, then at size 5 (more of everything), as served
+    between two of beat's recounts of the review's adherence (kept in the cache)."""
+    recount_follow_up_adherence()
     patient = populate(2)
     small = {name: count(clinic_admin_client, url) for name, url in pages(patient).items()}
     patient = populate(5)

@@ -7,6 +7,7 @@ come through select_related / prefetch_related, flags are computed in bulk).
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache as once_per_process
@@ -800,19 +801,25 @@ def _week_end(today: date) -> date:
 # 1,000,000 patients some 800,000 follow-ups are overdue; counting them took ~100 ms).
 COUNT_CAP = 10_000
 # The 90-day adherence reads every follow-up due in those days (some 450,000 at 1,000,000
-# patients): it is computed exactly, then kept this long (the page says so).
-ADHERENCE_KEPT_SECONDS = 300
+# patients, 70-100 ms): it is counted exactly, off the request path, by beat every
+# settings.FOLLOW_UP_ADHERENCE_RECOUNT_SECONDS (treatments.tasks), and kept in the cache for
+# three of those, so a beat or two missed (a worker restarting) never leaves a page to count
+# it. The card says when it was counted.
+ADHERENCE_KEPT_BEATS = 3
+# The cached value's shape, bumped when it changes: during a rolling deploy a node never reads
+# a value the other release wrote (version 1: the counts without the time they were made).
+ADHERENCE_CACHE_VERSION = 2
 
 
-def follow_up_counts(*, today: date) -> dict:
+def follow_up_counts(*, today: date, now: datetime) -> dict:
     """Overdue now, due now (in their window), due this week (to Sunday), each counted up
-    to COUNT_CAP + 1 (`capped`: which ones passed the cap); adherence over the last 90 days.
+    to COUNT_CAP + 1 (`capped`: which ones passed the cap); adherence over the last 90 days
+    (follow_up_adherence: normally from the cache).
 
     The three counts are one statement, each an index range read with LIMIT (never more
     than COUNT_CAP + 1 index entries): overdue and this week on follow_up_planned_due_idx,
     due now on follow_up_planned_window_idx from the earliest its window can open (a window
-    is at most twice the protocol's widest). The adherence is exact, computed at most once
-    every ADHERENCE_KEPT_SECONDS (cache), on follow_up_due_status_idx.
+    is at most twice the protocol's widest).
     """
     week_end = _week_end(today)
     planned = FollowUp.objects.order_by()  # no ORDER BY: each count stops at its LIMIT
@@ -823,52 +830,94 @@ def follow_up_counts(*, today: date) -> dict:
         ),
         "due_this_week": planned.upcoming(today).filter(due_date__lte=week_end),
     }
-    key = f"follow-up-adherence:{today.isoformat()}"
-    try:
-        kept = cache.get(key)
-    except RedisError:  # the cache down: counted every time, as before it was kept
-        kept, key = None, ""
-    counts = _count(ranges, recent=None if kept else _recent(today))
-    if kept:
-        counts.update(kept)
-    elif key:
-        cache.set(key, {name: counts[name] for name in RECENT}, ADHERENCE_KEPT_SECONDS)
+    counts = _count(ranges)
     counts["capped"] = {name for name in ranges if counts[name] > COUNT_CAP}
     counts["cap"] = COUNT_CAP
-    done, due = counts["recent_done"], counts["recent_due"]
-    counts["adherence"] = round(100 * done / due) if due else None
+    counts.update(follow_up_adherence(today=today, now=now))
     return counts
 
 
-RECENT = ("recent_done", "recent_due")
+class Adherence(TypedDict):
+    """The 90-day adherence as cached: its percentage (None: nothing was due), the counts it
+    comes from and when it was counted."""
+
+    adherence: int | None
+    recent_done: int
+    recent_due: int
+    adherence_counted_at: datetime
 
 
-def _recent(today: date):
-    """The statuses of the follow-ups due in the 90 days before today (index-only on
-    follow_up_due_status_idx)."""
+def follow_up_adherence(*, today: date, now: datetime) -> Adherence:
+    """`today`'s adherence as the beat task last counted it (recount_follow_up_adherence).
+    Only when the cache has none for `today` (first start, Redis flushed, a new day before
+    the next beat) is it counted here, once, and kept for the pages after this one; with the
+    cache down, counted for each page (as before it was kept)."""
+    key = _adherence_key(today)
+    try:
+        kept = cache.get(key, version=ADHERENCE_CACHE_VERSION)
+    except RedisError:
+        return _count_adherence(today=today, now=now)
+    if kept is None:
+        kept = _count_adherence(today=today, now=now)
+        # add, not set: a recount the task stored meanwhile is newer than this one.
+        with suppress(RedisError):
+            cache.add(key, kept, _adherence_kept_seconds(), version=ADHERENCE_CACHE_VERSION)
+    return kept
+
+
+def recount_follow_up_adherence(*, today: date, now: datetime) -> Adherence:
+    """Count `today`'s adherence and keep it for the review pages (beat: treatments.tasks),
+    replacing what was kept. `today` names the cache key: a new day never reads yesterday's
+    figure."""
+    adherence = _count_adherence(today=today, now=now)
+    cache.set(
+        _adherence_key(today),
+        adherence,
+        _adherence_kept_seconds(),
+        version=ADHERENCE_CACHE_VERSION,
+    )
+    return adherence
+
+
+def _adherence_key(today: date) -> str:
+    return f"follow-up-adherence:{today.isoformat()}"
+
+
+def _adherence_kept_seconds() -> int:
+    return ADHERENCE_KEPT_BEATS * settings.FOLLOW_UP_ADHERENCE_RECOUNT_SECONDS
+
+
+def _count_adherence(*, today: date, now: datetime) -> Adherence:
+    """Of the follow-ups due in the 90 days before today, how many were done and how many
+    were not cancelled: one statement, index-only on follow_up_due_status_idx."""
     since = today - timedelta(days=90)
-    return FollowUp.objects.order_by().filter(due_date__gte=since, due_date__lt=today)
+    recent = FollowUp.objects.order_by().filter(due_date__gte=since, due_date__lt=today)
+    sql, params = recent.values("status").query.sql_with_params()
+    with connection.cursor() as cursor:
+        done_and_due = "COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE status <> %s)"
+        cursor.execute(
+            f"SELECT {done_and_due} FROM ({sql}) AS recent",  # noqa: S608 - the ORM's SQL
+            [FollowUpStatus.DONE, FollowUpStatus.CANCELLED, *params],
+        )
+        done, due = cursor.fetchone()
+    return {
+        "adherence": round(100 * done / due) if due else None,
+        "recent_done": done,
+        "recent_due": due,
+        "adherence_counted_at": now,
+    }
 
 
-def _count(ranges: dict, *, recent) -> dict:
-    """One statement: COUNT(*) of each of `ranges` up to COUNT_CAP + 1 rows; with `recent`,
-    how many of those were done and how many not cancelled (RECENT)."""
+def _count(ranges: dict) -> dict:
+    """One statement: COUNT(*) of each of `ranges` up to COUNT_CAP + 1 rows."""
     columns, params = [], []
     for qs in ranges.values():
         sql, part = qs.values("due_date")[: COUNT_CAP + 1].query.sql_with_params()
         columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped)")  # noqa: S608 - the ORM's SQL
         params.extend(part)
-    statement = f"SELECT {', '.join(columns)}"
-    names = list(ranges)
-    if recent is not None:
-        sql, part = recent.values("status").query.sql_with_params()
-        done_and_due = "COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE status <> %s)"
-        statement += f", recent.* FROM (SELECT {done_and_due} FROM ({sql}) AS r) AS recent"  # noqa: S608
-        params = [*params, FollowUpStatus.DONE, FollowUpStatus.CANCELLED, *part]
-        names += RECENT
     with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return dict(zip(names, cursor.fetchone(), strict=True))
+        cursor.execute(f"SELECT {', '.join(columns)}", params)
+        return dict(zip(ranges, cursor.fetchone(), strict=True))
 
 
 # --- Before/after photo comparison -------------------------------------------------------

@@ -208,7 +208,7 @@ def _shown_counts(counts) -> dict:
 @permission_required("treatments.review_followup")
 def follow_up_review(request):
     now, today = now_and_today()
-    counts = selectors.follow_up_counts(today=today)
+    counts = selectors.follow_up_counts(today=today, now=now)
     # The first page is never empty for nothing: with nothing overdue it opens on what is
     # due this week.
     form, status, qs = _review_filters(
