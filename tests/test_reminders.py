@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from patients.services import update_reminder_preferences
 from reminders import delivery
@@ -367,6 +368,34 @@ class TestLeases:
         assert states.pop("cancellation") == ReminderState.PENDING
         assert set(states.values()) == {ReminderState.WITHDRAWN}
         assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+class TestDurability:
+    def test_only_the_record_of_a_send_waits_for_the_disk(self):
+        """The claim and the check commit without waiting for the disk (losing them in a
+        server crash loses nothing); the record of a send is durable: it runs in autocommit,
+        outside the check's transaction, with the connection's synchronous_commit untouched."""
+        book(day=date(2027, 3, 10))
+        statements = []
+
+        def spy(execute, sql, params, many, context):
+            statements.append((sql.split()[0].upper(), sql, connection.in_atomic_block))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(spy), time_machine.travel(NOW, tick=False):
+            token, batch = delivery.claim_batch(now=NOW, size=1)
+            assert delivery.deliver(batch[0], token=token, worker="w") == "sent"
+        unflushed = [i for i, (_, sql, _) in enumerate(statements) if "synchronous_commit" in sql]
+        assert len(unflushed) == 2  # the claim's transaction and the check's
+        check = next(i for i, (verb, sql, _) in enumerate(statements) if "RETURNING" in sql)
+        assert unflushed[1] < check and all(s[2] for s in statements[unflushed[1] : check + 1])
+        [(_, _, in_transaction)] = [s for s in statements if "deliveryattempt" in s[1]]
+        assert not in_transaction
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)
+        assert Reminder.objects.get(pk=batch[0].pk).state == ReminderState.SENT
 
 
 class TestTheClinicsClock:
