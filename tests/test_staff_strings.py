@@ -3,6 +3,7 @@ staff page is marked for translation with the message context "staff". English i
 language shipped for them, so scripts/check_translations.py does not ask German or Turkish
 for them, but a newly written staff text left unmarked fails here."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -114,6 +115,62 @@ def test_the_marked_templates_compile(path):
     get_template(str(path.relative_to(TEMPLATES)))
 
 
+# HTML written in Python (rows of the busiest lists, the menu, form markup): the same scan,
+# over every string literal with a tag in it, `{…}` placeholders standing for variables.
+PYTHON_HTML_APPS = ("accounts", "audit", "consents", "frontdesk", "patients", "portal")
+PYTHON_HTML_APPS += ("reminders", "treatments", "ui")
+PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+HTML_TAG = re.compile(r"<[a-zA-Z/!]")
+# Literals with a tag that no one reads on a page: (file, text).
+PYTHON_ALLOWED = {
+    ("reminders/webhooks.py", '<?xml version="1.0" encoding="UTF-8"?>'),  # TwiML, not a page
+    (
+        "reminders/management/commands/seed_scale.py",  # a command's error, not a page
+        "patients). Seed a fresh database instead (the benchmark uses clinic_bench_",
+    ),
+}
+
+
+def html_literals(path: Path) -> list[str]:
+    """The string literals of a module that hold an HTML tag, docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and HTML_TAG.search(node.value)
+    ]
+
+
+def python_modules():
+    for app in PYTHON_HTML_APPS:
+        for path in sorted((BASE_DIR / app).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path
+
+
+@pytest.mark.parametrize("path", list(python_modules()), ids=lambda p: str(p.relative_to(BASE_DIR)))
+def test_html_written_in_python_has_no_unmarked_text(path):
+    """A word typed into a row's HTML in Python is as unmarked as one in a template: the
+    words belong in pgettext("staff", …) (or gettext for a patient's page) passed in."""
+    name = str(path.relative_to(BASE_DIR))
+    unmarked = []
+    for literal in html_literals(path):
+        hidden = PLACEHOLDER.sub(lambda m: HIDDEN_TAG * len(m.group()), literal)
+        unmarked += [t for t in unmarked_texts(hidden) if (name, t) not in PYTHON_ALLOWED]
+    assert unmarked == [], f"{name}: pass these in translated (pgettext / gettext)"
+
+
 class TestTheScan:
     """The scan finds what it must (it can fail) and leaves alone what it may."""
 
@@ -132,3 +189,15 @@ class TestTheScan:
             "<script>let a = 'text';</script>{% if a == \"word\" %}{% endif %}"
         )
         assert unmarked_texts(source) == []
+
+    def test_finds_text_in_html_written_in_python(self, tmp_path):
+        module = tmp_path / "rows.py"
+        module.write_text(
+            '"""A <tr> per row: docstrings are not read."""\n'
+            "ROW = '<tr><td>{name}</td><td>due {day}</td><td>{}</td></tr>'\n"
+            "OK = '<span class=\"badge\">{}</span>'\n"
+        )
+        assert html_literals(module) == [
+            "<tr><td>{name}</td><td>due {day}</td><td>{}</td></tr>",
+            '<span class="badge">{}</span>',
+        ]
