@@ -1,9 +1,12 @@
 """ui.forms.add_service_error: one mapping from a service's coded refusal to a form field,
 each page app passing its own code → field map."""
 
+from decimal import Decimal
+
 import pytest
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.safestring import mark_safe
 
 from ui.forms import add_service_error
@@ -132,6 +135,19 @@ class EveryKind(forms.Form):
     many = forms.MultipleChoiceField(
         choices=[("a", "A"), ("b", "B")], initial=["b"], widget=forms.CheckboxSelectMultiple
     )
+    count = forms.IntegerField(required=False, min_value=1, initial=1000)
+    amount = forms.DecimalField(required=False, localize=True, initial=Decimal("1234.5"))
+    email = forms.EmailField(required=False, initial="a&b@example.test")
+    at = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
+    secret = forms.CharField(required=False, widget=forms.PasswordInput)
+    key = forms.UUIDField(widget=forms.HiddenInput, initial="00000000-0000-4000-8000-000000000000")
+
+
+class OwnInput(forms.TextInput):
+    """A widget writing its own markup (not Django's template)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return mark_safe(f'<input name="{name}" data-own>')
 
 
 class Oddities(forms.Form):
@@ -151,6 +167,7 @@ class Oddities(forms.Form):
     nameless = forms.CharField(label="", required=False)
     silent = forms.BooleanField(label="", required=False)
     none = forms.ChoiceField(required=False, choices=[], widget=forms.RadioSelect)
+    own = forms.CharField(required=False, widget=OwnInput, initial="x")
 
 
 class LeftToCrispy(forms.Form):
@@ -162,6 +179,8 @@ class LeftToCrispy(forms.Form):
         choices=[("Group", [("a", "A"), ("b", "B")])], widget=forms.RadioSelect
     )
     after = forms.CharField(required=False)
+    changed = forms.CharField(required=False, show_hidden_initial=True, initial="<was>")
+    was = forms.CharField(required=False, show_hidden_initial=True, widget=forms.HiddenInput)
 
 
 BAD = {
@@ -178,13 +197,20 @@ BAD = {
     "tagged": "",
     "styled": "z",
     "unlabelled": "z",
+    "count": "0",
+    "amount": "1.234,56",
+    "email": "no",
+    "secret": "s<",
+    "key": "bad",
+    "changed": "<now>",
 }
 
 
 @pytest.mark.parametrize("kind", [EveryKind, Oddities, LeftToCrispy])
 @pytest.mark.parametrize("data", [None, {}, BAD])
 @pytest.mark.parametrize("auto_id", ["id_%s", ""])
-def test_bootstrap_form_writes_what_crispy_writes(kind, data, auto_id):
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_bootstrap_form_writes_what_crispy_writes(kind, data, auto_id, language):
     """`{{ form|bootstrap_form }}` is `{{ form|crispy }}` in Python, byte for byte: the same
     labels, help texts, error blocks with their ids, `is-invalid`, aria attributes, radio
     buttons, the errors above the form and crispy's whitespace."""
@@ -201,8 +227,9 @@ def test_bootstrap_form_writes_what_crispy_writes(kind, data, auto_id):
         return made
 
     crispy = engines["django"].from_string("{% load crispy_forms_tags %}{{ form|crispy }}")
-    ours = str(bootstrap_form(form()))
-    assert ours == crispy.render({"form": form()})
+    with translation.override(language):  # localized values, translated errors
+        ours = str(bootstrap_form(form()))
+        assert ours == crispy.render({"form": form()})
     if data and kind is EveryKind and auto_id:
         assert 'aria-describedby="id_kind_helptext id_kind_error"' in ours
         assert '<fieldset aria-describedby="id_level_helptext id_level_error">' in ours

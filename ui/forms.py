@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.models import ModelChoiceIterator
+from django.forms.renderers import DjangoTemplates
 from django.forms.utils import flatatt
 from django.template.defaultfilters import unordered_list
 from django.templatetags.l10n import unlocalize
@@ -266,6 +267,49 @@ def _attrs(attrs: Mapping[str, Any]) -> str:
     )
 
 
+# Django's widget templates `_widget` writes in Python (about 100 µs each rendered): the
+# <input> of input.html and of the templates that only include it, and the <textarea>.
+_INPUT_TEMPLATES = frozenset(
+    f"django/forms/widgets/{name}.html"
+    for name in "input text number email url password search tel color date datetime time "
+    "hidden checkbox".split()
+)
+_TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
+
+
+def _writes_itself(field: forms.BoundField) -> bool:
+    """Whether `_widget` writes the field's widget: Django's own template for it (the default
+    renderer reads Django's templates first), and no render of the widget's own."""
+    widget = field.field.widget
+    return (
+        (widget.template_name in _INPUT_TEMPLATES or widget.template_name == _TEXTAREA_TEMPLATE)
+        and type(field.form.renderer) is DjangoTemplates
+        and type(widget).render is forms.Widget.render
+        and not field.field.show_hidden_initial
+    )
+
+
+def _widget(field: forms.BoundField, css: str | None = None) -> str:
+    """`field.as_widget(attrs={"class": css})` (without css: `str(field)`), an <input> or a
+    <textarea> written as Django's templates write it; other widgets rendered by Django."""
+    if not _writes_itself(field):
+        return str(field) if css is None else field.as_widget(attrs={"class": css})
+    widget = field.field.widget
+    # The attributes and value as BoundField.as_widget gives them to the widget (a localized
+    # field's widget is already localized: Field.__init__).
+    attrs = field.build_widget_attrs({} if css is None else {"class": css}, widget)
+    if field.auto_id and "id" not in widget.attrs:
+        attrs.setdefault("id", field.auto_id)
+    context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
+    name, value = conditional_escape(context["name"]), context["value"]
+    if widget.template_name == _TEXTAREA_TEMPLATE:
+        text = conditional_escape(value) if value else ""
+        return f'<textarea name="{name}"{_attrs(context["attrs"])}>\n{text}</textarea>'
+    shown = "" if value is None else f' value="{conditional_escape(value)}"'
+    kind = conditional_escape(context["type"])
+    return f'<input type="{kind}" name="{name}"{shown}{_attrs(context["attrs"])}>'
+
+
 def _label(field: forms.BoundField, opening: str, indent: str) -> str:
     """A label (a legend in a fieldset) after its opening tag: the text on its own line, a
     required field's asterisk right after it."""
@@ -331,10 +375,14 @@ def _radio_checkbox_select(field: forms.BoundField) -> str | None:
     return " ".join(["<div >", *(f"{button} </div>" for button in buttons), "</div>"])
 
 
-def _is_crispy_only(widget: forms.Widget) -> bool:
-    # crispy classes the inner widgets of a widget that wraps any (`widget`, `widgets`).
-    return isinstance(widget, forms.FileInput) or any(
-        hasattr(widget, name) for name in ("widget", "widgets")
+def _is_crispy_only(field: forms.BoundField) -> bool:
+    # crispy classes the inner widgets of a widget that wraps any (`widget`, `widgets`), and
+    # writes the hidden input of a field's initial value after the field's own.
+    widget = field.field.widget
+    return (
+        isinstance(widget, forms.FileInput)
+        or any(hasattr(widget, name) for name in ("widget", "widgets"))
+        or field.field.show_hidden_initial
     )
 
 
@@ -343,19 +391,17 @@ def bootstrap_field(field: forms.BoundField) -> str:
     `remove_spaces`, which `bootstrap_form` runs)."""
     widget = field.field.widget
     if field.is_hidden:
-        return str(field).strip()
+        return _widget(field)
     # CheckboxSelectMultiple is a RadioSelect too.
     buttons = _radio_checkbox_select(field) if isinstance(widget, forms.RadioSelect) else None
-    if _is_crispy_only(widget) or (field.use_fieldset and buttons is None):
+    if _is_crispy_only(field) or (field.use_fieldset and buttons is None):
         return as_crispy_field(field).strip()
     invalid = " is-invalid" if field.errors else ""
     extra = f" {escape(css)}" if (css := field.css_classes()) else ""
     auto_id = escape(field.auto_id)
     required = " requiredField" if field.field.required else ""
     if isinstance(widget, forms.CheckboxInput):
-        control = field.as_widget(
-            attrs={"class": _widget_css(widget, "form-check-input" + invalid)}
-        )
+        control = _widget(field, _widget_css(widget, "form-check-input" + invalid))
         opening = format_html(
             '<label for="{}" class="form-check-label{}">', field.id_for_label, required
         )
@@ -384,7 +430,7 @@ def bootstrap_field(field: forms.BoundField) -> str:
         if field.label:
             parts.append(_form_label(field, "label", required))
         bootstrap = "form-select" if isinstance(widget, forms.Select) else "form-control"
-        parts.append(field.as_widget(attrs={"class": _widget_css(widget, bootstrap + invalid)}))
+        parts.append(_widget(field, _widget_css(widget, bootstrap + invalid)))
         parts.extend([*_errors(field), *_help(field)])
     return " ".join([*parts, "</div>"])
 
