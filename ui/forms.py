@@ -363,7 +363,7 @@ def _radio_checkbox_select(field: forms.BoundField) -> str | None:
         if group:
             return None
         buttons.extend(
-            f'<div class="form-check"> <input type="{option["type"]}" '
+            f'<div class="form-check"> <input type="{escape(option["type"])}" '
             f'class="form-check-input{invalid}"  name="{escape(field.html_name)}" '
             f'value="{conditional_escape(unlocalize(option["value"]))}" {_attrs(option["attrs"])}>'
             f' <label for="{escape(option["attrs"].get("id", ""))}" class="form-check-label">'
@@ -440,6 +440,7 @@ def bootstrap_form(form: forms.BaseForm) -> SafeString:
     above it, then each field in order (hidden ones as their input alone)."""
     parts = []
     if errors := form.non_field_errors():
+        # Its items one a line, each after a tab: the first one's is in the space crispy makes.
         parts.append(
             '<div class="alert alert-block alert-danger"> <ul class="m-0"> '
             f"{unordered_list(errors, autoescape=True).lstrip()} </ul> </div>"
