@@ -2,8 +2,6 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
-from django.utils.html import conditional_escape
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from patients.intake import MAX_MEDICATION_LINES
@@ -261,82 +259,3 @@ class OfferAnswerForm(forms.Form):
     """The patient's answer to a waitlist offer."""
 
     answer = forms.ChoiceField(choices=[("accept", "accept"), ("decline", "decline")])
-
-
-def intake_form_html(form: IntakeForm) -> str | None:
-    """The unbound intake form as `{{ form|crispy }}` (crispy-forms' Bootstrap 5 pack) writes
-    it, character for character, built in Python: crispy's nested templates cost about 7 ms
-    a page. Only the widgets this form has and no errors: anything else (a bound form, a
-    field of another kind) answers None and the template uses crispy itself. Pinned equal
-    to crispy's output in tests/test_portal_intake_form.py."""
-    if form.is_bound:
-        return None
-    parts = ["\n\n"]
-    for bound in form:
-        field, widget = bound.field, bound.field.widget
-        name, html_id = bound.html_name, bound.auto_id
-        label = conditional_escape(bound.label)
-        value = bound.value()
-        helptext = (
-            f' <div id="{html_id}_helptext" class="form-text">'
-            f"{conditional_escape(field.help_text)}</div>"
-            if field.help_text
-            else ""
-        )
-        described = f' aria-describedby="{html_id}_helptext"' if field.help_text else ""
-        if isinstance(widget, forms.RadioSelect) and field.required:
-            chosen = widget.format_value(value)
-            options = "".join(
-                f' <div class="form-check"> <input type="radio" class="form-check-input"  '
-                f'name="{name}" value="{conditional_escape(choice)}"  id="{html_id}_{i}" required'
-                f"{' checked' if str(choice) in chosen else ''}>"
-                f' <label for="{html_id}_{i}" class="form-check-label">\n'
-                f"            {conditional_escape(text)}\n        </label> </div>"
-                for i, (choice, text) in enumerate(field.choices)
-            )
-            parts.append(
-                f'<div id="div_{html_id}" class="mb-3"> <fieldset> <legend\n'
-                f'                 class="form-label requiredField fs-6">\n'
-                f'                {label}<span class="asteriskField">*</span> </legend> '
-                f"<div >{options} </div>{helptext} </fieldset> </div> "
-            )
-            continue
-        if field.required:
-            return None
-        if isinstance(widget, forms.CheckboxInput):
-            checked = " checked" if widget.check_test(value) else ""
-            shown = widget.format_value(value)
-            shown_attr = f' value="{conditional_escape(shown)}"' if shown is not None else ""
-            parts.append(
-                f'<div class="mb-3"> <div id="div_{html_id}" class="form-check"> '
-                f'<input type="checkbox" name="{name}"{shown_attr}'
-                ' class="checkboxinput form-check-input"'
-                f'{described} id="{html_id}"{checked}> <label for="{html_id}" '
-                f'class="form-check-label">\n                    {label}\n'
-                f"                </label>{helptext} </div> </div> "
-            )
-            continue
-        if isinstance(widget, forms.Textarea):
-            shown = widget.format_value(value)
-            control = (
-                f'<textarea name="{name}" cols="{widget.attrs["cols"]}"'
-                f' rows="{widget.attrs["rows"]}"'
-                f' maxlength="{field.max_length}" class="textarea form-control"{described}'
-                f' id="{html_id}">\n{conditional_escape(shown) if shown else ""}</textarea>'
-            )
-        elif type(widget) is forms.TextInput:
-            shown = widget.format_value(value)
-            shown_attr = f' value="{conditional_escape(shown)}"' if shown is not None else ""
-            control = (
-                f'<input type="text" name="{name}"{shown_attr} maxlength="{field.max_length}"'
-                f' class="textinput form-control"{described} id="{html_id}">'
-            )
-        else:
-            return None
-        parts.append(
-            f'<div id="div_{html_id}" class="mb-3"> <label\n'
-            f'                for="{html_id}" class="form-label">\n'
-            f"                {label}\n            </label> {control}{helptext} </div> "
-        )
-    # Every value and text above went through conditional_escape.
-    return mark_safe("".join(parts).rstrip(" ") + "\n")  # noqa: S308

@@ -62,7 +62,6 @@ from .forms import (
     SideEffectForm,
     SlotChoiceForm,
     WaitlistJoinForm,
-    intake_form_html,
 )
 from .language import remember as remember_language
 
@@ -382,7 +381,6 @@ def intake(request, patient):
         {
             "patient": patient,
             "form": form,
-            "form_html": intake_form_html(form),
             "formset": formset,
             "newest": newest,
         },

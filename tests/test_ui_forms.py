@@ -1,9 +1,13 @@
 """ui.forms.add_service_error: one mapping from a service's coded refusal to a form field,
 each page app passing its own code → field map."""
 
+from decimal import Decimal
+
 import pytest
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import translation
+from django.utils.safestring import mark_safe
 
 from ui.forms import add_service_error
 
@@ -109,7 +113,8 @@ def test_the_fast_select_selects_only_the_first_match_and_keeps_a_multiple_one()
 
 
 class EveryKind(forms.Form):
-    """A field of every widget kind the staff forms render through `bootstrap_form`."""
+    """A field of every widget kind the staff forms and the intake form render through
+    `bootstrap_form`."""
 
     day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     kind = forms.ChoiceField(choices=[("a", "A & <b>")], help_text="Pick <em>one</em>.")
@@ -118,38 +123,117 @@ class EveryKind(forms.Form):
     must = forms.BooleanField(label="Must tick")
     reason = forms.CharField(required=False, max_length=20, label="Why <not>?")
     hidden = forms.CharField(required=False, widget=forms.HiddenInput)
-    pick = forms.ChoiceField(choices=[("x", "X"), ("y", "Y")], widget=forms.RadioSelect)
+    pick = forms.ChoiceField(choices=[("x", "X"), ("y", "Y & <z>")], widget=forms.RadioSelect)
+    level = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        choices=[("", "None"), (1000, "A <lot>")],
+        initial=1000,
+        widget=forms.RadioSelect,
+        help_text="How <b>much</b>.",
+    )
+    many = forms.MultipleChoiceField(
+        choices=[("a", "A"), ("b", "B")], initial=["b"], widget=forms.CheckboxSelectMultiple
+    )
+    count = forms.IntegerField(required=False, min_value=1, initial=1000)
+    amount = forms.DecimalField(required=False, localize=True, initial=Decimal("1234.5"))
+    email = forms.EmailField(required=False, initial="a&b@example.test")
+    at = forms.TimeField(required=False, widget=forms.TimeInput(attrs={"type": "time"}))
+    secret = forms.CharField(required=False, widget=forms.PasswordInput)
+    key = forms.UUIDField(widget=forms.HiddenInput, initial="00000000-0000-4000-8000-000000000000")
 
 
-@pytest.mark.parametrize(
-    "data",
-    [None, {}, {"day": "nonsense", "kind": "z", "note": "<b>", "reason": "x" * 30, "sure": "on"}],
-)
-def test_bootstrap_form_writes_what_crispy_writes(data):
-    """`{{ form|bootstrap_form }}` is `{{ form|crispy }}` in Python: the same labels, help
-    texts, error blocks with their ids, `is-invalid`, aria attributes and the errors above
-    the form (a radio select is left to crispy)."""
+class OwnInput(forms.TextInput):
+    """A widget writing its own markup (not Django's template)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return mark_safe(f'<input name="{name}" data-own>')
+
+
+class Oddities(forms.Form):
+    """What crispy's templates and its whitespace rule make of unusual labels, help texts,
+    values and classes."""
+
+    required_css_class = "needed"
+    error_css_class = "wrong"
+    tagged = forms.CharField(label=mark_safe("<b>Bold</b>"), help_text="<i>a</i>   <i>b</i>")
+    spaces = forms.CharField(required=False, widget=forms.Textarea, initial="  ")
+    styled = forms.ChoiceField(
+        choices=[("a", "A")], widget=forms.Select(attrs={"class": "form-select form-select-sm"})
+    )
+    unlabelled = forms.ChoiceField(
+        label="", choices=[("a", "A")], widget=forms.RadioSelect(attrs={"data-empty": ""})
+    )
+    nameless = forms.CharField(label="", required=False)
+    silent = forms.BooleanField(label="", required=False)
+    none = forms.ChoiceField(required=False, choices=[], widget=forms.RadioSelect)
+    own = forms.CharField(required=False, widget=OwnInput, initial="x")
+
+
+class LeftToCrispy(forms.Form):
+    """Fields `bootstrap_form` does not write itself: crispy's own `as_crispy_field`."""
+
+    upload = forms.FileField(required=False, help_text="A file.")
+    when = forms.SplitDateTimeField(required=False)
+    grouped = forms.ChoiceField(
+        choices=[("Group", [("a", "A"), ("b", "B")])], widget=forms.RadioSelect
+    )
+    after = forms.CharField(required=False)
+    changed = forms.CharField(required=False, show_hidden_initial=True, initial="<was>")
+    was = forms.CharField(required=False, show_hidden_initial=True, widget=forms.HiddenInput)
+
+
+BAD = {
+    "day": "nonsense",
+    "kind": "z",
+    "note": "<b>",
+    "reason": "x" * 30,
+    "sure": "on",
+    "pick": "y",
+    "level": "7",
+    "many": ["z"],
+    "when_0": "no",
+    "grouped": "z",
+    "tagged": "",
+    "styled": "z",
+    "unlabelled": "z",
+    "count": "0",
+    "amount": "1.234,56",
+    "email": "no",
+    "secret": "s<",
+    "key": "bad",
+    "changed": "<now>",
+}
+
+
+@pytest.mark.parametrize("kind", [EveryKind, Oddities, LeftToCrispy])
+@pytest.mark.parametrize("data", [None, {}, BAD])
+@pytest.mark.parametrize("auto_id", ["id_%s", ""])
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_bootstrap_form_writes_what_crispy_writes(kind, data, auto_id, language):
+    """`{{ form|bootstrap_form }}` is `{{ form|crispy }}` in Python, byte for byte: the same
+    labels, help texts, error blocks with their ids, `is-invalid`, aria attributes, radio
+    buttons, the errors above the form and crispy's whitespace."""
     from django.template import engines
-    from django.test.html import parse_html
 
     from ui.forms import bootstrap_form
 
     def form():
-        made = EveryKind(data)
+        made = kind(data, auto_id=auto_id)
         if data is not None:
             made.is_valid()
             made.add_error(None, "Above <all>.")
-            made.add_error("sure", "Not <so> sure.")
+            made.add_error(None, "And this.")
         return made
 
     crispy = engines["django"].from_string("{% load crispy_forms_tags %}{{ form|crispy }}")
-    ours = str(bootstrap_form(form()))
-    assert parse_html(ours) == parse_html(crispy.render({"form": form()}))
-    if data:
-        assert 'aria-describedby="id_kind_error id_kind_helptext"' in ours or (
-            'aria-describedby="id_kind_helptext id_kind_error"' in ours
-        )
-        assert "Not &lt;so&gt; sure." in ours and "Above &lt;all&gt;." in ours
+    with translation.override(language):  # localized values, translated errors
+        ours = str(bootstrap_form(form()))
+        assert ours == crispy.render({"form": form()})
+    if data and kind is EveryKind and auto_id:
+        assert 'aria-describedby="id_kind_helptext id_kind_error"' in ours
+        assert '<fieldset aria-describedby="id_level_helptext id_level_error">' in ours
+        assert "Above &lt;all&gt;." in ours and "Y &amp; &lt;z&gt;" in ours
 
 
 @pytest.mark.django_db

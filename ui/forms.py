@@ -3,13 +3,19 @@ putting a service's coded refusal next to the field it concerns."""
 
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
+from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field, optgroups
+from crispy_forms.templatetags.crispy_forms_utils import remove_spaces
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.models import ModelChoiceIterator
+from django.forms.renderers import DjangoTemplates
 from django.forms.utils import flatatt
+from django.template.defaultfilters import unordered_list
+from django.templatetags.l10n import unlocalize
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import format_lazy
@@ -224,87 +230,221 @@ def compare_context(form: PhotoCompareForm, view, view_label, before, after) -> 
 
 # --- A form as crispy-forms' Bootstrap 5 markup, written in Python --------------------------
 #
-# `{{ form|crispy }}` renders a template per field (and includes per field, per error and
-# per help text): about 0.5 ms a field. `bootstrap_form` writes the same markup (the same
-# classes, labels, help texts, error blocks and ids; Django's widgets and their aria-invalid
-# and aria-describedby, as crispy lets them) for the widgets the staff forms use; a widget it
-# does not know (radio, multiple checkboxes, file) is left to crispy.
+# `{{ form|crispy }}` renders a template per field (and includes per field, per error, per
+# help text and per radio button): about 0.5 ms a field. `bootstrap_form` writes the same
+# markup byte for byte: the text of crispy's bootstrap5 templates (field.html and the layout
+# parts it includes) with their whitespace as crispy's `specialspaceless` leaves it (a run of
+# three or more between two tags is one space; crispy's own `remove_spaces` runs over the
+# whole, as in crispy), the same classes, labels, help texts, error blocks and ids, and
+# Django's widgets with their aria-invalid and aria-describedby, as crispy lets them. A field
+# it does not write (a file, a widget of several widgets, grouped radio buttons or check
+# boxes) is crispy's own `as_crispy_field`.
+
+# The indentation in field.html before a label's text; its closing tag is 4 spaces less in.
+_LABEL_INDENT = "\n" + " " * 16
+_CHECK_LABEL_INDENT = "\n" + " " * 20
 
 
 def _widget_css(widget: forms.Widget, bootstrap: str) -> str:
-    """The widget's class as crispy writes it: its own class, else its type's name in lower
-    case (`dateinput`, `fastselect`), then Bootstrap's classes."""
+    """The widget's class as crispy's `{% crispy_field %}` makes it: its own class, else its
+    type's name in lower case (`dateinput`, `fastselect`), then each of Bootstrap's classes
+    it does not have yet."""
     kind = type(widget).__name__.lower()
+    kind = getattr(settings, "CRISPY_CLASS_CONVERTERS", {}).get(kind, kind)
     css = widget.attrs.get("class", "")
     css = (css if kind in css else f"{css} {kind}") if css else kind
-    return f"{css} {bootstrap}"
+    have = css.split()
+    return " ".join([css, *(name for name in bootstrap.split() if name not in have)])
 
 
-def _help_and_errors(field: forms.BoundField) -> str:
-    parts: list[str] = []
-    if field.errors:
-        parts.append(format_html('<div id="{}_error" class="invalid-feedback">', field.auto_id))
-        parts.extend(
-            format_html('<p id="error_{}_{}"><strong>{}</strong></p>', n, field.auto_id, error)
-            for n, error in enumerate(field.errors, 1)
-        )
-        parts.append("</div>")
-    if field.help_text:
-        helptext_id = format_html('id="{}_helptext" ', field.auto_id) if field.auto_id else ""
-        parts.append(f'<div {helptext_id}class="form-text">{field.help_text}</div>')
-    return "".join(parts)
-
-
-def _is_crispy_only(widget: forms.Widget) -> bool:
-    return isinstance(widget, forms.RadioSelect | forms.CheckboxSelectMultiple | forms.FileInput)
-
-
-def bootstrap_field(field: forms.BoundField) -> str:
-    """One field as `{{ field|as_crispy_field }}` writes it (bootstrap5/field.html)."""
-    widget = field.field.widget
-    if field.is_hidden:
-        return str(field)
-    if _is_crispy_only(widget) or field.use_fieldset:
-        from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
-
-        return as_crispy_field(field)
-    invalid = " is-invalid" if field.errors else ""
-    extra = f" {escape(css)}" if (css := field.css_classes()) else ""
-    auto_id, id_for_label = escape(field.auto_id), escape(field.id_for_label)
-    required = " requiredField" if field.field.required else ""
-    label: str = conditional_escape(field.label)
-    if field.field.required:
-        label = f'{label}<span class="asteriskField">*</span>'
-    if isinstance(widget, forms.CheckboxInput):
-        control = field.as_widget(
-            attrs={"class": _widget_css(widget, "form-check-input" + invalid)}
-        )
-        return (
-            f'<div class="mb-3"><div id="div_{auto_id}" class="form-check{extra}">'
-            f"{control}"
-            f'<label for="{id_for_label}" class="form-check-label{required}">{label}</label>'
-            f"{_help_and_errors(field)}</div></div>"
-        )
-    bootstrap = "form-select" if isinstance(widget, forms.Select) else "form-control"
-    control = field.as_widget(attrs={"class": _widget_css(widget, bootstrap + invalid)})
-    label_html = ""
-    if field.label:
-        label_for = f' for="{id_for_label}"' if id_for_label else ""
-        label_html = f'<label{label_for} class="form-label{required}">{label}</label>'
-    return (
-        f'<div id="div_{auto_id}" class="mb-3{extra}">{label_html}{control}'
-        f"{_help_and_errors(field)}</div>"
+def _attrs(attrs: Mapping[str, Any]) -> str:
+    """Attributes as Django's and crispy's attrs.html write them: in their order, True as the
+    bare name, False left out (flatatt would put the bare names last)."""
+    return "".join(
+        f" {name}" if value is True else f' {name}="{conditional_escape(value)}"'
+        for name, value in attrs.items()
+        if value is not False
     )
 
 
+# Django's widget templates `_widget` writes in Python (about 100 µs each rendered): the
+# <input> of input.html and of the templates that only include it, and the <textarea>.
+_INPUT_TEMPLATES = frozenset(
+    f"django/forms/widgets/{name}.html"
+    for name in "input text number email url password search tel color date datetime time "
+    "hidden checkbox".split()
+)
+_TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
+
+
+def _writes_itself(field: forms.BoundField) -> bool:
+    """Whether `_widget` writes the field's widget: Django's own template for it (the default
+    renderer reads Django's templates first), and no render of the widget's own."""
+    widget = field.field.widget
+    return (
+        (widget.template_name in _INPUT_TEMPLATES or widget.template_name == _TEXTAREA_TEMPLATE)
+        and type(field.form.renderer) is DjangoTemplates
+        and type(widget).render is forms.Widget.render
+        and not field.field.show_hidden_initial
+    )
+
+
+def _widget(field: forms.BoundField, css: str | None = None) -> str:
+    """`field.as_widget(attrs={"class": css})` (without css: `str(field)`), an <input> or a
+    <textarea> written as Django's templates write it; other widgets rendered by Django."""
+    if not _writes_itself(field):
+        return str(field) if css is None else field.as_widget(attrs={"class": css})
+    widget = field.field.widget
+    # The attributes and value as BoundField.as_widget gives them to the widget (a localized
+    # field's widget is already localized: Field.__init__).
+    attrs = field.build_widget_attrs({} if css is None else {"class": css}, widget)
+    if field.auto_id and "id" not in widget.attrs:
+        attrs.setdefault("id", field.auto_id)
+    context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
+    name, value = conditional_escape(context["name"]), context["value"]
+    if widget.template_name == _TEXTAREA_TEMPLATE:
+        text = conditional_escape(value) if value else ""
+        return f'<textarea name="{name}"{_attrs(context["attrs"])}>\n{text}</textarea>'
+    shown = "" if value is None else f' value="{conditional_escape(value)}"'
+    kind = conditional_escape(context["type"])
+    return f'<input type="{kind}" name="{name}"{shown}{_attrs(context["attrs"])}>'
+
+
+def _label(field: forms.BoundField, opening: str, indent: str) -> str:
+    """A label (a legend in a fieldset) after its opening tag: the text on its own line, a
+    required field's asterisk right after it."""
+    tag = opening[1:].split(maxsplit=1)[0]
+    ending = '<span class="asteriskField">*</span> ' if field.field.required else indent[:-4]
+    return f"{opening}{indent}{conditional_escape(field.label)}{ending}</{tag}>"
+
+
+def _form_label(field: forms.BoundField, tag: str, css: str) -> str:
+    id_for_label = field.id_for_label
+    label_for = format_html('for="{}"', id_for_label) if id_for_label else ""
+    return _label(
+        field, f'<{tag}{_LABEL_INDENT}{label_for} class="form-label{css}">', _LABEL_INDENT
+    )
+
+
+def _errors(field: forms.BoundField) -> list[str]:
+    """bootstrap5/layout/field_errors_block.html (nothing without errors; its
+    `field.errors.field_id` is the field's auto_id, as Form.add_error sets it)."""
+    if not field.errors:
+        return []
+    return [
+        " ".join(
+            [
+                format_html('<div id="{}_error" class="invalid-feedback">', field.auto_id),
+                *(
+                    format_html('<p id="error_{}_{}"><strong>{}</strong></p>', n, field.auto_id, e)
+                    for n, e in enumerate(field.errors, 1)
+                ),
+                "</div>",
+            ]
+        )
+    ]
+
+
+def _help(field: forms.BoundField) -> list[str]:
+    """bootstrap5/layout/help_text.html (the help text is HTML there too)."""
+    if not field.help_text:
+        return []
+    helptext_id = format_html('id="{}_helptext" ', field.auto_id) if field.auto_id else ""
+    return [f'<div {helptext_id}class="form-text">{field.help_text}</div>']
+
+
+def _radio_checkbox_select(field: forms.BoundField) -> str | None:
+    """bootstrap5/layout/radio_checkbox_select.html: the radio buttons (check boxes of a
+    CheckboxSelectMultiple), the field's errors in the last one's block (None when they are
+    grouped: left to crispy)."""
+    invalid = " is-invalid" if field.errors else ""
+    buttons: list[str] = []
+    for group, options, _index in optgroups(field):
+        if group:
+            return None
+        buttons.extend(
+            f'<div class="form-check"> <input type="{escape(option["type"])}" '
+            f'class="form-check-input{invalid}"  name="{escape(field.html_name)}" '
+            f'value="{conditional_escape(unlocalize(option["value"]))}" {_attrs(option["attrs"])}>'
+            f' <label for="{escape(option["attrs"].get("id", ""))}" class="form-check-label">'
+            f"\n            {conditional_escape(unlocalize(option['label']))}\n        </label>"
+            for option in options
+        )
+    if buttons:
+        buttons[-1] = " ".join([buttons[-1], *_errors(field)])
+    return " ".join(["<div >", *(f"{button} </div>" for button in buttons), "</div>"])
+
+
+def _is_crispy_only(field: forms.BoundField) -> bool:
+    # crispy classes the inner widgets of a widget that wraps any (`widget`, `widgets`), and
+    # writes the hidden input of a field's initial value after the field's own.
+    widget = field.field.widget
+    return (
+        isinstance(widget, forms.FileInput)
+        or any(hasattr(widget, name) for name in ("widget", "widgets"))
+        or field.field.show_hidden_initial
+    )
+
+
+def bootstrap_field(field: forms.BoundField) -> str:
+    """One field as bootstrap5/field.html writes it in `{{ form|crispy }}` (before crispy's
+    `remove_spaces`, which `bootstrap_form` runs)."""
+    widget = field.field.widget
+    if field.is_hidden:
+        return _widget(field)
+    # CheckboxSelectMultiple is a RadioSelect too.
+    buttons = _radio_checkbox_select(field) if isinstance(widget, forms.RadioSelect) else None
+    if _is_crispy_only(field) or (field.use_fieldset and buttons is None):
+        return as_crispy_field(field).strip()
+    invalid = " is-invalid" if field.errors else ""
+    extra = f" {escape(css)}" if (css := field.css_classes()) else ""
+    auto_id = escape(field.auto_id)
+    required = " requiredField" if field.field.required else ""
+    if isinstance(widget, forms.CheckboxInput):
+        control = _widget(field, _widget_css(widget, "form-check-input" + invalid))
+        opening = format_html(
+            '<label for="{}" class="form-check-label{}">', field.id_for_label, required
+        )
+        return " ".join(
+            [
+                f'<div class="mb-3"> <div id="div_{auto_id}" class="form-check{extra}">',
+                control,
+                _label(field, opening, _CHECK_LABEL_INDENT),
+                *_errors(field),
+                *_help(field),
+                "</div> </div>",
+            ]
+        )
+    parts = [f'<div id="div_{auto_id}" class="mb-3{extra}">']
+    if buttons is not None:
+        if field.label:
+            aria = field.aria_describedby
+            parts.append(
+                format_html('<fieldset aria-describedby="{}">', aria) if aria else "<fieldset>"
+            )
+            parts.append(_form_label(field, "legend", f"{required} fs-6"))
+        parts.extend([buttons, *_help(field)])
+        if field.label:
+            parts.append("</fieldset>")
+    else:
+        if field.label:
+            parts.append(_form_label(field, "label", required))
+        bootstrap = "form-select" if isinstance(widget, forms.Select) else "form-control"
+        parts.append(_widget(field, _widget_css(widget, bootstrap + invalid)))
+        parts.extend([*_errors(field), *_help(field)])
+    return " ".join([*parts, "</div>"])
+
+
 def bootstrap_form(form: forms.BaseForm) -> SafeString:
-    """A whole form as `{{ form|crispy }}` writes it: the errors above it, then each field
-    in order (hidden ones as their input alone)."""
+    """A whole form as `{{ form|crispy }}` writes it (bootstrap5/uni_form.html): the errors
+    above it, then each field in order (hidden ones as their input alone)."""
     parts = []
     if errors := form.non_field_errors():
-        items = "".join(format_html("<li>{}</li>", error) for error in errors)
+        # Its items one a line, each after a tab: the first one's is in the space crispy makes.
         parts.append(
-            f'<div class="alert alert-block alert-danger"><ul class="m-0">{items}</ul></div>'
+            '<div class="alert alert-block alert-danger"> <ul class="m-0"> '
+            f"{unordered_list(errors, autoescape=True).lstrip()} </ul> </div>"
         )
     parts.extend(bootstrap_field(field) for field in form)
-    return mark_safe("".join(parts))  # noqa: S308 - every part escaped above
+    # Every value and text above escaped as the templates escape them.
+    return mark_safe(f"\n\n{remove_spaces(' '.join(parts))}\n")  # noqa: S308
