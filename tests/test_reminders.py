@@ -371,6 +371,7 @@ class TestLeases:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("reference_data")  # a flushed database has no protocol, no roles
 class TestDurability:
     def test_only_the_record_of_a_send_waits_for_the_disk(self):
         """The claim and the check commit without waiting for the disk (losing them in a
