@@ -3,7 +3,12 @@
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
+import time_machine
+from django.core import checks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,3 +94,13 @@ def test_production_sms_is_off_until_a_provider_is_set():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "reminders.channels.DisabledSmsBackend"
+
+
+@pytest.mark.parametrize("hour", [8, 21])
+def test_the_model_checks_pass_at_any_time_of_day(hour):
+    """Django's fields.W161 warns of a fixed date or time default when the check runs within
+    10 s of it: the quiet hours' defaults (21:00, 08:00) made `check --deploy` fail at those
+    moments. Run at exactly those times (UTC, as the check compares)."""
+    with time_machine.travel(datetime(2026, 11, 26, hour, tzinfo=UTC), tick=False):
+        found = checks.run_checks(tags=[checks.Tags.models])
+    assert [m for m in found if m.id == "fields.W161"] == []

@@ -24,6 +24,17 @@ def default_reminder_schedule():
     return rules.reminder_schedule_as_json(rules.ReminderSchedule())
 
 
+# The quiet hours' defaults as callables: Django's check fields.W161 takes a fixed time
+# default for a mistaken "now" when the check runs within 10 s of it (at 08:00:00 or
+# 21:00:00 UTC `check --deploy` warned, and the settings test failed).
+def default_quiet_hours_start() -> time:
+    return time(21, 0)
+
+
+def default_quiet_hours_end() -> time:
+    return time(8, 0)
+
+
 class ProtocolVersionQuerySet(models.QuerySet):
     def in_force_on(self, day: date) -> "ProtocolVersion":
         """The version in force on `day`: the newest that took effect on or before it."""
@@ -69,9 +80,12 @@ class ProtocolVersion(models.Model):
         '{"day_before_at": "09:00", "follow_up_due_days_before": 2}.',
     )
     quiet_hours_start = models.TimeField(
-        default=time(21, 0), help_text="No reminder goes out from this patient-local time..."
+        default=default_quiet_hours_start,
+        help_text="No reminder goes out from this patient-local time...",
     )
-    quiet_hours_end = models.TimeField(default=time(8, 0), help_text="...until this one.")
+    quiet_hours_end = models.TimeField(
+        default=default_quiet_hours_end, help_text="...until this one."
+    )
     notes = models.TextField(blank=True, help_text="Why this version: the doctors' decision.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
