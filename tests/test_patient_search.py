@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from patients import selectors
 from patients.selectors import search_patients
 from tests.factories import PatientFactory
 
@@ -83,3 +84,62 @@ def test_a_page_of_a_name_search_reads_the_indexes_only(people):
     for field in ("last_name", "first_name", "email"):
         assert f"Index Only Scan using patient_{field}_search" in plan, plan
     assert "LIMIT 26" in query["sql"]
+
+
+@pytest.fixture
+def shared_names():
+    """Many patients sharing a few surnames and first names that start alike, in any case
+    and with letters whose upper and lower case differ in length or kind."""
+    names = ["Santos", "SANTOS", "santos", "Santoso", "Santos-Ruiz", "Şantos", "Sanz", "Dossantos"]
+    firsts = ["Ana", "ana", "Álvaro", "Santos", "Zoë", "İpek", "Ipek", "ıpek", "Straße", "STRASSE"]
+    return [
+        PatientFactory(
+            last_name=names[n % len(names)],
+            first_name=firsts[(n * 7) % len(firsts)],
+            email=f"{'santos.' if n % 5 == 0 else ''}p{n}@example.com",
+        )
+        for n in range(120)
+    ]
+
+
+WALK_QUERIES = ["santos", "SAN", "s", "santos ana", "ana", "ipek", "İpek", "santos.", "str", "xyz"]
+
+
+@pytest.mark.parametrize("walked", [100, 2, 1, 0])
+@pytest.mark.parametrize("query", WALK_QUERIES)
+def test_a_page_read_a_value_at_a_time_is_the_full_reads_page(
+    shared_names, monkeypatch, query, walked
+):
+    # Walked values or the whole part past the cap: the same pages as the one ORDER BY over
+    # every match (iterating the search).
+    monkeypatch.setattr(selectors, "SEARCH_VALUES_WALKED", walked)
+    search = search_patients(query)
+    everyone = [p.pk for p in search]
+    for start, stop in [(0, 1), (0, 26), (3, 10), (25, 51), (100, 126), (0, 500)]:
+        assert [p.pk for p in search[start:stop]] == everyone[start:stop], (start, stop)
+
+
+def test_a_page_reads_only_its_rows_of_each_shared_value(shared_names):
+    """The page's first rows of each surname starting with "santos", not every Santos: the
+    index entries read for page 2 of 5 rows are at most 10 per value."""
+    search = search_patients("santos")
+    with CaptureQueriesContext(connection) as captured:
+        search[5:10]
+    (query,) = captured.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
+        plan = cursor.fetchone()[0][0]["Plan"]
+    scans = []
+
+    def walk(node):
+        if node.get("Index Name") == "patient_last_name_search":
+            scans.append((node["Actual Rows"], node["Actual Loops"]))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    santos = sum(p.last_name.upper().startswith("SANTOS") for p in shared_names)
+    assert santos > 40 and scans
+    assert all(rows <= 10 for rows, _ in scans), scans
