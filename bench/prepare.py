@@ -113,7 +113,8 @@ def booking_patients() -> list[int]:
 
 def waitlist_offer(upcoming: TreatmentSession) -> tuple[User, WaitlistOffer]:
     """A bench patient on the waitlist at the upcoming session's site, offered that session's
-    time (as if it had been freed; the page only reads it). The same rows on every run."""
+    time (as if it had been freed; the page only reads it). The same rows on every run: the
+    first run's offer stays (its session's time, later runs' `upcoming` being later ones)."""
     waiter = user("bench-waitlist@example.test", roles.PATIENT)
     patient, _ = Patient.objects.get_or_create(
         email="bench-waitlist@example.test",
@@ -127,23 +128,27 @@ def waitlist_offer(upcoming: TreatmentSession) -> tuple[User, WaitlistOffer]:
     )
     entry = WaitlistEntry.objects.filter(patient=patient, status="waiting").first()
     entry = entry or WaitlistEntry.objects.create(patient=patient, site_id=upcoming.site_id)
-    freed, _ = FreedSlot.objects.get_or_create(
-        session=upcoming,
-        occasion=32000,  # beyond any real reschedule count: never a real change's row
-        defaults={
-            "site_id": upcoming.site_id,
-            "clinician_id": upcoming.clinician_id,
-            "room_id": upcoming.room_id,
-            "starts_at": upcoming.starts_at,
-            "ends_at": upcoming.ends_at,
-            "status": "closed",  # not open: no worker offers it to anyone
-        },
-    )
-    offer, _ = WaitlistOffer.objects.get_or_create(
-        freed_slot=freed,
-        entry=entry,
-        defaults={"patient": patient, "expires_at": timezone.now() + timedelta(days=3650)},
-    )
+    # The entry's live offer from an earlier run, if any: `upcoming` moves on as time
+    # passes, and an entry holds one live offer at a time (waitlist_offer_one_live_per_entry).
+    offer = WaitlistOffer.objects.filter(entry=entry, status="offered").first()
+    if offer is None:
+        freed, _ = FreedSlot.objects.get_or_create(
+            session=upcoming,
+            occasion=32000,  # beyond any real reschedule count: never a real change's row
+            defaults={
+                "site_id": upcoming.site_id,
+                "clinician_id": upcoming.clinician_id,
+                "room_id": upcoming.room_id,
+                "starts_at": upcoming.starts_at,
+                "ends_at": upcoming.ends_at,
+                "status": "closed",  # not open: no worker offers it to anyone
+            },
+        )
+        offer, _ = WaitlistOffer.objects.get_or_create(
+            freed_slot=freed,
+            entry=entry,
+            defaults={"patient": patient, "expires_at": timezone.now() + timedelta(days=3650)},
+        )
     return waiter, offer
 
 
