@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts import roles
+from reminders import selectors as reminder_selectors
 from reminders.models import Reminder, ReminderState
 from sites.models import OpeningHours, Site, WorkingHours, default_site_id
 from tests.factories import NOW, PatientFactory, RoomFactory, UserFactory, at, book, clinician
@@ -394,3 +395,34 @@ def test_the_cancelled_session_stays_cancelled(three, django_capture_on_commit_c
     with django_capture_on_commit_callbacks(execute=True):
         session = three.cancel()
     assert session.status == SessionStatus.CANCELLED
+
+
+def test_an_offers_notices_are_the_patients_reminders_and_nobody_elses(
+    clinic, django_capture_on_commit_callbacks
+):
+    """The patient page's reminders and the message log read the reminders about the
+    patient's sessions and about their waitlist offers (two indexed reads in one UNION):
+    both kinds, the patient's only, newest first."""
+    ben = clinic.wait("Ben", joined=NOW - timedelta(hours=2), last_session=date(2026, 6, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        clinic.cancel()
+    [offer] = live_offers()
+    assert offer.patient == ben
+    notices = set(Reminder.objects.filter(waitlist_offer=offer).values_list("pk", flat=True))
+    about_sessions = set(Reminder.objects.filter(session__patient=ben).values_list("pk", flat=True))
+    assert notices and about_sessions
+    listed = reminder_selectors.for_patient(ben)
+    assert {r.pk for r in listed} == notices | about_sessions
+    assert [(r.due_at, r.pk) for r in listed] == sorted(
+        ((r.due_at, r.pk) for r in listed), reverse=True
+    )
+    assert [r.pk for r in reminder_selectors.for_patient(ben, limit=2)] == [
+        r.pk for r in listed[:2]
+    ]
+    logged = reminder_selectors.message_log(ben, offset=0, limit=100)
+    assert {entry.reminder.pk for entry in logged} == notices | about_sessions
+    holders = {r.pk for r in reminder_selectors.for_patient(clinic.holder)}
+    assert holders == set(
+        Reminder.objects.filter(session__patient=clinic.holder).values_list("pk", flat=True)
+    )
+    assert not holders & (notices | about_sessions)
