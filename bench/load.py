@@ -63,6 +63,8 @@ ORDER = [
     "portal_waitlist",
     "portal_waitlist_offer",
     "staff_waitlist",
+    "message_log",
+    "patient_history",
 ]
 
 LUA = r"""

@@ -282,6 +282,11 @@ def main():
         "portal_waitlist": ("GET", "/portal/waitlist/", "waiter"),
         "portal_waitlist_offer": ("GET", f"/portal/waitlist/offers/{offer.pk}/", "waiter"),
         "staff_waitlist": ("GET", "/waitlist/", "staff"),
+        # Issues 17 and 13: the bench patient's message log (both directions) and their
+        # record's history (its changes and who read it: every request of the patient page above
+        # adds a read, so this page grows during the bench as it would in a clinic).
+        "message_log": ("GET", f"/patients/{patient.pk}/messages/", "staff"),
+        "patient_history": ("GET", f"/patients/{patient.pk}/history/", "admin"),
     }
     accounts = {"staff": staff, "admin": admin, "patient": patient_user, "waiter": waiter}
 

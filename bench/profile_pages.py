@@ -52,6 +52,8 @@ PAGES = [
     "portal_waitlist",
     "portal_waitlist_offer",
     "staff_waitlist",
+    "message_log",
+    "patient_history",
     "recall_list",
 ]
 FLOOR_PAGES = {
