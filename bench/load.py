@@ -4,7 +4,8 @@
 patients, each in its own database clinic_bench_<N>, seeded by seed_scale when missing; the
 prefix is BENCH_DB_PREFIX's, and --only-seeded skips a size whose database is not seeded
 instead of seeding it, 1,000,000 taking about half an hour) it starts
-gunicorn with production settings (workers = cores) on PostgreSQL, warms up, then drives
+gunicorn with production settings (workers = cores; `--workers`, and `--threads` for gthread,
+the peer getting the same workers) on PostgreSQL, warms up, then drives
 each key page with wrk (4 signed-in connections, fixed time), together with /ping, a view
 that only returns a short response: the framework's ceiling in the same run.
 
@@ -235,10 +236,9 @@ def worker_peak_rss_mb(master: int) -> float:
     return max(peaks, default=0.0)
 
 
-def run_size(size: int, seconds: int, connections: int) -> dict:
+def run_size(size: int, seconds: int, connections: int, workers: int, threads: int) -> dict:
     ensure_seeded(size)
     prep = prepare(size)
-    workers = os.cpu_count() or 2
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{PORT}/ping", timeout=1)
         sys.exit(f"Something already answers on port {PORT}: stop it (or set BENCH_PORT).")
@@ -252,6 +252,10 @@ def run_size(size: int, seconds: int, connections: int) -> dict:
             "clinic.wsgi",
             "--workers",
             str(workers),
+            # More than one thread: gunicorn's gthread worker (threads share a process's
+            # CPU; they overlap the waits on PostgreSQL, e.g. a commit's flush).
+            "--threads",
+            str(threads),
             "--bind",
             f"127.0.0.1:{PORT}",
             "--log-level",
@@ -299,7 +303,13 @@ def run_size(size: int, seconds: int, connections: int) -> dict:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    return {"size": size, "prep": prep, "results": results, "rss": rss}
+    return {
+        "size": size,
+        "prep": prep,
+        "results": results,
+        "rss": rss,
+        "server": f"{workers} workers x {threads} threads",
+    }
 
 
 def report(run) -> None:
@@ -307,7 +317,7 @@ def report(run) -> None:
     ceiling = results["ceiling"]["rps"]
     print(
         f"\n{run['size']:,} patients ({prep['patients']:,} seeded, {prep['reminders']:,} "
-        f"reminder rows); peak RSS of a web worker: {run['rss']:.0f} MB"
+        f"reminder rows); gunicorn {run['server']}; peak RSS of a web worker: {run['rss']:.0f} MB"
     )
     print(
         f"{'page':<16} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6} "
@@ -325,13 +335,12 @@ def report(run) -> None:
     print(f"{'dispatcher':<16} claim query seq scans: {claim}")
 
 
-def run_peer(seconds: int, connections: int) -> dict | None:
+def run_peer(seconds: int, connections: int, workers: int) -> dict | None:
     """The peer's figures ({"booking": {"rps": ...}, "slots": ..., "ceiling": ...}), or None
     with the reason printed when it cannot run here."""
     if not PEER.exists():
         print(f"(the Django peer is not at {PEER}: no ratios)")
         return None
-    workers = os.cpu_count() or 2
     done = subprocess.run(
         [
             "bash",
@@ -422,6 +431,15 @@ def main():
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--pages", nargs="+", choices=ORDER, help="only these (and the ceiling)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="gunicorn workers, ours and the peer's (default: one a core)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads a worker of ours (gthread when > 1)"
+    )
     parser.add_argument("--no-peer", action="store_true", help="skip the Django peer (no ratios)")
     parser.add_argument(
         "--only-seeded",
@@ -455,10 +473,12 @@ def main():
             sys.exit("No size is seeded.")
     runs = []
     for size in sizes:
-        run = run_size(size, args.seconds, args.connections)
+        run = run_size(size, args.seconds, args.connections, args.workers, args.threads)
         # The peer right after our pages at each size: the ratios compare figures measured
         # under the same conditions (its data does not grow; the machine's state may).
-        run["peer"] = None if args.no_peer else run_peer(args.seconds, args.connections)
+        run["peer"] = (
+            None if args.no_peer else run_peer(args.seconds, args.connections, args.workers)
+        )
         runs.append(run)
     for run in runs:
         report(run)
