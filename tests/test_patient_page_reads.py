@@ -6,7 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
+from reminders.models import DeliveryAttempt, Reminder, ReminderState
 from tests.factories import PatientFactory, ProductLotFactory, at, book, reconfirm
 from treatments import services
 from treatments.models import FollowUpKind, FollowUpStatus
@@ -64,3 +66,35 @@ def test_the_photos_are_read_for_who_may_see_them(clinic_admin_client):
 def test_the_photos_are_not_read_for_the_front_desk(staff_client):
     patient, _ = completed_then_booked()
     assert photo_reads(staff_client, patient) == (0, False)
+
+
+def test_the_reminders_table_escapes_truncates_and_offers_a_resend(staff_client):
+    """The reminders' rows are written in the view (patients._reminder_rows): what a
+    provider or a worker wrote is escaped and shortened as the template's filters did, and
+    only a failed reminder has a resend form, with the page's CSRF field."""
+    patient, _ = completed_then_booked()
+    sent, failed, *rest = Reminder.objects.filter(session__patient=patient).order_by("due_at")
+    sent.state, failed.state = ReminderState.SENT, ReminderState.FAILED
+    sent.sent_at = failed.updated_at
+    sent.save()
+    failed.status_note = "<b>Gave up</b> & " + "x" * 80
+    failed.save()
+    error = 'SMTP 451 <i>"busy"</i> & later, please try again in a while'
+    DeliveryAttempt.objects.create(
+        reminder=failed, attempted_at=at(date(2026, 1, 2), 14, 5), succeeded=False, error=error
+    )
+    DeliveryAttempt.objects.create(
+        reminder=sent, attempted_at=at(date(2026, 1, 3), 9), succeeded=True
+    )
+    html = staff_client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
+    assert "<b>Gave up" not in html and "<i>" not in html
+    # truncatechars:60 and :40 as the template had them: the ellipsis counts as a character.
+    assert f'<span class="text-muted">{escape(failed.status_note[:59])}…</span>' in html
+    assert f"<div>2 Jan 14:05 failed: {escape(error[:39])}…</div>" in html
+    assert "<div>3 Jan 09:00 ok</div>" in html
+    resend = reverse("reminder_resend", args=[failed.pk])
+    assert html.count('action="/reminders/') == 1 and f'action="{resend}">' in html
+    form = html[html.index(f'action="{resend}">') :].split("</form>")[0]
+    assert '<input type="hidden" name="csrfmiddlewaretoken" value="' in form
+    assert f'<span class="badge text-bg-danger">{failed.get_state_display()}</span>' in html
+    assert html.count("<td>–</td>") == len(rest)  # no attempts yet

@@ -5,8 +5,12 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
@@ -35,6 +39,7 @@ from patients.selectors import (
 )
 from patients.services import register_patient, update_patient
 from reminders import selectors as reminder_selectors
+from reminders.models import Channel, ReminderKind, ReminderState
 from treatments.charts import progress_chart
 from treatments.formatting import session_at
 from treatments.merges import merge_patients
@@ -141,7 +146,8 @@ def patient_detail(request, pk):
     intake = patient_intake.newest_version(patient)
     note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
     reminders = reminder_selectors.for_patient(patient)
-    _prepare_rows(page, reminders)
+    _prepare_rows(page)
+    _reminder_rows(request, reminders)
     return render(
         request,
         "staff/patient_detail.html",
@@ -165,19 +171,78 @@ def patient_detail(request, pk):
     )
 
 
-def _prepare_rows(page, reminders) -> None:
-    """The timeline's and the reminders' cells prepared once (ui.rows): links reversed once,
-    dates formatted without the `date` filter's per-cell set-up."""
+def _prepare_rows(page) -> None:
+    """The timeline's cells prepared once (ui.rows): links reversed once, dates formatted
+    without the `date` filter's per-cell set-up."""
     session_link, baseline_link = link_maker("session_detail"), link_maker("session_baseline")
-    record_link, resend_link = link_maker("follow_up_record"), link_maker("reminder_resend")
+    record_link = link_maker("follow_up_record")
     for s in page.sessions:
         s.url, s.baseline_url, s.when = session_link(s.pk), baseline_link(s.pk), session_at(s)
         for f in s.follow_ups.all():
             f.record_url, f.due_label = record_link(f.pk), short_day(f.due_date)
+
+
+_REMINDER_ROW = (
+    "<tr><td>{due}</td><td>{kind}</td><td>{channel}</td>\n"
+    '          <td><span class="badge text-bg-{badge}">{state}</span>{note}</td>\n'
+    "          <td>{deliveries}</td>\n"
+    "          <td>{resend}</td></tr>"
+)
+_REMINDER_NOTE = ' <span class="text-muted">{}</span>'
+_REMINDER_BADGES = {
+    ReminderState.FAILED: "danger",
+    ReminderState.SENT: "success",
+    ReminderState.PENDING: "primary",
+}
+_RESEND = (
+    '<form method="post" action="{}">'
+    '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+    '<button class="btn btn-sm btn-outline-danger">{}</button></form>'
+)
+
+
+def _reminder_rows(request, reminders) -> None:
+    """Each reminder's table row once in Python, escaped by format_html (`r.row`), as the
+    review's: the template spent about 100 µs a row on its cells (three `get_…_display`
+    lookups, a `{% blocktranslate %}` per delivery attempt). The texts keep their "staff"
+    msgids, translated once a page."""
+    resend_link = link_maker("reminder_resend")
+    kinds, channels = dict(ReminderKind.choices), dict(Channel.choices)
+    states = dict(ReminderState.choices)
+    ok, failed = pgettext("staff", "ok"), pgettext("staff", "failed: %(error)s")
+    resend = pgettext("staff", "Resend")
+    token = None
+
+    def failure(attempt):
+        # As {% blocktranslate %} writes it: the words as they are, the value escaped.
+        return mark_safe(failed % {"error": escape(Truncator(attempt.error).chars(40))})  # noqa: S308
+
     for r in reminders:
-        r.due_label, r.resend_url = day_time(r.due_at), resend_link(r.pk)
-        for d in r.deliveries.all():
-            d.attempted_label = day_month_time(d.attempted_at)
+        deliveries = format_html_join(
+            "",
+            "<div>{} {}</div>",
+            (
+                (day_month_time(d.attempted_at), ok if d.succeeded else failure(d))
+                for d in r.deliveries.all()
+            ),
+        )
+        action: str = ""
+        if r.state == ReminderState.FAILED:
+            token = token or get_token(request)
+            action = format_html(_RESEND, resend_link(r.pk), token, resend)
+        r.row = format_html(
+            _REMINDER_ROW,
+            due=day_time(r.due_at),
+            kind=kinds.get(r.kind, r.kind),
+            channel=channels.get(r.channel, r.channel),
+            badge=_REMINDER_BADGES.get(r.state, "secondary"),
+            state=states.get(r.state, r.state),
+            note=format_html(_REMINDER_NOTE, Truncator(r.status_note).chars(60))
+            if r.status_note
+            else "",
+            deliveries=deliveries or "–",
+            resend=action,
+        )
 
 
 @permission_required(patient_intake.REVIEW_PERMISSION)
