@@ -1,6 +1,7 @@
 """The staff's patient page: what it reads from what it has already loaded (issue 18)."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -9,9 +10,15 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from reminders.models import DeliveryAttempt, Reminder, ReminderState
-from tests.factories import PatientFactory, ProductLotFactory, at, book, reconfirm
+from tests.factories import PatientFactory, ProductLotFactory, at, book, clinician, reconfirm
 from treatments import services
-from treatments.models import FollowUpKind, FollowUpStatus
+from treatments.models import (
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
+    SessionStatus,
+    TreatmentSession,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +105,41 @@ def test_the_reminders_table_escapes_truncates_and_offers_a_resend(staff_client)
     assert '<input type="hidden" name="csrfmiddlewaretoken" value="' in form
     assert f'<span class="badge text-bg-danger">{failed.get_state_display()}</span>' in html
     assert html.count("<td>–</td>") == len(rest)  # no attempts yet
+
+
+def test_the_timeline_escapes_what_people_typed_and_links_by_role(staff_client, clinician_client):
+    """The timeline is written in the view (patients._prepare_rows): names, reasons and
+    product names are escaped, each session's and follow-up's words and links are there,
+    and the clinician's links (record, amend, the day-0 baseline) only for who may use them."""
+    patient, first = completed_then_booked()
+    lot = first.vials_used.get().lot
+    lot.product_name = 'Exo <Plus> & "more"'
+    lot.save()
+    eve = clinician(first_name="Eve <b>", last_name="O'Brien & Co")
+    done = first.follow_ups.exclude(kind=FollowUpKind.BASELINE).order_by("due_date").first()
+    FollowUp.objects.filter(pk=done.pk).update(
+        status=FollowUpStatus.DONE,
+        seen_by=first.clinician,
+        recorded_by=eve,
+        version=2,
+        hair_density_per_cm2=Decimal("123.5"),
+        patient_rating=7,
+    )
+    later = patient.sessions.exclude(pk=first.pk).get()
+    TreatmentSession.objects.filter(pk=later.pk).update(
+        status=SessionStatus.CANCELLED, cancellation_reason="Ill <i>today</i>", cancelled_by=eve
+    )
+    url = reverse("patient_detail", args=[patient.pk])
+    front_desk = staff_client.get(url).content.decode()
+    record = reverse("follow_up_record", args=[done.pk])
+    eve_html = "Eve &lt;b&gt; O&#x27;Brien &amp; Co"
+    for html in (front_desk, clinician_client.get(url).content.decode()):
+        assert "<b>" not in html and "<i>" not in html and "<Plus>" not in html
+        assert "1 × Exo &lt;Plus&gt; &amp; &quot;more&quot; lot " + lot.lot_number in html
+        assert f"(Ill &lt;i&gt;today&lt;/i&gt;; cancelled by {eve_html})" in html
+        assert f"· recorded by {eve_html}" in html
+        assert f'· <a href="{record}#history">amended (history)</a>' in html
+        assert "· 123.5 hairs/cm² · rating 7/10" in html
+    assert f'· <a href="{record}">amend</a>' in html and "baseline-link" in html
+    assert f'· <a href="{record}">amend</a>' not in front_desk
+    assert "baseline-link" not in front_desk

@@ -8,8 +8,9 @@ from django.http import JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.html import escape, format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.formats import localize
+from django.utils.html import conditional_escape, escape, format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
@@ -43,6 +44,7 @@ from reminders.models import Channel, ReminderKind, ReminderState
 from treatments.charts import progress_chart
 from treatments.formatting import session_at
 from treatments.merges import merge_patients
+from treatments.models import FollowUpKind, FollowUpStatus, SessionStatus
 from treatments.selectors import patient_page
 from ui.forms import add_service_error, page_number
 from ui.pagination import window
@@ -146,7 +148,8 @@ def patient_detail(request, pk):
     intake = patient_intake.newest_version(patient)
     note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
     reminders = reminder_selectors.for_patient(patient)
-    _prepare_rows(page)
+    can_record_findings = roles.role_grants(request.user, "treatments.record_findings")
+    _prepare_rows(page, can_record_findings=can_record_findings)
     _reminder_rows(request, reminders)
     return render(
         request,
@@ -157,7 +160,7 @@ def patient_detail(request, pk):
             "reminders": reminders,
             "chart": progress_chart(page.progress),
             "now": now,
-            "can_record_findings": roles.role_grants(request.user, "treatments.record_findings"),
+            "can_record_findings": can_record_findings,
             "changes": changes,
             "can_merge": roles.role_grants(request.user, "patients.merge_patient"),
             "can_see_photos": can_see_photos,
@@ -171,15 +174,173 @@ def patient_detail(request, pk):
     )
 
 
-def _prepare_rows(page) -> None:
-    """The timeline's cells prepared once (ui.rows): links reversed once, dates formatted
-    without the `date` filter's per-cell set-up."""
+def _prepare_rows(page, *, can_record_findings: bool) -> None:
+    """Each session's part of the timeline written once in Python (`s.item`), escaped as
+    the template escaped it: the template spent most of the page's rendering there (a
+    `{% blocktranslate %}`, two `get_…_display` and four `{% if %}` a follow-up). Links are
+    reversed once (ui.rows) and the texts keep their "staff" msgids, translated once a page."""
     session_link, baseline_link = link_maker("session_detail"), link_maker("session_baseline")
     record_link = link_maker("follow_up_record")
+    words = _TimelineWords()
     for s in page.sessions:
         s.url, s.baseline_url, s.when = session_link(s.pk), baseline_link(s.pk), session_at(s)
+        follow_ups = []
         for f in s.follow_ups.all():
             f.record_url, f.due_label = record_link(f.pk), short_day(f.due_date)
+            follow_ups.append(_follow_up_item(s, f, words, can_record_findings))
+        s.item = format_html(
+            _SESSION_ITEM,
+            url=s.url,
+            when=s.when,
+            status=words.session_statuses.get(s.status, s.status),
+            clinician=_name(s.clinician),
+            room=s.room.name,
+            missing=words.missing if s.pk in page.missing_assessment else "",
+            nsaid=words.nsaid if s.nsaid_review_pending and s.is_open else "",
+            cancelled=format_html(
+                _CANCELLED,
+                s.cancellation_reason,
+                format_html(
+                    "; {}",
+                    words.said("cancelled by %(full_name)s", full_name=_name(s.cancelled_by)),
+                )
+                if s.cancelled_by
+                else "",
+            )
+            if s.status == SessionStatus.CANCELLED
+            else "",
+            no_show=format_html(
+                _MUTED,
+                words.said("(recorded by %(full_name)s)", full_name=_name(s.no_show_recorded_by)),
+            )
+            if s.status == SessionStatus.NO_SHOW and s.no_show_recorded_by
+            else "",
+            vials=format_html_join(
+                "",
+                '<div class="small text-muted">{}</div>',
+                (
+                    (
+                        words.said(
+                            "%(vials)s × %(product_name)s lot %(lot_number)s",
+                            vials=v.vials,
+                            product_name=v.lot.product_name,
+                            lot_number=v.lot.lot_number,
+                        ),
+                    )
+                    for v in s.vials_used.all()
+                ),
+            ),
+            baseline=format_html(_BASELINE_LINK, s.baseline_url, words.baseline)
+            if can_record_findings and s.status == SessionStatus.COMPLETED
+            else "",
+            follow_ups=mark_safe("".join(follow_ups)),  # noqa: S308 (each escaped by format_html)
+        )
+
+
+_SESSION_ITEM = (
+    '\n      <div class="timeline-item">\n'
+    '        <div><a href="{url}"><strong>{when}</strong></a>\n'
+    "          · {status} · {clinician} · {room}\n"
+    "          {missing}\n"
+    "          {nsaid}\n"
+    "          {cancelled}\n"
+    "          {no_show}\n"
+    "        </div>\n"
+    "        {vials}\n"
+    "        {baseline}\n"
+    '        <ul class="list-unstyled small mb-0 ms-2">\n'
+    "        {follow_ups}\n"
+    "        </ul>\n"
+    "      </div>\n"
+    "    "
+)
+_FOLLOW_UP_ITEM = (
+    "\n          <li>{line}\n"
+    "            {record}\n"
+    "            {seen}\n"
+    "            {recorded}\n"
+    "            {amended}\n"
+    "            {amend}\n"
+    "            {density}{rating}\n"
+    "          </li>\n"
+    "        "
+)
+_FLAG = '<span class="badge text-bg-danger flag">{}</span>'
+_MUTED = '<span class="small text-muted">{}</span>'
+_CANCELLED = '<span class="small text-muted">({}{})</span>'
+_BASELINE_LINK = '<div class="small ms-2"><a href="{}" class="baseline-link">{}</a></div>'
+_LINK = '· <a href="{}">{}</a>'
+
+
+class _TimelineWords:
+    """The timeline's words in the reader's language, looked up once a page."""
+
+    def __init__(self):
+        self.session_statuses = dict(SessionStatus.choices)
+        self.kinds, self.statuses = dict(FollowUpKind.choices), dict(FollowUpStatus.choices)
+        self.missing = format_html(_FLAG, pgettext("staff", "previous 6-month assessment missing"))
+        self.nsaid = format_html(_FLAG, pgettext("staff", "NSAID decision needed"))
+        self.baseline = pgettext("staff", "Day-0 baseline (photos, measurements)")
+        self.record, self.amend = pgettext("staff", "record"), pgettext("staff", "amend")
+        self.amended = pgettext("staff", "amended (history)")
+
+    @staticmethod
+    def said(msgid: str, **values) -> SafeString:
+        """As `{% blocktranslate with … context "staff" %}` writes it: the words as they
+        are, each value localized and escaped."""
+        escaped = {name: conditional_escape(localize(value)) for name, value in values.items()}
+        return mark_safe(pgettext("staff", msgid) % escaped)  # noqa: S308
+
+
+def _name(user) -> str:
+    """`{{ user.get_full_name|default:user.username }}`."""
+    return user.get_full_name() or user.username
+
+
+def _follow_up_item(s, f, words: _TimelineWords, can_record_findings: bool) -> str:
+    if f.kind == FollowUpKind.BASELINE:
+        amend = format_html(_LINK, s.baseline_url, words.amend) if can_record_findings else ""
+    elif can_record_findings and f.status in (FollowUpStatus.DONE, FollowUpStatus.MISSED):
+        amend = format_html(_LINK, f.record_url, words.amend)
+    else:
+        amend = ""
+    return format_html(
+        _FOLLOW_UP_ITEM,
+        line=words.said(
+            "%(kind)s: due %(due_date)s · %(status)s",
+            kind=words.kinds.get(f.kind, f.kind),
+            due_date=f.due_label,
+            status=words.statuses.get(f.status, f.status),
+        ),
+        record=format_html(_LINK, f.record_url, words.record)
+        if f.status == FollowUpStatus.PLANNED and s.status == SessionStatus.COMPLETED
+        else "",
+        seen=format_html("· {}", words.said("seen by %(full_name)s", full_name=_name(f.seen_by)))
+        if f.seen_by
+        else "",
+        recorded=format_html(
+            "· {}", words.said("recorded by %(full_name)s", full_name=_name(f.recorded_by))
+        )
+        if f.recorded_by and f.recorded_by_id != f.seen_by_id
+        else "",
+        amended=format_html(_LINK, f"{f.record_url}#history", words.amended)
+        if f.version > 1
+        else "",
+        amend=amend,
+        density=format_html(
+            "· {}",
+            words.said(
+                "%(hair_density_per_cm2)s hairs/cm²", hair_density_per_cm2=f.hair_density_per_cm2
+            ),
+        )
+        if f.hair_density_per_cm2
+        else "",
+        rating=format_html(
+            " · {}", words.said("rating %(patient_rating)s/10", patient_rating=f.patient_rating)
+        )
+        if f.patient_rating
+        else "",
+    )
 
 
 _REMINDER_ROW = (
