@@ -1,6 +1,7 @@
 """ui.forms.add_service_error: one mapping from a service's coded refusal to a form field,
 each page app passing its own code → field map."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -234,6 +235,46 @@ def test_bootstrap_form_writes_what_crispy_writes(kind, data, auto_id, language)
         assert 'aria-describedby="id_kind_helptext id_kind_error"' in ours
         assert '<fieldset aria-describedby="id_level_helptext id_level_error">' in ours
         assert "Above &lt;all&gt;." in ours and "Y &amp; &lt;z&gt;" in ours
+
+
+@pytest.mark.parametrize("kind", [EveryKind, Oddities, LeftToCrispy])
+@pytest.mark.parametrize("data", [None, BAD])
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_bootstrap_field_writes_what_as_crispy_field_writes(kind, data, language):
+    """`{{ field|bootstrap_field }}` is `{{ field|as_crispy_field }}` in Python: the same
+    markup, with each run of white space made one space (crispy's field.html indents its
+    tags on lines of their own; a browser shows both alike). A textarea's value, where
+    white space is the patient's text, is the same to the character."""
+    from django.template import engines
+
+    crispy = engines["django"].from_string("{% load crispy_forms_tags %}{{ f|as_crispy_field }}")
+    ours = engines["django"].from_string("{% load bootstrap_forms %}{{ f|bootstrap_field }}")
+    form = kind(data)
+    if data is not None:
+        form.is_valid()
+    with translation.override(language):
+        for field in form:
+            theirs, mine = crispy.render({"f": field}), ours.render({"f": field})
+            assert " ".join(mine.split()) == " ".join(theirs.split()), field.name
+            textareas = re.compile(r"<textarea[^>]*>(.*?)</textarea>", re.S)
+            assert textareas.findall(mine) == textareas.findall(theirs), field.name
+
+
+@pytest.mark.django_db
+def test_the_review_filters_are_written_as_crispy_writes_them():
+    from django.template import engines
+
+    from frontdesk.forms import ReviewFilterForm
+
+    crispy = engines["django"].from_string("{% load crispy_forms_tags %}{{ f|as_crispy_field }}")
+    ours = engines["django"].from_string("{% load bootstrap_forms %}{{ f|bootstrap_field }}")
+    for data in (None, {"status": "bogus", "date_from": "x", "date_to": "2026-13-01"}):
+        form = ReviewFilterForm(data)
+        for field in form:
+            mine = ours.render({"f": field})
+            assert " ".join(mine.split()) == " ".join(crispy.render({"f": field}).split())
+        if data:
+            assert "is-invalid" in str(ours.render({"f": form["date_from"]}))
 
 
 @pytest.mark.django_db
