@@ -17,7 +17,9 @@ from patients.selectors import phones_to_fix
 from patients.services import register_patient
 from reminders import delivery
 from reminders.models import (
+    DeliveryAttempt,
     DeliveryStatusEvent,
+    InboundKind,
     InboundMessage,
     Reminder,
     ReminderState,
@@ -361,6 +363,36 @@ def test_the_message_log_lists_both_directions_at_a_fixed_cost(
 
 
 MESSAGE_LOG_QUERIES = 9
+
+
+def test_the_message_log_escapes_what_patients_and_providers_wrote(twilio, staff_client):
+    """The log's rows are written in the view (messages._log_rows): an SMS's text and its
+    outcome, a provider's error and id are escaped; the read time and attempts are there."""
+    patient = sms_patient()
+    _, reminder = sent_confirmation(patient)
+    Reminder.objects.filter(pk=reminder.pk).update(provider_message_id="SM<1>")
+    DeliveryAttempt.objects.create(
+        reminder=reminder, attempted_at=NOW, succeeded=False, error="<b>Busy</b> & " + "y" * 50
+    )
+    InboundMessage.objects.create(
+        provider_message_id="SM<in>",
+        from_number=str(patient.phone),
+        to_number="+4930000",
+        body='Late <script>x</script> & "sorry"',
+        kind=InboundKind.MESSAGE,
+        outcome="Told <staff>",
+        received_at=NOW,
+        read_at=NOW + timedelta(minutes=5),
+        patient=patient,
+    )
+    html = staff_client.get(reverse("message_log", args=[patient.pk])).content.decode()
+    assert "<script>" not in html and "<b>Busy" not in html and "<staff>" not in html
+    assert "<td>Late &lt;script&gt;x&lt;/script&gt; &amp; &quot;sorry&quot;</td>" in html
+    assert '<span class="text-muted">Told &lt;staff&gt;</span>' in html
+    assert "<code>SM&lt;in&gt;</code>" in html and "<code>SM&lt;1&gt;</code>" in html
+    assert "read 4 Jan 09:05" in html
+    assert "failed: &lt;b&gt;Busy&lt;/b&gt; &amp; " + "y" * 25 + "…</div>" in html
+    assert "handed over</div>" in html  # the dispatch's own attempt
 
 
 def test_another_role_cannot_read_the_inbox(patient_client):

@@ -8,9 +8,8 @@ from django.http import JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.formats import localize
-from django.utils.html import conditional_escape, escape, format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
@@ -48,7 +47,7 @@ from treatments.models import FollowUpKind, FollowUpStatus, SessionStatus
 from treatments.selectors import patient_page
 from ui.forms import add_service_error, page_number
 from ui.pagination import window
-from ui.rows import day_month_time, day_time, link_maker, padded_day, short_day
+from ui.rows import day_month_time, day_time, link_maker, padded_day, short_day, staff_said
 
 from .common import now_and_today
 
@@ -284,12 +283,7 @@ class _TimelineWords:
         self.record, self.amend = pgettext("staff", "record"), pgettext("staff", "amend")
         self.amended = pgettext("staff", "amended (history)")
 
-    @staticmethod
-    def said(msgid: str, **values) -> SafeString:
-        """As `{% blocktranslate with … context "staff" %}` writes it: the words as they
-        are, each value localized and escaped."""
-        escaped = {name: conditional_escape(localize(value)) for name, value in values.items()}
-        return mark_safe(pgettext("staff", msgid) % escaped)  # noqa: S308
+    said = staticmethod(staff_said)
 
 
 def _name(user) -> str:
@@ -370,13 +364,12 @@ def _reminder_rows(request, reminders) -> None:
     resend_link = link_maker("reminder_resend")
     kinds, channels = dict(ReminderKind.choices), dict(Channel.choices)
     states = dict(ReminderState.choices)
-    ok, failed = pgettext("staff", "ok"), pgettext("staff", "failed: %(error)s")
+    ok = pgettext("staff", "ok")
     resend = pgettext("staff", "Resend")
     token = None
 
     def failure(attempt):
-        # As {% blocktranslate %} writes it: the words as they are, the value escaped.
-        return mark_safe(failed % {"error": escape(Truncator(attempt.error).chars(40))})  # noqa: S308
+        return staff_said("failed: %(error)s", error=Truncator(attempt.error).chars(40))
 
     for r in reminders:
         deliveries = format_html_join(
