@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import pgettext
 
 _PLACEHOLDER = 2_147_483_647  # an id no row has: replaced by each row's own
 
@@ -59,8 +58,9 @@ def day_month_time(instant: datetime | None) -> str:
     return f"{local.day} {local:%b} {local:%H:%M}"
 
 
-def staff_said(msgid: str, **values) -> SafeString:
-    """`{% blocktranslate with … context "staff" %}msgid{% endblocktranslate %}` in Python:
-    the translated words as they are, each value localized and escaped as the tag does."""
+def staff_said(words: str, **values) -> SafeString:
+    """`{% blocktranslate with … %}…{% endblocktranslate %}` in Python: `words`, already
+    translated (a `pgettext(...)` call, so that makemessages finds its msgid), as they are,
+    each value localized and escaped as the tag does."""
     escaped = {name: conditional_escape(localize(value)) for name, value in values.items()}
-    return mark_safe(pgettext("staff", msgid) % escaped)  # noqa: S308
+    return mark_safe(words % escaped)  # noqa: S308

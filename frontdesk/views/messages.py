@@ -81,6 +81,7 @@ def _log_rows(page) -> None:
     inbound_kinds = dict(InboundKind.choices)
     sent, received = pgettext("staff", "sent"), pgettext("staff", "received")
     handed_over, sms = pgettext("staff", "handed over"), pgettext("staff", "SMS")
+    failed, read = pgettext("staff", "failed: %(error)s"), pgettext("staff", "read %(read_at)s")
     for e in page:
         if r := e.reminder:
             if r.delivery_status:
@@ -107,9 +108,7 @@ def _log_rows(page) -> None:
                             day_month_time(d.attempted_at),
                             handed_over
                             if d.succeeded
-                            else staff_said(
-                                "failed: %(error)s", error=Truncator(d.error).chars(40)
-                            ),
+                            else staff_said(failed, error=Truncator(d.error).chars(40)),
                         )
                         for d in r.deliveries.all()
                     ),
@@ -125,9 +124,7 @@ def _log_rows(page) -> None:
                 sms=sms,
                 kind=inbound_kinds.get(m.kind, m.kind),
                 outcome=format_html(_MUTED, m.outcome) if m.outcome else "",
-                read=staff_said("read %(read_at)s", read_at=day_month_time(m.read_at))
-                if m.read_at
-                else "–",
+                read=staff_said(read, read_at=day_month_time(m.read_at)) if m.read_at else "–",
                 provider_id=m.provider_message_id,
             )
         else:

@@ -201,7 +201,7 @@ def _prepare_rows(page, *, can_record_findings: bool) -> None:
                 s.cancellation_reason,
                 format_html(
                     "; {}",
-                    words.said("cancelled by %(full_name)s", full_name=_name(s.cancelled_by)),
+                    staff_said(words.cancelled_by, full_name=_name(s.cancelled_by)),
                 )
                 if s.cancelled_by
                 else "",
@@ -210,7 +210,7 @@ def _prepare_rows(page, *, can_record_findings: bool) -> None:
             else "",
             no_show=format_html(
                 _MUTED,
-                words.said("(recorded by %(full_name)s)", full_name=_name(s.no_show_recorded_by)),
+                staff_said(words.no_show_by, full_name=_name(s.no_show_recorded_by)),
             )
             if s.status == SessionStatus.NO_SHOW and s.no_show_recorded_by
             else "",
@@ -219,8 +219,8 @@ def _prepare_rows(page, *, can_record_findings: bool) -> None:
                 '<div class="small text-muted">{}</div>',
                 (
                     (
-                        words.said(
-                            "%(vials)s × %(product_name)s lot %(lot_number)s",
+                        staff_said(
+                            words.vials,
                             vials=v.vials,
                             product_name=v.lot.product_name,
                             lot_number=v.lot.lot_number,
@@ -283,7 +283,14 @@ class _TimelineWords:
         self.record, self.amend = pgettext("staff", "record"), pgettext("staff", "amend")
         self.amended = pgettext("staff", "amended (history)")
 
-    said = staticmethod(staff_said)
+        self.cancelled_by = pgettext("staff", "cancelled by %(full_name)s")
+        self.no_show_by = pgettext("staff", "(recorded by %(full_name)s)")
+        self.vials = pgettext("staff", "%(vials)s × %(product_name)s lot %(lot_number)s")
+        self.due = pgettext("staff", "%(kind)s: due %(due_date)s · %(status)s")
+        self.seen_by = pgettext("staff", "seen by %(full_name)s")
+        self.recorded_by = pgettext("staff", "recorded by %(full_name)s")
+        self.density = pgettext("staff", "%(hair_density_per_cm2)s hairs/cm²")
+        self.rating = pgettext("staff", "rating %(patient_rating)s/10")
 
 
 def _name(user) -> str:
@@ -300,8 +307,8 @@ def _follow_up_item(s, f, words: _TimelineWords, can_record_findings: bool) -> s
         amend = ""
     return format_html(
         _FOLLOW_UP_ITEM,
-        line=words.said(
-            "%(kind)s: due %(due_date)s · %(status)s",
+        line=staff_said(
+            words.due,
             kind=words.kinds.get(f.kind, f.kind),
             due_date=f.due_label,
             status=words.statuses.get(f.status, f.status),
@@ -309,12 +316,10 @@ def _follow_up_item(s, f, words: _TimelineWords, can_record_findings: bool) -> s
         record=format_html(_LINK, f.record_url, words.record)
         if f.status == FollowUpStatus.PLANNED and s.status == SessionStatus.COMPLETED
         else "",
-        seen=format_html("· {}", words.said("seen by %(full_name)s", full_name=_name(f.seen_by)))
+        seen=format_html("· {}", staff_said(words.seen_by, full_name=_name(f.seen_by)))
         if f.seen_by
         else "",
-        recorded=format_html(
-            "· {}", words.said("recorded by %(full_name)s", full_name=_name(f.recorded_by))
-        )
+        recorded=format_html("· {}", staff_said(words.recorded_by, full_name=_name(f.recorded_by)))
         if f.recorded_by and f.recorded_by_id != f.seen_by_id
         else "",
         amended=format_html(_LINK, f"{f.record_url}#history", words.amended)
@@ -323,15 +328,11 @@ def _follow_up_item(s, f, words: _TimelineWords, can_record_findings: bool) -> s
         amend=amend,
         density=format_html(
             "· {}",
-            words.said(
-                "%(hair_density_per_cm2)s hairs/cm²", hair_density_per_cm2=f.hair_density_per_cm2
-            ),
+            staff_said(words.density, hair_density_per_cm2=f.hair_density_per_cm2),
         )
         if f.hair_density_per_cm2
         else "",
-        rating=format_html(
-            " · {}", words.said("rating %(patient_rating)s/10", patient_rating=f.patient_rating)
-        )
+        rating=format_html(" · {}", staff_said(words.rating, patient_rating=f.patient_rating))
         if f.patient_rating
         else "",
     )
@@ -364,12 +365,12 @@ def _reminder_rows(request, reminders) -> None:
     resend_link = link_maker("reminder_resend")
     kinds, channels = dict(ReminderKind.choices), dict(Channel.choices)
     states = dict(ReminderState.choices)
-    ok = pgettext("staff", "ok")
+    ok, failed = pgettext("staff", "ok"), pgettext("staff", "failed: %(error)s")
     resend = pgettext("staff", "Resend")
     token = None
 
     def failure(attempt):
-        return staff_said("failed: %(error)s", error=Truncator(attempt.error).chars(40))
+        return staff_said(failed, error=Truncator(attempt.error).chars(40))
 
     for r in reminders:
         deliveries = format_html_join(
