@@ -4,6 +4,7 @@ and delivery (in this process; tests/test_reminder_worker.py runs real workers).
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg2
 import pytest
 import time_machine
 from django.core import mail
@@ -14,7 +15,7 @@ from patients.services import update_reminder_preferences
 from reminders import delivery
 from reminders import services as reminder_services
 from reminders.channels import LocmemSmsBackend
-from reminders.models import Reminder, ReminderState
+from reminders.models import DeliveryAttempt, Reminder, ReminderState
 from tests.backends import CallbackEmailBackend
 from tests.factories import BERLIN, NOW, PatientFactory, ProductLotFactory, at, book
 from treatments import services
@@ -370,33 +371,94 @@ class TestLeases:
         assert len(mail.outbox) == 2
 
 
+def synchronous_commit() -> str:
+    """The setting the current transaction (or statement) of this thread's connection
+    commits with: 'off' does not wait for the disk."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("reference_data")  # a flushed database has no protocol, no roles
 class TestDurability:
-    def test_only_the_record_of_a_send_waits_for_the_disk(self):
+    def test_only_the_record_of_a_send_waits_for_the_disk(self, monkeypatch):
         """The claim and the check commit without waiting for the disk (losing them in a
-        server crash loses nothing); the record of a send is durable: it runs in autocommit,
-        outside the check's transaction, with the connection's synchronous_commit untouched."""
+        server crash loses nothing); the record of a send is durable: it runs in autocommit
+        with synchronous_commit on. Asserted as the database sees it inside each step."""
         book(day=date(2027, 3, 10))
-        statements = []
+        seen = {}
 
-        def spy(execute, sql, params, many, context):
-            statements.append((sql.split()[0].upper(), sql, connection.in_atomic_block))
-            return execute(sql, params, many, context)
+        def spy(name, step):
+            def run(*args, **kwargs):
+                seen[name] = (synchronous_commit(), connection.in_atomic_block)
+                return step(*args, **kwargs)
 
-        with connection.execute_wrapper(spy), time_machine.travel(NOW, tick=False):
-            token, batch = delivery.claim_batch(now=NOW, size=1)
-            assert delivery.deliver(batch[0], token=token, worker="w") == "sent"
-        unflushed = [i for i, (_, sql, _) in enumerate(statements) if "synchronous_commit" in sql]
-        assert len(unflushed) == 2  # the claim's transaction and the check's
-        check = next(i for i, (verb, sql, _) in enumerate(statements) if "RETURNING" in sql)
-        assert unflushed[1] < check and all(s[2] for s in statements[unflushed[1] : check + 1])
-        [(_, _, in_transaction)] = [s for s in statements if "deliveryattempt" in s[1]]
-        assert not in_transaction
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            assert cursor.fetchone() == ("on",)
-        assert Reminder.objects.get(pk=batch[0].pk).state == ReminderState.SENT
+            monkeypatch.setattr(delivery, name, run)
+
+        spy("_leased_batch", delivery._leased_batch)  # still in the claim's connection
+        spy("_check_attempt", delivery._check_attempt)
+        spy("_record_sent", delivery._record_sent)
+        claimed_in = []
+
+        def lease_spy(execute, sql, params, many, context):
+            result = execute(sql, params, many, context)
+            if sql.lstrip().startswith("UPDATE") and "lease_token = %(token)s" in sql:
+                claimed_in.append(synchronous_commit())
+            return result
+
+        with connection.execute_wrapper(lease_spy), time_machine.travel(NOW, tick=False):
+            counts = delivery.dispatch_due()
+        assert counts == {"claimed": 1, "sent": 1}
+        assert set(claimed_in) == {"off"}  # each claim, in its own transaction
+        assert seen["_check_attempt"] == ("off", True)
+        assert seen["_record_sent"] == ("on", False)  # its own statement, durable
+        assert seen["_leased_batch"] == ("on", False)  # the claim's setting ended with it
+        assert synchronous_commit() == "on"
+        assert Reminder.objects.get(kind="booking_confirmation").state == ReminderState.SENT
+
+    def test_a_send_waits_until_the_previous_send_is_recorded(self, settings):
+        """The record of a send is written beside the next message's rendering, never after
+        the next hand-over: at any moment at most one message is with the provider and not
+        yet durably recorded, as when each record was awaited (README, "Exactly once")."""
+        for day in (10, 11, 12):
+            book(day=date(2027, 3, day))
+        settings.EMAIL_BACKEND = "tests.backends.CallbackEmailBackend"
+        handed = []
+        unrecorded = []
+
+        def during_send(message):
+            other = psycopg2.connect(_dsn())
+            try:
+                with other.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT count(*) FROM {Reminder._meta.db_table}"  # noqa: S608
+                        " WHERE id = ANY(%s::bigint[]) AND state <> 'sent'",
+                        [handed],
+                    )
+                    unrecorded.append(cursor.fetchone()[0])
+            finally:
+                other.close()
+            handed.append(int(message.extra_headers["X-Clinic-Reminder"]))
+
+        CallbackEmailBackend.during_send = staticmethod(during_send)
+        try:
+            with time_machine.travel(NOW, tick=False):
+                assert delivery.dispatch_due()["sent"] == 3
+        finally:
+            CallbackEmailBackend.during_send = staticmethod(lambda message: None)
+        assert unrecorded == [0, 0, 0]
+        sent = Reminder.objects.filter(pk__in=handed, state=ReminderState.SENT)
+        assert sent.count() == 3
+        assert DeliveryAttempt.objects.filter(succeeded=True).count() == 3
+
+
+def _dsn() -> str:
+    s = connection.settings_dict
+    return (
+        f"dbname={s['NAME']} user={s['USER']} host={s['HOST'] or '127.0.0.1'}"
+        f" port={s['PORT'] or 5432}"
+    )
 
 
 class TestTheClinicsClock:
