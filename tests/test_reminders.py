@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 
 from patients.services import update_reminder_preferences
 from reminders import delivery
@@ -328,6 +328,37 @@ class TestLeases:
             assert delivery.deliver(again[0], token=token, worker="alive") == "sent"
         assert len(mail.outbox) == 1
 
+    def test_the_batch_is_what_the_orm_reads_with_everything_its_messages_name(
+        self, django_assert_num_queries
+    ):
+        """The batch query is compiled once and prepared once per connection (a dropped
+        one: tests/test_reminder_faults.py): the rows, oldest due first, every field as the
+        ORM reads it, with the related rows the messages name already loaded."""
+        sessions = [book(day=date(2027, 3, d)) for d in (10, 11, 12)]
+        _, batch = delivery.claim_batch(now=NOW, size=2)
+        _, rest = delivery.claim_batch(now=NOW, size=10)
+        assert (len(batch), len(rest)) == (2, 1)
+        got = {r.pk: r for r in batch + rest}
+        expected = {
+            r.pk: r
+            for r in Reminder.objects.filter(
+                session__in=sessions, not_before__lte=NOW
+            ).select_related("session__patient", "session__site")
+        }
+        assert got.keys() == expected.keys()
+        assert [r.not_before for r in batch] == sorted(r.not_before for r in batch)
+        fields = [f.attname for f in Reminder._meta.concrete_fields]
+        with django_assert_num_queries(0):  # nothing left to read
+            for pk, reminder in got.items():
+                want = expected[pk]
+                assert [getattr(reminder, f) for f in fields] == [getattr(want, f) for f in fields]
+                assert reminder.session.patient.email == want.session.patient.email
+                assert reminder.session.site.name == want.session.site.name
+                assert reminder.session.protocol_id == want.session.protocol_id
+        assert delivery._batch_select(2) is delivery._batch_select(2)  # compiled once
+        again = delivery._leased_batch([r.pk for r in batch])  # prepared: executed again
+        assert [r.pk for r in again] == [r.pk for r in batch]
+
     def test_withdrawn_while_leased_is_not_sent(self):
         session = book(day=date(2027, 3, 10))
         token, batch = delivery.claim_batch(now=NOW, size=10)
@@ -385,36 +416,40 @@ class TestDurability:
     def test_only_the_record_of_a_send_waits_for_the_disk(self, monkeypatch):
         """The claim and the check commit without waiting for the disk (losing them in a
         server crash loses nothing); the record of a send is durable: it runs in autocommit
-        with synchronous_commit on. Asserted as the database sees it inside each step."""
+        with synchronous_commit on. Asserted as the database sees it within each step."""
         book(day=date(2027, 3, 10))
         seen = {}
 
-        def spy(name, step):
-            def run(*args, **kwargs):
-                seen[name] = (synchronous_commit(), connection.in_atomic_block)
-                return step(*args, **kwargs)
+        def in_statement(execute, sql, params, many, context):
+            """Each dispatcher statement that writes, run with the setting it commits with
+            returned beside its own result (the statement's own transaction is what the
+            setting governs)."""
+            if sql.lstrip().upper().startswith("UPDATE") and "RETURNING" in sql:
+                probe = f"WITH step AS ({sql}) SELECT current_setting('synchronous_commit')"
+                # Re-run as a probe first, in a transaction undone at once: the same WHERE,
+                # so the same set_config, evaluated where the step evaluates it.
+                with transaction.atomic():
+                    execute(probe + " FROM step LIMIT 1", params, many, context)
+                    row = context["cursor"].fetchone()
+                    transaction.set_rollback(True)
+                kind = "claim" if "leased_until = %(lease)s" in sql else "check"
+                seen.setdefault(kind, set()).add(row[0] if row else None)
+            return execute(sql, params, many, context)
 
-            monkeypatch.setattr(delivery, name, run)
+        record = delivery._record_sent
 
-        spy("_leased_batch", delivery._leased_batch)  # still in the claim's connection
-        spy("_check_attempt", delivery._check_attempt)
-        spy("_record_sent", delivery._record_sent)
-        claimed_in = []
+        def recorded(*args, **kwargs):
+            seen["record"] = (synchronous_commit(), connection.in_atomic_block)
+            return record(*args, **kwargs)
 
-        def lease_spy(execute, sql, params, many, context):
-            result = execute(sql, params, many, context)
-            if sql.lstrip().startswith("UPDATE") and "lease_token = %(token)s" in sql:
-                claimed_in.append(synchronous_commit())
-            return result
-
-        with connection.execute_wrapper(lease_spy), time_machine.travel(NOW, tick=False):
+        monkeypatch.setattr(delivery, "_record_sent", recorded)
+        with connection.execute_wrapper(in_statement), time_machine.travel(NOW, tick=False):
             counts = delivery.dispatch_due()
         assert counts == {"claimed": 1, "sent": 1}
-        assert set(claimed_in) == {"off"}  # each claim, in its own transaction
-        assert seen["_check_attempt"] == ("off", True)
-        assert seen["_record_sent"] == ("on", False)  # its own statement, durable
-        assert seen["_leased_batch"] == ("on", False)  # the claim's setting ended with it
-        assert synchronous_commit() == "on"
+        assert seen["claim"] - {None} == {"off"}  # each claim that leased a row
+        assert seen["check"] == {"off"}
+        assert seen["record"] == ("on", False)  # its own statement, durable
+        assert synchronous_commit() == "on"  # nothing lingers on the connection
         assert Reminder.objects.get(kind="booking_confirmation").state == ReminderState.SENT
 
     def test_a_send_waits_until_the_previous_send_is_recorded(self, settings):
