@@ -249,19 +249,23 @@ def start_worker(name: str) -> subprocess.Popen:
     return proc
 
 
+def group_proc_texts(pgid: int, name: str):
+    """/proc/<pid>/<name> of each live process in the process group (the worker's)."""
+    for path in Path("/proc").glob(f"[0-9]*/{name}"):
+        try:
+            if os.getpgid(int(path.parent.name)) == pgid:
+                yield path.read_text()
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+
+
 def group_peak_rss_mb(pgid: int) -> float:
     """The largest peak resident size (VmHWM) among the worker's processes, in MB."""
     peak = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            pid = int(status.parent.name)
-            if os.getpgid(pid) != pgid:
-                continue
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except (ProcessLookupError, FileNotFoundError, PermissionError):
-            continue
+    for status in group_proc_texts(pgid, "status"):
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
     return peak / 1024
 
 
@@ -269,15 +273,9 @@ def group_cpu_seconds(pgid: int) -> float:
     """CPU time (user + system) used so far by the worker's processes: the figure a loaded
     machine disturbs least (wall time there also measures the other loads)."""
     ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            pid = int(stat.parent.name)
-            if os.getpgid(pid) != pgid:
-                continue
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        except (ProcessLookupError, FileNotFoundError, PermissionError, IndexError):
-            continue
+    for stat in group_proc_texts(pgid, "stat"):
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -2,13 +2,14 @@
 Delivering the due reminders, each exactly once as far as the channel allows.
 
 `dispatch_due` claims due rows in batches with SELECT ... FOR UPDATE SKIP LOCKED and takes a
-lease on them (committed), so any number of workers can run side by side. For each reminder a
-short transaction checks that it is still pending and ours (a withdrawal that committed
-before it wins) and renews the lease; the message is then sent with no transaction open and
-no lock held; a new short transaction records the outcome, retried on a fresh connection if
-the database connection dropped. A worker killed mid-batch leaves its rows pending; they are
-claimed again when the lease (seconds, renewed while the batch runs) runs out, and sent again
-with the same idempotency key (Message-ID / SMS reference).
+lease on them (one statement, committed), so any number of workers can run side by side. For
+each reminder one statement checks that it is still pending and ours (a withdrawal that
+committed before it wins); the message is then sent with no transaction open and no lock
+held; one statement records the outcome (a send's on a connection of the dispatcher's own,
+awaited before the next send), retried on a fresh connection if the database connection
+dropped. The lease is renewed while the batch runs. A worker killed mid-batch leaves its
+rows pending; they are claimed again when the lease (seconds) runs out, and sent again with
+the same idempotency key (Message-ID / SMS reference).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _on_fresh_connection(step: Callable[[], T], *, what: str) -> T:
 
 # A statement whose WHERE says this commits without waiting for the disk (PostgreSQL's
 # synchronous_commit off, for its own implicit transaction only: set_config(..., true) lasts
-# until that transaction's commit, which it governs). A commit waits ~1-5 ms for fdatasync
+# until that transaction's commit, which it governs). A commit waits 0.2-5 ms for fdatasync
 # here, more than a step's own database work; and one statement is one round trip.
 #
 # Only for steps whose loss costs nothing: a claim's lease and an attempt's check. Only a
@@ -166,7 +167,7 @@ class CompiledSelect:
 class Recorder:
     """Writes the record of a send on a database connection of its own (one thread), so the
     dispatcher renders and checks the next reminder while the record waits for the disk
-    (a durable commit: 2-5 ms here, as long as everything else a reminder costs).
+    (a durable commit: 0.2-5 ms here, as long as everything else a reminder costs).
 
     At most one record is in flight: `wait()` comes before the next hand-over, so, as without
     it, no more than one message is ever handed over and not yet durably recorded, and each
