@@ -249,20 +249,34 @@ def start_worker(name: str) -> subprocess.Popen:
     return proc
 
 
+def group_proc_texts(pgid: int, name: str):
+    """/proc/<pid>/<name> of each live process in the process group (the worker's)."""
+    for path in Path("/proc").glob(f"[0-9]*/{name}"):
+        try:
+            if os.getpgid(int(path.parent.name)) == pgid:
+                yield path.read_text()
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+
+
 def group_peak_rss_mb(pgid: int) -> float:
     """The largest peak resident size (VmHWM) among the worker's processes, in MB."""
     peak = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            pid = int(status.parent.name)
-            if os.getpgid(pid) != pgid:
-                continue
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except (ProcessLookupError, FileNotFoundError, PermissionError):
-            continue
+    for status in group_proc_texts(pgid, "status"):
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
     return peak / 1024
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by the worker's processes: the figure a loaded
+    machine disturbs least (wall time there also measures the other loads)."""
+    ticks = 0
+    for stat in group_proc_texts(pgid, "stat"):
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def run(n: int, workers: int) -> dict:
@@ -276,6 +290,7 @@ def run(n: int, workers: int) -> dict:
     procs = [start_worker(f"bench{i}") for i in range(workers)]
     time.sleep(4)  # let them connect
     probe = Celery("bench", broker=BROKER)
+    cpu_before = sum(group_cpu_seconds(p.pid) for p in procs)
     started = time.monotonic()
     for _ in range(workers):
         probe.send_task("reminders.tasks.dispatch_due_reminders")
@@ -287,6 +302,7 @@ def run(n: int, workers: int) -> dict:
                 probe.send_task("reminders.tasks.dispatch_due_reminders")
             last_kick = time.monotonic()
     elapsed = time.monotonic() - started
+    cpu = sum(group_cpu_seconds(p.pid) for p in procs) - cpu_before
     rss = [group_peak_rss_mb(p.pid) for p in procs]
     for p in procs:
         os.killpg(p.pid, signal.SIGTERM)
@@ -304,6 +320,7 @@ def run(n: int, workers: int) -> dict:
         "per_second": sent / elapsed,
         "per_minute_per_worker": sent / elapsed * 60 / workers,
         "peak_rss_mb": max(rss),
+        "cpu_ms_per_reminder": cpu / sent * 1000 if sent else 0.0,
     }
 
 
@@ -335,7 +352,7 @@ def main():
         print(f"Reminder rows in the table before each run: {Reminder.objects.count():,}")
     print(
         f"{'N':>8} {'workers':>7} {'sent':>8} {'seconds':>8} {'per s':>8} "
-        f"{'per min/worker':>15} {'peak RSS MB':>12}"
+        f"{'per min/worker':>15} {'peak RSS MB':>12} {'worker CPU ms/reminder':>23}"
     )
     for n in args.sizes:
         for w in args.workers:
@@ -343,7 +360,7 @@ def main():
             print(
                 f"{r['n']:>8} {r['workers']:>7} {r['sent']:>8} {r['seconds']:>8.1f} "
                 f"{r['per_second']:>8.0f} {r['per_minute_per_worker']:>15.0f} "
-                f"{r['peak_rss_mb']:>12.1f}",
+                f"{r['peak_rss_mb']:>12.1f} {r['cpu_ms_per_reminder']:>23.2f}",
                 flush=True,
             )
 

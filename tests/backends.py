@@ -44,27 +44,30 @@ class CallbackEmailBackend(locmem.EmailBackend):
 
 class ConnectionDroppingEmailBackend(locmem.EmailBackend):
     """Django's locmem backend that, once a message is handed over, has PostgreSQL end this
-    process's database connection (pg_terminate_backend from a second connection): the
-    database blip that comes between a send and the record of it."""
+    process's database connections (pg_terminate_backend from a second connection): the
+    database blip that comes between a send and the record of it (the dispatcher records on a
+    connection of its own, reminders.delivery.Recorder: that one too)."""
 
     def send_messages(self, email_messages):
         sent = super().send_messages(email_messages)
-        terminate_own_connection()
+        terminate_own_connections()
         return sent
 
 
-def terminate_own_connection() -> None:
+def terminate_own_connections() -> None:
+    """End every session on the test database but the killer's: only this test process uses
+    it (its main connection and the dispatcher's recording thread)."""
     import psycopg2
     from django.db import connection
 
-    if connection.connection is None:
-        return
-    pid = connection.connection.get_backend_pid()
     s = connection.settings_dict
     killer = psycopg2.connect(
         dbname=s["NAME"], user=s["USER"], host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432
     )
     killer.autocommit = True
     with killer.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     killer.close()

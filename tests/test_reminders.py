@@ -4,17 +4,18 @@ and delivery (in this process; tests/test_reminder_worker.py runs real workers).
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg2
 import pytest
 import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 
 from patients.services import update_reminder_preferences
 from reminders import delivery
 from reminders import services as reminder_services
 from reminders.channels import LocmemSmsBackend
-from reminders.models import Reminder, ReminderState
+from reminders.models import DeliveryAttempt, Reminder, ReminderState
 from tests.backends import CallbackEmailBackend
 from tests.factories import BERLIN, NOW, PatientFactory, ProductLotFactory, at, book
 from treatments import services
@@ -327,6 +328,37 @@ class TestLeases:
             assert delivery.deliver(again[0], token=token, worker="alive") == "sent"
         assert len(mail.outbox) == 1
 
+    def test_the_batch_is_what_the_orm_reads_with_everything_its_messages_name(
+        self, django_assert_num_queries
+    ):
+        """The batch query is compiled once and prepared once per connection (a dropped
+        one: tests/test_reminder_faults.py): the rows, oldest due first, every field as the
+        ORM reads it, with the related rows the messages name already loaded."""
+        sessions = [book(day=date(2027, 3, d)) for d in (10, 11, 12)]
+        _, batch = delivery.claim_batch(now=NOW, size=2)
+        _, rest = delivery.claim_batch(now=NOW, size=10)
+        assert (len(batch), len(rest)) == (2, 1)
+        got = {r.pk: r for r in batch + rest}
+        expected = {
+            r.pk: r
+            for r in Reminder.objects.filter(
+                session__in=sessions, not_before__lte=NOW
+            ).select_related("session__patient", "session__site")
+        }
+        assert got.keys() == expected.keys()
+        assert [r.not_before for r in batch] == sorted(r.not_before for r in batch)
+        fields = [f.attname for f in Reminder._meta.concrete_fields]
+        with django_assert_num_queries(0):  # nothing left to read
+            for pk, reminder in got.items():
+                want = expected[pk]
+                assert [getattr(reminder, f) for f in fields] == [getattr(want, f) for f in fields]
+                assert reminder.session.patient.email == want.session.patient.email
+                assert reminder.session.site.name == want.session.site.name
+                assert reminder.session.protocol_id == want.session.protocol_id
+        assert delivery._batch_select(2) is delivery._batch_select(2)  # compiled once
+        again = delivery._leased_batch([r.pk for r in batch])  # prepared: executed again
+        assert [r.pk for r in again] == [r.pk for r in batch]
+
     def test_withdrawn_while_leased_is_not_sent(self):
         session = book(day=date(2027, 3, 10))
         token, batch = delivery.claim_batch(now=NOW, size=10)
@@ -370,33 +402,98 @@ class TestLeases:
         assert len(mail.outbox) == 2
 
 
+def synchronous_commit() -> str:
+    """The setting the current transaction (or statement) of this thread's connection
+    commits with: 'off' does not wait for the disk."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("reference_data")  # a flushed database has no protocol, no roles
 class TestDurability:
-    def test_only_the_record_of_a_send_waits_for_the_disk(self):
+    def test_only_the_record_of_a_send_waits_for_the_disk(self, monkeypatch):
         """The claim and the check commit without waiting for the disk (losing them in a
-        server crash loses nothing); the record of a send is durable: it runs in autocommit,
-        outside the check's transaction, with the connection's synchronous_commit untouched."""
+        server crash loses nothing); the record of a send is durable: it runs in autocommit
+        with synchronous_commit on. Asserted as the database sees it within each step."""
         book(day=date(2027, 3, 10))
-        statements = []
+        seen = {}
 
-        def spy(execute, sql, params, many, context):
-            statements.append((sql.split()[0].upper(), sql, connection.in_atomic_block))
+        def in_statement(execute, sql, params, many, context):
+            """Each dispatcher statement that writes, run with the setting it commits with
+            returned beside its own result (the statement's own transaction is what the
+            setting governs)."""
+            if sql.lstrip().upper().startswith("UPDATE") and "RETURNING" in sql:
+                probe = f"WITH step AS ({sql}) SELECT current_setting('synchronous_commit')"
+                # Re-run as a probe first, in a transaction undone at once: the same WHERE,
+                # so the same set_config, evaluated where the step evaluates it.
+                with transaction.atomic():
+                    execute(probe + " FROM step LIMIT 1", params, many, context)
+                    row = context["cursor"].fetchone()
+                    transaction.set_rollback(True)
+                kind = "claim" if "leased_until = %(lease)s" in sql else "check"
+                seen.setdefault(kind, set()).add(row[0] if row else None)
             return execute(sql, params, many, context)
 
-        with connection.execute_wrapper(spy), time_machine.travel(NOW, tick=False):
-            token, batch = delivery.claim_batch(now=NOW, size=1)
-            assert delivery.deliver(batch[0], token=token, worker="w") == "sent"
-        unflushed = [i for i, (_, sql, _) in enumerate(statements) if "synchronous_commit" in sql]
-        assert len(unflushed) == 2  # the claim's transaction and the check's
-        check = next(i for i, (verb, sql, _) in enumerate(statements) if "RETURNING" in sql)
-        assert unflushed[1] < check and all(s[2] for s in statements[unflushed[1] : check + 1])
-        [(_, _, in_transaction)] = [s for s in statements if "deliveryattempt" in s[1]]
-        assert not in_transaction
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            assert cursor.fetchone() == ("on",)
-        assert Reminder.objects.get(pk=batch[0].pk).state == ReminderState.SENT
+        record = delivery._record_sent
+
+        def recorded(*args, **kwargs):
+            seen["record"] = (synchronous_commit(), connection.in_atomic_block)
+            return record(*args, **kwargs)
+
+        monkeypatch.setattr(delivery, "_record_sent", recorded)
+        with connection.execute_wrapper(in_statement), time_machine.travel(NOW, tick=False):
+            counts = delivery.dispatch_due()
+        assert counts == {"claimed": 1, "sent": 1}
+        assert seen["claim"] - {None} == {"off"}  # each claim that leased a row
+        assert seen["check"] == {"off"}
+        assert seen["record"] == ("on", False)  # its own statement, durable
+        assert synchronous_commit() == "on"  # nothing lingers on the connection
+        assert Reminder.objects.get(kind="booking_confirmation").state == ReminderState.SENT
+
+    def test_a_send_waits_until_the_previous_send_is_recorded(self, settings):
+        """The record of a send is written beside the next message's rendering, never after
+        the next hand-over: at any moment at most one message is with the provider and not
+        yet durably recorded, as when each record was awaited (README, "Exactly once")."""
+        for day in (10, 11, 12):
+            book(day=date(2027, 3, day))
+        settings.EMAIL_BACKEND = "tests.backends.CallbackEmailBackend"
+        handed = []
+        unrecorded = []
+
+        def during_send(message):
+            other = psycopg2.connect(_dsn())
+            try:
+                with other.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT count(*) FROM {Reminder._meta.db_table}"  # noqa: S608
+                        " WHERE id = ANY(%s::bigint[]) AND state <> 'sent'",
+                        [handed],
+                    )
+                    unrecorded.append(cursor.fetchone()[0])
+            finally:
+                other.close()
+            handed.append(int(message.extra_headers["X-Clinic-Reminder"]))
+
+        CallbackEmailBackend.during_send = staticmethod(during_send)
+        try:
+            with time_machine.travel(NOW, tick=False):
+                assert delivery.dispatch_due()["sent"] == 3
+        finally:
+            CallbackEmailBackend.during_send = staticmethod(lambda message: None)
+        assert unrecorded == [0, 0, 0]
+        sent = Reminder.objects.filter(pk__in=handed, state=ReminderState.SENT)
+        assert sent.count() == 3
+        assert DeliveryAttempt.objects.filter(succeeded=True).count() == 3
+
+
+def _dsn() -> str:
+    s = connection.settings_dict
+    return (
+        f"dbname={s['NAME']} user={s['USER']} host={s['HOST'] or '127.0.0.1'}"
+        f" port={s['PORT'] or 5432}"
+    )
 
 
 class TestTheClinicsClock:
