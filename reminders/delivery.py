@@ -19,6 +19,7 @@ import logging
 import re
 import smtplib
 import socket
+import threading
 import time as clock
 import uuid
 from collections.abc import Callable
@@ -111,6 +112,35 @@ def _on_fresh_connection(step: Callable[[], T], *, what: str) -> T:
 UNFLUSHED = "set_config('synchronous_commit', 'off', true) IS NOT NULL"
 
 
+def _execute(cursor, sql: str, values: dict) -> None:
+    """One of the dispatcher's own statements, on PostgreSQL as written; on the SQLite of
+    `make run` without the PostgreSQL-only parts (each is only a way to wait less or lock
+    less: SQLite runs one writer at a time, and a commit there is its own) and with the
+    parameters as the ORM stores them there (instants as UTC text, lease ids as hex).
+    `WITH w AS (UPDATE …) INSERT …` becomes the two statements in one transaction."""
+    if connection.vendor == "postgresql":
+        cursor.execute(sql, values)
+        return
+    sql = sql.replace(f" AND {UNFLUSHED}", "").replace(" FOR UPDATE SKIP LOCKED", "")
+    adapted = {
+        name: connection.ops.adapt_datetimefield_value(value)
+        if isinstance(value, datetime)
+        else value.hex
+        if isinstance(value, uuid.UUID)
+        else value
+        for name, value in values.items()
+    }
+    if (written := _WRITE_THEN_LOG.fullmatch(sql)) is None:
+        cursor.execute(sql, adapted)
+        return
+    with transaction.atomic():
+        cursor.execute(written["update"], adapted)
+        cursor.execute(written["insert"], adapted)
+
+
+_WRITE_THEN_LOG = re.compile(r"\s*WITH \w+ AS \((?P<update>.*)\)\s*(?P<insert>INSERT .*)", re.S)
+
+
 class CompiledSelect:
     """A queryset compiled to SQL once (per process) and prepared on PostgreSQL once per
     connection, then run with new parameter values: the rows become model instances,
@@ -132,20 +162,20 @@ class CompiledSelect:
         self.span = (fields[0], fields[-1] + 1)
         self.init_list = [f[0].target.attname for f in select[self.span[0] : self.span[1]]]
         self.populators = get_related_populators(klass_info, select, self.db)
-        self._prepared_on: object = None
+        self._prepared = threading.local()  # the connection this thread prepared it on
 
     def _execute(self, cursor, params: list) -> None:
         if connection.vendor != "postgresql":
             cursor.execute(self.sql, params)
             return
         raw = connection.connection
-        if self._prepared_on is not raw:  # a new connection (or the first)
+        if getattr(self._prepared, "on", None) is not raw:  # a new connection (or the first)
             numbered = iter(range(1, self.arity + 1))
             statement = re.sub(
                 r"%[%s]", lambda m: "%" if m.group() == "%%" else f"${next(numbered)}", self.sql
             )
             cursor.execute(f"PREPARE {self.name} AS {statement}")  # no parameters: % as is
-            self._prepared_on = raw
+            self._prepared.on = raw
         cursor.execute(f"EXECUTE {self.name} ({', '.join(['%s'] * len(params))})", params)
 
     def fetch(self, params: list) -> list:
@@ -217,7 +247,8 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
     token = uuid.uuid4()
     table = Reminder._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
+        _execute(
+            cursor,
             f"""UPDATE {table} SET leased_until = %(lease)s, lease_token = %(token)s
             WHERE id IN (
                 SELECT id FROM {table}
@@ -281,7 +312,8 @@ def _begin_attempt(pk: int, token: uuid.UUID) -> str | int:
     }
     ours = f"id = %(pk)s AND lease_token = %(token)s AND state = %(pending)s AND {UNFLUSHED}"
     with connection.cursor() as cursor:
-        cursor.execute(
+        _execute(
+            cursor,
             f"UPDATE {Reminder._meta.db_table} SET attempts = attempts + 1, updated_at = %(now)s"  # noqa: S608 - the table name is ours
             f" WHERE {ours} AND expires_at > %(now)s RETURNING attempts",
             values,
@@ -289,7 +321,8 @@ def _begin_attempt(pk: int, token: uuid.UUID) -> str | int:
         row = cursor.fetchone()
         if row:
             return row[0]
-        cursor.execute(
+        _execute(
+            cursor,
             f"UPDATE {Reminder._meta.db_table} SET state = %(expired)s, status_note = %(note)s,"  # noqa: S608 - the table name is ours
             " leased_until = NULL, lease_token = NULL, updated_at = %(now)s"
             f" WHERE {ours} AND expires_at <= %(now)s",
@@ -329,7 +362,8 @@ def _record_sent(pk: int, *, worker: str, at: datetime, provider_id: str = "") -
     """
     with transaction.atomic() if provider_id else nullcontext():
         with connection.cursor() as cursor:
-            cursor.execute(
+            _execute(
+                cursor,
                 f"""WITH sent AS (
                     UPDATE {Reminder._meta.db_table} SET state = %(sent)s, sent_at = %(at)s,
                         status_note = CASE WHEN state = %(withdrawn)s THEN %(note)s ELSE '' END,
@@ -369,7 +403,8 @@ def _record_failure(pk: int, *, token, attempts: int, exc: Exception, worker: st
             seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
         )
     with connection.cursor() as cursor:
-        cursor.execute(
+        _execute(
+            cursor,
             f"""WITH failed AS (
                 UPDATE {Reminder._meta.db_table} SET state = %(state)s,
                     not_before = COALESCE(%(not_before)s, not_before), status_note = %(error)s,

@@ -1,5 +1,6 @@
 """seed_demo: a clinic at every stage, twice without duplicates, on PostgreSQL and SQLite."""
 
+import json
 import os
 import subprocess
 import sys
@@ -68,6 +69,44 @@ def test_embedded_sqlite_default_migrates_and_seeds(tmp_path):
         assert result.returncode == 0, result.stderr
     assert "0 new patients" in result.stdout
     assert "dr.meyer" in result.stdout
+    # The worker of `make run` delivers the demo's due reminders there too: the dispatcher's
+    # statements are PostgreSQL's, with their SQLite form (reminders.delivery._execute).
+    dispatched = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", DISPATCH_ON_SQLITE],
+        cwd=ROOT,
+        env={**env, "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert dispatched.returncode == 0, dispatched.stderr
+    figures = json.loads(dispatched.stdout.strip().splitlines()[-1])
+    assert figures["due"] > 0 and figures["left_due"] == 0, figures
+    assert figures["sent"] > 0 and figures["logged"] == figures["sent"], figures
+    assert figures["outbox"] == figures["sent_by_email"] > 0, figures
+    assert figures["leased"] == 0 and figures["again"] == 0, figures
+
+
+DISPATCH_ON_SQLITE = """
+import json
+from django.core import mail
+from django.utils import timezone
+from reminders.delivery import dispatch_due
+from reminders.models import DeliveryAttempt, Reminder
+due = Reminder.objects.filter(state="pending", not_before__lte=timezone.now())
+before = due.count()
+dispatch_due(max_seconds=60)
+print(json.dumps({
+    "due": before,
+    "left_due": due.count(),
+    "sent": Reminder.objects.filter(state="sent").count(),
+    "logged": DeliveryAttempt.objects.filter(succeeded=True).count(),
+    "sent_by_email": Reminder.objects.filter(state="sent", channel="email").count(),
+    "outbox": len(mail.outbox),
+    "leased": Reminder.objects.filter(lease_token__isnull=False).count(),
+    "again": dispatch_due(max_seconds=60)["claimed"],
+}))
+"""
 
 
 @pytest.mark.django_db
