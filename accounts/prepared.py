@@ -11,7 +11,9 @@ read, and so what the checks see, is exactly what the queryset reads.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connections
@@ -23,15 +25,17 @@ class PreparedGet:
     """`PreparedGet(lambda pk: Model.objects.filter(pk=pk)...)`; `get(pk)` returns the first
     row's instance or None. The queryset is compiled at the first call, per database."""
 
-    def __init__(self, build: Callable[[Any], Any]):
+    def __init__(self, build: Callable[[Any], Any], *, key: type = int):
+        """`key`: the type of the key (an id by default; a date for a read as of a day)."""
         self._build = build
+        self._placeholder = placeholder(key, 0)
         self._compiled: dict[str, tuple] = {}
 
     def _compile(self, alias: str) -> tuple:
-        queryset = self._build(_PLACEHOLDER)[:1]
+        queryset = self._build(self._placeholder)[:1]
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        at = [i for i, value in enumerate(params) if value == _PLACEHOLDER]
+        at = [i for i, value in enumerate(params) if _is(value, self._placeholder)]
         if len(at) != 1:
             raise ValueError("The queryset must use the key exactly once.")
         klass_info = compiler.klass_info
@@ -106,3 +110,81 @@ class PreparedCount:
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()[0]
+
+
+def placeholder(kind: type, n: int):
+    """The `n`th stand-in value of a type, marking where an argument goes in a compiled
+    statement: values no argument, constant or row has (an id below any sequence's, days
+    and instants in the first century, a UUID of zeros but its last bits)."""
+    if kind is int:
+        return _PLACEHOLDER - n
+    if kind is date:
+        return date(1, 1, 2) + timedelta(days=n)
+    if kind is datetime:
+        return datetime(1, 1, 2, tzinfo=UTC) + timedelta(seconds=n + 1)
+    if kind is uuid.UUID:
+        return uuid.UUID(int=0xB00C1E0 + n)
+    raise TypeError(f"No placeholder for {kind.__name__}.")
+
+
+def _is(value, stand_in) -> bool:
+    return type(value) is type(stand_in) and value == stand_in
+
+
+class PreparedValues:
+    """`PreparedValues(build, name=type, ...)`: `build(**arguments)` returns a `values()`
+    queryset of those keyword arguments; `rows(**arguments)` returns its rows (dicts), as
+    iterating it would, from SQL compiled once per database.
+
+    The queryset is compiled with a placeholder for each argument (`placeholder`) and each
+    call puts the arguments in the placeholders' places. Each argument must reach the SQL
+    as a parameter (at least once), unchanged: compute a bound (a day's start, a day less)
+    before passing it, not in `build`. An argument that changes the statement's shape (a
+    list, an optional filter) needs a PreparedValues per shape. `sql_with_params` gives
+    the statement and parameters of a call, to compare with the ORM's own."""
+
+    def __init__(self, build: Callable[..., Any], **kinds: type):
+        self._build = build
+        self._stand_ins = {
+            name: placeholder(kind, n) for n, (name, kind) in enumerate(kinds.items())
+        }
+        self._compiled: dict[str, tuple] = {}
+
+    def _compile(self, alias: str) -> tuple:
+        query = self._build(**self._stand_ins).query
+        compiler = query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        places: list[tuple[int, str]] = []
+        for position, value in enumerate(params):
+            for name, stand_in in self._stand_ins.items():
+                if _is(value, stand_in):
+                    places.append((position, name))
+        missing = set(self._stand_ins) - {name for _, name in places}
+        if missing:
+            raise ValueError(f"Not parameters of the statement: {', '.join(sorted(missing))}.")
+        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        if len(names) != compiler.col_count:
+            raise ValueError("A values() queryset: its columns by name.")
+        converters = compiler.get_converters(
+            [column[0] for column in compiler.select[: compiler.col_count]]
+        )
+        compiled = (sql, list(params), places, compiler, converters, names)
+        self._compiled[alias] = compiled
+        return compiled
+
+    def sql_with_params(self, using: str = "default", **arguments) -> tuple[str, list]:
+        sql, params, places, *_ = self._compiled.get(using) or self._compile(using)
+        params = list(params)
+        for position, name in places:
+            params[position] = arguments[name]
+        return sql, params
+
+    def rows(self, using: str = "default", **arguments) -> list[dict[str, Any]]:
+        sql, params = self.sql_with_params(using, **arguments)
+        _, _, _, compiler, converters, names = self._compiled[using]
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if converters:
+            rows = list(compiler.apply_converters(rows, converters))
+        return [dict(zip(names, row, strict=True)) for row in rows]

@@ -1,6 +1,9 @@
 """The per-request reads compiled once (accounts/prepared.py): the same rows and checks as
 the querysets they replace, and the session read from the cache."""
 
+import uuid
+from datetime import date, timedelta
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
@@ -12,6 +15,7 @@ from accounts import roles
 from accounts.backends import ClinicModelBackend
 from accounts.middleware import ClinicOTPMiddleware
 from accounts.prepared import PreparedGet
+from sites.models import Site
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +85,90 @@ def test_signed_in_page_reads_its_session_from_the_cache(client, settings):
     with CaptureQueriesContext(connection) as ctx:
         client.get("/accounts/password_change/")
     assert not any("django_session" in q["sql"] for q in ctx.captured_queries)
+
+
+# --- PreparedValues: statements compiled once, with arguments in their places -----------------
+
+
+def _booking_arguments(site, patient, doctor, room, start, *, key=None):
+    from treatments import availability
+
+    day = start.astimezone(site.tz).date()
+    arguments = {
+        "patient_id": patient.pk,
+        "clinician_id": doctor.pk,
+        "room_id": room.pk,
+        "starts_at": start,
+        "ends_at": start + timedelta(hours=1),
+        **availability.arguments(site, day, day),
+    }
+    return arguments if key is None else {**arguments, "booking_key": key}
+
+
+def test_prepared_statements_send_what_the_orm_compiles():
+    """For several sets of arguments, the compiled-once statements are the ORM's own
+    statement and parameters, and give its rows: the availability read and the booking's
+    checks (with and without a booking key)."""
+    from tests.factories import PatientFactory, RoomFactory, at, clinician
+    from tests.test_scheduling import book, site, works
+    from treatments import availability, services
+
+    berlin = site()
+    istanbul = site(name="Istanbul", zone="Europe/Istanbul", hours=((8, 12), (13, 18)))
+    doctor = clinician(last_name="Meyer")
+    works(doctor, berlin)
+    room = RoomFactory(site=berlin)
+    patient = PatientFactory()
+    booked = book(patient, at(date(2027, 3, 10), 10), doctor, room)
+    cases = [
+        (berlin, date(2027, 3, 10), date(2027, 3, 10)),
+        (berlin, date(2027, 3, 1), date(2027, 4, 30)),
+        (istanbul, date(2028, 1, 1), date(2028, 1, 7)),
+    ]
+    for at_site, first, last in cases:
+        arguments = availability.arguments(at_site, first, last)
+        orm = Site.objects.filter(pk=at_site.pk).order_by().values(
+            **availability.annotations(**arguments)
+        )
+        assert availability._load.sql_with_params(**arguments) == (
+            orm.query.sql_with_params()[0],
+            list(orm.query.sql_with_params()[1]),
+        )
+        assert availability._load.rows(**arguments) == list(orm)
+    key = uuid.uuid4()
+    for start, key_or_none in [
+        (booked.starts_at, None),
+        (booked.starts_at + timedelta(minutes=30), booked.booking_key or key),
+        (at(date(2027, 9, 15), 9), key),
+    ]:
+        arguments = _booking_arguments(berlin, patient, doctor, room, start, key=key_or_none)
+        prepared = services._BOOKING_CHECKS_WITH_KEY if key_or_none else services._BOOKING_CHECKS
+        orm = services._booking_checks_row(**arguments)
+        sql, params = orm.query.sql_with_params()
+        assert prepared.sql_with_params(**arguments) == (sql, list(params))
+        assert prepared.rows(**arguments) == list(orm)
+    # The first case clashes with the booked session and finds it among the patient's.
+    (row,) = services._BOOKING_CHECKS.rows(
+        **_booking_arguments(berlin, patient, doctor, room, booked.starts_at)
+    )
+    assert row["clinician_clash"] and row["room_clash"] and row["is_clinician"]
+    assert [item["day"] for item in row["others"]] == ["2027-03-10"]
+
+
+def test_prepared_values_refuses_an_argument_that_is_not_a_parameter():
+    from accounts.prepared import PreparedValues
+
+    read = PreparedValues(
+        lambda pk, day: User.objects.filter(pk=pk).values("username"), pk=int, day=date
+    )
+    with pytest.raises(ValueError, match="day"):
+        read.rows(pk=1, day=date(2026, 1, 1))
+    by_day = PreparedValues(
+        lambda pk, day: User.objects.filter(pk=pk, date_joined__date__gte=day).values("id"),
+        pk=int,
+        day=date,
+    )
+    user = User.objects.create_user("joined", password="x" * 14)
+    assert by_day.rows(pk=user.pk, day=date(2000, 1, 1)) == [{"id": user.pk}]
+    assert by_day.rows(pk=user.pk, day=date(2999, 1, 1)) == []
+    assert by_day.rows(pk=user.pk + 1, day=date(2000, 1, 1)) == []
