@@ -23,20 +23,28 @@ _PLACEHOLDER = -1_734_022_117  # an id no row has (within int4): marks the key's
 
 class PreparedGet:
     """`PreparedGet(lambda pk: Model.objects.filter(pk=pk)...)`; `get(pk)` returns the first
-    row's instance or None. The queryset is compiled at the first call, per database."""
+    row's instance or None, `all(pk)` every row's. The queryset is compiled at the first
+    call, per database (and for `get` with LIMIT 1)."""
 
-    def __init__(self, build: Callable[[Any], Any], *, key: type = int):
-        """`key`: the type of the key (an id by default; a date for a read as of a day)."""
+    def __init__(self, build: Callable[..., Any], *, key: type | None = int):
+        """`key`: the type of the key (an id by default; a date for a read as of a day;
+        None: `build()` takes no key, a read whose statement never changes)."""
         self._build = build
-        self._placeholder = placeholder(key, 0)
-        self._compiled: dict[str, tuple] = {}
+        self._placeholder = None if key is None else placeholder(key, 0)
+        self._compiled: dict[tuple[str, bool], tuple] = {}
 
-    def _compile(self, alias: str) -> tuple:
-        queryset = self._build(self._placeholder)[:1]
+    def _compile(self, alias: str, many: bool) -> tuple:
+        if self._placeholder is None:
+            queryset = self._build()
+        else:
+            queryset = self._build(self._placeholder)
+        if not many:
+            queryset = queryset[:1]
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        at = [i for i, value in enumerate(params) if _is(value, self._placeholder)]
-        if len(at) != 1:
+        stand_in = self._placeholder
+        at = [] if stand_in is None else [i for i, v in enumerate(params) if _is(v, stand_in)]
+        if len(at) != (0 if stand_in is None else 1):
             raise ValueError("The queryset must use the key exactly once.")
         klass_info = compiler.klass_info
         if klass_info is None or klass_info.get("related_klass_infos"):
@@ -49,7 +57,7 @@ class PreparedGet:
         compiled = (
             sql,
             list(params),
-            at[0],
+            at[0] if at else None,
             compiler,
             converters,
             klass_info["model"],
@@ -57,27 +65,36 @@ class PreparedGet:
             init_list,
             dict(compiler.annotation_col_map or {}),
         )
-        self._compiled[alias] = compiled
+        self._compiled[alias, many] = compiled
         return compiled
 
-    def get(self, pk, using: str = "default"):
-        compiled = self._compiled.get(using) or self._compile(using)
+    def _instances(self, pk, using: str, many: bool) -> list:
+        compiled = self._compiled.get((using, many)) or self._compile(using, many)
         sql, params, at, compiler, converters, model, (start, end), init_list, annotations = (
             compiled
         )
-        params = list(params)
-        params[at] = pk
+        if at is not None:
+            params = list(params)
+            params[at] = pk
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
+            rows = cursor.fetchall()
         if converters:
-            row = next(iter(compiler.apply_converters([row], converters)))
-        instance = model.from_db(using, init_list, row[start:end])
-        for name, position in annotations.items():
-            setattr(instance, name, row[position])
-        return instance
+            rows = list(compiler.apply_converters(rows, converters))
+        instances = []
+        for row in rows:
+            instance = model.from_db(using, init_list, row[start:end])
+            for name, position in annotations.items():
+                setattr(instance, name, row[position])
+            instances.append(instance)
+        return instances
+
+    def get(self, pk=None, using: str = "default"):
+        found = self._instances(pk, using, many=False)
+        return found[0] if found else None
+
+    def all(self, pk=None, using: str = "default") -> list:
+        return self._instances(pk, using, many=True)
 
 
 def by_id(model) -> PreparedGet:

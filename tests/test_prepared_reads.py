@@ -16,6 +16,7 @@ from accounts.backends import ClinicModelBackend
 from accounts.middleware import ClinicOTPMiddleware
 from accounts.prepared import PreparedGet
 from sites.models import Site
+from treatments.models import Room
 
 pytestmark = pytest.mark.django_db
 
@@ -127,8 +128,10 @@ def test_prepared_statements_send_what_the_orm_compiles():
     ]
     for at_site, first, last in cases:
         arguments = availability.arguments(at_site, first, last)
-        orm = Site.objects.filter(pk=at_site.pk).order_by().values(
-            **availability.annotations(**arguments)
+        orm = (
+            Site.objects.filter(pk=at_site.pk)
+            .order_by()
+            .values(**availability.annotations(**arguments))
         )
         assert availability._load.sql_with_params(**arguments) == (
             orm.query.sql_with_params()[0],
@@ -172,3 +175,82 @@ def test_prepared_values_refuses_an_argument_that_is_not_a_parameter():
     assert by_day.rows(pk=user.pk, day=date(2000, 1, 1)) == [{"id": user.pk}]
     assert by_day.rows(pk=user.pk, day=date(2999, 1, 1)) == []
     assert by_day.rows(pk=user.pk + 1, day=date(2000, 1, 1)) == []
+
+
+def test_slot_finder_reads_are_the_orms():
+    """The finder's compiled-once reads: the ORM's statements and parameters, and its rows
+    or instances in its order."""
+    from tests.factories import PatientFactory, RoomFactory, at, clinician
+    from tests.test_scheduling import book, site, works
+    from treatments import slots
+    from treatments.selectors import clinicians
+
+    berlin = site()
+    doctors = [
+        clinician(last_name=name, first_name=first)
+        for name, first in [("Meyer", "Ute"), ("Adler", "Kai"), ("Meyer", "Ann"), ("Zorn", "")]
+    ]
+    for doctor in doctors:
+        works(doctor, berlin)
+    rooms = [RoomFactory(site=berlin, name=name) for name in ("Room 2", "Room 1", "Annex")]
+    RoomFactory(site=berlin, name="Closed", is_active=False)
+    RoomFactory(site=site(name="Other"), name="Elsewhere")
+    patient = PatientFactory()
+    booked = book(patient, at(date(2027, 3, 10), 10), doctors[0], rooms[0])
+    assert slots._BOOKED_DAYS.rows(patient_id=patient.pk) == list(slots._booked_days(patient.pk))
+    assert slots._BOOKED_DAYS.rows(patient_id=patient.pk) == [
+        {"local_date": date(2027, 3, 10), "gap_months": booked.gap_months}
+    ]
+    assert slots._BOOKED_DAYS.rows(patient_id=PatientFactory().pk) == []
+    orm_rooms = list(Room.objects.filter(site=berlin, is_active=True).order_by("name"))
+    assert slots._ROOMS.all(berlin.pk) == orm_rooms
+    assert [r.name for r in slots._ROOMS.all(berlin.pk)] == ["Annex", "Room 1", "Room 2"]
+    orm_doctors = list(clinicians().order_by("last_name", "first_name", "username"))
+    got = slots._DOCTORS.all()
+    assert got == orm_doctors and [d.get_full_name() for d in got] == [
+        d.get_full_name() for d in orm_doctors
+    ]
+    bounds = {
+        "starts_after": at(date(2027, 3, 9), 0),
+        "starts_before": at(date(2027, 3, 12), 0),
+        "ends_after": at(date(2027, 3, 10), 0),
+    }
+    sql, params = slots._busy_rows(**bounds).query.sql_with_params()
+    assert slots._BUSY_ROWS.sql_with_params(**bounds) == (sql, list(params))
+    assert [(row["clinician_id"], row["room_id"]) for row in slots._BUSY_ROWS.rows(**bounds)] == [
+        (doctors[0].pk, rooms[0].pk)
+    ]
+    later = {**bounds, "ends_after": at(date(2027, 3, 10), 11)}
+    assert slots._BUSY_ROWS.rows(**later) == []
+
+
+def test_protocol_in_force_read_compiled_once_is_the_orms():
+    from treatments.models import ProtocolVersion
+
+    first = ProtocolVersion.objects.order_by("effective_from", "id").first()
+    assert first is not None
+    later = ProtocolVersion.objects.create(
+        name="Later", effective_from=first.effective_from + timedelta(days=100), gap_months=7
+    )
+    same_day = ProtocolVersion.objects.create(
+        name="Same day", effective_from=later.effective_from, gap_months=8
+    )
+    for day, expected in [
+        (first.effective_from, first),
+        (later.effective_from - timedelta(days=1), first),
+        (later.effective_from, same_day),  # the newest id of that day
+        (later.effective_from + timedelta(days=900), same_day),
+    ]:
+        got = ProtocolVersion.objects.in_force_on(day)
+        assert got == expected and got.gap_months == expected.gap_months
+        # The same answer as the ORM's read of a filtered queryset.
+        assert ProtocolVersion.objects.filter(gap_months__gte=1).in_force_on(day) == expected
+    with pytest.raises(ProtocolVersion.DoesNotExist):
+        ProtocolVersion.objects.in_force_on(first.effective_from - timedelta(days=1))
+    # A filtered queryset is asked with its filter.
+    assert (
+        ProtocolVersion.objects.filter(gap_months=7).in_force_on(
+            later.effective_from + timedelta(days=1)
+        )
+        == later
+    )

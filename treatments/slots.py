@@ -39,6 +39,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import FloatField, Func
 
+from accounts.prepared import PreparedGet, PreparedValues
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 from sites import hours
@@ -109,13 +110,11 @@ def free_slots(
     clinic_today = rules.local_day(now, clinic_tz())
     protocol = ProtocolVersion.objects.in_force_on(clinic_today)
     terms = protocol.terms
-    booked = [
-        rules.BookedDay(day, gap)
-        for day, gap in TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
-        .exclude(pk__in=ignored)
-        .order_by()
-        .values_list("local_date", "gap_months")
-    ]
+    if ignored:
+        rows = _booked_days(patient.pk).exclude(pk__in=ignored)
+    else:
+        rows = _BOOKED_DAYS.rows(patient_id=patient.pk)
+    booked = [rules.BookedDay(row["local_date"], row["gap_months"]) for row in rows]
     patient_today = rules.local_day(now, patient.tz)
     # The days the six-month gap allows: none (a patient treated recently) needs no more
     # queries; otherwise only their span is loaded.
@@ -128,12 +127,8 @@ def free_slots(
         return []
     start_day, end_day = open_days[0], open_days[-1]
     available = availability.load(site, start_day, end_day)
-    rooms = list(Room.objects.filter(site=site, is_active=True).order_by("name"))
-    doctors = [
-        d
-        for d in clinicians().order_by("last_name", "first_name", "username")
-        if available.works_at_site(d.pk)
-    ]
+    rooms = _ROOMS.all(site.pk)
+    doctors = [d for d in _DOCTORS.all() if available.works_at_site(d.pk)]
     if not rooms or not doctors:
         return []
     found: list[Slot] = []
@@ -158,6 +153,26 @@ def free_slots(
                 if limit is not None and len(found) >= limit:
                     return found
     return found
+
+
+def _booked_days(patient_id: int):
+    """The days and gaps of the patient's live sessions (for the six-month gap)."""
+    return (
+        TreatmentSession.objects.filter(patient_id=patient_id, status__in=LIVE_STATUSES)
+        .order_by()
+        .values("local_date", "gap_months")
+    )
+
+
+# The finder's reads, compiled once a process (accounts.prepared): building and compiling
+# them took the ORM about as much CPU as the finder's own work on a month.
+_BOOKED_DAYS = PreparedValues(_booked_days, patient_id=int)
+_ROOMS = PreparedGet(
+    lambda site_id: Room.objects.filter(site_id=site_id, is_active=True).order_by("name")
+)
+_DOCTORS = PreparedGet(
+    lambda: clinicians().order_by("last_name", "first_name", "username"), key=None
+)
 
 
 def _grid(day: date, available: availability.Availability, length: timedelta) -> list[datetime]:
@@ -244,23 +259,17 @@ def _busy_times(
     range_start = datetime.combine(first_day, time(0), tzinfo=tz)
     range_end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz) + length
     # Sessions are never a day long: the lower bound keeps this an index range scan.
-    sessions = (
-        TreatmentSession.objects.filter(
-            status__in=LIVE_STATUSES,
-            starts_at__gt=range_start - timedelta(days=1),
-            starts_at__lt=range_end,
-            ends_at__gt=range_start,
-        )
-        .exclude(pk__in=ignored)
-        .order_by("starts_at")
-    )
+    bounds = {
+        "starts_after": range_start - timedelta(days=1),
+        "starts_before": range_end,
+        "ends_after": range_start,
+    }
     busy = BusyTimes({}, {})
     if connection.vendor == "postgresql":
-        inner, params = (
-            sessions.annotate(s=EpochSeconds("starts_at"), e=EpochSeconds("ends_at"))
-            .values_list("clinician_id", "room_id", "s", "e")
-            .query.sql_with_params()
-        )
+        if ignored:
+            inner, params = _busy_rows(**bounds).exclude(pk__in=ignored).query.sql_with_params()
+        else:
+            inner, params = _BUSY_ROWS.sql_with_params(**bounds)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT busy.clinician_id, busy.room_id, "  # noqa: S608 - the ORM's SQL, params
@@ -276,6 +285,7 @@ def _busy_times(
                 else:
                     busy.rooms[room_id] = timeline
         return busy
+    sessions = _busy_sessions(**bounds).exclude(pk__in=ignored)
     by_clinician: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     by_room: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for clinician_id, room_id, starts_at, ends_at in sessions.values_list(
@@ -287,6 +297,31 @@ def _busy_times(
     busy.clinicians = {key: _timeline(*times) for key, times in by_clinician.items()}
     busy.rooms = {key: _timeline(*times) for key, times in by_room.items()}
     return busy
+
+
+def _busy_sessions(*, starts_after: datetime, starts_before: datetime, ends_after: datetime):
+    """The live sessions that start in (starts_after, starts_before) and end after
+    `ends_after`, in the order of their starts."""
+    return TreatmentSession.objects.filter(
+        status__in=LIVE_STATUSES,
+        starts_at__gt=starts_after,
+        starts_at__lt=starts_before,
+        ends_at__gt=ends_after,
+    ).order_by("starts_at")
+
+
+def _busy_rows(**bounds):
+    """_busy_sessions' clinician, room, start and end (seconds since the epoch)."""
+    return (
+        _busy_sessions(**bounds)
+        .annotate(s=EpochSeconds("starts_at"), e=EpochSeconds("ends_at"))
+        .values_list("clinician_id", "room_id", "s", "e")
+    )
+
+
+_BUSY_ROWS = PreparedValues(
+    _busy_rows, starts_after=datetime, starts_before=datetime, ends_after=datetime
+)
 
 
 def _first_free(start, end, doctors, rooms, available):
