@@ -68,11 +68,9 @@ class PreparedGet:
         self._compiled[alias, many] = compiled
         return compiled
 
-    def _instances(self, pk, using: str, many: bool) -> list:
+    def _rows(self, pk, using: str, many: bool) -> list:
         compiled = self._compiled.get((using, many)) or self._compile(using, many)
-        sql, params, at, compiler, converters, model, (start, end), init_list, annotations = (
-            compiled
-        )
+        sql, params, at, compiler, converters, *_ = compiled
         if at is not None:
             params = list(params)
             params[at] = pk
@@ -81,13 +79,29 @@ class PreparedGet:
             rows = cursor.fetchall()
         if converters:
             rows = list(compiler.apply_converters(rows, converters))
-        instances = []
-        for row in rows:
-            instance = model.from_db(using, init_list, row[start:end])
-            for name, position in annotations.items():
-                setattr(instance, name, row[position])
-            instances.append(instance)
-        return instances
+        return rows
+
+    def _instances(self, pk, using: str, many: bool) -> list:
+        rows = self._rows(pk, using, many)
+        return [self.instance(row, using, many=many) for row in rows]
+
+    def rows(self, pk=None, using: str = "default") -> list:
+        """`all()`'s rows, not yet instances (`instance(row)` makes one, `pk_of(row)` reads
+        its id): for a caller that needs a few of many."""
+        return self._rows(pk, using, many=True)
+
+    def instance(self, row, using: str = "default", *, many: bool = True):
+        compiled = self._compiled[using, many]
+        model, (start, end), init_list, annotations = compiled[5:]
+        instance = model.from_db(using, init_list, row[start:end])
+        for name, position in annotations.items():
+            setattr(instance, name, row[position])
+        return instance
+
+    def pk_of(self, row, using: str = "default"):
+        compiled = self._compiled[using, True]
+        model, (start, _), init_list = compiled[5:8]
+        return row[start + init_list.index(model._meta.pk.attname)]
 
     def get(self, pk=None, using: str = "default"):
         found = self._instances(pk, using, many=False)

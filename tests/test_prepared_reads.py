@@ -205,6 +205,11 @@ def test_slot_finder_reads_are_the_orms():
     orm_rooms = list(Room.objects.filter(site=berlin, is_active=True).order_by("name"))
     assert slots._ROOMS.all(berlin.pk) == orm_rooms
     assert [r.name for r in slots._ROOMS.all(berlin.pk)] == ["Annex", "Room 1", "Room 2"]
+    # The rows the finder keeps, each made an instance only when a slot needs it.
+    room_rows = slots._ROOMS.rows(berlin.pk)
+    assert [slots._ROOMS.pk_of(row) for row in room_rows] == [r.pk for r in orm_rooms]
+    made = [slots._ROOMS.instance(row) for row in room_rows]
+    assert made == orm_rooms and [r.site_id for r in made] == [berlin.pk] * 3
     orm_doctors = list(clinicians().order_by("last_name", "first_name", "username"))
     got = slots._DOCTORS.all()
     assert got == orm_doctors and [d.get_full_name() for d in got] == [

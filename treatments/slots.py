@@ -127,10 +127,21 @@ def free_slots(
         return []
     start_day, end_day = open_days[0], open_days[-1]
     available = availability.load(site, start_day, end_day)
-    rooms = _ROOMS.all(site.pk)
-    doctors = [d for d in _DOCTORS.all() if available.works_at_site(d.pk)]
+    # Rows (id, row), made model instances only for the slots found (`made`): at 200
+    # clinicians and rooms a month's search would otherwise build 400 instances for 8 slots.
+    rooms = [(_ROOMS.pk_of(row), row) for row in _ROOMS.rows(site.pk)]
+    doctors = [
+        (pk, row) for row in _DOCTORS.rows() if available.works_at_site(pk := _DOCTORS.pk_of(row))
+    ]
     if not rooms or not doctors:
         return []
+    made: dict[tuple[str, int], object] = {}
+
+    def instance(read: PreparedGet, kind: str, pk: int, row):
+        if (kind, pk) not in made:
+            made[kind, pk] = read.instance(row)
+        return made[kind, pk]
+
     found: list[Slot] = []
     # With a limit (the booking page's next slots, the waitlist's first free time) the busy
     # times are read a week first, then the rest of the range if that week has too few.
@@ -139,8 +150,8 @@ def free_slots(
         if not chunk:
             continue
         busy = _busy_times(chunk[0], chunk[-1], tz, length, ignored)
-        doctor_times = [(d.pk, d, busy.clinicians.get(d.pk, _NEVER)) for d in doctors]
-        room_times = [(r.pk, r, busy.rooms.get(r.pk, _NEVER)) for r in rooms]
+        doctor_times = [(pk, row, busy.clinicians.get(pk, _NEVER)) for pk, row in doctors]
+        room_times = [(pk, row, busy.rooms.get(pk, _NEVER)) for pk, row in rooms]
         for day in chunk:
             for start in _grid(day, available, length):
                 end = start + length
@@ -149,7 +160,17 @@ def free_slots(
                 slot = _first_free(start, end, doctor_times, room_times, available)
                 if slot is None:
                     continue
-                found.append(Slot(start, end, start.astimezone(tz), slot[0], slot[1], site))
+                (doctor_id, doctor), (room_id, room) = slot
+                found.append(
+                    Slot(
+                        start,
+                        end,
+                        start.astimezone(tz),
+                        instance(_DOCTORS, "clinician", doctor_id, doctor),
+                        instance(_ROOMS, "room", room_id, room),
+                        site,
+                    )
+                )
                 if limit is not None and len(found) >= limit:
                     return found
     return found
@@ -325,9 +346,9 @@ _BUSY_ROWS = PreparedValues(
 
 
 def _first_free(start, end, doctors, rooms, available):
-    """The first (clinician, room) free and available for [start, end), `doctors` and
-    `rooms` as _free_at takes them. Lazy: a room's busy times are looked at once, and only
-    until a pair is found."""
+    """The first ((id, clinician), (id, room)) free and available for [start, end),
+    `doctors` and `rooms` as _free_at takes them. Lazy: a room's busy times are looked at
+    once, and only until a pair is found."""
     start_s, end_s = start.timestamp(), end.timestamp()
     rooms_left = _free_at(rooms, start_s, end_s)
     free_rooms: list = []  # those of rooms_left looked at so far
@@ -342,7 +363,7 @@ def _first_free(start, end, doctors, rooms, available):
             room_id, room = free_rooms[n]
             n += 1
             if available.refusal(start, end, clinician_id=doctor_id, room_id=room_id) is None:
-                return doctor, room
+                return (doctor_id, doctor), (room_id, room)
         if not free_rooms:  # every room was looked at: none is free
             return None
     return None
