@@ -210,12 +210,18 @@ class PreparedValues:
             params[position] = arguments[name]
         return sql, params
 
-    def rows(self, using: str = "default", **arguments) -> list[dict[str, Any]]:
+    def tuples(self, using: str = "default", **arguments) -> list:
+        """The rows as tuples (lists where the columns are converted), in the columns'
+        order."""
         sql, params = self.sql_with_params(using, **arguments)
-        _, _, _, compiler, converters, names = self._compiled[using]
+        _, _, _, compiler, converters, _ = self._compiled[using]
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         if converters:
             rows = list(compiler.apply_converters(rows, converters))
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return rows
+
+    def rows(self, using: str = "default", **arguments) -> list[dict[str, Any]]:
+        names = (self._compiled.get(using) or self._compile(using))[5]
+        return [dict(zip(names, row, strict=True)) for row in self.tuples(using, **arguments)]
