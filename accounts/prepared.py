@@ -175,7 +175,9 @@ class PreparedValues:
     the statement and parameters of a call, to compare with the ORM's own."""
 
     def __init__(self, build: Callable[..., Any], **kinds: type):
+        """`kinds`: each argument's type, by name. On the default database."""
         self._build = build
+        self._using = "default"
         self._stand_ins = {
             name: placeholder(kind, n) for n, (name, kind) in enumerate(kinds.items())
         }
@@ -203,17 +205,19 @@ class PreparedValues:
         self._compiled[alias] = compiled
         return compiled
 
-    def sql_with_params(self, using: str = "default", **arguments) -> tuple[str, list]:
+    def sql_with_params(self, **arguments: Any) -> tuple[str, list]:
+        using = self._using
         sql, params, places, *_ = self._compiled.get(using) or self._compile(using)
         params = list(params)
         for position, name in places:
             params[position] = arguments[name]
         return sql, params
 
-    def tuples(self, using: str = "default", **arguments) -> list:
+    def tuples(self, **arguments: Any) -> list:
         """The rows as tuples (lists where the columns are converted), in the columns'
         order."""
-        sql, params = self.sql_with_params(using, **arguments)
+        using = self._using
+        sql, params = self.sql_with_params(**arguments)
         _, _, _, compiler, converters, _ = self._compiled[using]
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
@@ -222,6 +226,6 @@ class PreparedValues:
             rows = list(compiler.apply_converters(rows, converters))
         return rows
 
-    def rows(self, using: str = "default", **arguments) -> list[dict[str, Any]]:
-        names = (self._compiled.get(using) or self._compile(using))[5]
-        return [dict(zip(names, row, strict=True)) for row in self.tuples(using, **arguments)]
+    def rows(self, **arguments: Any) -> list[dict[str, Any]]:
+        names = (self._compiled.get(self._using) or self._compile(self._using))[5]
+        return [dict(zip(names, row, strict=True)) for row in self.tuples(**arguments)]

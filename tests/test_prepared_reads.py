@@ -131,7 +131,7 @@ def test_prepared_statements_send_what_the_orm_compiles():
         orm = (
             Site.objects.filter(pk=at_site.pk)
             .order_by()
-            .values(**availability.annotations(**arguments))
+            .values(**availability.as_annotations(**arguments))
         )
         assert availability._load.sql_with_params(**arguments) == (
             orm.query.sql_with_params()[0],
@@ -183,7 +183,7 @@ def test_slot_finder_reads_are_the_orms():
     from tests.factories import PatientFactory, RoomFactory, at, clinician
     from tests.test_scheduling import book, site, works
     from treatments import slots
-    from treatments.selectors import clinicians
+    from treatments.selectors import BOOKED_DAYS, booked_days, clinicians, live_booked_days
 
     berlin = site()
     doctors = [
@@ -197,11 +197,12 @@ def test_slot_finder_reads_are_the_orms():
     RoomFactory(site=site(name="Other"), name="Elsewhere")
     patient = PatientFactory()
     booked = book(patient, at(date(2027, 3, 10), 10), doctors[0], rooms[0])
-    assert slots._BOOKED_DAYS.rows(patient_id=patient.pk) == list(slots._booked_days(patient.pk))
-    assert slots._BOOKED_DAYS.rows(patient_id=patient.pk) == [
+    assert BOOKED_DAYS.rows(patient_id=patient.pk) == list(booked_days(patient.pk))
+    assert BOOKED_DAYS.rows(patient_id=patient.pk) == [
         {"local_date": date(2027, 3, 10), "gap_months": booked.gap_months}
     ]
-    assert slots._BOOKED_DAYS.rows(patient_id=PatientFactory().pk) == []
+    assert live_booked_days(patient.pk) == [booked.as_booked_day()]
+    assert BOOKED_DAYS.rows(patient_id=PatientFactory().pk) == []
     orm_rooms = list(Room.objects.filter(site=berlin, is_active=True).order_by("name"))
     assert slots._ROOMS.all(berlin.pk) == orm_rooms
     assert [r.name for r in slots._ROOMS.all(berlin.pk)] == ["Annex", "Room 1", "Room 2"]

@@ -158,7 +158,7 @@ def _as_json_array(rows) -> ArraySubquery:
     return ArraySubquery(rows.values(row=JSONObject(**{f: f for f in fields})))
 
 
-def annotations(*, prefix: str = "av_", **arguments) -> dict:
+def as_annotations(*, prefix: str = "av_", **arguments) -> dict:
     """What `load` reads, as annotations for any one-row query (PostgreSQL), given its
     ARGUMENTS: the booking service reads them in the statement of its other checks.
     `from_row` makes the Availability of that row."""
@@ -210,7 +210,9 @@ def _instant(text: str) -> datetime:
 # cost more CPU (about 1.5 ms) than PostgreSQL spends answering it.
 _load = PreparedValues(
     lambda **arguments: (
-        Site.objects.filter(pk=arguments["site_id"]).order_by().values(**annotations(**arguments))
+        Site.objects.filter(pk=arguments["site_id"])
+        .order_by()
+        .values(**as_annotations(**arguments))
     ),
     **ARGUMENTS,
 )

@@ -354,7 +354,7 @@ def _booking_checks_row(*, booking_key=None, **arguments):
             ),
             clinician_clash=Exists(checks["clinician_clash"]),
             room_clash=Exists(checks["room_clash"]),
-            **availability.annotations(**sets),
+            **availability.as_annotations(**sets),
         )
     )
 

@@ -47,7 +47,7 @@ from sites.models import Site
 
 from . import availability, rules
 from .models import LIVE_STATUSES, ProtocolVersion, Room, TreatmentSession
-from .selectors import SLOT_DAY_END, SLOT_DAY_START, clinicians
+from .selectors import SLOT_DAY_END, SLOT_DAY_START, booked_days, clinicians, live_booked_days
 from .services import clinic_tz
 
 DEFAULT_SESSION_MINUTES = 60
@@ -111,10 +111,10 @@ def free_slots(
     protocol = ProtocolVersion.objects.in_force_on(clinic_today)
     terms = protocol.terms
     if ignored:
-        rows = _booked_days(patient.pk).exclude(pk__in=ignored)
+        rows = booked_days(patient.pk).exclude(pk__in=ignored)
+        booked = [rules.BookedDay(row["local_date"], row["gap_months"]) for row in rows]
     else:
-        rows = _BOOKED_DAYS.rows(patient_id=patient.pk)
-    booked = [rules.BookedDay(row["local_date"], row["gap_months"]) for row in rows]
+        booked = live_booked_days(patient.pk)
     patient_today = rules.local_day(now, patient.tz)
     # The days the six-month gap allows: none (a patient treated recently) needs no more
     # queries; otherwise only their span is loaded.
@@ -176,18 +176,8 @@ def free_slots(
     return found
 
 
-def _booked_days(patient_id: int):
-    """The days and gaps of the patient's live sessions (for the six-month gap)."""
-    return (
-        TreatmentSession.objects.filter(patient_id=patient_id, status__in=LIVE_STATUSES)
-        .order_by()
-        .values("local_date", "gap_months")
-    )
-
-
 # The finder's reads, compiled once a process (accounts.prepared): building and compiling
 # them took the ORM about as much CPU as the finder's own work on a month.
-_BOOKED_DAYS = PreparedValues(_booked_days, patient_id=int)
 _ROOMS = PreparedGet(
     lambda site_id: Room.objects.filter(site_id=site_id, is_active=True).order_by("name")
 )

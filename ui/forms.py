@@ -2,7 +2,7 @@
 putting a service's coded refusal next to the field it concerns."""
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any, cast
 
@@ -89,6 +89,7 @@ class _ValuesChoiceIterator(ModelChoiceIterator):
         field = cast("ValuesChoiceField", self.field)
         if field.empty_label is not None:
             yield ("", field.empty_label)
+        rows: Iterable[Any]
         if field.options is not None:
             rows = field.options.tuples()
         else:
@@ -126,14 +127,15 @@ class ValuesChoiceField(forms.ModelChoiceField):
         if source is not None:
             self.options = PreparedValues(lambda: source().values("pk", *option_fields))
 
+    # (ModelChoiceField's queryset property and __deepcopy__, which django-stubs omit.)
     def _set_queryset(self, queryset):
-        super()._set_queryset(queryset)
+        super()._set_queryset(queryset)  # type: ignore[misc]
         self.options = None  # another queryset: its own options
 
-    queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)
+    queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)  # type: ignore[attr-defined]
 
     def __deepcopy__(self, memo):
-        result = super().__deepcopy__(memo)  # the queryset copied (.all()): the same options
+        result = super().__deepcopy__(memo)  # type: ignore[misc] # the queryset copied (.all()): the same options
         result.options = self.options
         return result
 

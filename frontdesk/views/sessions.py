@@ -5,13 +5,13 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
-from accounts import roles
+from accounts import prepared, roles
 from accounts.decorators import permission_required
 from audit.models import AccessKind
 from audit.selectors import HISTORY_PERMISSION
@@ -41,9 +41,17 @@ from .common import now_and_today
 # --- Booking ------------------------------------------------------------------------------
 
 
+# The booking page's patient, read by a statement compiled once a process (as the ORM's
+# get_object_or_404 reads it).
+_read_patient = prepared.by_id(Patient)
+
+
 @permission_required("treatments.add_treatmentsession")
 def session_book(request, patient_pk):
-    patient = get_object_or_404(Patient, pk=patient_pk)
+    # An id beyond bigint's range is no patient (the ORM would not ask either).
+    patient = _read_patient.get(patient_pk) if 0 < patient_pk < 2**63 else None
+    if patient is None:
+        raise Http404("No such patient.")
     now, today = now_and_today()
     sites = Site.objects.filter(is_active=True).order_by("name")
     pick = SlotPickForm(request.GET or None, sites=sites)
