@@ -310,3 +310,40 @@ def test_a_values_choice_field_from_a_source_reads_its_options_by_a_compiled_sta
     other.queryset = users.filter(username="ann")
     assert other.options is None
     assert [label for _, label in other.choices] == ["---------", "Ann Meyer"]
+
+
+@pytest.mark.django_db
+def test_a_values_choice_field_from_a_source_cleans_as_a_model_choice_field():
+    """What is chosen is cleaned into the same instance (with the source's select_related,
+    read with it), and what is not a choice is refused alike, from a compiled read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import RoomFactory
+    from treatments.models import Room
+    from ui.forms import ValuesChoiceField
+
+    room = RoomFactory(name="Room <1>")
+    closed = RoomFactory(name="Closed", is_active=False)
+
+    def source():
+        return Room.objects.filter(is_active=True).select_related("site")
+
+    fast = ValuesChoiceField(source=source, option_fields=("name",), option_label=str)
+    stock = forms.ModelChoiceField(source())
+    site_name = room.site.name
+    for value in (str(room.pk), room.pk, f" {room.pk} ", room):
+        got = fast.clean(value)
+        assert got == stock.clean(value) == room
+        with CaptureQueriesContext(connection) as ctx:
+            assert got.site.name == site_name
+        assert ctx.captured_queries == [], value
+    for value in ("abc", "1.5", str(closed.pk), str(room.pk + 1000), str(2**63), "9" * 30):
+        for field in (fast, stock):
+            with pytest.raises(ValidationError) as refused:
+                field.clean(value)
+            assert refused.value.code == "invalid_choice"
+    for field in (fast, stock):
+        with pytest.raises(ValidationError) as refused:
+            field.clean("")
+        assert refused.value.code == "required"

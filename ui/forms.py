@@ -25,7 +25,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from accounts.prepared import PreparedValues
+from accounts.prepared import PreparedGet, PreparedValues
 from patients.validators import EARLIEST_DAY, LATEST_DAY
 
 # A page number beyond this is served as this page (empty, with a "previous" link): the
@@ -124,19 +124,46 @@ class ValuesChoiceField(forms.ModelChoiceField):
         self.option_fields = option_fields
         self.option_label = option_label
         self.options: PreparedValues | None = None
+        self._chosen: PreparedGet | None = None
         if source is not None:
             self.options = PreparedValues(lambda: source().values("pk", *option_fields))
+            self._chosen = PreparedGet(lambda pk: source().filter(pk=pk))
 
     # (ModelChoiceField's queryset property and __deepcopy__, which django-stubs omit.)
     def _set_queryset(self, queryset):
         super()._set_queryset(queryset)  # type: ignore[misc]
-        self.options = None  # another queryset: its own options
+        self.options = self._chosen = None  # another queryset: its own options and rows
 
     queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)  # type: ignore[attr-defined]
 
+    def to_python(self, value):
+        """ModelChoiceField's: the chosen instance (with the source's select_related), else
+        "invalid_choice"; with the source's options, read by a statement compiled once."""
+        if self.options is None or self._chosen is None or self.to_field_name:
+            return super().to_python(value)
+        if value in self.empty_values:
+            return None
+        self.validate_no_null_characters(value)
+        model = self.queryset.model
+        if isinstance(value, model):
+            value = value.pk
+        try:
+            key = model._meta.pk.to_python(value)
+        except (ValueError, TypeError, ValidationError):
+            key = None
+        # An id beyond bigint's range is no row (the ORM does not ask either).
+        found = self._chosen.get(key) if isinstance(key, int) and -(2**63) <= key < 2**63 else None
+        if found is None:
+            raise ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
+            )
+        return found
+
     def __deepcopy__(self, memo):
         result = super().__deepcopy__(memo)  # type: ignore[misc] # the queryset copied (.all()): the same options
-        result.options = self.options
+        result.options, result._chosen = self.options, self._chosen
         return result
 
 

@@ -54,10 +54,11 @@ def session_book(request, patient_pk):
         raise Http404("No such patient.")
     now, today = now_and_today()
     sites = Site.objects.filter(is_active=True).order_by("name")
-    pick = SlotPickForm(request.GET or None, sites=sites)
+    # A slot picked from the list (a query): none on a plain GET or a POST.
+    pick = SlotPickForm(request.GET, sites=sites) if request.GET else None
     form = BookingForm(
         request.POST or None,
-        initial=pick.picked(),
+        initial=pick.picked() if pick else {},
         today=today,
         patient=patient,
         user=request.user,
@@ -94,7 +95,8 @@ def session_book(request, patient_pk):
             return redirect("session_detail", pk=session.pk)
     eligibility = selectors.next_session_eligibility(patient, today=today)
     site_list = list(sites)
-    site = pick.site_or(site_list[0] if site_list else None)
+    first_site = site_list[0] if site_list else None
+    site = pick.site_or(first_site) if pick else first_site
     next_slots = []
     if site is not None:  # the next free slots from the first day the gap allows
         first = max(today, eligibility.earliest_day)
