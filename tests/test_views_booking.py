@@ -154,7 +154,7 @@ def test_double_submission_books_once(staff_client, patient, doctor, room):
 # makes the service's transaction a SAVEPOINT and its RELEASE (two more).
 BOOKING_POST_QUERIES = 11 + 2
 # Refused (the six-month gap): the page again, with the earliest date and the free slots.
-REFUSED_BOOKING_POST_QUERIES = 22
+REFUSED_BOOKING_POST_QUERIES = 20
 
 
 def test_a_booking_takes_a_constant_few_queries(

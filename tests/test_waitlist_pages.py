@@ -212,7 +212,7 @@ def test_the_pages_queries_are_constant(
             fresh.get(JOIN)
 
 
-PORTAL_WAITLIST = 19  # 8 + the finder for the first free time (11)
+PORTAL_WAITLIST = 13  # 7 + the finder for the first free time (6)
 PORTAL_OFFER = 6
 STAFF_WAITLIST = 9
 

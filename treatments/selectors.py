@@ -77,10 +77,12 @@ class NextSessionEligibility:
 def eligibility_from(sessions, *, today: date) -> NextSessionEligibility:
     """Eligibility from the patient's sessions (already loaded; only live ones count)."""
     booked = [s.as_booked_day() for s in sessions if s.status in LIVE_STATUSES]
-    return _eligibility(booked, today=today)
+    return eligibility_from_days(booked, today=today)
 
 
-def _eligibility(booked: list[rules.BookedDay], *, today: date) -> NextSessionEligibility:
+def eligibility_from_days(booked: list[rules.BookedDay], *, today: date) -> NextSessionEligibility:
+    """Eligibility from the patient's live sessions as the gap rule sees them
+    (live_booked_days)."""
     if not booked:
         return NextSessionEligibility(today, "No session yet: a first session can be booked.")
     gap = max(b.gap_months for b in booked)
@@ -127,7 +129,7 @@ def live_booked_days(patient_id: int) -> list[rules.BookedDay]:
 
 def next_session_eligibility(patient: Patient, *, today: date) -> NextSessionEligibility:
     """The first day from `today` on that a new session of the patient breaks no gap."""
-    return _eligibility(live_booked_days(patient.pk), today=today)
+    return eligibility_from_days(live_booked_days(patient.pk), today=today)
 
 
 @dataclass(frozen=True)

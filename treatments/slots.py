@@ -93,12 +93,15 @@ def free_slots(
     duration: timedelta | None = None,
     limit: int | None = None,
     ignoring: TreatmentSession | None = None,
+    booked: list[rules.BookedDay] | None = None,
 ) -> list[Slot]:
     """The free slots for `patient` at `site` from `start_day` to `end_day` (inclusive, on
     the site's clock), ordered by time; at most one per start time (the first clinician by
     name, then the first room). `now` decides what is past and, on the patient's calendar,
     the NSAID notice (as book_session). `ignoring`: a session of the patient's being moved
-    (its own time and gap do not block its new time, as reschedule_session sees it)."""
+    (its own time and gap do not block its new time, as reschedule_session sees it).
+    `booked`: the patient's live sessions as selectors.live_booked_days reads them, when the
+    caller has just read them (the booking page: its eligibility); not with `ignoring`."""
     if patient.merged_into_id:
         return []
     length = duration or timedelta(minutes=DEFAULT_SESSION_MINUTES)
@@ -113,7 +116,7 @@ def free_slots(
     if ignored:
         rows = booked_days(patient.pk).exclude(pk__in=ignored)
         booked = [rules.BookedDay(row["local_date"], row["gap_months"]) for row in rows]
-    else:
+    elif booked is None:
         booked = live_booked_days(patient.pk)
     patient_today = rules.local_day(now, patient.tz)
     # The days the six-month gap allows: none (a patient treated recently) needs no more

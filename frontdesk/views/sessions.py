@@ -93,7 +93,10 @@ def session_book(request, patient_pk):
                 % {"day": long_date(session.local_date)},
             )
             return redirect("session_detail", pk=session.pk)
-    eligibility = selectors.next_session_eligibility(patient, today=today)
+    # The patient's live sessions as the gap rule sees them: for the eligibility and the
+    # next free slots alike (one read).
+    booked = selectors.live_booked_days(patient.pk)
+    eligibility = selectors.eligibility_from_days(booked, today=today)
     site_list = list(sites)
     first_site = site_list[0] if site_list else None
     site = pick.site_or(first_site) if pick else first_site
@@ -107,6 +110,7 @@ def session_book(request, patient_pk):
             end_day=first + timedelta(days=NEXT_SLOTS_DAYS),
             now=now,
             limit=NEXT_SLOTS,
+            booked=booked,
         )
     return render(
         request,
