@@ -81,12 +81,7 @@ class PreparedGet:
         if at is not None:
             params = list(params)
             params[at] = pk
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if converters:
-            rows = list(compiler.apply_converters(rows, converters))
-        return rows
+        return _fetch(using, sql, params, compiler, converters)
 
     def _instances(self, pk, using: str, many: bool) -> list:
         rows = self._rows(pk, using, many)
@@ -150,6 +145,17 @@ class PreparedCount:
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()[0]
+
+
+def _fetch(using: str, sql: str, params: list, compiler, converters) -> list:
+    """The statement's rows, each column converted as the ORM converts it (its field's
+    from_db_value, the backend's converters)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if converters:
+        rows = list(compiler.apply_converters(rows, converters))
+    return rows
 
 
 def placeholder(kind: type, n: int):
@@ -228,12 +234,7 @@ class PreparedValues:
         using = self._using
         sql, params = self.sql_with_params(**arguments)
         _, _, _, compiler, converters, _ = self._compiled[using]
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if converters:
-            rows = list(compiler.apply_converters(rows, converters))
-        return rows
+        return _fetch(using, sql, params, compiler, converters)
 
     def rows(self, **arguments: Any) -> list[dict[str, Any]]:
         names = (self._compiled.get(self._using) or self._compile(self._using))[5]

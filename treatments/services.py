@@ -279,15 +279,15 @@ def _booking_checks(session: TreatmentSession, *, booking_key) -> dict:
     patient's live sessions (for the gap), whether the clinician or the room is taken then,
     and the site's availability that day. Other databases: one query each."""
     day = session.local_date
+    slot = {
+        "patient_id": session.patient_id,
+        "clinician_id": session.clinician_id,
+        "room_id": session.room_id,
+        "starts_at": session.starts_at,
+        "ends_at": session.ends_at,
+    }
     if connection.vendor != "postgresql":
-        checks = _booking_check_querysets(
-            patient_id=session.patient_id,
-            clinician_id=session.clinician_id,
-            room_id=session.room_id,
-            starts_at=session.starts_at,
-            ends_at=session.ends_at,
-            booking_key=booking_key,
-        )
+        checks = _booking_check_querysets(booking_key=booking_key, **slot)
         return {
             "is_clinician": checks["is_clinician"].exists(),
             "key_used": bool(booking_key) and checks["key_used"].exists(),
@@ -298,14 +298,7 @@ def _booking_checks(session: TreatmentSession, *, booking_key) -> dict:
             "room_clash": checks["room_clash"].exists(),
             "availability": availability.load(session.site, day, day),
         }
-    arguments = {
-        "patient_id": session.patient_id,
-        "clinician_id": session.clinician_id,
-        "room_id": session.room_id,
-        "starts_at": session.starts_at,
-        "ends_at": session.ends_at,
-        **availability.arguments(session.site, day, day),
-    }
+    arguments = {**slot, **availability.arguments(session.site, day, day)}
     if booking_key:
         key = TreatmentSession._meta.get_field("booking_key").to_python(booking_key)
         (row,) = _BOOKING_CHECKS_WITH_KEY.rows(booking_key=key, **arguments)
