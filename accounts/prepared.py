@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connections
+from django.db.models import Model
 from django.db.models.query import get_related_populators
 
 _PLACEHOLDER = -1_734_022_117  # an id no row has (within int4): marks the key's parameter
@@ -84,15 +85,25 @@ class PreparedGet:
         return _fetch(using, sql, params, compiler, converters)
 
     def _instances(self, pk, using: str, many: bool) -> list:
+        if not _compiles_once(using):
+            queryset = (self._build() if self._placeholder is None else self._build(pk)).using(
+                using
+            )
+            return list(queryset if many else queryset[:1])
         rows = self._rows(pk, using, many)
         return [self.instance(row, using, many=many) for row in rows]
 
     def rows(self, pk=None, using: str = "default") -> list:
         """`all()`'s rows, not yet instances (`instance(row)` makes one, `pk_of(row)` reads
-        its id): for a caller that needs a few of many."""
+        its id): for a caller that needs a few of many. (Where the ORM reads it, the rows
+        are the instances.)"""
+        if not _compiles_once(using):
+            return self._instances(pk, using, many=True)
         return self._rows(pk, using, many=True)
 
     def instance(self, row, using: str = "default", *, many: bool = True):
+        if isinstance(row, Model):
+            return row
         compiled = self._compiled[using, many]
         model, (start, end), init_list, annotations, related = compiled[5:]
         instance = model.from_db(using, init_list, row[start:end])
@@ -103,6 +114,8 @@ class PreparedGet:
         return instance
 
     def pk_of(self, row, using: str = "default"):
+        if isinstance(row, Model):
+            return row.pk
         compiled = self._compiled[using, True]
         model, (start, _), init_list = compiled[5:8]
         return row[start + init_list.index(model._meta.pk.attname)]
@@ -145,6 +158,13 @@ class PreparedCount:
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()[0]
+
+
+def _compiles_once(using: str) -> bool:
+    """Whether reads are compiled once on this database: on PostgreSQL. Elsewhere (the
+    embedded SQLite of a development machine) the ORM reads them: SQLite's backend turns a
+    day, an instant or a UUID into text, which the placeholders would not find."""
+    return connections[using].vendor == "postgresql"
 
 
 def _fetch(using: str, sql: str, params: list, compiler, converters) -> list:
@@ -222,6 +242,9 @@ class PreparedValues:
 
     def sql_with_params(self, **arguments: Any) -> tuple[str, list]:
         using = self._using
+        if not _compiles_once(using):
+            sql, orm_params = self._build(**arguments).query.sql_with_params()
+            return sql, list(orm_params)
         sql, params, places, *_ = self._compiled.get(using) or self._compile(using)
         params = list(params)
         for position, name in places:
@@ -232,10 +255,17 @@ class PreparedValues:
         """The rows as tuples (lists where the columns are converted), in the columns'
         order."""
         using = self._using
+        if not _compiles_once(using):
+            return [
+                tuple(row.values()) if isinstance(row, dict) else tuple(row)
+                for row in self._build(**arguments)
+            ]
         sql, params = self.sql_with_params(**arguments)
         _, _, _, compiler, converters, _ = self._compiled[using]
         return _fetch(using, sql, params, compiler, converters)
 
     def rows(self, **arguments: Any) -> list[dict[str, Any]]:
+        if not _compiles_once(self._using):
+            return list(self._build(**arguments))
         names = (self._compiled.get(self._using) or self._compile(self._using))[5]
         return [dict(zip(names, row, strict=True)) for row in self.tuples(**arguments)]

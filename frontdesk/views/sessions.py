@@ -41,9 +41,14 @@ from .common import now_and_today
 # --- Booking ------------------------------------------------------------------------------
 
 
-# The booking page's patient, read by a statement compiled once a process (as the ORM's
-# get_object_or_404 reads it).
+def _active_sites():
+    return Site.objects.filter(is_active=True).order_by("name")
+
+
+# The booking page's patient (as the ORM's get_object_or_404 reads it) and the sites it
+# offers, read by statements compiled once a process.
 _read_patient = prepared.by_id(Patient)
+_read_active_sites = prepared.PreparedGet(_active_sites, key=None)
 
 
 @permission_required("treatments.add_treatmentsession")
@@ -53,9 +58,8 @@ def session_book(request, patient_pk):
     if patient is None:
         raise Http404("No such patient.")
     now, today = now_and_today()
-    sites = Site.objects.filter(is_active=True).order_by("name")
     # A slot picked from the list (a query): none on a plain GET or a POST.
-    pick = SlotPickForm(request.GET, sites=sites) if request.GET else None
+    pick = SlotPickForm(request.GET, sites=_active_sites()) if request.GET else None
     form = BookingForm(
         request.POST or None,
         initial=pick.picked() if pick else {},
@@ -97,7 +101,7 @@ def session_book(request, patient_pk):
     # next free slots alike (one read).
     booked = selectors.live_booked_days(patient.pk)
     eligibility = selectors.eligibility_from_days(booked, today=today)
-    site_list = list(sites)
+    site_list = _read_active_sites.all()
     first_site = site_list[0] if site_list else None
     site = pick.site_or(first_site) if pick else first_site
     next_slots = []
