@@ -222,8 +222,10 @@ def load(site: Site, first_day: date, last_day: date) -> Availability:
     """Everything that decides availability at `site` from `first_day` to `last_day` (its
     clock): one query on PostgreSQL (five arrays in one row), five elsewhere."""
     if connection.vendor == "postgresql":
-        (row,) = _load.rows(**arguments(site, first_day, last_day))
-        return from_row(site, row)
+        rows = _load.rows(**arguments(site, first_day, last_day))
+        if not rows:  # as the ORM's .get() says it
+            raise Site.DoesNotExist("Site matching query does not exist.")
+        return from_row(site, rows[0])
     sets = _querysets(**arguments(site, first_day, last_day))
     return _build(site, **{name: [tuple(r.values()) for r in rows] for name, rows in sets.items()})
 

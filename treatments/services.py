@@ -301,9 +301,12 @@ def _booking_checks(session: TreatmentSession, *, booking_key) -> dict:
     arguments = {**slot, **availability.arguments(session.site, day, day)}
     if booking_key:
         key = TreatmentSession._meta.get_field("booking_key").to_python(booking_key)
-        (row,) = _BOOKING_CHECKS_WITH_KEY.rows(booking_key=key, **arguments)
+        rows = _BOOKING_CHECKS_WITH_KEY.rows(booking_key=key, **arguments)
     else:
-        (row,) = _BOOKING_CHECKS.rows(**arguments)
+        rows = _BOOKING_CHECKS.rows(**arguments)
+    if not rows:  # no such patient: as the ORM's .get() says it
+        raise Patient.DoesNotExist("Patient matching query does not exist.")
+    row = rows[0]
     row["others"] = [
         rules.BookedDay(date.fromisoformat(item["day"]), item["gap"]) for item in row["others"]
     ]
