@@ -1,42 +1,60 @@
-"""A read by primary key that every signed-in request makes (the user with their roles, the
-second-factor device), compiled to SQL once per process instead of on every request.
+"""Reads that pages make on every request (the user with their roles, the second-factor
+device, a booking's checks, the slot finder's reference rows), compiled to SQL once per
+process instead of on every request.
 
 Building a queryset and compiling it costs more CPU than PostgreSQL spends answering it
-(0.8 ms for the user with the ArrayAgg of their roles, 0.6 ms for the device, against about
-0.1 ms to run the compiled statement): here the ORM compiles the queryset once, with a
-placeholder for the key, and each call sends the same statement with the key and builds the
-instance as the ORM would (Model.from_db, the field converters, the annotations). What is
-read, and so what the checks see, is exactly what the queryset reads.
+(0.8 ms for the user with the ArrayAgg of their roles, 0.6 ms for the device, about 2 ms for
+the booking's checks, against about 0.1 ms to run the compiled statement): here the ORM
+compiles the queryset once, with a placeholder for each argument, and each call sends the
+same statement with the arguments in the placeholders' places and builds the instances
+(PreparedGet: Model.from_db, the field converters, the annotations, select_related's
+instances) or the rows (PreparedValues) as the ORM would. What is read, and so what the
+checks see, is exactly what the queryset reads (tests/test_prepared_reads.py compares the
+statements and rows with the ORM's).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connections
+from django.db.models import Model
+from django.db.models.query import get_related_populators
 
 _PLACEHOLDER = -1_734_022_117  # an id no row has (within int4): marks the key's parameter
 
 
 class PreparedGet:
     """`PreparedGet(lambda pk: Model.objects.filter(pk=pk)...)`; `get(pk)` returns the first
-    row's instance or None. The queryset is compiled at the first call, per database."""
+    row's instance or None, `all(pk)` every row's. The queryset is compiled at the first
+    call, per database (and for `get` with LIMIT 1)."""
 
-    def __init__(self, build: Callable[[Any], Any]):
+    def __init__(self, build: Callable[..., Any], *, key: type | None = int):
+        """`key`: the type of the key (an id by default; a date for a read as of a day;
+        None: `build()` takes no key, a read whose statement never changes)."""
         self._build = build
-        self._compiled: dict[str, tuple] = {}
+        self._placeholder = None if key is None else placeholder(key, 0)
+        self._compiled: dict[tuple[str, bool], tuple] = {}
 
-    def _compile(self, alias: str) -> tuple:
-        queryset = self._build(_PLACEHOLDER)[:1]
+    def _compile(self, alias: str, many: bool) -> tuple:
+        if self._placeholder is None:
+            queryset = self._build()
+        else:
+            queryset = self._build(self._placeholder)
+        if not many:
+            queryset = queryset[:1]
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        at = [i for i, value in enumerate(params) if value == _PLACEHOLDER]
-        if len(at) != 1:
+        stand_in = self._placeholder
+        at = [] if stand_in is None else [i for i, v in enumerate(params) if _is(v, stand_in)]
+        if len(at) != (0 if stand_in is None else 1):
             raise ValueError("The queryset must use the key exactly once.")
         klass_info = compiler.klass_info
-        if klass_info is None or klass_info.get("related_klass_infos"):
-            raise ValueError("One model, no select_related: from_db builds one instance.")
+        if klass_info is None or queryset._known_related_objects:
+            raise ValueError("A queryset of model instances, not of a related manager.")
         select = compiler.select
         fields = klass_info["select_fields"]
         start, end = fields[0], fields[-1] + 1
@@ -45,35 +63,69 @@ class PreparedGet:
         compiled = (
             sql,
             list(params),
-            at[0],
+            at[0] if at else None,
             compiler,
             converters,
             klass_info["model"],
             (start, end),
             init_list,
             dict(compiler.annotation_col_map or {}),
+            # select_related's instances, set on each as the ORM's ModelIterable sets them.
+            get_related_populators(klass_info, select, alias),
         )
-        self._compiled[alias] = compiled
+        self._compiled[alias, many] = compiled
         return compiled
 
-    def get(self, pk, using: str = "default"):
-        compiled = self._compiled.get(using) or self._compile(using)
-        sql, params, at, compiler, converters, model, (start, end), init_list, annotations = (
-            compiled
-        )
-        params = list(params)
-        params[at] = pk
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        if converters:
-            row = next(iter(compiler.apply_converters([row], converters)))
+    def _rows(self, pk, using: str, many: bool) -> list:
+        compiled = self._compiled.get((using, many)) or self._compile(using, many)
+        sql, params, at, compiler, converters, *_ = compiled
+        if at is not None:
+            params = list(params)
+            params[at] = pk
+        return _fetch(using, sql, params, compiler, converters)
+
+    def _instances(self, pk, using: str, many: bool) -> list:
+        if not _compiles_once(using):
+            queryset = (self._build() if self._placeholder is None else self._build(pk)).using(
+                using
+            )
+            return list(queryset if many else queryset[:1])
+        rows = self._rows(pk, using, many)
+        return [self.instance(row, using, many=many) for row in rows]
+
+    def rows(self, pk=None, using: str = "default") -> list:
+        """`all()`'s rows, not yet instances (`instance(row)` makes one, `pk_of(row)` reads
+        its id): for a caller that needs a few of many. (Where the ORM reads it, the rows
+        are the instances.)"""
+        if not _compiles_once(using):
+            return self._instances(pk, using, many=True)
+        return self._rows(pk, using, many=True)
+
+    def instance(self, row, using: str = "default", *, many: bool = True):
+        if isinstance(row, Model):
+            return row
+        compiled = self._compiled[using, many]
+        model, (start, end), init_list, annotations, related = compiled[5:]
         instance = model.from_db(using, init_list, row[start:end])
+        for populator in related:
+            populator.populate(row, instance)
         for name, position in annotations.items():
             setattr(instance, name, row[position])
         return instance
+
+    def pk_of(self, row, using: str = "default"):
+        if isinstance(row, Model):
+            return row.pk
+        compiled = self._compiled[using, True]
+        model, (start, _), init_list = compiled[5:8]
+        return row[start + init_list.index(model._meta.pk.attname)]
+
+    def get(self, pk=None, using: str = "default"):
+        found = self._instances(pk, using, many=False)
+        return found[0] if found else None
+
+    def all(self, pk=None, using: str = "default") -> list:
+        return self._instances(pk, using, many=True)
 
 
 def by_id(model) -> PreparedGet:
@@ -106,3 +158,114 @@ class PreparedCount:
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()[0]
+
+
+def _compiles_once(using: str) -> bool:
+    """Whether reads are compiled once on this database: on PostgreSQL. Elsewhere (the
+    embedded SQLite of a development machine) the ORM reads them: SQLite's backend turns a
+    day, an instant or a UUID into text, which the placeholders would not find."""
+    return connections[using].vendor == "postgresql"
+
+
+def _fetch(using: str, sql: str, params: list, compiler, converters) -> list:
+    """The statement's rows, each column converted as the ORM converts it (its field's
+    from_db_value, the backend's converters)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if converters:
+        rows = list(compiler.apply_converters(rows, converters))
+    return rows
+
+
+def placeholder(kind: type, n: int):
+    """The `n`th stand-in value of a type, marking where an argument goes in a compiled
+    statement: values no argument, constant or row has (an id below any sequence's, days
+    and instants in the first century, a UUID of zeros but its last bits)."""
+    if kind is int:
+        return _PLACEHOLDER - n
+    if kind is date:
+        return date(1, 1, 2) + timedelta(days=n)
+    if kind is datetime:
+        return datetime(1, 1, 2, tzinfo=UTC) + timedelta(seconds=n + 1)
+    if kind is uuid.UUID:
+        return uuid.UUID(int=0xB00C1E0 + n)
+    raise TypeError(f"No placeholder for {kind.__name__}.")
+
+
+def _is(value, stand_in) -> bool:
+    return type(value) is type(stand_in) and value == stand_in
+
+
+class PreparedValues:
+    """`PreparedValues(build, name=type, ...)`: `build(**arguments)` returns a `values()`
+    queryset of those keyword arguments; `rows(**arguments)` returns its rows (dicts), as
+    iterating it would, from SQL compiled once per database.
+
+    The queryset is compiled with a placeholder for each argument (`placeholder`) and each
+    call puts the arguments in the placeholders' places. Each argument must reach the SQL
+    as a parameter (at least once), unchanged: compute a bound (a day's start, a day less)
+    before passing it, not in `build`. An argument that changes the statement's shape (a
+    list, an optional filter) needs a PreparedValues per shape. `sql_with_params` gives
+    the statement and parameters of a call, to compare with the ORM's own."""
+
+    def __init__(self, build: Callable[..., Any], **kinds: type):
+        """`kinds`: each argument's type, by name. On the default database."""
+        self._build = build
+        self._using = "default"
+        self._stand_ins = {
+            name: placeholder(kind, n) for n, (name, kind) in enumerate(kinds.items())
+        }
+        self._compiled: dict[str, tuple] = {}
+
+    def _compile(self, alias: str) -> tuple:
+        query = self._build(**self._stand_ins).query
+        compiler = query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        places: list[tuple[int, str]] = []
+        for position, value in enumerate(params):
+            for name, stand_in in self._stand_ins.items():
+                if _is(value, stand_in):
+                    places.append((position, name))
+        missing = set(self._stand_ins) - {name for _, name in places}
+        if missing:
+            raise ValueError(f"Not parameters of the statement: {', '.join(sorted(missing))}.")
+        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        if len(names) != compiler.col_count:
+            raise ValueError("A values() queryset: its columns by name.")
+        converters = compiler.get_converters(
+            [column[0] for column in compiler.select[: compiler.col_count]]
+        )
+        compiled = (sql, list(params), places, compiler, converters, names)
+        self._compiled[alias] = compiled
+        return compiled
+
+    def sql_with_params(self, **arguments: Any) -> tuple[str, list]:
+        using = self._using
+        if not _compiles_once(using):
+            sql, orm_params = self._build(**arguments).query.sql_with_params()
+            return sql, list(orm_params)
+        sql, params, places, *_ = self._compiled.get(using) or self._compile(using)
+        params = list(params)
+        for position, name in places:
+            params[position] = arguments[name]
+        return sql, params
+
+    def tuples(self, **arguments: Any) -> list:
+        """The rows as tuples (lists where the columns are converted), in the columns'
+        order."""
+        using = self._using
+        if not _compiles_once(using):
+            return [
+                tuple(row.values()) if isinstance(row, dict) else tuple(row)
+                for row in self._build(**arguments)
+            ]
+        sql, params = self.sql_with_params(**arguments)
+        _, _, _, compiler, converters, _ = self._compiled[using]
+        return _fetch(using, sql, params, compiler, converters)
+
+    def rows(self, **arguments: Any) -> list[dict[str, Any]]:
+        if not _compiles_once(self._using):
+            return list(self._build(**arguments))
+        names = (self._compiled.get(self._using) or self._compile(self._using))[5]
+        return [dict(zip(names, row, strict=True)) for row in self.tuples(**arguments)]

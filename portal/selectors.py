@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Prefetch
 
+from accounts.prepared import PreparedGet, PreparedValues
 from consents.selectors import has_photo_consent
 from patients.models import Patient
 from sites.models import Site
@@ -193,20 +194,39 @@ class WaitlistPage:
     has_session: bool
 
 
+def _first(queryset):
+    """The queryset as `.first()` reads it: in its order, else by id."""
+    return queryset if queryset.ordered else queryset.order_by("pk")
+
+
+# The waitlist page's reads, compiled once a process (accounts.prepared): building them took
+# the ORM more CPU than the page's slot search.
+_WAITING_ENTRY = PreparedGet(
+    lambda patient_id: _first(
+        WaitlistEntry.objects.filter(
+            patient_id=patient_id, status=WaitlistStatus.WAITING
+        ).select_related("site")
+    )
+)
+_OFFERED = PreparedGet(
+    lambda patient_id: WaitlistOffer.objects.filter(
+        patient_id=patient_id, status=OfferStatus.OFFERED
+    ).select_related("freed_slot__site")
+)
+_UPCOMING_SESSION = PreparedValues(
+    lambda patient_id, now: TreatmentSession.objects.filter(
+        patient_id=patient_id, status__in=OPEN_STATUSES, starts_at__gte=now
+    ).values("pk")[:1],
+    patient_id=int,
+    now=datetime,
+)
+
+
 def waitlist_page(patient: Patient, *, site: Site | None, now: datetime) -> WaitlistPage:
-    entry = (
-        WaitlistEntry.objects.filter(patient=patient, status=WaitlistStatus.WAITING)
-        .select_related("site")
-        .first()
-    )
-    offers = list(
-        WaitlistOffer.objects.filter(
-            patient=patient, status=OfferStatus.OFFERED, expires_at__gt=now
-        ).select_related("freed_slot__site")
-    )
-    has_session = TreatmentSession.objects.filter(
-        patient=patient, status__in=OPEN_STATUSES, starts_at__gte=now
-    ).exists()
+    entry = _WAITING_ENTRY.get(patient.pk)
+    # The open offers: a patient has few offered ones, their expiry asked here.
+    offers = [o for o in _OFFERED.all(patient.pk) if o.expires_at > now]
+    has_session = bool(_UPCOMING_SESSION.tuples(patient_id=patient.pk, now=now))
     first_free = None
     site = entry.site if entry else site
     if site is not None and not has_session:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import patient_required
+from accounts.prepared import PreparedGet
 from audit.middleware import client_ip
 from audit.models import AccessKind
 from audit.web import note_read
@@ -65,6 +66,12 @@ from .forms import (
 )
 from .language import remember as remember_language
 
+# The signed-in patient's record, read on every portal page: compiled once a process
+# (accounts.prepared), as `Patient.objects.filter(user=...).first()` reads it.
+_patient_of_user = PreparedGet(
+    lambda user_id: Patient.objects.filter(user_id=user_id).order_by("pk")
+)
+
 
 def patient_view(view):
     """A patient's page: signed in as a patient, their record passed in, and every time on
@@ -75,7 +82,7 @@ def patient_view(view):
     @patient_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        patient = Patient.objects.filter(user=request.user).first()
+        patient = _patient_of_user.get(request.user.pk)
         if patient is None:
             raise PermissionDenied("This account is not linked to a patient record.")
         remember_language(request, patient.language)

@@ -1,6 +1,9 @@
 """The per-request reads compiled once (accounts/prepared.py): the same rows and checks as
 the querysets they replace, and the session read from the cache."""
 
+import uuid
+from datetime import date, timedelta
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
@@ -12,6 +15,8 @@ from accounts import roles
 from accounts.backends import ClinicModelBackend
 from accounts.middleware import ClinicOTPMiddleware
 from accounts.prepared import PreparedGet
+from sites.models import Site
+from treatments.models import Room
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +86,177 @@ def test_signed_in_page_reads_its_session_from_the_cache(client, settings):
     with CaptureQueriesContext(connection) as ctx:
         client.get("/accounts/password_change/")
     assert not any("django_session" in q["sql"] for q in ctx.captured_queries)
+
+
+# --- PreparedValues: statements compiled once, with arguments in their places -----------------
+
+
+def _booking_arguments(site, patient, doctor, room, start, *, key=None):
+    from treatments import availability
+
+    day = start.astimezone(site.tz).date()
+    arguments = {
+        "patient_id": patient.pk,
+        "clinician_id": doctor.pk,
+        "room_id": room.pk,
+        "starts_at": start,
+        "ends_at": start + timedelta(hours=1),
+        **availability.arguments(site, day, day),
+    }
+    return arguments if key is None else {**arguments, "booking_key": key}
+
+
+def test_prepared_statements_send_what_the_orm_compiles():
+    """For several sets of arguments, the compiled-once statements are the ORM's own
+    statement and parameters, and give its rows: the availability read and the booking's
+    checks (with and without a booking key)."""
+    from tests.factories import PatientFactory, RoomFactory, at, clinician
+    from tests.test_scheduling import book, site, works
+    from treatments import availability, services
+
+    berlin = site()
+    istanbul = site(name="Istanbul", zone="Europe/Istanbul", hours=((8, 12), (13, 18)))
+    doctor = clinician(last_name="Meyer")
+    works(doctor, berlin)
+    room = RoomFactory(site=berlin)
+    patient = PatientFactory()
+    booked = book(patient, at(date(2027, 3, 10), 10), doctor, room)
+    cases = [
+        (berlin, date(2027, 3, 10), date(2027, 3, 10)),
+        (berlin, date(2027, 3, 1), date(2027, 4, 30)),
+        (istanbul, date(2028, 1, 1), date(2028, 1, 7)),
+    ]
+    for at_site, first, last in cases:
+        arguments = availability.arguments(at_site, first, last)
+        orm = (
+            Site.objects.filter(pk=at_site.pk)
+            .order_by()
+            .values(**availability.as_annotations(**arguments))
+        )
+        assert availability._load.sql_with_params(**arguments) == (
+            orm.query.sql_with_params()[0],
+            list(orm.query.sql_with_params()[1]),
+        )
+        assert availability._load.rows(**arguments) == list(orm)
+    key = uuid.uuid4()
+    for start, key_or_none in [
+        (booked.starts_at, None),
+        (booked.starts_at + timedelta(minutes=30), booked.booking_key or key),
+        (at(date(2027, 9, 15), 9), key),
+    ]:
+        arguments = _booking_arguments(berlin, patient, doctor, room, start, key=key_or_none)
+        prepared = services._BOOKING_CHECKS_WITH_KEY if key_or_none else services._BOOKING_CHECKS
+        orm = services._booking_checks_row(**arguments)
+        sql, params = orm.query.sql_with_params()
+        assert prepared.sql_with_params(**arguments) == (sql, list(params))
+        assert prepared.rows(**arguments) == list(orm)
+    # The first case clashes with the booked session and finds it among the patient's.
+    (row,) = services._BOOKING_CHECKS.rows(
+        **_booking_arguments(berlin, patient, doctor, room, booked.starts_at)
+    )
+    assert row["clinician_clash"] and row["room_clash"] and row["is_clinician"]
+    assert [item["day"] for item in row["others"]] == ["2027-03-10"]
+
+
+def test_prepared_values_refuses_an_argument_that_is_not_a_parameter():
+    from accounts.prepared import PreparedValues
+
+    read = PreparedValues(
+        lambda pk, day: User.objects.filter(pk=pk).values("username"), pk=int, day=date
+    )
+    with pytest.raises(ValueError, match="day"):
+        read.rows(pk=1, day=date(2026, 1, 1))
+    by_day = PreparedValues(
+        lambda pk, day: User.objects.filter(pk=pk, date_joined__date__gte=day).values("id"),
+        pk=int,
+        day=date,
+    )
+    user = User.objects.create_user("joined", password="x" * 14)
+    assert by_day.rows(pk=user.pk, day=date(2000, 1, 1)) == [{"id": user.pk}]
+    assert by_day.rows(pk=user.pk, day=date(2999, 1, 1)) == []
+    assert by_day.rows(pk=user.pk + 1, day=date(2000, 1, 1)) == []
+
+
+def test_slot_finder_reads_are_the_orms():
+    """The finder's compiled-once reads: the ORM's statements and parameters, and its rows
+    or instances in its order."""
+    from tests.factories import PatientFactory, RoomFactory, at, clinician
+    from tests.test_scheduling import book, site, works
+    from treatments import slots
+    from treatments.selectors import BOOKED_DAYS, booked_days, clinicians, live_booked_days
+
+    berlin = site()
+    doctors = [
+        clinician(last_name=name, first_name=first)
+        for name, first in [("Meyer", "Ute"), ("Adler", "Kai"), ("Meyer", "Ann"), ("Zorn", "")]
+    ]
+    for doctor in doctors:
+        works(doctor, berlin)
+    rooms = [RoomFactory(site=berlin, name=name) for name in ("Room 2", "Room 1", "Annex")]
+    RoomFactory(site=berlin, name="Closed", is_active=False)
+    RoomFactory(site=site(name="Other"), name="Elsewhere")
+    patient = PatientFactory()
+    booked = book(patient, at(date(2027, 3, 10), 10), doctors[0], rooms[0])
+    assert BOOKED_DAYS.rows(patient_id=patient.pk) == list(booked_days(patient.pk))
+    assert BOOKED_DAYS.rows(patient_id=patient.pk) == [
+        {"local_date": date(2027, 3, 10), "gap_months": booked.gap_months}
+    ]
+    assert live_booked_days(patient.pk) == [booked.as_booked_day()]
+    assert BOOKED_DAYS.rows(patient_id=PatientFactory().pk) == []
+    orm_rooms = list(Room.objects.filter(site=berlin, is_active=True).order_by("name"))
+    assert slots._ROOMS.all(berlin.pk) == orm_rooms
+    assert [r.name for r in slots._ROOMS.all(berlin.pk)] == ["Annex", "Room 1", "Room 2"]
+    # The rows the finder keeps, each made an instance only when a slot needs it.
+    room_rows = slots._ROOMS.rows(berlin.pk)
+    assert [slots._ROOMS.pk_of(row) for row in room_rows] == [r.pk for r in orm_rooms]
+    made = [slots._ROOMS.instance(row) for row in room_rows]
+    assert made == orm_rooms and [r.site_id for r in made] == [berlin.pk] * 3
+    orm_doctors = list(clinicians().order_by("last_name", "first_name", "username"))
+    got = slots._DOCTORS.all()
+    assert got == orm_doctors and [d.get_full_name() for d in got] == [
+        d.get_full_name() for d in orm_doctors
+    ]
+    bounds = {
+        "starts_after": at(date(2027, 3, 9), 0),
+        "starts_before": at(date(2027, 3, 12), 0),
+        "ends_after": at(date(2027, 3, 10), 0),
+    }
+    sql, params = slots._busy_rows(**bounds).query.sql_with_params()
+    assert slots._BUSY_ROWS.sql_with_params(**bounds) == (sql, list(params))
+    assert [(row["clinician_id"], row["room_id"]) for row in slots._BUSY_ROWS.rows(**bounds)] == [
+        (doctors[0].pk, rooms[0].pk)
+    ]
+    later = {**bounds, "ends_after": at(date(2027, 3, 10), 11)}
+    assert slots._BUSY_ROWS.rows(**later) == []
+
+
+def test_protocol_in_force_read_compiled_once_is_the_orms():
+    from treatments.models import ProtocolVersion
+
+    first = ProtocolVersion.objects.order_by("effective_from", "id").first()
+    assert first is not None
+    later = ProtocolVersion.objects.create(
+        name="Later", effective_from=first.effective_from + timedelta(days=100), gap_months=7
+    )
+    same_day = ProtocolVersion.objects.create(
+        name="Same day", effective_from=later.effective_from, gap_months=8
+    )
+    for day, expected in [
+        (first.effective_from, first),
+        (later.effective_from - timedelta(days=1), first),
+        (later.effective_from, same_day),  # the newest id of that day
+        (later.effective_from + timedelta(days=900), same_day),
+    ]:
+        got = ProtocolVersion.objects.in_force_on(day)
+        assert got == expected and got.gap_months == expected.gap_months
+        # The same answer as the ORM's read of a filtered queryset.
+        assert ProtocolVersion.objects.filter(gap_months__gte=1).in_force_on(day) == expected
+    with pytest.raises(ProtocolVersion.DoesNotExist):
+        ProtocolVersion.objects.in_force_on(first.effective_from - timedelta(days=1))
+    # A filtered queryset is asked with its filter.
+    assert (
+        ProtocolVersion.objects.filter(gap_months=7).in_force_on(
+            later.effective_from + timedelta(days=1)
+        )
+        == later
+    )

@@ -300,3 +300,91 @@ def test_the_values_choice_field_offers_what_a_model_choice_field_does():
         (str(value), str(label)) for value, label in stock.choices
     ]
     assert fast.clean(str(chosen.pk)) == chosen
+
+
+@pytest.mark.django_db
+def test_a_values_choice_field_from_a_source_reads_its_options_by_a_compiled_statement():
+    """`source=`: the options of the source's queryset, read by a statement compiled once
+    (a new row shows at the next form), written escaped as Django's Select writes them; a
+    form's copy keeps them, a queryset set later is read as it is."""
+    import copy
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.html import parse_html
+    from django.test.utils import CaptureQueriesContext
+
+    from treatments.selectors import CLINICIAN_NAME_FIELDS, clinician_name
+    from ui.forms import ValuesChoiceField
+
+    users = get_user_model().objects
+    odd = users.create_user("odd", first_name='<b>O\'Neil & "Sons"</b>')
+    users.create_user("ann", first_name="Ann", last_name="Meyer")
+
+    def source():
+        return users.order_by("username")
+
+    fast = ValuesChoiceField(
+        source=source, option_fields=CLINICIAN_NAME_FIELDS, option_label=clinician_name
+    )
+    stock = forms.ModelChoiceField(source())
+    stock.label_from_instance = lambda u: u.get_full_name() or u.username
+    assert fast.options is not None
+    for field in (fast, copy.deepcopy(fast)):
+        assert field.options is fast.options
+        assert list(field.choices) == [
+            (value if value == "" else value.value, label) for value, label in stock.choices
+        ]
+        html = field.widget.render("clinician", str(odd.pk))
+        assert parse_html(html) == parse_html(
+            forms.Select(choices=stock.choices).render("clinician", str(odd.pk))
+        )
+        assert "&lt;b&gt;O&#x27;Neil &amp; &quot;Sons&quot;&lt;/b&gt;" in html
+        assert "<b>" not in html
+    late = users.create_user("zed", first_name="Zed")
+    with CaptureQueriesContext(connection) as ctx:
+        labels = [label for _, label in copy.deepcopy(fast).choices]
+    assert labels[-1] == "Zed" and len(ctx.captured_queries) == 1
+    assert fast.clean(str(late.pk)) == late
+    # Another queryset: its own options, through the ORM.
+    other = copy.deepcopy(fast)
+    other.queryset = users.filter(username="ann")
+    assert other.options is None
+    assert [label for _, label in other.choices] == ["---------", "Ann Meyer"]
+
+
+@pytest.mark.django_db
+def test_a_values_choice_field_from_a_source_cleans_as_a_model_choice_field():
+    """What is chosen is cleaned into the same instance (with the source's select_related,
+    read with it), and what is not a choice is refused alike, from a compiled read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import RoomFactory
+    from treatments.models import Room
+    from ui.forms import ValuesChoiceField
+
+    room = RoomFactory(name="Room <1>")
+    closed = RoomFactory(name="Closed", is_active=False)
+
+    def source():
+        return Room.objects.filter(is_active=True).select_related("site")
+
+    fast = ValuesChoiceField(source=source, option_fields=("name",), option_label=str)
+    stock = forms.ModelChoiceField(source())
+    site_name = room.site.name
+    for value in (str(room.pk), room.pk, f" {room.pk} ", room):
+        got = fast.clean(value)
+        assert got == stock.clean(value) == room
+        with CaptureQueriesContext(connection) as ctx:
+            assert got.site.name == site_name
+        assert ctx.captured_queries == [], value
+    for value in ("abc", "1.5", str(closed.pk), str(room.pk + 1000), str(2**63), "9" * 30):
+        for field in (fast, stock):
+            with pytest.raises(ValidationError) as refused:
+                field.clean(value)
+            assert refused.value.code == "invalid_choice"
+    for field in (fast, stock):
+        with pytest.raises(ValidationError) as refused:
+            field.clean("")
+        assert refused.value.code == "required"

@@ -129,6 +129,15 @@ def test_bad_input(staff_client, patient, doctor, room):
     assert "day" in form.errors and "time" in form.errors
 
 
+def test_the_booking_page_of_no_patient_is_not_found(staff_client, patient):
+    """The page reads its patient by a compiled statement: an unknown id, or one beyond
+    bigint's range, is a 404 as the ORM's get_object_or_404 gave."""
+    assert staff_client.get(f"/patients/{patient.pk}/book/").status_code == 200
+    for pk in (patient.pk + 1000, 2**63, 10**30):
+        assert staff_client.get(f"/patients/{pk}/book/").status_code == 404
+        assert staff_client.post(f"/patients/{pk}/book/", {}).status_code == 404
+
+
 def test_double_submission_books_once(staff_client, patient, doctor, room):
     data = form_data(doctor, room)
     first = post(staff_client, patient, data)
@@ -145,7 +154,7 @@ def test_double_submission_books_once(staff_client, patient, doctor, room):
 # makes the service's transaction a SAVEPOINT and its RELEASE (two more).
 BOOKING_POST_QUERIES = 11 + 2
 # Refused (the six-month gap): the page again, with the earliest date and the free slots.
-REFUSED_BOOKING_POST_QUERIES = 22
+REFUSED_BOOKING_POST_QUERIES = 20
 
 
 def test_a_booking_takes_a_constant_few_queries(

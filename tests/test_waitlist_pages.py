@@ -212,7 +212,7 @@ def test_the_pages_queries_are_constant(
             fresh.get(JOIN)
 
 
-PORTAL_WAITLIST = 19  # 8 + the finder for the first free time (11)
+PORTAL_WAITLIST = 13  # 7 + the finder for the first free time (6)
 PORTAL_OFFER = 6
 STAFF_WAITLIST = 9
 
@@ -236,3 +236,58 @@ def test_the_staff_list_reads_the_sites_clock(offered, staff_client):
     html = staff_client.get("/waitlist/").content.decode()
     assert "Friday 15 January 2027 at 11:00 Istanbul time" in html  # 09:00 in Berlin
     assert "Berlin time" not in html
+
+
+def test_the_waitlist_pages_compiled_reads_are_the_orms(offered):
+    """portal.selectors.waitlist_page reads by compiled statements what the ORM read: the
+    waiting entry with its site, the open offers with their time's site (not an expired
+    one), whether a session is to come; no query more for the sites."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal import selectors
+    from treatments.models import OPEN_STATUSES, WaitlistStatus
+
+    ben = offered.ben
+    page = selectors.waitlist_page(ben, site=None, now=NOW)
+    orm_entry = (
+        WaitlistEntry.objects.filter(patient=ben, status=WaitlistStatus.WAITING)
+        .select_related("site")
+        .first()
+    )
+    assert page.entry == orm_entry and page.entry is not None
+    orm_offers = list(
+        WaitlistOffer.objects.filter(
+            patient=ben, status=OfferStatus.OFFERED, expires_at__gt=NOW
+        ).select_related("freed_slot__site")
+    )
+    assert page.offers == orm_offers == [offered.offer]
+    with CaptureQueriesContext(connection) as ctx:
+        assert page.entry.site.name == orm_entry.site.name
+        assert page.offers[0].freed_slot.site.tz == orm_offers[0].freed_slot.site.tz
+    assert ctx.captured_queries == []  # read with them (select_related)
+    assert page.has_session is False
+    # Past its expiry the offer is no longer open, though beat has not marked it yet.
+    later = offered.offer.expires_at
+    assert selectors.waitlist_page(ben, site=None, now=later).offers == []
+    assert selectors.waitlist_page(ben, site=None, now=later - timedelta(seconds=1)).offers
+    # Another patient's view: none of Ben's.
+    other = PatientFactory()
+    assert selectors.waitlist_page(other, site=None, now=NOW).offers == []
+    assert selectors.waitlist_page(other, site=None, now=NOW).entry is None
+    # A session to come, as TreatmentSession's filter finds it.
+    booked = offered.book(PatientFactory(), FRIDAY + timedelta(days=7))
+    assert selectors.waitlist_page(booked.patient, site=None, now=NOW).has_session is True
+    assert (
+        selectors.waitlist_page(booked.patient, site=None, now=booked.starts_at).has_session is True
+    )
+    assert (
+        selectors.waitlist_page(
+            booked.patient, site=None, now=booked.starts_at + timedelta(seconds=1)
+        ).has_session
+        is TreatmentSession.objects.filter(
+            patient=booked.patient,
+            status__in=OPEN_STATUSES,
+            starts_at__gt=booked.starts_at,
+        ).exists()
+    )

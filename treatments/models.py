@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.prepared import PreparedGet
 from sites.models import Site, default_site_id
 
 from . import photos, rules
@@ -35,10 +36,20 @@ def default_quiet_hours_end() -> time:
     return time(8, 0)
 
 
+def _newest_from(versions: models.QuerySet, day: date) -> models.QuerySet:
+    """The versions that took effect on or before `day`, the newest first."""
+    return versions.filter(effective_from__lte=day).order_by("-effective_from", "-id")
+
+
 class ProtocolVersionQuerySet(models.QuerySet):
     def in_force_on(self, day: date) -> "ProtocolVersion":
-        """The version in force on `day`: the newest that took effect on or before it."""
-        version = self.filter(effective_from__lte=day).order_by("-effective_from", "-id").first()
+        """The version in force on `day`: the newest that took effect on or before it. Asked
+        of the whole table (ProtocolVersion.objects), on every booking and slot search: by
+        a statement compiled once a process."""
+        if not self.query.where and not self.query.is_sliced:
+            version = _version_in_force.get(day, using=self.db)
+        else:
+            version = _newest_from(self, day).first()
         if version is None:
             raise ProtocolVersion.DoesNotExist(f"No protocol version is in force on {day}.")
         return version
@@ -145,6 +156,11 @@ class ProtocolVersion(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+
+_version_in_force = PreparedGet(
+    lambda day: _newest_from(ProtocolVersion._default_manager.all(), day), key=date
+)
 
 
 @pghistory.track()

@@ -16,6 +16,7 @@ import calendar
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 # --- Protocol terms -----------------------------------------------------------------------
@@ -203,7 +204,7 @@ class BookedDay:
     day: date
     gap_months: int
 
-    @property
+    @cached_property  # asked for each day a slot search looks at
     def blocks_until(self) -> date:
         """The session blocks [day, blocks_until): no other session may start in it."""
         return earliest_next_session(self.day, gap_months=self.gap_months)

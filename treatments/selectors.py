@@ -32,6 +32,7 @@ from django.db.models import (
 from redis.exceptions import RedisError
 
 from accounts import roles
+from accounts.prepared import PreparedValues
 from patients.models import Patient
 
 from . import rules
@@ -76,6 +77,12 @@ class NextSessionEligibility:
 def eligibility_from(sessions, *, today: date) -> NextSessionEligibility:
     """Eligibility from the patient's sessions (already loaded; only live ones count)."""
     booked = [s.as_booked_day() for s in sessions if s.status in LIVE_STATUSES]
+    return eligibility_from_days(booked, today=today)
+
+
+def eligibility_from_days(booked: list[rules.BookedDay], *, today: date) -> NextSessionEligibility:
+    """Eligibility from the patient's live sessions as the gap rule sees them
+    (live_booked_days)."""
     if not booked:
         return NextSessionEligibility(today, "No session yet: a first session can be booked.")
     gap = max(b.gap_months for b in booked)
@@ -100,9 +107,29 @@ def _live_sessions(patient: Patient) -> list[TreatmentSession]:
     )
 
 
+def booked_days(patient_id: int):
+    """The days and gaps of the patient's live sessions (what the six-month gap reads of
+    them), as a values queryset."""
+    return (
+        TreatmentSession.objects.filter(patient_id=patient_id, status__in=LIVE_STATUSES)
+        .order_by()
+        .values("local_date", "gap_months")
+    )
+
+
+# booked_days compiled once a process (accounts.prepared): the booking page and the slot
+# finder read it on every request.
+BOOKED_DAYS = PreparedValues(booked_days, patient_id=int)
+
+
+def live_booked_days(patient_id: int) -> list[rules.BookedDay]:
+    """The patient's live sessions as the gap rule sees them. One query."""
+    return [rules.BookedDay(day, gap) for day, gap in BOOKED_DAYS.tuples(patient_id=patient_id)]
+
+
 def next_session_eligibility(patient: Patient, *, today: date) -> NextSessionEligibility:
     """The first day from `today` on that a new session of the patient breaks no gap."""
-    return eligibility_from(_live_sessions(patient), today=today)
+    return eligibility_from_days(live_booked_days(patient.pk), today=today)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import FloatField, Func
 
+from accounts.prepared import PreparedGet, PreparedValues
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 from sites import hours
@@ -46,7 +47,7 @@ from sites.models import Site
 
 from . import availability, rules
 from .models import LIVE_STATUSES, ProtocolVersion, Room, TreatmentSession
-from .selectors import SLOT_DAY_END, SLOT_DAY_START, clinicians
+from .selectors import SLOT_DAY_END, SLOT_DAY_START, booked_days, clinicians, live_booked_days
 from .services import clinic_tz
 
 DEFAULT_SESSION_MINUTES = 60
@@ -92,12 +93,15 @@ def free_slots(
     duration: timedelta | None = None,
     limit: int | None = None,
     ignoring: TreatmentSession | None = None,
+    booked: list[rules.BookedDay] | None = None,
 ) -> list[Slot]:
     """The free slots for `patient` at `site` from `start_day` to `end_day` (inclusive, on
     the site's clock), ordered by time; at most one per start time (the first clinician by
     name, then the first room). `now` decides what is past and, on the patient's calendar,
     the NSAID notice (as book_session). `ignoring`: a session of the patient's being moved
-    (its own time and gap do not block its new time, as reschedule_session sees it)."""
+    (its own time and gap do not block its new time, as reschedule_session sees it).
+    `booked`: the patient's live sessions as selectors.live_booked_days reads them, when the
+    caller has just read them (the booking page: its eligibility); not with `ignoring`."""
     if patient.merged_into_id:
         return []
     length = duration or timedelta(minutes=DEFAULT_SESSION_MINUTES)
@@ -109,13 +113,11 @@ def free_slots(
     clinic_today = rules.local_day(now, clinic_tz())
     protocol = ProtocolVersion.objects.in_force_on(clinic_today)
     terms = protocol.terms
-    booked = [
-        rules.BookedDay(day, gap)
-        for day, gap in TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
-        .exclude(pk__in=ignored)
-        .order_by()
-        .values_list("local_date", "gap_months")
-    ]
+    if ignored:
+        rows = booked_days(patient.pk).exclude(pk__in=ignored)
+        booked = [rules.BookedDay(row["local_date"], row["gap_months"]) for row in rows]
+    elif booked is None:
+        booked = live_booked_days(patient.pk)
     patient_today = rules.local_day(now, patient.tz)
     # The days the six-month gap allows: none (a patient treated recently) needs no more
     # queries; otherwise only their span is loaded.
@@ -128,14 +130,21 @@ def free_slots(
         return []
     start_day, end_day = open_days[0], open_days[-1]
     available = availability.load(site, start_day, end_day)
-    rooms = list(Room.objects.filter(site=site, is_active=True).order_by("name"))
+    # Rows (id, row), made model instances only for the slots found (`made`): at 200
+    # clinicians and rooms a month's search would otherwise build 400 instances for 8 slots.
+    rooms = [(_ROOMS.pk_of(row), row) for row in _ROOMS.rows(site.pk)]
     doctors = [
-        d
-        for d in clinicians().order_by("last_name", "first_name", "username")
-        if available.works_at_site(d.pk)
+        (pk, row) for row in _DOCTORS.rows() if available.works_at_site(pk := _DOCTORS.pk_of(row))
     ]
     if not rooms or not doctors:
         return []
+    made: dict[tuple[str, int], object] = {}
+
+    def instance(read: PreparedGet, kind: str, pk: int, row):
+        if (kind, pk) not in made:
+            made[kind, pk] = read.instance(row)
+        return made[kind, pk]
+
     found: list[Slot] = []
     # With a limit (the booking page's next slots, the waitlist's first free time) the busy
     # times are read a week first, then the rest of the range if that week has too few.
@@ -144,8 +153,8 @@ def free_slots(
         if not chunk:
             continue
         busy = _busy_times(chunk[0], chunk[-1], tz, length, ignored)
-        doctor_times = [(d.pk, d, busy.clinicians.get(d.pk, _NEVER)) for d in doctors]
-        room_times = [(r.pk, r, busy.rooms.get(r.pk, _NEVER)) for r in rooms]
+        doctor_times = [(pk, row, busy.clinicians.get(pk, _NEVER)) for pk, row in doctors]
+        room_times = [(pk, row, busy.rooms.get(pk, _NEVER)) for pk, row in rooms]
         for day in chunk:
             for start in _grid(day, available, length):
                 end = start + length
@@ -154,10 +163,30 @@ def free_slots(
                 slot = _first_free(start, end, doctor_times, room_times, available)
                 if slot is None:
                     continue
-                found.append(Slot(start, end, start.astimezone(tz), slot[0], slot[1], site))
+                (doctor_id, doctor), (room_id, room) = slot
+                found.append(
+                    Slot(
+                        start,
+                        end,
+                        start.astimezone(tz),
+                        instance(_DOCTORS, "clinician", doctor_id, doctor),
+                        instance(_ROOMS, "room", room_id, room),
+                        site,
+                    )
+                )
                 if limit is not None and len(found) >= limit:
                     return found
     return found
+
+
+# The finder's reads, compiled once a process (accounts.prepared): building and compiling
+# them took the ORM about as much CPU as the finder's own work on a month.
+_ROOMS = PreparedGet(
+    lambda site_id: Room.objects.filter(site_id=site_id, is_active=True).order_by("name")
+)
+_DOCTORS = PreparedGet(
+    lambda: clinicians().order_by("last_name", "first_name", "username"), key=None
+)
 
 
 def _grid(day: date, available: availability.Availability, length: timedelta) -> list[datetime]:
@@ -244,23 +273,17 @@ def _busy_times(
     range_start = datetime.combine(first_day, time(0), tzinfo=tz)
     range_end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz) + length
     # Sessions are never a day long: the lower bound keeps this an index range scan.
-    sessions = (
-        TreatmentSession.objects.filter(
-            status__in=LIVE_STATUSES,
-            starts_at__gt=range_start - timedelta(days=1),
-            starts_at__lt=range_end,
-            ends_at__gt=range_start,
-        )
-        .exclude(pk__in=ignored)
-        .order_by("starts_at")
-    )
+    bounds = {
+        "starts_after": range_start - timedelta(days=1),
+        "starts_before": range_end,
+        "ends_after": range_start,
+    }
     busy = BusyTimes({}, {})
     if connection.vendor == "postgresql":
-        inner, params = (
-            sessions.annotate(s=EpochSeconds("starts_at"), e=EpochSeconds("ends_at"))
-            .values_list("clinician_id", "room_id", "s", "e")
-            .query.sql_with_params()
-        )
+        if ignored:
+            inner, params = _busy_rows(**bounds).exclude(pk__in=ignored).query.sql_with_params()
+        else:
+            inner, params = _BUSY_ROWS.sql_with_params(**bounds)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT busy.clinician_id, busy.room_id, "  # noqa: S608 - the ORM's SQL, params
@@ -276,6 +299,7 @@ def _busy_times(
                 else:
                     busy.rooms[room_id] = timeline
         return busy
+    sessions = _busy_sessions(**bounds).exclude(pk__in=ignored)
     by_clinician: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     by_room: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for clinician_id, room_id, starts_at, ends_at in sessions.values_list(
@@ -289,10 +313,35 @@ def _busy_times(
     return busy
 
 
+def _busy_sessions(*, starts_after: datetime, starts_before: datetime, ends_after: datetime):
+    """The live sessions that start in (starts_after, starts_before) and end after
+    `ends_after`, in the order of their starts."""
+    return TreatmentSession.objects.filter(
+        status__in=LIVE_STATUSES,
+        starts_at__gt=starts_after,
+        starts_at__lt=starts_before,
+        ends_at__gt=ends_after,
+    ).order_by("starts_at")
+
+
+def _busy_rows(**bounds):
+    """_busy_sessions' clinician, room, start and end (seconds since the epoch)."""
+    return (
+        _busy_sessions(**bounds)
+        .annotate(s=EpochSeconds("starts_at"), e=EpochSeconds("ends_at"))
+        .values_list("clinician_id", "room_id", "s", "e")
+    )
+
+
+_BUSY_ROWS = PreparedValues(
+    _busy_rows, starts_after=datetime, starts_before=datetime, ends_after=datetime
+)
+
+
 def _first_free(start, end, doctors, rooms, available):
-    """The first (clinician, room) free and available for [start, end), `doctors` and
-    `rooms` as _free_at takes them. Lazy: a room's busy times are looked at once, and only
-    until a pair is found."""
+    """The first ((id, clinician), (id, room)) free and available for [start, end),
+    `doctors` and `rooms` as _free_at takes them. Lazy: a room's busy times are looked at
+    once, and only until a pair is found."""
     start_s, end_s = start.timestamp(), end.timestamp()
     rooms_left = _free_at(rooms, start_s, end_s)
     free_rooms: list = []  # those of rooms_left looked at so far
@@ -307,7 +356,7 @@ def _first_free(start, end, doctors, rooms, available):
             room_id, room = free_rooms[n]
             n += 1
             if available.refusal(start, end, clinician_id=doctor_id, room_id=room_id) is None:
-                return doctor, room
+                return (doctor_id, doctor), (room_id, room)
         if not free_rooms:  # every room was looked at: none is free
             return None
     return None

@@ -1,7 +1,8 @@
 """Form parts both page apps use: a day inside the clinic's range, the page number, and
 putting a service's coded refusal next to the field it concerns."""
 
-from collections.abc import Callable, Mapping
+import html
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any, cast
 
@@ -11,17 +12,20 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import QuerySet
 from django.forms.models import ModelChoiceIterator
 from django.forms.renderers import DjangoTemplates
 from django.forms.utils import flatatt
 from django.template.defaultfilters import unordered_list
 from django.templatetags.l10n import unlocalize
+from django.utils.functional import Promise
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from accounts.prepared import PreparedGet, PreparedValues
 from patients.validators import EARLIEST_DAY, LATEST_DAY
 
 # A page number beyond this is served as this page (empty, with a "previous" link): the
@@ -55,8 +59,8 @@ class FastSelect(forms.Select):
                 selected = (multiple or not has_selected) and text in chosen
                 has_selected |= selected
                 parts.append(
-                    f'<option value="{escape(text)}"{" selected" if selected else ""}>'
-                    f"{conditional_escape(label)}</option>"
+                    f'<option value="{html.escape(text)}"{" selected" if selected else ""}>'
+                    f"{_conditional_escape(label)}</option>"
                 )
             if group:
                 parts = [format_html('<optgroup label="{}">', group), *parts, "</optgroup>"]
@@ -69,12 +73,28 @@ class FastSelect(forms.Select):
         )
 
 
+def _conditional_escape(text) -> str:
+    """Django's conditional_escape, the same text without its lazy wrappers (a select of
+    200 options calls it 200 times): HTML as it is, anything else escaped as Django's
+    `escape` does it (html.escape of its text, quotes too)."""
+    if isinstance(text, Promise):
+        text = str(text)
+    if hasattr(text, "__html__"):
+        return text.__html__()
+    return html.escape(str(text))
+
+
 class _ValuesChoiceIterator(ModelChoiceIterator):
     def __iter__(self):
         field = cast("ValuesChoiceField", self.field)
         if field.empty_label is not None:
             yield ("", field.empty_label)
-        for pk, *values in self.queryset.values_list("pk", *field.option_fields):
+        rows: Iterable[Any]
+        if field.options is not None:
+            rows = field.options.tuples()
+        else:
+            rows = self.queryset.values_list("pk", *field.option_fields)
+        for pk, *values in rows:
             yield (pk, field.option_label(*values))
 
 
@@ -82,17 +102,69 @@ class ValuesChoiceField(forms.ModelChoiceField):
     """A ModelChoiceField whose options are read as plain values, not model instances (200
     clinicians and 200 rooms at 1,000,000 patients: about 3 ms each as instances): the
     queryset's `option_fields` through `values_list`, each option labelled by
-    `option_label(*values)`. What is chosen is still cleaned into the model instance."""
+    `option_label(*values)`. What is chosen is still cleaned into the model instance.
+
+    `source` (instead of a queryset): the function that makes the queryset; its options are
+    then read by a statement compiled once a process (accounts.prepared), not built by the
+    ORM for every form shown. A queryset set on the field later is read as it is."""
 
     iterator = _ValuesChoiceIterator
     widget = FastSelect
 
     def __init__(
-        self, *args, option_fields: tuple[str, ...], option_label: Callable[..., str], **kwargs
+        self,
+        queryset=None,
+        *,
+        option_fields: tuple[str, ...],
+        option_label: Callable[..., str],
+        source: Callable[[], QuerySet] | None = None,
+        **kwargs,
     ):
-        super().__init__(*args, **kwargs)
+        super().__init__(source() if source is not None else queryset, **kwargs)
         self.option_fields = option_fields
         self.option_label = option_label
+        self.options: PreparedValues | None = None
+        self._chosen: PreparedGet | None = None
+        if source is not None:
+            self.options = PreparedValues(lambda: source().values("pk", *option_fields))
+            self._chosen = PreparedGet(lambda pk: source().filter(pk=pk))
+
+    # (ModelChoiceField's queryset property and __deepcopy__, which django-stubs omit.)
+    def _set_queryset(self, queryset):
+        super()._set_queryset(queryset)  # type: ignore[misc]
+        self.options = self._chosen = None  # another queryset: its own options and rows
+
+    queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)  # type: ignore[attr-defined]
+
+    def to_python(self, value):
+        """ModelChoiceField's: the chosen instance (with the source's select_related), else
+        "invalid_choice"; with the source's options, read by a statement compiled once."""
+        if self.options is None or self._chosen is None or self.to_field_name:
+            return super().to_python(value)
+        if value in self.empty_values:
+            return None
+        self.validate_no_null_characters(value)
+        model = self.queryset.model
+        if isinstance(value, model):
+            value = value.pk
+        try:
+            key = model._meta.pk.to_python(value)
+        except (ValueError, TypeError, ValidationError):
+            key = None
+        # An id beyond bigint's range is no row (the ORM does not ask either).
+        found = self._chosen.get(key) if isinstance(key, int) and -(2**63) <= key < 2**63 else None
+        if found is None:
+            raise ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
+            )
+        return found
+
+    def __deepcopy__(self, memo):
+        result = super().__deepcopy__(memo)  # type: ignore[misc] # the queryset copied (.all()): the same options
+        result.options, result._chosen = self.options, self._chosen
+        return result
 
 
 def day_range_validators(*, earliest: date = EARLIEST_DAY, latest: date = LATEST_DAY):

@@ -5,13 +5,13 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
-from accounts import roles
+from accounts import prepared, roles
 from accounts.decorators import permission_required
 from audit.models import AccessKind
 from audit.selectors import HISTORY_PERMISSION
@@ -41,15 +41,28 @@ from .common import now_and_today
 # --- Booking ------------------------------------------------------------------------------
 
 
+def _active_sites():
+    return Site.objects.filter(is_active=True).order_by("name")
+
+
+# The booking page's patient (as the ORM's get_object_or_404 reads it) and the sites it
+# offers, read by statements compiled once a process.
+_read_patient = prepared.by_id(Patient)
+_read_active_sites = prepared.PreparedGet(_active_sites, key=None)
+
+
 @permission_required("treatments.add_treatmentsession")
 def session_book(request, patient_pk):
-    patient = get_object_or_404(Patient, pk=patient_pk)
+    # An id beyond bigint's range is no patient (the ORM would not ask either).
+    patient = _read_patient.get(patient_pk) if 0 < patient_pk < 2**63 else None
+    if patient is None:
+        raise Http404("No such patient.")
     now, today = now_and_today()
-    sites = Site.objects.filter(is_active=True).order_by("name")
-    pick = SlotPickForm(request.GET or None, sites=sites)
+    # A slot picked from the list (a query): none on a plain GET or a POST.
+    pick = SlotPickForm(request.GET, sites=_active_sites()) if request.GET else None
     form = BookingForm(
         request.POST or None,
-        initial=pick.picked(),
+        initial=pick.picked() if pick else {},
         today=today,
         patient=patient,
         user=request.user,
@@ -84,9 +97,13 @@ def session_book(request, patient_pk):
                 % {"day": long_date(session.local_date)},
             )
             return redirect("session_detail", pk=session.pk)
-    eligibility = selectors.next_session_eligibility(patient, today=today)
-    site_list = list(sites)
-    site = pick.site_or(site_list[0] if site_list else None)
+    # The patient's live sessions as the gap rule sees them: for the eligibility and the
+    # next free slots alike (one read).
+    booked = selectors.live_booked_days(patient.pk)
+    eligibility = selectors.eligibility_from_days(booked, today=today)
+    site_list = _read_active_sites.all()
+    first_site = site_list[0] if site_list else None
+    site = pick.site_or(first_site) if pick else first_site
     next_slots = []
     if site is not None:  # the next free slots from the first day the gap allows
         first = max(today, eligibility.earliest_day)
@@ -97,6 +114,7 @@ def session_book(request, patient_pk):
             end_day=first + timedelta(days=NEXT_SLOTS_DAYS),
             now=now,
             limit=NEXT_SLOTS,
+            booked=booked,
         )
     return render(
         request,
