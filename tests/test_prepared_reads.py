@@ -260,3 +260,80 @@ def test_protocol_in_force_read_compiled_once_is_the_orms():
         )
         == later
     )
+
+
+def test_the_patient_pages_reads_are_what_the_orms_prefetch_reads():
+    """treatments.selectors.patient_page reads the patient's sessions, follow-ups, vials and
+    photos by statements compiled once and puts them together as prefetch_related would:
+    the same instances, fields, annotation and order, and no query more when the page's
+    template walks them; another patient's rows never come along."""
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db.models import Prefetch
+    from PIL import Image
+
+    from tests.factories import PatientFactory, ProductLotFactory, at, book, reconfirm
+    from treatments import selectors, services
+    from treatments.models import FollowUp, FollowUpPhoto, PhotoView, SessionVial
+
+    def treated(first_day):
+        patient = PatientFactory()
+        first = book(patient, first_day, hour=9, now=at(first_day - timedelta(days=10)))
+        reconfirm(patient, at=first.starts_at)
+        services.complete_session(
+            session=first,
+            vials=[(ProductLotFactory(), 1), (ProductLotFactory(), 2)],
+            completed_by=first.clinician,
+            now=first.ends_at,
+        )
+        later = first_day + timedelta(days=400)
+        book(patient, later, hour=10, now=at(later - timedelta(days=30)))
+        return patient, first
+
+    patient, first = treated(date(2026, 1, 12))
+    treated(date(2026, 1, 13))  # another patient's rows
+    follow_up = first.follow_ups.order_by("due_date").first()
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(png, "PNG")
+    FollowUpPhoto.objects.create(
+        follow_up=follow_up,
+        view=PhotoView.TOP,
+        image=SimpleUploadedFile("top.png", png.getvalue()),
+        uploaded_by=first.clinician,
+    )
+    ormed = list(
+        patient.sessions.select_related("clinician", "room", "site", "protocol")
+        .prefetch_related(
+            Prefetch("follow_ups", queryset=FollowUp.objects.prefetch_related("photos")),
+            Prefetch("vials_used", queryset=SessionVial.objects.select_related("lot")),
+        )
+        .annotate(previous_assessed=selectors._previous_assessed())
+        .order_by("-starts_at")
+    )
+    page = selectors.patient_page(patient, today=date(2027, 3, 1), now=at(date(2027, 3, 1)))
+
+    def shape(sessions):
+        return [
+            (
+                s.pk,
+                s.status,
+                s.clinician.username,
+                s.room.name,
+                s.site.pk,
+                s.protocol.pk,
+                s.previous_assessed,
+                [
+                    (f.pk, f.kind, f.status, [p.pk for p in f.photos.all()])
+                    for f in s.follow_ups.all()
+                ],
+                sorted((v.pk, v.vials, v.lot.lot_number) for v in s.vials_used.all()),
+            )
+            for s in sessions
+        ]
+
+    assert shape(page.sessions) == shape(ormed)
+    assert len(page.sessions) == 2 and any(f[3] for s in shape(page.sessions) for f in s[7])
+    with CaptureQueriesContext(connection) as walked:
+        shape(page.sessions)
+    assert walked.captured_queries == []
