@@ -124,6 +124,12 @@ def main():
         action="store_true",
         help="cProfile the requests: cumulative CPU of the LAYERS functions (cProfile inflates)",
     )
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="also count the Python function calls of a request (cProfile, after the timed "
+        "requests): a figure the machine's load does not move, to compare two versions",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -260,21 +266,37 @@ def main():
             Path(args.out, f"{name}.txt").write_text(
                 profiler.output_text(unicode=True, show_all=False)
             )
+        calls = count_calls(lambda n=name, c=client: make_request(n, c)) if args.calls else None
         times.sort()
         figures[name] = {
             "median_ms": round(statistics.median(times), 2),
             "p90_ms": round(times[int(len(times) * 0.9)], 2),
             "cpu_median_ms": round(statistics.median(cpu), 2),
             "queries": len(queries),
+            "python_calls": calls,
         }
         print(
             f"{name:<16} median {figures[name]['median_ms']:>6.2f} ms   "
             f"p90 {figures[name]['p90_ms']:>6.2f} ms   CPU median "
-            f"{figures[name]['cpu_median_ms']:>6.2f} ms   {figures[name]['queries']:>3} queries",
+            f"{figures[name]['cpu_median_ms']:>6.2f} ms   {figures[name]['queries']:>3} queries"
+            + (f"   {calls:>8,} Python calls" if calls is not None else ""),
             flush=True,
         )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+def count_calls(request, n: int = 20) -> int:
+    """The Python function calls one request makes (the mean of `n`, by cProfile)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(n):
+        request()
+    profiler.disable()
+    return round(pstats.Stats(profiler).total_calls / n)  # type: ignore[attr-defined]
 
 
 def add_floor_pages(prep):
