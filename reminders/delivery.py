@@ -134,11 +134,11 @@ def _execute(cursor, sql: str, values: dict) -> None:
         cursor.execute(sql, adapted)
         return
     with transaction.atomic():
-        cursor.execute(written["update"], adapted)
-        cursor.execute(written["insert"], adapted)
+        cursor.execute(written[1], adapted)  # the UPDATE
+        cursor.execute(written[2], adapted)  # the INSERT
 
 
-_WRITE_THEN_LOG = re.compile(r"\s*WITH \w+ AS \((?P<update>.*)\)\s*(?P<insert>INSERT .*)", re.S)
+_WRITE_THEN_LOG = re.compile(r"\s*WITH \w+ AS \(\s*(UPDATE .*)\)\s*(INSERT .*)", re.S)
 
 
 class CompiledSelect:
