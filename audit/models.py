@@ -37,8 +37,16 @@ class RecordAccess(models.Model):
         related_name="+",
     )
     username = models.CharField(max_length=150)
+    # No index of its own: record_access_patient_idx (patient, -at, -id) serves every read by
+    # patient, in the order pages show. With a plain patient index beside it, PostgreSQL on
+    # statistics older than a busy patient's reads chose it, then read and sorted all of them
+    # for a page of 25 (the bench patient's 39,104 reads: 6.5 ms, the history page's half).
     patient = models.ForeignKey(
-        "patients.Patient", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "patients.Patient",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     kind = models.CharField(max_length=16, choices=AccessKind.choices)
     object_id = models.BigIntegerField(null=True, blank=True)

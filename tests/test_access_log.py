@@ -185,3 +185,17 @@ def test_the_history_page_shows_who_looked(clinic_admin_client, clinician_client
     assert "Session page" in html
     html = clinic_admin_client.get(reverse("session_history", args=[session.pk])).content.decode()
     assert clinician_client.user.username in html
+
+
+@pytest.mark.django_db
+def test_reads_by_patient_have_one_index_the_ordered_one():
+    """The history page's reads (newest first, 25 a page) come from record_access_patient_idx
+    (patient, -at, -id) in its order. A plain patient index beside it (Django's default for a
+    foreign key) was what PostgreSQL chose on statistics older than a busy patient's reads,
+    reading and sorting all of them: at the bench, 39,104 reads for one page, 6.5 ms."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'audit_recordaccess'"""
+        )
+        by_patient = [name for name, sql in cursor.fetchall() if "(patient_id" in sql]
+    assert by_patient == ["record_access_patient_idx"]
