@@ -162,8 +162,13 @@ def big_tables() -> set[str]:
 
 def explain(sql: str, analyze: bool = False, params=None) -> str | None:
     """The plan of a read (None for a write: a write in a request carries pghistory's context
-    as a `SELECT set_config(...);` prefix, and EXPLAIN would run the write after it)."""
-    if not sql.lstrip().upper().startswith("SELECT") or "set_config('pghistory." in sql:
+    as a `SELECT set_config(...);` prefix, and EXPLAIN would run the write after it). A read
+    may start with WITH (the history page's); one that writes in its WITH is a write."""
+    words = sql.upper()
+    read = words.lstrip().startswith("SELECT") or (
+        words.lstrip().startswith("WITH") and not re.search(r"\b(INSERT|UPDATE|DELETE)\b", words)
+    )
+    if not read or "set_config('pghistory." in sql:
         return None
     with connection.cursor() as cursor:
         cursor.execute(("EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN ") + sql, params)
