@@ -162,6 +162,7 @@ def message_log(patient: Patient, *, offset: int, limit: int) -> list[LogEntry]:
     )
     incoming = (
         InboundMessage.objects.filter(patient=patient)
+        .order_by()  # a part of a UNION has no order of its own (SQLite refuses one)
         .annotate(at=F("received_at"), source=Value("in"), key=F("id"))
         .values_list("at", "source", "key")
     )

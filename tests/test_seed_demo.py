@@ -85,15 +85,19 @@ def test_embedded_sqlite_default_migrates_and_seeds(tmp_path):
     assert figures["sent"] > 0 and figures["logged"] == figures["sent"], figures
     assert figures["outbox"] == figures["sent_by_email"] > 0, figures
     assert figures["leased"] == 0 and figures["again"] == 0, figures
+    assert figures["logged_for_patient"] > 0, figures  # the message log's UNION runs there too
 
 
 DISPATCH_ON_SQLITE = """
 import json
 from django.core import mail
 from django.utils import timezone
+from patients.models import Patient
 from reminders.delivery import dispatch_due
 from reminders.models import DeliveryAttempt, Reminder
+from reminders.selectors import message_log
 due = Reminder.objects.filter(state="pending", not_before__lte=timezone.now())
+first_patient = Patient.objects.filter(sessions__isnull=False).order_by("pk").first()
 before = due.count()
 dispatch_due(max_seconds=60)
 print(json.dumps({
@@ -105,6 +109,7 @@ print(json.dumps({
     "outbox": len(mail.outbox),
     "leased": Reminder.objects.filter(lease_token__isnull=False).count(),
     "again": dispatch_due(max_seconds=60)["claimed"],
+    "logged_for_patient": len(message_log(first_patient, offset=0, limit=26)),
 }))
 """
 
