@@ -14,12 +14,9 @@ the same idempotency key (Message-ID / SMS reference).
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
 import smtplib
 import socket
-import threading
 import time as clock
 import uuid
 from collections.abc import Callable
@@ -31,8 +28,9 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models.query import get_related_populators
 from django.utils import timezone
+
+from accounts.prepared import PreparedGet
 
 from . import channels, services
 from .models import (
@@ -112,86 +110,47 @@ def _on_fresh_connection(step: Callable[[], T], *, what: str) -> T:
 UNFLUSHED = "set_config('synchronous_commit', 'off', true) IS NOT NULL"
 
 
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _unflushed() -> str:
+    """`AND` the unflushed commit, on PostgreSQL; on the SQLite of `make run` nothing (a
+    commit there is its own, and it runs one writer at a time)."""
+    return f" AND {UNFLUSHED}" if _postgres() else ""
+
+
+def _skip_locked() -> str:
+    """Rows another worker holds are passed over (PostgreSQL; SQLite locks the database)."""
+    return " FOR UPDATE SKIP LOCKED" if _postgres() else ""
+
+
 def _execute(cursor, sql: str, values: dict) -> None:
-    """One of the dispatcher's own statements, on PostgreSQL as written; on the SQLite of
-    `make run` without the PostgreSQL-only parts (each is only a way to wait less or lock
-    less: SQLite runs one writer at a time, and a commit there is its own) and with the
-    parameters as the ORM stores them there (instants as UTC text, lease ids as hex).
-    `WITH w AS (UPDATE …) INSERT …` becomes the two statements in one transaction."""
-    if connection.vendor == "postgresql":
-        cursor.execute(sql, values)
-        return
-    sql = sql.replace(f" AND {UNFLUSHED}", "").replace(" FOR UPDATE SKIP LOCKED", "")
-    adapted = {
-        name: connection.ops.adapt_datetimefield_value(value)
-        if isinstance(value, datetime)
-        else value.hex
-        if isinstance(value, uuid.UUID)
-        else value
-        for name, value in values.items()
-    }
-    if (written := _WRITE_THEN_LOG.fullmatch(sql)) is None:
-        cursor.execute(sql, adapted)
+    """One of the dispatcher's own statements, with its parameters as the ORM stores them on
+    this database (on SQLite instants as UTC text and lease ids as hex)."""
+    if not _postgres():
+        values = {
+            name: connection.ops.adapt_datetimefield_value(value)
+            if isinstance(value, datetime)
+            else value.hex
+            if isinstance(value, uuid.UUID)
+            else value
+            for name, value in values.items()
+        }
+    cursor.execute(sql, values)
+
+
+def _update_and_log(cursor, update: str, values: dict, *, succeeded: bool) -> None:
+    """An attempt's outcome on its reminder (`update`) and its delivery log line: one
+    statement on PostgreSQL (`WITH … AS (UPDATE …) INSERT …`: atomic on its own, one round
+    trip, the dispatcher's hottest step), two in one transaction elsewhere."""
+    log = _log_attempt_sql(succeeded=succeeded)
+    if _postgres():
+        _execute(cursor, f"WITH outcome AS ({update}) {log}", values)
         return
     with transaction.atomic():
-        cursor.execute(written[1], adapted)  # the UPDATE
-        cursor.execute(written[2], adapted)  # the INSERT
-
-
-_WRITE_THEN_LOG = re.compile(r"\s*WITH \w+ AS \(\s*(UPDATE .*)\)\s*(INSERT .*)", re.S)
-
-
-class CompiledSelect:
-    """A queryset compiled to SQL once (per process) and prepared on PostgreSQL once per
-    connection, then run with new parameter values: the rows become model instances,
-    select_related ones included, as the ORM's own iterator makes them. Build it from a
-    queryset whose parameters are placeholders of the right types and number.
-
-    Compiling the batch's query through the ORM cost a seventh of a reminder's CPU, and
-    planning its thirteen joins about 5 ms of the database server's per batch."""
-
-    def __init__(self, queryset, *, name: str):
-        self.db = queryset.db
-        self.name = name
-        self.compiler = queryset.query.get_compiler(using=self.db)
-        self.sql, params = self.compiler.as_sql()
-        self.arity = len(params)
-        select, klass_info = self.compiler.select, self.compiler.klass_info
-        fields = klass_info["select_fields"]
-        self.model = klass_info["model"]
-        self.span = (fields[0], fields[-1] + 1)
-        self.init_list = [f[0].target.attname for f in select[self.span[0] : self.span[1]]]
-        self.populators = get_related_populators(klass_info, select, self.db)
-        self._prepared = threading.local()  # the connection this thread prepared it on
-
-    def _execute(self, cursor, params: list) -> None:
-        if connection.vendor != "postgresql":
-            cursor.execute(self.sql, params)
-            return
-        raw = connection.connection
-        if getattr(self._prepared, "on", None) is not raw:  # a new connection (or the first)
-            numbered = iter(range(1, self.arity + 1))
-            statement = re.sub(
-                r"%[%s]", lambda m: "%" if m.group() == "%%" else f"${next(numbered)}", self.sql
-            )
-            cursor.execute(f"PREPARE {self.name} AS {statement}")  # no parameters: % as is
-            self._prepared.on = raw
-        cursor.execute(f"EXECUTE {self.name} ({', '.join(['%s'] * len(params))})", params)
-
-    def fetch(self, params: list) -> list:
-        if len(params) != self.arity:
-            raise ValueError(f"{self.name} takes {self.arity} parameters, not {len(params)}")
-        with connection.cursor() as cursor:
-            self._execute(cursor, params)
-            rows = cursor.fetchall()
-        start, end = self.span
-        objects = []
-        for row in self.compiler.results_iter([rows]):
-            obj = self.model.from_db(self.db, self.init_list, row[start:end])
-            for populator in self.populators:
-                populator.populate(row, obj)
-            objects.append(obj)
-        return objects
+        _execute(cursor, update, values)
+        _execute(cursor, log, values)
 
 
 class Recorder:
@@ -218,7 +177,7 @@ class Recorder:
 
     @staticmethod
     def usable() -> bool:
-        return connection.vendor == "postgresql" and not connection.in_atomic_block
+        return _postgres() and not connection.in_atomic_block
 
     def record(self, step: Callable[[], str]) -> None:
         self.wait()
@@ -242,8 +201,7 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
     """Lease up to `size` due reminders that no other worker holds (committed at once).
 
     One statement takes the lease (the rows picked with FOR UPDATE SKIP LOCKED, oldest due
-    first); the batch is then read by its ids with the query compiled once per process
-    (compiling it through the ORM each batch cost a seventh of a reminder's CPU)."""
+    first); the batch is then read by that lease (`_LEASED`)."""
     token = uuid.uuid4()
     table = Reminder._meta.db_table
     with connection.cursor() as cursor:
@@ -254,8 +212,8 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
                 SELECT id FROM {table}
                 WHERE state = %(pending)s AND not_before <= %(now)s
                     AND (leased_until IS NULL OR leased_until < %(now)s)
-                ORDER BY not_before LIMIT %(size)s FOR UPDATE SKIP LOCKED
-            ) AND {UNFLUSHED}
+                ORDER BY not_before LIMIT %(size)s{_skip_locked()}
+            ){_unflushed()}
             RETURNING id""",  # noqa: S608 - the table name is ours
             {
                 "lease": now + timedelta(seconds=lease_seconds()),
@@ -265,18 +223,18 @@ def claim_batch(*, now: datetime, size: int) -> tuple[uuid.UUID, list[Reminder]]
                 "size": size,
             },
         )
-        ids = [pk for (pk,) in cursor.fetchall()]
-    if not ids:
+        leased = cursor.fetchall()
+    if not leased:
         return token, []
-    return token, _leased_batch(ids)
+    return token, _LEASED.all(token)
 
 
-@functools.cache
-def _batch_select(size: int) -> CompiledSelect:
-    """The batch's query for `size` ids (one compiled per batch size, REMINDER_BATCH_SIZE at
-    most: a list of ids is what PostgreSQL looks up by primary key)."""
-    return CompiledSelect(
-        Reminder.objects.filter(pk__in=range(-size, 0))
+# The batch just leased, with everything its messages name, oldest due first: compiled once a
+# process (accounts.prepared), where compiling it through the ORM each batch cost a seventh
+# of a reminder's CPU; found by its lease (reminder_lease_idx).
+_LEASED = PreparedGet(
+    lambda token: (
+        Reminder.objects.filter(lease_token=token)
         .select_related(
             "session__patient",
             "session__protocol",
@@ -286,15 +244,10 @@ def _batch_select(size: int) -> CompiledSelect:
             "waitlist_offer__patient",
             "waitlist_offer__freed_slot__site",
         )
-        .order_by("not_before"),
-        name=f"reminder_batch_{size}",
-    )
-
-
-def _leased_batch(ids: list[int]) -> list[Reminder]:
-    """The rows just leased, with everything their messages name, oldest due first (found by
-    their ids: the lease token has no index)."""
-    return _batch_select(len(ids)).fetch(ids)
+        .order_by("not_before")
+    ),
+    key=uuid.UUID,
+)
 
 
 def _begin_attempt(pk: int, token: uuid.UUID) -> str | int:
@@ -310,7 +263,7 @@ def _begin_attempt(pk: int, token: uuid.UUID) -> str | int:
         "note": "its moment passed unsent",
         "now": now,
     }
-    ours = f"id = %(pk)s AND lease_token = %(token)s AND state = %(pending)s AND {UNFLUSHED}"
+    ours = f"id = %(pk)s AND lease_token = %(token)s AND state = %(pending)s{_unflushed()}"
     with connection.cursor() as cursor:
         _execute(
             cursor,
@@ -340,8 +293,7 @@ def renew_lease(token: uuid.UUID) -> None:
 
 def _log_attempt_sql(*, succeeded: bool) -> str:
     """The delivery log's one writer (DeliveryAttempt, what staff read): the INSERT of one
-    row, composed into the statement that records the attempt's outcome on the reminder, so
-    each outcome is one statement."""
+    row, written with the attempt's outcome on the reminder (`_update_and_log`)."""
     table = DeliveryAttempt._meta.db_table
     return (
         f"INSERT INTO {table}"  # noqa: S608 - our table name
@@ -362,16 +314,13 @@ def _record_sent(pk: int, *, worker: str, at: datetime, provider_id: str = "") -
     """
     with transaction.atomic() if provider_id else nullcontext():
         with connection.cursor() as cursor:
-            _execute(
+            _update_and_log(
                 cursor,
-                f"""WITH sent AS (
-                    UPDATE {Reminder._meta.db_table} SET state = %(sent)s, sent_at = %(at)s,
-                        status_note = CASE WHEN state = %(withdrawn)s THEN %(note)s ELSE '' END,
-                        provider_message_id = %(provider_id)s, leased_until = NULL,
-                        lease_token = NULL, updated_at = %(at)s
-                    WHERE id = %(pk)s AND state IN (%(pending)s, %(withdrawn)s)
-                )
-                {_log_attempt_sql(succeeded=True)}""",  # noqa: S608 - our table names
+                f"""UPDATE {Reminder._meta.db_table} SET state = %(sent)s, sent_at = %(at)s,
+                    status_note = CASE WHEN state = %(withdrawn)s THEN %(note)s ELSE '' END,
+                    provider_message_id = %(provider_id)s, leased_until = NULL,
+                    lease_token = NULL, updated_at = %(at)s
+                WHERE id = %(pk)s AND state IN (%(pending)s, %(withdrawn)s)""",  # noqa: S608 - our table name
                 {
                     "sent": ReminderState.SENT,
                     "pending": ReminderState.PENDING,
@@ -383,6 +332,7 @@ def _record_sent(pk: int, *, worker: str, at: datetime, provider_id: str = "") -
                     "worker": worker,
                     "error": "",
                 },
+                succeeded=True,
             )
         if provider_id:  # a status callback may have come in before this record
             services.apply_early_statuses(reminder_id=pk, message_sid=provider_id)
@@ -403,15 +353,12 @@ def _record_failure(pk: int, *, token, attempts: int, exc: Exception, worker: st
             seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
         )
     with connection.cursor() as cursor:
-        _execute(
+        _update_and_log(
             cursor,
-            f"""WITH failed AS (
-                UPDATE {Reminder._meta.db_table} SET state = %(state)s,
-                    not_before = COALESCE(%(not_before)s, not_before), status_note = %(error)s,
-                    leased_until = NULL, lease_token = NULL, updated_at = %(at)s
-                WHERE id = %(pk)s AND lease_token = %(token)s AND state = %(pending)s
-            )
-            {_log_attempt_sql(succeeded=False)}""",  # noqa: S608 - our table names
+            f"""UPDATE {Reminder._meta.db_table} SET state = %(state)s,
+                not_before = COALESCE(%(not_before)s, not_before), status_note = %(error)s,
+                leased_until = NULL, lease_token = NULL, updated_at = %(at)s
+            WHERE id = %(pk)s AND lease_token = %(token)s AND state = %(pending)s""",  # noqa: S608 - our table name
             {
                 "state": state,
                 "not_before": not_before,
@@ -423,6 +370,7 @@ def _record_failure(pk: int, *, token, attempts: int, exc: Exception, worker: st
                 "worker": worker,
                 "provider_id": "",
             },
+            succeeded=False,
         )
     return state
 

@@ -187,6 +187,12 @@ class Reminder(models.Model):
                 condition=Q(state=ReminderState.FAILED),
                 name="reminder_failed_idx",
             ),
+            # The dispatcher reads the batch it just leased by its lease (few rows hold one).
+            models.Index(
+                fields=["lease_token"],
+                condition=Q(lease_token__isnull=False),
+                name="reminder_lease_idx",
+            ),
             # A status callback finds its reminder by the provider's message id.
             models.Index(
                 fields=["provider_message_id"],

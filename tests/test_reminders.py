@@ -1,6 +1,7 @@
 """Reminder rows: planning through the session lifecycle, channels and consent, the messages,
 and delivery (in this process; tests/test_reminder_worker.py runs real workers)."""
 
+import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -331,9 +332,9 @@ class TestLeases:
     def test_the_batch_is_what_the_orm_reads_with_everything_its_messages_name(
         self, django_assert_num_queries
     ):
-        """The batch query is compiled once and prepared once per connection (a dropped
-        one: tests/test_reminder_faults.py): the rows, oldest due first, every field as the
-        ORM reads it, with the related rows the messages name already loaded."""
+        """The batch is read by its lease with a statement compiled once (delivery._LEASED):
+        the rows, oldest due first, every field as the ORM reads it, with the related rows
+        the messages name already loaded; never another lease's rows."""
         sessions = [book(day=date(2027, 3, d)) for d in (10, 11, 12)]
         _, batch = delivery.claim_batch(now=NOW, size=2)
         _, rest = delivery.claim_batch(now=NOW, size=10)
@@ -355,9 +356,11 @@ class TestLeases:
                 assert reminder.session.patient.email == want.session.patient.email
                 assert reminder.session.site.name == want.session.site.name
                 assert reminder.session.protocol_id == want.session.protocol_id
-        assert delivery._batch_select(2) is delivery._batch_select(2)  # compiled once
-        again = delivery._leased_batch([r.pk for r in batch])  # prepared: executed again
+        token = batch[0].lease_token
+        with django_assert_num_queries(1):  # the compiled statement, run again
+            again = delivery._LEASED.all(token)
         assert [r.pk for r in again] == [r.pk for r in batch]
+        assert delivery._LEASED.all(uuid.uuid4()) == []
 
     def test_withdrawn_while_leased_is_not_sent(self):
         session = book(day=date(2027, 3, 10))
