@@ -131,6 +131,12 @@ def main():
         "requests): a figure the machine's load does not move, to compare two versions",
     )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--pstats",
+        metavar="DIR",
+        help="also cProfile each page's timed requests and save DIR/<page>.pstats "
+        "(read with python -m pstats; cProfile inflates, compare shares not milliseconds)",
+    )
     args = parser.parse_args()
 
     env = production_env(args.db)
@@ -243,7 +249,7 @@ def main():
         layers = None
         if marks:
             marks.reset()
-        if args.functions:
+        if args.functions or args.pstats:
             import cProfile
 
             layers = cProfile.Profile(time.process_time)
@@ -256,7 +262,11 @@ def main():
             assert response.status_code == expected, (name, response.status_code, refusal(response))
         if layers:
             layers.disable()
-            print_layers(layers, args.n)
+            if args.pstats:
+                Path(args.pstats).mkdir(parents=True, exist_ok=True)
+                layers.dump_stats(str(Path(args.pstats, f"{name}.pstats")))
+            if args.functions:
+                print_layers(layers, args.n)
         if marks:
             print_marks(marks, args.n)
         if profiler:
