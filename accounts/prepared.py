@@ -16,6 +16,7 @@ statements and rows with the ORM's).
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -49,9 +50,10 @@ class PreparedGet:
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         stand_in = self._placeholder
+        # Every place the key goes (a UNION's branches each filter by it).
         at = [] if stand_in is None else [i for i, v in enumerate(params) if _is(v, stand_in)]
-        if len(at) != (0 if stand_in is None else 1):
-            raise ValueError("The queryset must use the key exactly once.")
+        if stand_in is not None and not at:
+            raise ValueError("The queryset must use the key.")
         klass_info = compiler.klass_info
         if klass_info is None or queryset._known_related_objects:
             raise ValueError("A queryset of model instances, not of a related manager.")
@@ -63,7 +65,7 @@ class PreparedGet:
         compiled = (
             sql,
             list(params),
-            at[0] if at else None,
+            at,
             compiler,
             converters,
             klass_info["model"],
@@ -79,9 +81,10 @@ class PreparedGet:
     def _rows(self, pk, using: str, many: bool) -> list:
         compiled = self._compiled.get((using, many)) or self._compile(using, many)
         sql, params, at, compiler, converters, *_ = compiled
-        if at is not None:
+        if at:
             params = list(params)
-            params[at] = pk
+            for position in at:
+                params[position] = pk
         return _fetch(using, sql, params, compiler, converters)
 
     def _instances(self, pk, using: str, many: bool) -> list:
@@ -126,6 +129,22 @@ class PreparedGet:
 
     def all(self, pk=None, using: str = "default") -> list:
         return self._instances(pk, using, many=True)
+
+
+def prefetched(owners, name: str, rows, owner_id: str) -> None:
+    """Each owner's `name` related manager answers from `rows` (in their order), as after
+    `prefetch_related(name)`: `owner.<name>.all()` reads no more. For rows read by a
+    PreparedGet (the ORM's prefetch would compile its query anew on every request). It
+    fills the cache Django's prefetch_related fills (`_prefetched_objects_cache`, private
+    to Django: tests/test_prepared_reads.py checks that `.all()` then sends no query)."""
+    by_owner = defaultdict(list)
+    for row in rows:
+        by_owner[getattr(row, owner_id)].append(row)
+    for owner in owners:
+        queryset = getattr(owner, name).get_queryset()
+        queryset._result_cache = by_owner.get(owner.pk, [])
+        queryset._prefetch_done = True
+        owner.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
 
 
 def by_id(model) -> PreparedGet:

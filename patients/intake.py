@@ -37,8 +37,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, Prefetch
+from django.db.models import Max
 from django.utils import timezone
+
+from accounts.prepared import PreparedGet, prefetched
 
 from .models import (
     INTAKE_ANSWERS,
@@ -172,21 +174,31 @@ def reconfirm_intake(
 # --- Reads ---------------------------------------------------------------------------------
 
 
-def newest_version(patient: Patient) -> IntakeVersion | None:
-    """The newest version with its lines and latest reconfirmation (three queries)."""
-    return (
-        IntakeVersion.objects.filter(patient=patient)
+# The patient page reads the newest version on every view: its three reads are compiled
+# once a process (accounts.prepared) and put together as prefetch_related would.
+_NEWEST = PreparedGet(
+    lambda patient_id: (
+        IntakeVersion.objects.filter(patient_id=patient_id)
         .select_related("reviewed_by")
-        .prefetch_related(
-            "medications",
-            Prefetch(
-                "reconfirmations",
-                queryset=IntakeReconfirmation.objects.order_by("-confirmed_at", "-id"),
-            ),
-        )
         .order_by("-number")
-        .first()
     )
+)
+_LINES = PreparedGet(lambda version_id: IntakeMedication.objects.filter(version_id=version_id))
+_RECONFIRMATIONS = PreparedGet(
+    lambda version_id: IntakeReconfirmation.objects.filter(version_id=version_id).order_by(
+        "-confirmed_at", "-id"
+    )
+)
+
+
+def newest_version(patient: Patient) -> IntakeVersion | None:
+    """The newest version with its lines and reconfirmations, newest first (one query
+    without a version, three with)."""
+    version = _NEWEST.get(patient.pk)
+    if version is not None:
+        prefetched([version], "medications", _LINES.all(version.pk), "version_id")
+        prefetched([version], "reconfirmations", _RECONFIRMATIONS.all(version.pk), "version_id")
+    return version
 
 
 def intake_problem(

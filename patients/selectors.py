@@ -3,6 +3,8 @@ from django.db.models import BooleanField, CharField, Q, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower, Reverse
 
+from accounts.prepared import PreparedGet, by_id
+
 from .models import Patient, PatientChange
 from .phones import search_digits
 
@@ -187,13 +189,29 @@ def phones_to_fix():
 CHANGES_SHOWN = 50
 
 
-def patient_changes(patient: Patient) -> list[PatientChange]:
-    """The latest changes to a patient's record, newest first, with who made them."""
-    return list(
-        PatientChange.objects.filter(patient=patient)
+def _changes(patient_id):
+    return (
+        PatientChange.objects.filter(patient_id=patient_id)
         .select_related("changed_by")
         .order_by("-changed_at", "-id")[:CHANGES_SHOWN]
     )
+
+
+# Read on every patient page: compiled once a process (accounts.prepared).
+_CHANGES = PreparedGet(_changes)
+_PATIENT = by_id(Patient)
+
+
+def patient_by_id(pk: int) -> Patient | None:
+    """The patient with this id (merged records too), or None: as `Patient.objects.filter(
+    pk=pk).first()`, by a statement compiled once. An id beyond bigint's range is no
+    patient (the ORM would not ask either)."""
+    return _PATIENT.get(pk) if 0 < pk < 2**63 else None
+
+
+def patient_changes(patient: Patient) -> list[PatientChange]:
+    """The latest changes to a patient's record, newest first, with who made them."""
+    return _CHANGES.all(patient.pk)
 
 
 # The medical information on the patient page, and the fields each line shows.

@@ -38,7 +38,6 @@ from sites.models import Site
 from treatments import formatting, patient_requests, self_service
 from treatments import selectors as treatment_selectors
 from treatments import waitlist as waitlists
-from treatments.charts import progress_chart
 from treatments.models import (
     OPEN_STATUSES,
     BookingRequest,
@@ -49,6 +48,7 @@ from treatments.models import (
     WaitlistOffer,
 )
 from treatments.photos import photo_response
+from ui.charts import chart_html
 from ui.forms import PhotoCompareForm, add_service_error, compare_context
 
 from . import calendar, selectors
@@ -142,7 +142,7 @@ def follow_ups(request, patient):
     return render(
         request,
         "portal/follow_ups.html",
-        {"patient": patient, "page": page, "chart": progress_chart(page.shared)},
+        {"patient": patient, "page": page, "chart": chart_html(page.shared)},
     )
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, Q, QuerySet, Value, prefetch_related_objects
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
-from accounts.prepared import PreparedCount
+from accounts.prepared import PreparedCount, PreparedGet, prefetched
 from patients.models import Patient
 from treatments.models import Recall, RecallContact, RecallRecipient
 
-from .models import InboundKind, InboundMessage, Reminder, ReminderState
+from .models import DeliveryAttempt, InboundKind, InboundMessage, Reminder, ReminderState
 
 
-def _to(patient: Patient) -> tuple[QuerySet[Reminder], QuerySet[Reminder]]:
+def _to(patient_id: int) -> tuple[QuerySet[Reminder], QuerySet[Reminder]]:
     """The reminders that go to the patient, as two reads to be combined with a UNION: those
     about their sessions, and those about their waitlist offers (which have no session):
     disjoint, as `Reminder.patient` tells who a reminder goes to, so `UNION ALL`.
@@ -25,19 +25,55 @@ def _to(patient: Patient) -> tuple[QuerySet[Reminder], QuerySet[Reminder]]:
     patients, where the planner guessed hundreds of rows per offer and read the 22,000-row
     table whole to join its keys (7 ms of a 9 ms page). Each branch on its own is an
     indexed read of the patient's few rows, whatever the table's size."""
-    about_sessions = Reminder.objects.filter(session__patient=patient).order_by()
+    about_sessions = Reminder.objects.filter(session__patient_id=patient_id).order_by()
     about_offers = Reminder.objects.filter(
-        session__isnull=True, waitlist_offer__patient=patient
+        session__isnull=True, waitlist_offer__patient_id=patient_id
     ).order_by()
     return about_sessions, about_offers
 
 
-def for_patient(patient: Patient, *, limit: int = 100) -> list[Reminder]:
-    """The patient's newest reminders with their delivery attempts (the patient page)."""
-    about_sessions, about_offers = _to(patient)
+# The patient page shows the newest reminders, the message log every one.
+REMINDERS_SHOWN = 100
+
+
+def _newest_to(patient_id):
+    about_sessions, about_offers = _to(patient_id)
     newest = about_sessions.union(about_offers, all=True).order_by("-due_at", "-id")
-    reminders = list(newest[:limit])
-    prefetch_related_objects(reminders, "deliveries")
+    return newest[:REMINDERS_SHOWN]
+
+
+def _attempts_to(patient_id):
+    """The delivery attempts of the patient's reminders (both branches of `_to`), in
+    DeliveryAttempt's own order, as a prefetch of `deliveries` reads them."""
+    return (
+        DeliveryAttempt.objects.filter(reminder__session__patient_id=patient_id)
+        .order_by()
+        .union(
+            DeliveryAttempt.objects.filter(
+                reminder__session__isnull=True, reminder__waitlist_offer__patient_id=patient_id
+            ).order_by(),
+            all=True,
+        )
+        .order_by("attempted_at", "id")
+    )
+
+
+# Read on every patient page: compiled once a process (accounts.prepared); building and
+# compiling the UNION and the prefetch's query was a sixth of the page's CPU.
+_NEWEST_TO = PreparedGet(_newest_to)
+_ATTEMPTS_TO = PreparedGet(_attempts_to)
+
+
+def for_patient(patient: Patient, *, limit: int = REMINDERS_SHOWN) -> list[Reminder]:
+    """The patient's newest reminders (at most REMINDERS_SHOWN) with their delivery
+    attempts (the patient page): two statements, whatever the number of reminders. The
+    attempts read are all the patient's (a few per reminder), those of reminders not shown
+    left out here."""
+    reminders = _NEWEST_TO.all(patient.pk)[:limit]
+    if reminders:
+        shown = {reminder.pk for reminder in reminders}
+        attempts = [a for a in _ATTEMPTS_TO.all(patient.pk) if a.reminder_id in shown]
+        prefetched(reminders, "deliveries", attempts, "reminder_id")
     return reminders
 
 
@@ -158,7 +194,7 @@ def message_log(patient: Patient, *, offset: int, limit: int) -> list[LogEntry]:
         branch.annotate(
             at=Coalesce("sent_at", "due_at"), source=Value("out"), key=F("id")
         ).values_list("at", "source", "key")
-        for branch in _to(patient)
+        for branch in _to(patient.pk)
     )
     incoming = (
         InboundMessage.objects.filter(patient=patient)

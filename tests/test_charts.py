@@ -3,11 +3,16 @@ empty state, and date labels that do not collide."""
 
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 
-from django.template.loader import render_to_string
+from django.template import engines
+from django.utils import translation
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from treatments.charts import MIN_LABEL_GAP, WIDTH, nice_step, progress_chart
+from ui.charts import progress_chart_html
 
 
 def follow_up(day, density=None, rating=None, kind="Early result"):
@@ -40,7 +45,7 @@ def test_each_measure_has_its_own_labelled_scale():
     seven = next(t.at for t in rating.y_ticks if t.label == "7")
     assert rating.dots[1].y == seven
     assert density.dots[1].label == "78 hairs/cm² on 2 Jul 2027"
-    html = render_to_string("_progress_chart.html", {"chart": chart})
+    html = progress_chart_html(chart)
     assert html.count("<svg") == 2
     assert ">80</text>" in html and ">10</text>" in html
     assert "2 Apr 2027" in html and "2 Jul 2027" in html
@@ -50,7 +55,7 @@ def test_each_measure_has_its_own_labelled_scale():
 def test_empty_measures_say_so_without_a_made_up_scale():
     chart = progress_chart([follow_up(date(2027, 1, 9), kind="Aftercare check")])
     assert panels(chart) == {"density": None, "rating": None}
-    html = render_to_string("_progress_chart.html", {"chart": chart})
+    html = progress_chart_html(chart)
     assert "up to 1" not in html
     assert "<svg" not in html
     assert "Hair density (hairs per cm²): not measured yet." in html
@@ -82,7 +87,7 @@ def test_nice_steps():
 def test_zero_density_is_a_value_not_a_blank():
     chart = progress_chart([follow_up(date(2027, 4, 2), "0", 3)])
     assert [t.label for t in panels(chart)["density"].y_ticks] == ["0", "1"]
-    assert "<td>0</td>" in render_to_string("_progress_chart.html", {"chart": chart})
+    assert "<td>0</td>" in progress_chart_html(chart)
 
 
 def test_the_drawing_keeps_decimal_points_in_german_and_turkish():
@@ -98,7 +103,33 @@ def test_the_drawing_keeps_decimal_points_in_german_and_turkish():
     )
     for language in ("de", "tr"):
         with translation.override(language):
-            html = render_to_string("_progress_chart.html", {"chart": chart})
+            html = progress_chart_html(chart)
         geometry = re.findall(r'\b(?:cx|cy|x|y|x1|x2|y1|y2)="([^"]*)"', html)
         assert geometry and all(re.fullmatch(r"-?\d+(\.\d+)?", value) for value in geometry)
         assert "78,5" in html  # the table's figure, read by people, in German/Turkish format
+
+
+# The chart's markup was a template (`_progress_chart.html`); ui.charts writes it in Python
+# (issue 18: it was the patient page's costliest part of rendering). The template is kept
+# here as the reference the Python must match byte for byte.
+REFERENCE = engines["django"].from_string(
+    (Path(__file__).parent / "reference" / "progress_chart.html").read_text()
+)
+measures = st.lists(
+    st.tuples(
+        st.dates(min_value=date(2020, 1, 1), max_value=date(2040, 12, 31)),
+        st.none() | st.decimals(min_value=0, max_value=9999, places=1),
+        st.none() | st.integers(min_value=1, max_value=10),
+        st.sampled_from(["Early result", "6-month assessment", "Kontrolle <b>\"&'</b>", "Çay"]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(measures, st.sampled_from(["en", "de", "tr"]))
+def test_the_markup_is_the_templates_byte_for_byte(rows, language):
+    with translation.override(language):
+        chart = progress_chart([follow_up(*row) for row in rows])
+        assert progress_chart_html(chart) == REFERENCE.render({"chart": chart})

@@ -337,3 +337,90 @@ def test_the_patient_pages_reads_are_what_the_orms_prefetch_reads():
     with CaptureQueriesContext(connection) as walked:
         shape(page.sessions)
     assert walked.captured_queries == []
+
+
+def test_the_patient_pages_other_reads_are_the_orms():
+    """The patient page's other reads compiled once (issue 18) give what the querysets they
+    replace give, for the patient and never another's: the record by id, its changes, the
+    newest intake with its lines and reconfirmations, the side effects and change requests
+    in the page's treatments.selectors.patient_page, the reminders with their delivery
+    attempts (reminders.selectors.for_patient); and walking what they prefetched reads no
+    more."""
+    from django.utils import timezone
+
+    from patients import intake
+    from patients.models import PatientChange
+    from patients.selectors import patient_by_id, patient_changes
+    from patients.services import update_patient
+    from reminders import selectors as reminder_selectors
+    from reminders.models import DeliveryAttempt, Reminder
+    from tests.factories import (
+        PatientFactory,
+        at,
+        book,
+        clinician,
+        pending_intake,
+        reconfirm,
+        staff,
+    )
+    from treatments import selectors
+    from treatments.models import ChangeRequest, SideEffectReport
+
+    patient, other = PatientFactory(), PatientFactory()
+    for someone in (patient, other):
+        first = pending_intake(someone)
+        intake.review_intake(version=first, reviewed_by=clinician())
+        pending_intake(someone, goals="More")
+        reconfirm(someone, at=timezone.now())
+        reconfirm(someone, at=timezone.now() + timedelta(seconds=1))
+        update_patient(patient=someone, changed_by=staff(), data={"phone": "+49 30 1234567"})
+        update_patient(patient=someone, changed_by=staff(), data={"first_name": "Ana"})
+        session = book(someone, date(2027, 3, 10 if someone is patient else 11))
+        SideEffectReport.objects.create(patient=someone, session=session, description="Itch")
+        SideEffectReport.objects.create(patient=someone, description="Red", resolved_by=staff())
+        ChangeRequest.objects.create(patient=someone, session=session, kind="cancel")
+        for n, reminder in enumerate(Reminder.objects.filter(session=session)):
+            for k in range(n % 3):
+                DeliveryAttempt.objects.create(
+                    reminder=reminder, succeeded=bool(k), attempted_at=at(date(2027, 3, 1), k)
+                )
+    assert patient_by_id(patient.pk) == patient and patient_by_id(2**63) is None
+    assert patient_by_id(max(patient.pk, other.pk) + 1) is None
+
+    def fields(rows):
+        """Each row's column values (not its instance state or prefetched relations)."""
+        return [{k: v for k, v in vars(row).items() if not k.startswith("_")} for row in rows]
+
+    orm_changes = PatientChange.objects.filter(patient=patient).select_related("changed_by")
+    changes = patient_changes(patient)
+    assert fields(changes) == fields(orm_changes.order_by("-changed_at", "-id"))
+    assert [c.changed_by.username for c in changes] == [c.changed_by.username for c in orm_changes]
+
+    newest = intake.newest_version(patient)
+    orm_newest = patient.intake_versions.order_by("-number").first()
+    assert newest.pk == orm_newest.pk and newest.reviewed_by_id == orm_newest.reviewed_by_id
+    with CaptureQueriesContext(connection) as walked:
+        lines = [(m.pk, m.name) for m in newest.medications.all()]
+        confirmed = [r.pk for r in newest.reconfirmations.all()]
+    assert walked.captured_queries == []
+    assert lines == [(m.pk, m.name) for m in orm_newest.medications.all()] and lines
+    assert confirmed == list(
+        orm_newest.reconfirmations.order_by("-confirmed_at", "-id").values_list("pk", flat=True)
+    )
+    assert len(confirmed) == 2
+
+    page = selectors.patient_page(patient, today=date(2027, 3, 1), now=at(date(2027, 3, 1)))
+    assert fields(page.side_effect_reports) == fields(patient.side_effect_reports.all()[:20])
+    assert fields(page.change_requests) == fields(
+        patient.change_requests.filter(handled_at__isnull=True)
+    )
+    assert [c.session.site.pk for c in page.change_requests] == [session.site_id for _ in "x"]
+
+    reminders = reminder_selectors.for_patient(patient)
+    orm = Reminder.objects.filter(session__patient=patient).order_by("-due_at", "-id")
+    assert fields(reminders) == fields(orm)
+    with CaptureQueriesContext(connection) as walked:
+        attempts = [[(a.pk, a.succeeded) for a in r.deliveries.all()] for r in reminders]
+    assert walked.captured_queries == []
+    assert attempts == [[(a.pk, a.succeeded) for a in r.deliveries.all()] for r in orm]
+    assert sum(map(len, attempts)) > 2

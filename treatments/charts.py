@@ -69,7 +69,8 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _day(day: date) -> str:
+def chart_day(day: date) -> str:
+    """A date under a chart point and in the chart's table."""
     # Translators: a date under a chart point, in Django's date format letters (j M Y).
     return dateformat.format(day, pgettext("chart date", "j M Y"))
 
@@ -93,7 +94,7 @@ def _x_ticks(xs: dict[date, float]) -> list[Tick]:
             if not is_last or len(ticks) == 1:
                 continue
             ticks.pop()  # the last day matters more than the one before it
-        ticks.append(Tick(x, _day(day)))
+        ticks.append(Tick(x, chart_day(day)))
     return ticks
 
 
@@ -108,7 +109,7 @@ def _panel(rows: list[Row], xs, pick, *, title, unit, low, high, ticks) -> Panel
             xs[r.day],
             _y(float(v), low, high),
             gettext("%(value)s on %(day)s")
-            % {"value": unit % {"n": _fmt(float(v))}, "day": _day(r.day)},
+            % {"value": unit % {"n": _fmt(float(v))}, "day": chart_day(r.day)},
         )
         for r in rows
         if (v := pick(r)) is not None

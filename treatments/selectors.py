@@ -32,7 +32,7 @@ from django.db.models import (
 from redis.exceptions import RedisError
 
 from accounts import roles
-from accounts.prepared import PreparedGet, PreparedValues
+from accounts.prepared import PreparedGet, PreparedValues, prefetched
 from patients.models import Patient
 
 from . import rules
@@ -720,27 +720,27 @@ def _page_photos(patient_id):
     return FollowUpPhoto.objects.filter(follow_up__session__patient_id=patient_id)
 
 
+def _page_side_effects(patient_id):
+    # The newest 20 (SideEffectReport's own order), resolved ones too.
+    return SideEffectReport.objects.filter(patient_id=patient_id).select_related("resolved_by")[:20]
+
+
+def _page_change_requests(patient_id):
+    return ChangeRequest.objects.filter(
+        patient_id=patient_id, handled_at__isnull=True
+    ).select_related("session__site")
+
+
 # The patient page's reads, compiled once a process (accounts.prepared): building and
 # compiling them through the ORM (with the prefetches' queries) was a third of the page's CPU.
 # Each reads the patient's rows of one table; the page puts them together as the ORM's
-# prefetch_related would (`_prefetched`).
+# prefetch_related would (`prefetched`).
 _PAGE_SESSIONS = PreparedGet(_page_sessions)
 _PAGE_FOLLOW_UPS = PreparedGet(_page_follow_ups)
 _PAGE_VIALS = PreparedGet(_page_vials)
 _PAGE_PHOTOS = PreparedGet(_page_photos)
-
-
-def _prefetched(owners, name: str, rows, owner_id: str) -> None:
-    """Each owner's `name` related manager answers from `rows` (in their order), as after
-    `prefetch_related(name)`: `owner.<name>.all()` reads no more."""
-    by_owner = defaultdict(list)
-    for row in rows:
-        by_owner[getattr(row, owner_id)].append(row)
-    for owner in owners:
-        queryset = getattr(owner, name).get_queryset()
-        queryset._result_cache = by_owner.get(owner.pk, [])
-        queryset._prefetch_done = True
-        owner.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
+_PAGE_SIDE_EFFECTS = PreparedGet(_page_side_effects)
+_PAGE_CHANGE_REQUESTS = PreparedGet(_page_change_requests)
 
 
 def patient_page(
@@ -751,10 +751,10 @@ def patient_page(
     sessions: list[TreatmentSession] = _PAGE_SESSIONS.all(patient.pk)
     if sessions:  # as prefetch_related: nothing more to read for a patient without any
         all_follow_ups = _PAGE_FOLLOW_UPS.all(patient.pk)
-        _prefetched(sessions, "follow_ups", all_follow_ups, "session_id")
-        _prefetched(sessions, "vials_used", _PAGE_VIALS.all(patient.pk), "session_id")
+        prefetched(sessions, "follow_ups", all_follow_ups, "session_id")
+        prefetched(sessions, "vials_used", _PAGE_VIALS.all(patient.pk), "session_id")
         if photos and all_follow_ups:
-            _prefetched(all_follow_ups, "photos", _PAGE_PHOTOS.all(patient.pk), "follow_up_id")
+            prefetched(all_follow_ups, "photos", _PAGE_PHOTOS.all(patient.pk), "follow_up_id")
     for session in sessions:
         session.patient = patient  # already loaded: no query per session
     follow_ups = sorted(
@@ -788,10 +788,8 @@ def patient_page(
             for s in sessions
             if s.status in OPEN_STATUSES and getattr(s, "previous_assessed", None) is False
         },
-        side_effect_reports=list(patient.side_effect_reports.select_related("resolved_by")[:20]),
-        change_requests=list(
-            patient.change_requests.filter(handled_at__isnull=True).select_related("session__site")
-        ),
+        side_effect_reports=_PAGE_SIDE_EFFECTS.all(patient.pk),
+        change_requests=_PAGE_CHANGE_REQUESTS.all(patient.pk),
     )
 
 

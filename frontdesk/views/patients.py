@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -33,6 +33,7 @@ from patients import invitations
 from patients.models import IntakeVersion, Patient
 from patients.selectors import (
     medical_changes,
+    patient_by_id,
     patient_changes,
     possible_duplicates,
     search_patients,
@@ -40,11 +41,11 @@ from patients.selectors import (
 from patients.services import register_patient, update_patient
 from reminders import selectors as reminder_selectors
 from reminders.models import Channel, ReminderKind, ReminderState
-from treatments.charts import progress_chart
 from treatments.formatting import session_at
 from treatments.merges import merge_patients
 from treatments.models import FollowUpKind, FollowUpStatus, SessionStatus
 from treatments.selectors import patient_page
+from ui.charts import chart_html
 from ui.forms import add_service_error, page_number
 from ui.pagination import window
 from ui.rows import day_month_time, day_time, link_maker, padded_day, short_day, staff_said
@@ -139,7 +140,9 @@ def patient_edit(request, pk):
 
 @permission_required("patients.view_patient")
 def patient_detail(request, pk):
-    patient = get_object_or_404(Patient, pk=pk)
+    patient = patient_by_id(pk)
+    if patient is None:
+        raise Http404("No such patient.")
     now, today = now_and_today()
     can_see_photos = roles.role_grants(request.user, "treatments.view_followupphoto")
     page = patient_page(patient, today=today, now=now, photos=can_see_photos)
@@ -157,7 +160,7 @@ def patient_detail(request, pk):
             "page": page,
             "patient": patient,
             "reminders": reminders,
-            "chart": progress_chart(page.progress),
+            "chart": chart_html(page.progress),
             "now": now,
             "can_record_findings": can_record_findings,
             "changes": changes,

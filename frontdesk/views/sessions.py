@@ -30,6 +30,7 @@ from frontdesk.forms import (
     SlotPickForm,
 )
 from patients.models import Patient
+from patients.selectors import patient_by_id
 from sites.models import Site
 from treatments import formatting, selectors, services, slots
 from treatments.formatting import long_date
@@ -45,16 +46,13 @@ def _active_sites():
     return Site.objects.filter(is_active=True).order_by("name")
 
 
-# The booking page's patient (as the ORM's get_object_or_404 reads it) and the sites it
-# offers, read by statements compiled once a process.
-_read_patient = prepared.by_id(Patient)
+# The sites the booking page offers, read by a statement compiled once a process.
 _read_active_sites = prepared.PreparedGet(_active_sites, key=None)
 
 
 @permission_required("treatments.add_treatmentsession")
 def session_book(request, patient_pk):
-    # An id beyond bigint's range is no patient (the ORM would not ask either).
-    patient = _read_patient.get(patient_pk) if 0 < patient_pk < 2**63 else None
+    patient = patient_by_id(patient_pk)
     if patient is None:
         raise Http404("No such patient.")
     now, today = now_and_today()
