@@ -364,7 +364,7 @@ def test_the_patient_pages_other_reads_are_the_orms():
         staff,
     )
     from treatments import selectors
-    from treatments.models import ChangeRequest, SideEffectReport
+    from treatments.models import ChangeRequest, SideEffectReport, TreatmentSession
 
     patient, other = PatientFactory(), PatientFactory()
     for someone in (patient, other):
@@ -409,7 +409,26 @@ def test_the_patient_pages_other_reads_are_the_orms():
     )
     assert len(confirmed) == 2
 
+    desk, doctor = staff(first_name="Desk"), clinician(first_name="Doc")
+    cancelled, missed = book(patient, date(2027, 9, 20)), book(patient, date(2028, 4, 3))
+    TreatmentSession.objects.filter(pk=cancelled.pk).update(
+        status="cancelled", cancelled_by=desk, cancellation_reason="Ill"
+    )
+    TreatmentSession.objects.filter(pk=missed.pk).update(
+        status="no_show", no_show_recorded_by=doctor
+    )
     page = selectors.patient_page(patient, today=date(2027, 3, 1), now=at(date(2027, 3, 1)))
+    with CaptureQueriesContext(connection) as walked:
+        people = {
+            s.pk: (
+                s.cancelled_by and s.cancelled_by.first_name,
+                s.no_show_recorded_by_id and s.no_show_recorded_by.first_name,
+            )
+            for s in page.sessions
+        }
+    assert walked.captured_queries == []
+    expected = dict.fromkeys(patient.sessions.values_list("pk", flat=True), (None, None))
+    assert people == {**expected, cancelled.pk: ("Desk", None), missed.pk: (None, "Doc")}
     assert fields(page.side_effect_reports) == fields(patient.side_effect_reports.all()[:20])
     assert fields(page.change_requests) == fields(
         patient.change_requests.filter(handled_at__isnull=True)

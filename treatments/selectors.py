@@ -692,15 +692,32 @@ def _people_deferred(*relations: str) -> list[str]:
 
 
 def _page_sessions(patient_id):
+    # Not joined: who cancelled or recorded a no-show (`_SESSION_PEOPLE`), two more outer
+    # joins of auth_user that tripled the time PostgreSQL spent planning the statement
+    # (1.5 -> 0.57 ms at 1,000 patients, against 0.2 ms running it).
     return (
         TreatmentSession.objects.filter(patient_id=patient_id)
-        .select_related(
-            "clinician", "room", "site", "protocol", "cancelled_by", "no_show_recorded_by"
-        )
-        .defer(*_people_deferred("clinician", "cancelled_by", "no_show_recorded_by"))
+        .select_related("clinician", "room", "site", "protocol")
+        .defer(*_people_deferred("clinician"))
         .annotate(previous_assessed=_previous_assessed())
         .order_by("-starts_at")
     )
+
+
+_SESSION_PEOPLE = ("cancelled_by", "no_show_recorded_by")
+
+
+def _attach_session_people(sessions: list[TreatmentSession]) -> None:
+    """Each session's `cancelled_by` and `no_show_recorded_by`, read in one query when any
+    session has one (most patients' sessions have none: no query)."""
+    ids = {getattr(s, f"{name}_id") for s in sessions for name in _SESSION_PEOPLE} - {None}
+    if not ids:
+        return
+    people = User.objects.defer(*_USER_REST).in_bulk(ids)
+    for session in sessions:
+        for name in _SESSION_PEOPLE:
+            if (pk := getattr(session, f"{name}_id")) is not None:
+                setattr(session, name, people[pk])
 
 
 def _page_follow_ups(patient_id):
@@ -749,6 +766,7 @@ def patient_page(
     """Everything the staff's patient page shows of the patient's treatment; the follow-ups'
     photos only with `photos` (a reader who may see them)."""
     sessions: list[TreatmentSession] = _PAGE_SESSIONS.all(patient.pk)
+    _attach_session_people(sessions)
     if sessions:  # as prefetch_related: nothing more to read for a patient without any
         all_follow_ups = _PAGE_FOLLOW_UPS.all(patient.pk)
         prefetched(sessions, "follow_ups", all_follow_ups, "session_id")
