@@ -1,6 +1,9 @@
 """The recall list: patients due for their next session with nothing booked."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from html import escape
 from urllib.parse import urlencode
 
@@ -12,6 +15,7 @@ from accounts.decorators import permission_required
 from frontdesk.forms import DueForRecallForm
 from treatments import recall
 from ui.forms import page_number
+from ui.nav import where
 from ui.pagination import window_of
 from ui.rows import decimal_maker, link_maker, padded_day
 
@@ -43,45 +47,73 @@ def recall_list(request):
     )
 
 
+@dataclass(frozen=True)
+class _Words:
+    """The rows' texts in the reader's language (escaped where they are HTML) and the
+    patient link: the same on every request in a language, so looked up once (`_words`)."""
+
+    patient_link: Callable[[int], str]
+    now: str
+    rated: str
+    density: str
+    seen: str
+    none: str
+    by_email: str
+    by_sms: str
+    by_phone: str
+    opt_out: str
+
+
+@lru_cache(maxsize=16)
+def _words(where: tuple[str, str, str]) -> _Words:
+    """`where`: ui.nav.where(), the language and URLs the words and link depend on."""
+    return _Words(
+        patient_link=link_maker("patient_detail"),
+        now=escape(pgettext("staff", "now")),
+        rated=pgettext("staff", "rated %(rating)s/10"),
+        density=pgettext("staff", "%(density)s hairs/cm²"),
+        seen=pgettext("staff", "seen"),
+        none=f'<span class="text-muted">{escape(pgettext("staff", "no follow-up yet"))}</span>',
+        by_email=pgettext("staff", "email %(email)s"),
+        by_sms=pgettext("staff", "SMS %(phone)s"),
+        by_phone=pgettext("staff", "phone %(phone)s"),
+        opt_out=(
+            ' <span class="badge text-bg-secondary">'
+            f"{escape(pgettext('staff', 'no marketing'))}</span>"
+        ),
+    )
+
+
 def _rows(page, today: date) -> SafeString:
     """The table's rows written once in Python, every value escaped (html.escape, as
     Django's `escape`), spaced as the template's loop spaced them: per row, format_html's
     lazy-aware escaping of seven values and the template's loop took most of the page's
-    time. The texts keep their "staff" msgids, translated once a page."""
-    patient_link, decimal = link_maker("patient_detail"), decimal_maker()
-    now = escape(pgettext("staff", "now"))
-    rated = pgettext("staff", "rated %(rating)s/10")
-    density = pgettext("staff", "%(density)s hairs/cm²")
-    seen = pgettext("staff", "seen")
-    none = f'<span class="text-muted">{escape(pgettext("staff", "no follow-up yet"))}</span>'
-    by_email, by_sms = pgettext("staff", "email %(email)s"), pgettext("staff", "SMS %(phone)s")
-    by_phone = pgettext("staff", "phone %(phone)s")
-    opt_out = escape(pgettext("staff", "no marketing"))
-    opt_out = f' <span class="badge text-bg-secondary">{opt_out}</span>'
+    time. The texts keep their "staff" msgids (`_words`)."""
+    w, decimal = _words(where()), decimal_maker()
     rows = []
     for p in page:
         # The outcome so far: rated 8/10, 150.0 hairs/cm² (01 Sep 2026); seen (…); or none.
         if p["seen_on"]:
             found = []
             if p["rating"]:
-                found.append(rated % {"rating": p["rating"]})
+                found.append(w.rated % {"rating": p["rating"]})
             if p["density"]:
-                found.append(density % {"density": decimal(p["density"])})
-            outcome = escape(f"{', '.join(found) or seen} ({padded_day(p['seen_on'])})")
+                found.append(w.density % {"density": decimal(p["density"])})
+            outcome = escape(f"{', '.join(found) or w.seen} ({padded_day(p['seen_on'])})")
         else:
-            outcome = none
+            outcome = w.none
         # How to reach them: the channels their reminders go by, else their phone.
         found = []
         if p["reminders_by_email"]:
-            found.append(by_email % {"email": p["email"]})
+            found.append(w.by_email % {"email": p["email"]})
         if p["reminders_by_sms"]:
-            found.append(by_sms % {"phone": p["phone"]})
-        contact = escape("; ".join(found) or by_phone % {"phone": p["phone"] or "–"})
+            found.append(w.by_sms % {"phone": p["phone"]})
+        contact = escape("; ".join(found) or w.by_phone % {"phone": p["phone"] or "–"})
         if p["non_essential_opt_out"]:
-            contact += opt_out
-        due = now if p["due_day"] <= today else padded_day(p["due_day"])
+            contact += w.opt_out
+        due = w.now if p["due_day"] <= today else padded_day(p["due_day"])
         rows.append(
-            f'\n    <tr><td><a href="{patient_link(p["pk"])}">'
+            f'\n    <tr><td><a href="{w.patient_link(p["pk"])}">'
             f"{escape(p['last_name'])}, {escape(p['first_name'])}</a></td>"
             f"<td>{padded_day(p['last_day'])}</td><td>{due}</td>"
             f"<td>{outcome}</td><td>{contact}</td></tr>\n  "
