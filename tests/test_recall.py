@@ -20,6 +20,18 @@ def past(patient, day, **kwargs):
     return book(patient, day, now=at(day - timedelta(days=30)), **kwargs)
 
 
+def seen(follow_ups, day, **findings):
+    """These follow-ups recorded as seen on `day` by their session's clinician."""
+    for follow_up in follow_ups.select_related("session"):
+        FollowUp.objects.filter(pk=follow_up.pk).update(
+            status="done",
+            seen_on=day,
+            seen_by=follow_up.session.clinician,
+            seen_at=at(day),
+            **findings,
+        )
+
+
 def test_who_is_due(frozen):
     due_now = PatientFactory(last_name="Alpha")
     past(due_now, date(2026, 6, 1))  # gap ended 1 December 2026
@@ -58,20 +70,12 @@ def test_the_latest_outcome_is_shown(frozen):
     patient = PatientFactory()
     session = past(patient, date(2026, 6, 1))
     follow_ups = list(FollowUp.objects.filter(session=session).order_by("due_date"))
-    FollowUp.objects.filter(pk=follow_ups[0].pk).update(
-        status="done",
-        seen_on=date(2026, 7, 1),
-        patient_rating=6,
-        seen_by=session.clinician,
-        seen_at=at(date(2026, 7, 1)),
-    )
-    FollowUp.objects.filter(pk=follow_ups[1].pk).update(
-        status="done",
-        seen_on=date(2026, 9, 1),
+    seen(FollowUp.objects.filter(pk=follow_ups[0].pk), date(2026, 7, 1), patient_rating=6)
+    seen(
+        FollowUp.objects.filter(pk=follow_ups[1].pk),
+        date(2026, 9, 1),
         patient_rating=8,
         hair_density_per_cm2=150,
-        seen_by=session.clinician,
-        seen_at=at(date(2026, 9, 1)),
     )
     (found,) = recall.due_patients(today=TODAY)
     assert found.rating == 8 and found.density == 150 and found.seen_on == date(2026, 9, 1)
@@ -133,13 +137,11 @@ def test_the_pages_rows_are_read_as_the_orm_reads_them(frozen):
         patient = PatientFactory(last_name=f"Due{i}", reminders_by_sms=i % 2 == 1)
         session = past(patient, date(2026, 6, 1) + timedelta(days=20 * i))
         if i == 2:
-            FollowUp.objects.filter(session=session).update(
-                status="done",
-                seen_on=date(2026, 7, 1),
+            seen(
+                FollowUp.objects.filter(session=session),
+                date(2026, 7, 1),
                 patient_rating=7,
                 hair_density_per_cm2=141.5,
-                seen_by=session.clinician,
-                seen_at=at(date(2026, 7, 1)),
             )
     for weeks, start, stop in [(4, 0, 51), (4, 1, 3), (0, 0, 51), (52, 2, 5), (52, 50, 101)]:
         orm = recall.due_patients(today=TODAY, within_weeks=weeks).values(*recall.SHOWN)
