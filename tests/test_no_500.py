@@ -75,7 +75,7 @@ class TestSchedule:
 
 class TestPaging:
     @pytest.mark.parametrize(
-        "name", ["patient_list", "follow_up_review", "failed_reminders"], ids=str
+        "name", ["patient_list", "follow_up_review", "failed_reminders", "recall"], ids=str
     )
     @pytest.mark.parametrize("page", [HUGE, "²", "-5", "0", "x"])
     def test_a_page_number_out_of_range(self, clinic_admin_client, name, page):

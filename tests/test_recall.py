@@ -20,6 +20,18 @@ def past(patient, day, **kwargs):
     return book(patient, day, now=at(day - timedelta(days=30)), **kwargs)
 
 
+def seen(follow_ups, day, **findings):
+    """These follow-ups recorded as seen on `day` by their session's clinician."""
+    for follow_up in follow_ups.select_related("session"):
+        FollowUp.objects.filter(pk=follow_up.pk).update(
+            status="done",
+            seen_on=day,
+            seen_by=follow_up.session.clinician,
+            seen_at=at(day),
+            **findings,
+        )
+
+
 def test_who_is_due(frozen):
     due_now = PatientFactory(last_name="Alpha")
     past(due_now, date(2026, 6, 1))  # gap ended 1 December 2026
@@ -58,20 +70,12 @@ def test_the_latest_outcome_is_shown(frozen):
     patient = PatientFactory()
     session = past(patient, date(2026, 6, 1))
     follow_ups = list(FollowUp.objects.filter(session=session).order_by("due_date"))
-    FollowUp.objects.filter(pk=follow_ups[0].pk).update(
-        status="done",
-        seen_on=date(2026, 7, 1),
-        patient_rating=6,
-        seen_by=session.clinician,
-        seen_at=at(date(2026, 7, 1)),
-    )
-    FollowUp.objects.filter(pk=follow_ups[1].pk).update(
-        status="done",
-        seen_on=date(2026, 9, 1),
+    seen(FollowUp.objects.filter(pk=follow_ups[0].pk), date(2026, 7, 1), patient_rating=6)
+    seen(
+        FollowUp.objects.filter(pk=follow_ups[1].pk),
+        date(2026, 9, 1),
         patient_rating=8,
         hair_density_per_cm2=150,
-        seen_by=session.clinician,
-        seen_at=at(date(2026, 9, 1)),
     )
     (found,) = recall.due_patients(today=TODAY)
     assert found.rating == 8 and found.density == 150 and found.seen_on == date(2026, 9, 1)
@@ -124,3 +128,46 @@ def test_the_page_is_planned_without_parallel_workers_for_its_transaction_only()
     with recall.serial_plan():
         assert workers() == "0"
     assert workers() == before
+
+
+def test_the_pages_rows_are_read_as_the_orm_reads_them(frozen):
+    """due_rows sends the ORM's own statement (compiled once for each slice) and gives its
+    rows, for several windows and slices, empty ones included."""
+    for i in range(4):
+        patient = PatientFactory(last_name=f"Due{i}", reminders_by_sms=i % 2 == 1)
+        session = past(patient, date(2026, 6, 1) + timedelta(days=20 * i))
+        if i == 2:
+            seen(
+                FollowUp.objects.filter(session=session),
+                date(2026, 7, 1),
+                patient_rating=7,
+                hair_density_per_cm2=141.5,
+            )
+    for weeks, start, stop in [(4, 0, 51), (4, 1, 3), (0, 0, 51), (52, 2, 5), (52, 50, 101)]:
+        orm = recall.due_patients(today=TODAY, within_weeks=weeks).values(*recall.SHOWN)
+        orm = orm[start:stop]
+        sql, params = orm.query.sql_with_params()
+        prepared = recall._page_read(start, stop)
+        due_by = TODAY + timedelta(weeks=weeks)
+        assert prepared.sql_with_params(today=TODAY, due_by=due_by) == (sql, list(params))
+        rows = recall.due_rows(today=TODAY, within_weeks=weeks, start=start, stop=stop)
+        assert rows == list(orm)
+    assert len(recall.due_rows(today=TODAY, within_weeks=52, start=0, stop=51)) == 4
+
+
+def test_decimals_are_localized_as_localize_does(settings):
+    from decimal import Decimal
+
+    from django.utils import translation
+    from django.utils.formats import localize
+
+    from ui.rows import decimal_maker
+
+    values = [Decimal("150.0"), Decimal("0.5"), Decimal("-12.3"), Decimal("7"), Decimal("1E+2")]
+    for language in ("en", "de", "tr"):
+        with translation.override(language):
+            decimal = decimal_maker()
+            assert [decimal(v) for v in values] == [localize(v) for v in values]
+    settings.USE_THOUSAND_SEPARATOR = True
+    with translation.override("de"):
+        assert decimal_maker()(Decimal("12345.6")) == localize(Decimal("12345.6"))

@@ -7,16 +7,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
+from accounts.prepared import PreparedValues
 from patients.models import Patient
 
 from .models import LIVE_STATUSES, OPEN_STATUSES, FollowUp, FollowUpStatus, TreatmentSession
 
 DEFAULT_WEEKS = 4
 MAX_WEEKS = 52
+# What the recall list shows of a patient (a row of `due_rows`): their fields, then
+# due_patients' annotations in the order it adds them (a values() row's columns).
+SHOWN = (
+    "pk",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "reminders_by_email",
+    "reminders_by_sms",
+    "non_essential_opt_out",
+    "due_day",
+    "last_day",
+    "rating",
+    "density",
+    "seen_on",
+)
 
 
 def due_patients(*, today: date, within_weeks: int = DEFAULT_WEEKS) -> QuerySet[Patient]:
@@ -30,6 +50,12 @@ def due_patients(*, today: date, within_weeks: int = DEFAULT_WEEKS) -> QuerySet[
     ends its gap after), so PostgreSQL walks live sessions by `gap_until`
     (session_live_gap_until_idx) and stops at the page's end, instead of grouping every
     patient's sessions (0.7 s at 100,000 patients, seconds at 1,000,000)."""
+    return _due_by(today, today + timedelta(weeks=within_weeks))
+
+
+def _due_by(today: date, due_by: date) -> QuerySet[Patient]:
+    """due_patients, due by `due_by` (both days reach the SQL as parameters: due_rows
+    compiles it once)."""
     live = Q(status__in=LIVE_STATUSES)
     later = TreatmentSession.objects.filter(live, patient=OuterRef("pk")).filter(
         Q(gap_until__gt=OuterRef("due_day"))
@@ -51,7 +77,7 @@ def due_patients(*, today: date, within_weeks: int = DEFAULT_WEEKS) -> QuerySet[
         .alias(latest=FilteredRelation("sessions", condition=Q(sessions__status__in=LIVE_STATUSES)))
         .annotate(due_day=F("latest__gap_until"))
         .alias(latest_pk=F("latest__pk"))
-        .filter(due_day__lte=today + timedelta(weeks=within_weeks))
+        .filter(due_day__lte=due_by)
         # `later` refers to the join through these two names: an OuterRef("latest__...")
         # joined the sessions a second time, so `latest` was any live session whose gap had
         # ended (a patient listed once per such session, due from the oldest one's gap).
@@ -63,6 +89,27 @@ def due_patients(*, today: date, within_weeks: int = DEFAULT_WEEKS) -> QuerySet[
             seen_on=Subquery(latest_done.values("seen_on")[:1]),
         )
         .order_by("due_day", "last_name", "first_name", "pk")
+    )
+
+
+def due_rows(*, today: date, within_weeks: int, start: int, stop: int) -> list[dict[str, Any]]:
+    """Rows `start` to `stop` - 1 of due_patients as dicts of SHOWN (read them inside
+    serial_plan), from SQL compiled once a process for each slice: building and compiling
+    the queryset (three subqueries, two NOT EXISTS, a filtered join) cost more CPU than the
+    rest of the page, and the list shows the rows, it needs no Patient instances."""
+    due_by = today + timedelta(weeks=within_weeks)
+    return _page_read(start, stop).rows(today=today, due_by=due_by)
+
+
+@lru_cache(maxsize=32)
+def _page_read(start: int, stop: int) -> PreparedValues:
+    """The read of one slice: the ORM writes LIMIT and OFFSET into the SQL, not as
+    parameters, so each page number has its statement (the first pages are the ones read;
+    a far page is compiled when asked for, as the ORM would)."""
+    return PreparedValues(
+        lambda today, due_by: _due_by(today, due_by).values(*SHOWN)[start:stop],
+        today=date,
+        due_by=date,
     )
 
 

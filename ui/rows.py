@@ -5,10 +5,12 @@ page prepares its rows' links and dates once in Python instead."""
 
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import localize
+from django.utils.formats import get_format, localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -20,6 +22,18 @@ def link_maker(name: str) -> Callable[[int], str]:
     each pk put in the placeholder's place (pks are integers: nothing to quote)."""
     before, after = reverse(name, args=[_PLACEHOLDER]).split(str(_PLACEHOLDER))
     return lambda pk: f"{before}{int(pk)}{after}"
+
+
+def decimal_maker() -> Callable[[Decimal], str]:
+    """localize(value) for the many decimals of a page (a measurement a row), the language's
+    decimal separator looked up once: number_format looks up three formats for each value.
+    Without thousands grouping (USE_THOUSAND_SEPARATOR off, as here) a Decimal field's
+    value is localized as its fixed-point text with that separator; with grouping, by
+    localize itself."""
+    if settings.USE_THOUSAND_SEPARATOR:
+        return localize
+    separator = get_format("DECIMAL_SEPARATOR")
+    return lambda value: f"{value:f}".replace(".", separator)
 
 
 def short_day(day: date | None, *, weekday: bool = False) -> str:
