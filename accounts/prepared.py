@@ -249,7 +249,13 @@ class PreparedValues:
         missing = set(self._stand_ins) - {name for _, name in places}
         if missing:
             raise ValueError(f"Not parameters of the statement: {', '.join(sorted(missing))}.")
-        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        # The columns' names as Django's ValuesIterable names them: in the order values()
+        # was given them (Django 5.2's query.selected), fields and annotations mixed.
+        names = list(query.selected or ()) or [
+            *query.extra_select,
+            *query.values_select,
+            *query.annotation_select,
+        ]
         if len(names) != compiler.col_count:
             raise ValueError("A values() queryset: its columns by name.")
         converters = compiler.get_converters(

@@ -443,3 +443,27 @@ def test_the_patient_pages_other_reads_are_the_orms():
     assert walked.captured_queries == []
     assert attempts == [[(a.pk, a.succeeded) for a in r.deliveries.all()] for r in orm]
     assert sum(map(len, attempts)) > 2
+
+
+def test_prepared_values_names_columns_in_the_order_values_was_given_them():
+    """An annotation before a field in values(): the columns are named as the ORM's own
+    rows name them (a mislabelled column would give the page another field's value)."""
+    from django.db.models import F, Value
+    from django.db.models.functions import Concat
+
+    from accounts.prepared import PreparedValues
+
+    user = User.objects.create_user("order", first_name="Ada", last_name="Lovelace")
+
+    def build(pk):
+        return (
+            User.objects.filter(pk=pk)
+            .values(full=Concat(F("first_name"), Value(" "), F("last_name")), name=F("username"))
+            .values("full", "last_name", "name", "pk")
+        )
+
+    read = PreparedValues(build, pk=int)
+    assert read.rows(pk=user.pk) == list(build(user.pk))
+    assert read.rows(pk=user.pk) == [
+        {"full": "Ada Lovelace", "last_name": "Lovelace", "name": "order", "pk": user.pk}
+    ]
