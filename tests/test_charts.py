@@ -20,7 +20,7 @@ def follow_up(day, density=None, rating=None, kind="Early result"):
         due_date=day,
         hair_density_per_cm2=None if density is None else Decimal(density),
         patient_rating=rating,
-        get_kind_display=lambda: kind,
+        kind=kind,  # not one of FollowUpKind's: shown as it is
     )
 
 

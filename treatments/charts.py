@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.utils import dateformat
 from django.utils.translation import gettext, pgettext
+
+from . import formatting
+from .models import FollowUpKind
 
 WIDTH, HEIGHT = 360, 170
 LEFT, RIGHT, TOP, BOTTOM = 44, 14, 30, 36
@@ -70,9 +72,10 @@ def _fmt(value: float) -> str:
 
 
 def chart_day(day: date) -> str:
-    """A date under a chart point and in the chart's table."""
+    """A date under a chart point and in the chart's table (formatted once per day and
+    language, treatments.formatting)."""
     # Translators: a date under a chart point, in Django's date format letters (j M Y).
-    return dateformat.format(day, pgettext("chart date", "j M Y"))
+    return formatting.formatted_day(day, pgettext("chart date", "j M Y"))
 
 
 def _x_positions(days: list[date]) -> dict[date, float]:
@@ -104,12 +107,12 @@ def _y(value: float, low: float, high: float) -> float:
 
 
 def _panel(rows: list[Row], xs, pick, *, title, unit, low, high, ticks) -> Panel | None:
+    on = gettext("%(value)s on %(day)s")  # translated once a panel, not once a dot
     dots = [
         Dot(
             xs[r.day],
             _y(float(v), low, high),
-            gettext("%(value)s on %(day)s")
-            % {"value": unit % {"n": _fmt(float(v))}, "day": chart_day(r.day)},
+            on % {"value": unit % {"n": _fmt(float(v))}, "day": chart_day(r.day)},
         )
         for r in rows
         if (v := pick(r)) is not None
@@ -127,8 +130,11 @@ def _panel(rows: list[Row], xs, pick, *, title, unit, low, high, ticks) -> Panel
 
 def progress_chart(follow_ups) -> dict | None:
     """The two panels and the table, or None when there is no follow-up to show at all."""
+    # A follow-up's kind by its label: get_kind_display() would translate every kind's
+    # label for each follow-up (Django's _get_FIELD_display hashes all the choices).
+    kinds = dict(FollowUpKind.choices)
     rows = [
-        Row(f.due_date, f.get_kind_display(), f.hair_density_per_cm2, f.patient_rating)
+        Row(f.due_date, str(kinds.get(f.kind, f.kind)), f.hair_density_per_cm2, f.patient_rating)
         for f in follow_ups
     ]
     if not rows:

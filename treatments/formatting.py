@@ -26,6 +26,12 @@ def _day(day: date, fmt: str) -> str:
     return _day_in(day, fmt, get_language())
 
 
+def formatted_day(day: date, fmt: str) -> str:
+    """`day` in a translated Django date format (`pgettext(context, "j M Y")`), once per
+    (day, format, language) a process: for a format not among this module's own."""
+    return _day(day, fmt)
+
+
 @lru_cache(maxsize=8192)
 def _day_in(day: date, fmt: str, language: str | None) -> str:
     return dateformat.format(day, fmt)
