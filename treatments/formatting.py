@@ -152,6 +152,26 @@ def span_maker() -> Callable[[datetime, datetime, ZoneInfo], str]:
     return span
 
 
+def when_maker(tz: ZoneInfo) -> Callable[[datetime], str]:
+    """clinic_when(instant, tz, tz) (a staff reader, who reads the clinic's clock only) for
+    the many rows of one page, its text the same: "%(day)s at %(time)s", the long date's
+    format and "%(time)s %(place)s time" looked up once (in the active language), not three
+    gettext lookups a row."""
+    at = gettext("%(day)s at %(time)s")
+    day_format = pgettext("long date", "l j F Y")
+    language = get_language()
+    before, after = named_time(_SLOT, tz).split(_SLOT)
+
+    def when(instant: datetime) -> str:
+        local = instant.astimezone(tz)
+        return at % {
+            "day": _day_in(local.date(), day_format, language),
+            "time": f"{before}{local:%H:%M}{after}",
+        }
+
+    return when
+
+
 def session_time(instant: datetime, session) -> str:
     """09:42 Istanbul time: a moment of a session's day (e.g. its check-in) on its clock."""
     return named_time(f"{instant.astimezone(session.tz):%H:%M}", session.tz)

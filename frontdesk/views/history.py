@@ -1,57 +1,195 @@
 """A record's history: every change (the database's own event tables) and every read (the
 access log), for clinic admins and clinicians."""
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import capfirst
 from django.utils.translation import pgettext
 
+from accounts import prepared
 from accounts.decorators import permission_required
 from audit import selectors
-from audit.models import AccessKind
+from audit.models import AccessKind, RecordAccess
 from audit.web import note_read
 from frontdesk.forms import HistoryPagesForm
 from patients.models import Patient
+from treatments.formatting import when_maker
 from treatments.models import TreatmentSession
-from ui.pagination import window
+from ui.pagination import Window, window
+from ui.rows import staff_said, truncated
 
 PER_PAGE = 25
+
+# The record (as get_object_or_404 reads it) and the first page of who looked, read by
+# statements compiled once a process: the page is opened at its first page of reads.
+_read_patient = prepared.by_id(Patient)
+_read_session = prepared.PreparedGet(
+    lambda pk: TreatmentSession.objects.select_related("patient").filter(pk=pk)
+)
+_READ_COLUMNS = ("at", "username", "kind", "path", "ip")
+_FIRST_PATIENT_READS = prepared.PreparedValues(
+    lambda patient_id: selectors.reads_of_patient(patient_id).values(*_READ_COLUMNS)[
+        : PER_PAGE + 1
+    ],
+    patient_id=int,
+)
+_FIRST_SESSION_READS = prepared.PreparedValues(
+    lambda patient_id, session_id: selectors.reads_of_session(patient_id, session_id).values(
+        *_READ_COLUMNS
+    )[: PER_PAGE + 1],
+    patient_id=int,
+    session_id=int,
+)
+
+
+def _found(read: prepared.PreparedGet, pk: int):
+    # An id beyond bigint's range is no record (the ORM would not ask either).
+    found = read.get(pk) if 0 < pk < 2**63 else None
+    if found is None:
+        raise Http404("No such record.")
+    return found
 
 
 @permission_required(selectors.HISTORY_PERMISSION)
 def patient_history(request, pk):
-    patient = get_object_or_404(Patient, pk=pk)
+    patient = _found(_read_patient, pk)
     page, reads = HistoryPagesForm(request.GET).numbers()
     note_read(request, patient_id=patient.pk, kind=AccessKind.HISTORY)
-    return render(
+    return _history_page(
         request,
-        "staff/history.html",
-        {
-            "patient": patient,
-            "subject": patient.full_name,
-            "back": ("patient_detail", patient.pk),
-            "events": window(selectors.patient_history(patient), page, PER_PAGE),
-            "reads": window(selectors.patient_reads(patient), reads, PER_PAGE),
-            "clinic_zone": settings.CLINIC_TIME_ZONE,
-        },
+        {"patient": patient, "subject": patient.full_name, "back": ("patient_detail", patient.pk)},
+        events=window(selectors.patient_history(patient), page, PER_PAGE),
+        reads=_first_reads(_FIRST_PATIENT_READS, patient_id=patient.pk)
+        if reads == 1
+        else window(selectors.reads_of_patient(patient.pk).values(*_READ_COLUMNS), reads, PER_PAGE),
     )
 
 
 @permission_required(selectors.HISTORY_PERMISSION)
 def session_history(request, pk):
-    session = get_object_or_404(TreatmentSession.objects.select_related("patient"), pk=pk)
+    session = _found(_read_session, pk)
     page, reads = HistoryPagesForm(request.GET).numbers()
     note_read(request, patient_id=session.patient_id, kind=AccessKind.HISTORY, object_id=session.pk)
-    return render(
+    ids = {"patient_id": session.patient_id, "session_id": session.pk}
+    return _history_page(
         request,
-        "staff/history.html",
         {
             "patient": session.patient,
             "session": session,
             "subject": pgettext("staff", "Session of %(patient)s on %(day)s")
             % {"patient": session.patient.full_name, "day": f"{session.local_date:%d %b %Y}"},
             "back": ("session_detail", session.pk),
-            "events": window(selectors.session_history(session), page, PER_PAGE),
-            "reads": window(selectors.session_reads(session), reads, PER_PAGE),
-            "clinic_zone": settings.CLINIC_TIME_ZONE,
         },
+        events=window(selectors.session_history(session), page, PER_PAGE),
+        reads=_first_reads(_FIRST_SESSION_READS, **ids)
+        if reads == 1
+        else window(selectors.reads_of_session(**ids).values(*_READ_COLUMNS), reads, PER_PAGE),
+    )
+
+
+def _first_reads(read: prepared.PreparedValues, **ids: int) -> Window:
+    """ui.pagination.window's first page, from the compiled statement."""
+    rows = read.rows(**ids)
+    return Window(rows[:PER_PAGE], 1, False, len(rows) > PER_PAGE)
+
+
+def _history_page(request, context: dict, *, events: Window, reads: Window):
+    when = when_maker(ZoneInfo(settings.CLINIC_TIME_ZONE))
+    return render(
+        request,
+        "staff/history.html",
+        {
+            **context,
+            "events": events,
+            "reads": reads,
+            "event_rows": _event_rows(events, when),
+            "read_rows": _read_rows(reads, when),
+        },
+    )
+
+
+# Each row with the white space the template's {% for %}/{% with %} lines left around it
+# (and, in a value's cell, the newline that ended the value's template it once included).
+_CHANGE = (
+    "\n    <tr>{first}\n      <td>{field}</td>\n      <td>{before}</td>\n"
+    "      <td>{after}</td></tr>\n    "
+)
+_FIRST_CELLS = (
+    '<td rowspan="{n}">{at}</td><td rowspan="{n}">{actor}{ip}</td><td rowspan="{n}">{what}</td>'
+)
+_IP = '<br><span class="text-muted">{}</span>'
+_VALUE = "{}\n"
+_NO_CHANGE = (
+    "\n    <tr><td>{at}</td><td>{actor}</td><td>{what}</td>"
+    '<td colspan="3" class="text-muted">{none}</td></tr>\n    '
+)
+_READ = (
+    "\n    <tr><td>{at}</td><td>{username}</td><td>{kind}</td>"
+    "<td><code>{path}</code></td><td>{ip}</td></tr>\n  "
+)
+
+
+def _event_rows(events: Window, when) -> SafeString:
+    """The changes' rows once in Python, escaped by format_html, as the message log's: the
+    template included a value's template twice a changed field and spent most of the page
+    there (and on a `{% blocktranslate %}` and a date filter an event)."""
+    said = pgettext("staff", "%(what)s no. %(object_id)s %(action)s")
+    no_change = pgettext("staff", "no field changed")
+
+    def value(shown) -> SafeString:
+        """An instant on the clinic's clock, anything else cut at 200 characters."""
+        text = when(shown) if getattr(shown, "tzinfo", None) else truncated(shown, 200)
+        return format_html(_VALUE, text)
+
+    rows = []
+    for e in events:
+        at = when(e.at) if e.at else ""
+        what = staff_said(said, what=e.what, object_id=e.object_id, action=e.action)
+        rows.append("\n    ")
+        if not e.changes:
+            rows.append(format_html(_NO_CHANGE, at=at, actor=e.actor, what=what, none=no_change))
+        for i, c in enumerate(e.changes):
+            first = ""
+            if i == 0:
+                ip = e.context.get("ip")
+                first = format_html(
+                    _FIRST_CELLS,
+                    n=len(e.changes),
+                    at=at,
+                    actor=e.actor,
+                    ip=format_html(_IP, ip) if ip else "",
+                    what=what,
+                )
+            rows.append(
+                format_html(
+                    _CHANGE,
+                    first=first,
+                    field=capfirst(c.field),
+                    before="" if c.before is None else value(c.before),
+                    after=value(c.after),
+                )
+            )
+        rows.append("\n  ")
+    return mark_safe("".join(rows))  # noqa: S308 (each piece escaped by format_html)
+
+
+def _read_rows(reads: Window, when) -> SafeString:
+    kinds = dict(RecordAccess._meta.get_field("kind").flatchoices)
+    return mark_safe(  # noqa: S308 (each row escaped by format_html)
+        "".join(
+            format_html(
+                _READ,
+                at=when(r["at"]) if r["at"] else "",
+                username=r["username"],
+                kind=kinds.get(r["kind"], r["kind"]),
+                path=truncated(r["path"], 80),
+                ip=r["ip"] or "",
+            )
+            for r in reads
+        )
     )
