@@ -177,10 +177,12 @@ def _history_statement(wheres: tuple[tuple[str, str], ...]) -> tuple[str, tuple[
     return sql, tuple(label for label, _ in wheres)
 
 
-def _changes(label: str, curr: dict, prev: dict | None, action: str) -> list[Change]:
+def _changes(
+    label: str, curr: dict, prev: dict | None, action: str, language: str | None
+) -> list[Change]:
     """Before -> after for each field that changed (pghistory's pgh_diff); for a row created
-    or deleted, the fields it held."""
-    fields = _fields(label, get_language())
+    or deleted, the fields it held. Their names in `language`."""
+    fields = _fields(label, language)
     out = []
     for name, value in curr.items():
         if name.startswith("pgh_") or name not in fields:
@@ -194,7 +196,7 @@ def _changes(label: str, curr: dict, prev: dict | None, action: str) -> list[Cha
             # The row predates the history (no earlier event): what it became, before unknown.
             if value in (None, "", [], {}):
                 continue
-            before = _words(get_language())[2]
+            before = _words(language)[2]
         else:
             if value in (None, "", [], {}):
                 continue
@@ -273,14 +275,20 @@ class History:
         with connection.cursor() as cursor:
             limit = None if stop is None else max(0, stop - start)  # LIMIT NULL: all
             cursor.execute(sql, [*params, limit, start, *detail_params])
-            return [_event(*row) for row in cursor.fetchall()]
+            language = get_language()
+            return [_event(*row, language) for row in cursor.fetchall()]
 
 
-def _event(label: str, created_at: datetime, curr, prev) -> HistoryEvent:
+def _event(
+    label: str, created_at: datetime, curr, prev, language: str | None = None
+) -> HistoryEvent:
+    """An event read from its event table (`curr`, and `prev`, the row's event before it),
+    its words in `language` (the active one, looked up once a page by the caller)."""
     curr = curr if isinstance(curr, dict) else json.loads(curr)
     if isinstance(prev, str):
         prev = json.loads(prev)
-    tracked, actions, _ = _words(get_language())
+    language = language or get_language()
+    tracked, actions, _ = _words(language)
     action = curr.get("pgh_label")
     return HistoryEvent(
         model=label,
@@ -291,7 +299,7 @@ def _event(label: str, created_at: datetime, curr, prev) -> HistoryEvent:
         action=str(actions.get(action, action)),
         at=created_at,
         context=curr.get("pgh_context") or {},
-        changes=_changes(label, curr, prev, action),
+        changes=_changes(label, curr, prev, action, language),
     )
 
 

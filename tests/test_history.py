@@ -518,3 +518,59 @@ def test_when_maker_is_the_clinic_when_filter(instant, language):
     with translation.override(language):
         when = when_maker(ZoneInfo(settings.CLINIC_TIME_ZONE))
         assert when(instant) == clinic_when(instant, settings.CLINIC_TIME_ZONE)
+
+
+_TEMPLATE_READS = (
+    "{% load clinic_clock %}{% for r in reads %}\n"
+    "    <tr><td>{{ r.at|clinic_when:clinic_zone }}</td><td>{{ r.username }}</td>"
+    "<td>{{ r.get_kind_display }}</td><td><code>{{ r.path|truncatechars:80 }}</code></td>"
+    '<td>{{ r.ip|default:"" }}</td></tr>\n'
+    "  {% endfor %}"
+)
+
+
+def test_the_reads_rows_written_in_python_are_what_the_template_wrote(db, frozen):
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.template import Context, Template
+
+    from audit.models import AccessKind
+    from frontdesk.views.history import _READ_COLUMNS, _read_rows
+    from treatments.formatting import when_maker
+
+    patient = PatientFactory()
+    for i, (username, path, ip) in enumerate(
+        [
+            ('<b>"eve"</b> & co', "/patients/1/?q=<script>&x=1", "10.0.0.1"),
+            ("anna", "/p/" + "x" * 100, None),
+            ("anna", "/p/ä" + "e\u0301" * 90, "::1"),
+        ]
+    ):
+        RecordAccess.objects.create(
+            username=username,
+            patient_id=patient.pk,
+            kind=[AccessKind.HISTORY, AccessKind.PORTAL, AccessKind.EXPORT][i],
+            path=path,
+            ip=ip,
+        )
+    reads = selectors.reads_of_patient(patient.pk)
+    expected = Template(_TEMPLATE_READS).render(
+        Context({"reads": list(reads), "clinic_zone": settings.CLINIC_TIME_ZONE})
+    )
+    written = _read_rows(
+        list(reads.values(*_READ_COLUMNS)), when_maker(ZoneInfo(settings.CLINIC_TIME_ZONE))
+    )
+    assert str(written) == expected
+    assert "&lt;b&gt;&quot;eve&quot;&lt;/b&gt; &amp; co" in written and "<script>" not in written
+
+
+def test_escaper_escapes_each_value_as_conditional_escape():
+    from django.utils.html import conditional_escape
+    from django.utils.safestring import mark_safe
+
+    from ui.rows import escaper
+
+    escaped = escaper()
+    for value in ["a&b", mark_safe("a&b"), "a&b", "<i>", 3, None, ["<x>"], mark_safe("<i>")]:
+        assert escaped(value) == conditional_escape(value)
