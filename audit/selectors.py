@@ -276,7 +276,10 @@ class History:
             limit = None if stop is None else max(0, stop - start)  # LIMIT NULL: all
             cursor.execute(sql, [*params, limit, start, *detail_params])
             language = get_language()
-            return [_event(*row, language) for row in cursor.fetchall()]
+            return [
+                _event(label, at, curr, prev, language)
+                for label, at, curr, prev in cursor.fetchall()
+            ]
 
 
 def _event(

@@ -155,12 +155,10 @@ def span_maker() -> Callable[[datetime, datetime, ZoneInfo], str]:
 def when_maker(tz: ZoneInfo) -> Callable[[datetime], str]:
     """clinic_when(instant, tz, tz) (a staff reader, who reads the clinic's clock only) for
     the many rows of one page, its text the same: "%(day)s at %(time)s", the long date's
-    format and "%(time)s %(place)s time" looked up once (in the active language), not three
+    format and "%(time)s %(place)s time" looked up once a zone and language, not three
     gettext lookups a row."""
-    at = gettext("%(day)s at %(time)s")
-    day_format = pgettext("long date", "l j F Y")
     language = get_language()
-    before, after = named_time(_SLOT, tz).split(_SLOT)
+    at, day_format, before, after = _when_parts(tz, language)
 
     def when(instant: datetime) -> str:
         local = instant.astimezone(tz)
@@ -170,6 +168,12 @@ def when_maker(tz: ZoneInfo) -> Callable[[datetime], str]:
         }
 
     return when
+
+
+@lru_cache(maxsize=64)
+def _when_parts(tz: ZoneInfo, language: str | None) -> tuple[str, str, str, str]:
+    before, after = named_time(_SLOT, tz).split(_SLOT)
+    return gettext("%(day)s at %(time)s"), pgettext("long date", "l j F Y"), before, after
 
 
 def session_time(instant: datetime, session) -> str:

@@ -31,19 +31,16 @@ _read_session = prepared.PreparedGet(
     lambda pk: TreatmentSession.objects.select_related("patient").filter(pk=pk)
 )
 _READ_COLUMNS = ("at", "username", "kind", "path", "ip")
-_FIRST_PATIENT_READS = prepared.PreparedValues(
-    lambda patient_id: selectors.reads_of_patient(patient_id).values(*_READ_COLUMNS)[
-        : PER_PAGE + 1
-    ],
-    patient_id=int,
-)
-_FIRST_SESSION_READS = prepared.PreparedValues(
-    lambda patient_id, session_id: selectors.reads_of_session(patient_id, session_id).values(
-        *_READ_COLUMNS
-    )[: PER_PAGE + 1],
-    patient_id=int,
-    session_id=int,
-)
+
+
+def _first_page(reads_of, **kinds: type) -> prepared.PreparedValues:
+    return prepared.PreparedValues(
+        lambda **ids: reads_of(**ids).values(*_READ_COLUMNS)[: PER_PAGE + 1], **kinds
+    )
+
+
+_FIRST_PATIENT_READS = _first_page(selectors.reads_of_patient, patient_id=int)
+_FIRST_SESSION_READS = _first_page(selectors.reads_of_session, patient_id=int, session_id=int)
 
 
 def _found(read: prepared.PreparedGet, pk: int):
@@ -63,9 +60,9 @@ def patient_history(request, pk):
         request,
         {"patient": patient, "subject": patient.full_name, "back": ("patient_detail", patient.pk)},
         events=window(selectors.patient_history(patient), page, PER_PAGE),
-        reads=_first_reads(_FIRST_PATIENT_READS, patient_id=patient.pk)
-        if reads == 1
-        else window(selectors.reads_of_patient(patient.pk).values(*_READ_COLUMNS), reads, PER_PAGE),
+        reads=_reads(
+            reads, _FIRST_PATIENT_READS, selectors.reads_of_patient, patient_id=patient.pk
+        ),
     )
 
 
@@ -74,7 +71,6 @@ def session_history(request, pk):
     session = _found(_read_session, pk)
     page, reads = HistoryPagesForm(request.GET).numbers()
     note_read(request, patient_id=session.patient_id, kind=AccessKind.HISTORY, object_id=session.pk)
-    ids = {"patient_id": session.patient_id, "session_id": session.pk}
     return _history_page(
         request,
         {
@@ -85,16 +81,23 @@ def session_history(request, pk):
             "back": ("session_detail", session.pk),
         },
         events=window(selectors.session_history(session), page, PER_PAGE),
-        reads=_first_reads(_FIRST_SESSION_READS, **ids)
-        if reads == 1
-        else window(selectors.reads_of_session(**ids).values(*_READ_COLUMNS), reads, PER_PAGE),
+        reads=_reads(
+            reads,
+            _FIRST_SESSION_READS,
+            selectors.reads_of_session,
+            patient_id=session.patient_id,
+            session_id=session.pk,
+        ),
     )
 
 
-def _first_reads(read: prepared.PreparedValues, **ids: int) -> Window:
-    """ui.pagination.window's first page, from the compiled statement."""
-    rows = read.rows(**ids)
-    return Window(rows[:PER_PAGE], 1, False, len(rows) > PER_PAGE)
+def _reads(number: int, first: prepared.PreparedValues, reads_of, **ids: int) -> Window:
+    """Page `number` of who looked (rows as values): the first, the page as it opens, from
+    the compiled statement; a later one through the ORM (ui.pagination.window)."""
+    if number == 1:
+        rows = first.rows(**ids)
+        return Window(rows[:PER_PAGE], 1, False, len(rows) > PER_PAGE)
+    return window(reads_of(**ids).values(*_READ_COLUMNS), number, PER_PAGE)
 
 
 def _history_page(request, context: dict, *, events: Window, reads: Window):
