@@ -124,6 +124,8 @@ class PreparedGet:
         return row[start + init_list.index(model._meta.pk.attname)]
 
     def get(self, pk=None, using: str = "default"):
+        if type(pk) is int and not 0 < pk < 2**63:
+            return None  # an id beyond bigint's range is no row (the ORM would not ask)
         found = self._instances(pk, using, many=False)
         return found[0] if found else None
 

@@ -15,11 +15,12 @@ The SQL is put together from our own models' table names only; every value is a 
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.apps import apps
 from django.db import connection, models
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import get_language, pgettext_lazy
 
 from patients.models import Patient
 from treatments.models import TreatmentSession
@@ -63,6 +64,17 @@ def _live(label: str) -> str:
 
 def _patient_scope(patient_id: int) -> list[tuple[str, str, list]]:
     """(tracked model, WHERE on its event table `e`, params) for a patient's history."""
+    return [(label, where, [patient_id] * n) for label, where, n in _patient_wheres()]
+
+
+def _session_scope(session_id: int) -> list[tuple[str, str, list]]:
+    return [(label, where, [session_id] * n) for label, where, n in _session_wheres()]
+
+
+@lru_cache(maxsize=1)
+def _patient_wheres() -> tuple[tuple[str, str, int], ...]:
+    """The patient scope's WHERE of each event table and how many times it takes the id:
+    written once a process (its table names do not change)."""
     sessions = (
         f"(SELECT id FROM {_live('treatments.TreatmentSession')} WHERE patient_id = %s"  # noqa: S608
         f" UNION SELECT pgh_obj_id FROM {_table('treatments.TreatmentSession')}"
@@ -73,33 +85,33 @@ def _patient_scope(patient_id: int) -> list[tuple[str, str, list]]:
         f" UNION SELECT pgh_obj_id FROM {_table('treatments.FollowUp')}"
         f" WHERE session_id IN {sessions})"
     )
-    p2 = [patient_id, patient_id]
-    return [
-        ("patients.Patient", "e.pgh_obj_id = %s", [patient_id]),
-        ("treatments.TreatmentSession", f"e.pgh_obj_id IN {sessions}", p2),
-        ("treatments.SessionVial", f"e.session_id IN {sessions}", p2),
-        ("treatments.NsaidDecision", f"e.session_id IN {sessions}", p2),
-        ("treatments.FollowUp", f"e.session_id IN {sessions}", p2),
-        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", p2 + p2),
-        ("treatments.SideEffectReport", "e.patient_id = %s", [patient_id]),
-        ("treatments.ChangeRequest", "e.patient_id = %s", [patient_id]),
-    ]
+    return (
+        ("patients.Patient", "e.pgh_obj_id = %s", 1),
+        ("treatments.TreatmentSession", f"e.pgh_obj_id IN {sessions}", 2),
+        ("treatments.SessionVial", f"e.session_id IN {sessions}", 2),
+        ("treatments.NsaidDecision", f"e.session_id IN {sessions}", 2),
+        ("treatments.FollowUp", f"e.session_id IN {sessions}", 2),
+        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", 4),
+        ("treatments.SideEffectReport", "e.patient_id = %s", 1),
+        ("treatments.ChangeRequest", "e.patient_id = %s", 1),
+    )
 
 
-def _session_scope(session_id: int) -> list[tuple[str, str, list]]:
+@lru_cache(maxsize=1)
+def _session_wheres() -> tuple[tuple[str, str, int], ...]:
     follow_ups = (
         f"(SELECT id FROM {_live('treatments.FollowUp')} WHERE session_id = %s"  # noqa: S608
         f" UNION SELECT pgh_obj_id FROM {_table('treatments.FollowUp')} WHERE session_id = %s)"
     )
-    return [
-        ("treatments.TreatmentSession", "e.pgh_obj_id = %s", [session_id]),
-        ("treatments.SessionVial", "e.session_id = %s", [session_id]),
-        ("treatments.NsaidDecision", "e.session_id = %s", [session_id]),
-        ("treatments.FollowUp", "e.session_id = %s", [session_id]),
-        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", [session_id] * 2),
-        ("treatments.SideEffectReport", "e.session_id = %s", [session_id]),
-        ("treatments.ChangeRequest", "e.session_id = %s", [session_id]),
-    ]
+    return (
+        ("treatments.TreatmentSession", "e.pgh_obj_id = %s", 1),
+        ("treatments.SessionVial", "e.session_id = %s", 1),
+        ("treatments.NsaidDecision", "e.session_id = %s", 1),
+        ("treatments.FollowUp", "e.session_id = %s", 1),
+        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", 2),
+        ("treatments.SideEffectReport", "e.session_id = %s", 1),
+        ("treatments.ChangeRequest", "e.session_id = %s", 1),
+    )
 
 
 @dataclass
@@ -131,23 +143,29 @@ class HistoryEvent:
 
 
 def _history_sql(scope: list[tuple[str, str, list]]) -> tuple[str, list, list]:
-    keys, details, params = [], [], []
-    for label, where, where_params in scope:
+    sql, labels = _history_statement(tuple((label, where) for label, where, _ in scope))
+    params = []
+    for label, _, where_params in scope:
+        params += [label, *where_params]
+    return sql, params, list(labels)
+
+
+@lru_cache(maxsize=16)
+def _history_statement(wheres: tuple[tuple[str, str], ...]) -> tuple[str, tuple[str, ...]]:
+    """The statement of a scope's shape (its tables and WHEREs, not its ids), written once
+    a process, and the labels its details take as parameters."""
+    keys, details = [], []
+    for label, where in wheres:
         table = _table(label)
         keys.append(
             f"SELECT %s AS model, e.pgh_id, e.pgh_created_at FROM {table} e WHERE {where}"  # noqa: S608
         )
-        params += [label, *where_params]
-    detail_params = []
-    for label, _, _ in scope:
-        table = _table(label)
         details.append(
             f"SELECT row_to_json(e)::jsonb AS curr, (SELECT row_to_json(p)::jsonb FROM {table} p"  # noqa: S608
             " WHERE p.pgh_obj_id = e.pgh_obj_id AND p.pgh_id < e.pgh_id"
             f" ORDER BY p.pgh_id DESC LIMIT 1) AS prev FROM {table} e"
             " WHERE page.model = %s AND e.pgh_id = page.pgh_id"
         )
-        detail_params.append(label)
     sql = (
         "WITH page AS (SELECT * FROM ("  # noqa: S608
         + " UNION ALL ".join(keys)
@@ -156,13 +174,15 @@ def _history_sql(scope: list[tuple[str, str, list]]) -> tuple[str, list, list]:
         " CROSS JOIN LATERAL (" + " UNION ALL ".join(details) + ") d"
         " ORDER BY page.pgh_created_at DESC, page.pgh_id DESC, page.model"
     )
-    return sql, params, detail_params
+    return sql, tuple(label for label, _ in wheres)
 
 
-def _changes(label: str, curr: dict, prev: dict | None, action: str) -> list[Change]:
+def _changes(
+    label: str, curr: dict, prev: dict | None, action: str, language: str | None
+) -> list[Change]:
     """Before -> after for each field that changed (pghistory's pgh_diff); for a row created
-    or deleted, the fields it held."""
-    fields = {f.attname: f for f in apps.get_model(label)._meta.concrete_fields}
+    or deleted, the fields it held. Their names in `language`."""
+    fields = _fields(label, language)
     out = []
     for name, value in curr.items():
         if name.startswith("pgh_") or name not in fields:
@@ -176,26 +196,61 @@ def _changes(label: str, curr: dict, prev: dict | None, action: str) -> list[Cha
             # The row predates the history (no earlier event): what it became, before unknown.
             if value in (None, "", [], {}):
                 continue
-            before = str(NOT_RECORDED)
+            before = _words(language)[2]
         else:
             if value in (None, "", [], {}):
                 continue
             before = None
-        out.append(Change(str(f.verbose_name), before, _shown(f, value)))
+        out.append(Change(f.name, before, _shown(f, value)))
     return out
 
 
-def _shown(f: models.Field, value: Any) -> Any:
+@dataclass(frozen=True)
+class _Field:
+    """What the page needs of a tracked field, its words in one language."""
+
+    name: str  # its verbose name
+    choices: dict | None  # its choices' labels by value
+    is_instant: bool  # a DateTimeField
+    is_reference: bool  # a ForeignKey
+
+
+@lru_cache(maxsize=64)
+def _fields(label: str, language: str | None) -> dict[str, _Field]:
+    """A tracked model's fields by column, their names translated once a language and
+    process (not once a change: each is a gettext lookup)."""
+    return {
+        f.attname: _Field(
+            str(f.verbose_name),
+            {value: str(text) for value, text in f.flatchoices} if f.choices else None,
+            isinstance(f, models.DateTimeField),
+            isinstance(f, models.ForeignKey),
+        )
+        for f in apps.get_model(label)._meta.concrete_fields
+    }
+
+
+@lru_cache(maxsize=16)
+def _words(language: str | None) -> tuple[dict[str, str], dict[str, str], str]:
+    """TRACKED, ACTIONS and NOT_RECORDED in one language."""
+    return (
+        {label: str(words) for label, words in TRACKED.items()},
+        {action: str(words) for action, words in ACTIONS.items()},
+        str(NOT_RECORDED),
+    )
+
+
+def _shown(f: _Field, value: Any) -> Any:
     if value is None or value == "":
         return "—"
-    if f.choices:
-        return dict(f.flatchoices).get(value, value)
-    if isinstance(f, models.DateTimeField):
+    if f.choices is not None:
+        return f.choices.get(value, value)
+    if f.is_instant:
         try:
             return datetime.fromisoformat(value)
         except (TypeError, ValueError):
             return value
-    if isinstance(f, models.ForeignKey):
+    if f.is_reference:
         return f"no. {value}"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
@@ -220,23 +275,34 @@ class History:
         with connection.cursor() as cursor:
             limit = None if stop is None else max(0, stop - start)  # LIMIT NULL: all
             cursor.execute(sql, [*params, limit, start, *detail_params])
-            return [_event(*row) for row in cursor.fetchall()]
+            language = get_language()
+            return [
+                _event(label, at, curr, prev, language)
+                for label, at, curr, prev in cursor.fetchall()
+            ]
 
 
-def _event(label: str, created_at: datetime, curr, prev) -> HistoryEvent:
+def _event(
+    label: str, created_at: datetime, curr, prev, language: str | None = None
+) -> HistoryEvent:
+    """An event read from its event table (`curr`, and `prev`, the row's event before it),
+    its words in `language` (the active one, looked up once a page by the caller)."""
     curr = curr if isinstance(curr, dict) else json.loads(curr)
     if isinstance(prev, str):
         prev = json.loads(prev)
+    language = language or get_language()
+    tracked, actions, _ = _words(language)
+    action = curr.get("pgh_label")
     return HistoryEvent(
         model=label,
-        what=str(TRACKED[label])
-        if label in TRACKED
+        what=tracked[label]
+        if label in tracked
         else str(apps.get_model(label)._meta.verbose_name).capitalize(),
         object_id=curr.get("pgh_obj_id"),
-        action=str(ACTIONS.get(curr.get("pgh_label"), curr.get("pgh_label"))),
+        action=str(actions.get(action, action)),
         at=created_at,
         context=curr.get("pgh_context") or {},
-        changes=_changes(label, curr, prev, curr.get("pgh_label")),
+        changes=_changes(label, curr, prev, action, language),
     )
 
 
@@ -253,12 +319,20 @@ def session_history(session: TreatmentSession) -> History:
 
 def patient_reads(patient: Patient):
     """Who looked at the patient's record, newest first (ordered queryset for a window)."""
-    return RecordAccess.objects.filter(patient_id=patient.pk).order_by("-at", "-id")
+    return reads_of_patient(patient.pk)
+
+
+def reads_of_patient(patient_id: int):
+    return RecordAccess.objects.filter(patient_id=patient_id).order_by("-at", "-id")
 
 
 def session_reads(session: TreatmentSession):
+    return reads_of_session(session.patient_id, session.pk)
+
+
+def reads_of_session(patient_id: int, session_id: int):
     return RecordAccess.objects.filter(
-        patient_id=session.patient_id,
+        patient_id=patient_id,
         kind__in=[AccessKind.SESSION_PAGE, AccessKind.HISTORY],
-        object_id=session.pk,
+        object_id=session_id,
     ).order_by("-at", "-id")

@@ -204,9 +204,8 @@ _PATIENT = by_id(Patient)
 
 def patient_by_id(pk: int) -> Patient | None:
     """The patient with this id (merged records too), or None: as `Patient.objects.filter(
-    pk=pk).first()`, by a statement compiled once. An id beyond bigint's range is no
-    patient (the ORM would not ask either)."""
-    return _PATIENT.get(pk) if 0 < pk < 2**63 else None
+    pk=pk).first()`, by a statement compiled once."""
+    return _PATIENT.get(pk)
 
 
 def patient_changes(patient: Patient) -> list[PatientChange]:

@@ -3,7 +3,7 @@ whatever path a change takes it is recorded with its actor, the record cannot be
 and admins and clinicians read it on the history pages."""
 
 import io
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pghistory
 import pytest
@@ -390,3 +390,187 @@ def test_a_row_from_before_the_history_shows_its_first_change_as_not_recorded_be
         ("is active", selectors.NOT_RECORDED, True),
     ]
     assert event.action == "changed" and event.actor == "unknown"
+
+
+# The history page's rows as its template wrote them, each value through the include it
+# had (_history_value.html): the rows written in Python (frontdesk.views.history) must read
+# the same, byte for byte.
+_TEMPLATE_ROWS = (
+    "{% load clinic_clock i18n %}"
+    "{% for e in events %}{% with n=e.changes|length|default:1 %}\n"
+    "    {% for c in e.changes %}\n"
+    '    <tr>{% if forloop.first %}<td rowspan="{{ n }}">{{ e.at|clinic_when:clinic_zone }}</td>'
+    '<td rowspan="{{ n }}">{{ e.actor }}{% if e.context.ip %}<br><span class="text-muted">'
+    '{{ e.context.ip }}</span>{% endif %}</td><td rowspan="{{ n }}">{% blocktranslate with'
+    ' what=e.what object_id=e.object_id action=e.action context "staff" %}{{ what }} no.'
+    " {{ object_id }} {{ action }}{% endblocktranslate %}</td>{% endif %}\n"
+    "      <td>{{ c.field|capfirst }}</td>\n"
+    "      <td>{% if c.before is None %}{% else %}{% with value=c.before %}{% if value.tzinfo %}"
+    "{{ value|clinic_when:clinic_zone }}{% else %}{{ value|truncatechars:200 }}{% endif %}\n"
+    "{% endwith %}{% endif %}</td>\n"
+    "      <td>{% with value=c.after %}{% if value.tzinfo %}{{ value|clinic_when:clinic_zone }}"
+    "{% else %}{{ value|truncatechars:200 }}{% endif %}\n{% endwith %}</td></tr>\n"
+    "    {% empty %}\n"
+    "    <tr><td>{{ e.at|clinic_when:clinic_zone }}</td><td>{{ e.actor }}</td><td>"
+    '{% blocktranslate with what=e.what object_id=e.object_id action=e.action context "staff" %}'
+    "{{ what }} no. {{ object_id }} {{ action }}{% endblocktranslate %}</td>"
+    '<td colspan="3" class="text-muted">{% translate "no field changed" context "staff" %}'
+    "</td></tr>\n"
+    "    {% endfor %}\n"
+    "  {% endwith %}{% endfor %}"
+)
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_rows_written_in_python_are_what_the_template_wrote(db, frozen, language):
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.template import Context, Template
+    from django.utils import translation
+
+    from frontdesk.views.history import _event_rows
+    from treatments.formatting import when_maker
+
+    session = book(PatientFactory(), date(2027, 3, 10))
+    patient = session.patient
+    with pghistory.context(username='dr <b>"o\'neil"</b>', ip="10.0.0.1"):
+        patient.notes = "long " * 50 + "<script>alert('x')</script> & e\u0301"
+        patient.allergies = "Latex & <nuts>"
+        patient.save()
+        patient.language = "de"
+        patient.contact_consent_at = NOW
+        patient.save()
+    with pghistory.context(user=7):
+        TreatmentSession.objects.filter(pk=session.pk).update(
+            status=SessionStatus.CANCELLED, cancellation_reason="x" * 201, cancelled_at=NOW
+        )
+    with connection.cursor() as cursor:  # no context: "unknown"
+        cursor.execute(
+            "UPDATE patients_patient SET allergies = 'ä' || repeat('b', 199) WHERE id = %s",
+            [patient.pk],
+        )
+    event = selectors._event(  # an update of nothing shown: "no field changed"
+        "patients.Patient", NOW, {"pgh_label": "update", "pgh_obj_id": patient.pk}, None
+    )
+    with translation.override(language):
+        events = [*selectors.patient_history(patient)[0:], event]
+        assert len(events) > 5
+        when = when_maker(ZoneInfo(settings.CLINIC_TIME_ZONE))
+        expected = Template(_TEMPLATE_ROWS).render(
+            Context({"events": events, "clinic_zone": settings.CLINIC_TIME_ZONE})
+        )
+        written = _event_rows(events, when)
+    assert str(written) == expected
+    assert "&lt;script&gt;" not in written and "&lt;b&gt;" in written and "…" in written
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "short",
+        "x" * 200,
+        "x" * 201,
+        "<b>&amp;</b> " * 30,
+        "e\u0301" * 150,  # 300 characters, 150 once NFC-normalized
+        "a\u0301" * 100 + "b" * 101,
+        "\u0958" * 150,  # NFC turns each into two characters
+        12345,
+        3.5,
+        True,
+    ],
+)
+def test_truncated_is_the_truncatechars_filter(text):
+    from django.template.defaultfilters import truncatechars
+    from django.utils.safestring import SafeData, mark_safe
+
+    from ui.rows import truncated
+
+    for length in (80, 200):
+        assert truncated(text, length) == truncatechars(text, length)
+    safe = mark_safe(str(text))
+    assert isinstance(truncated(safe, 200), SafeData)
+    assert truncated(safe, 200) == truncatechars(safe, 200)
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        NOW,
+        datetime(2027, 3, 28, 0, 59, 59, tzinfo=UTC),  # the minute before clocks go forward
+        datetime(2027, 3, 28, 1, 0, tzinfo=UTC),
+        datetime(2027, 10, 31, 0, 30, tzinfo=UTC),  # the hour Berlin lives twice
+        datetime(2027, 10, 31, 1, 30, tzinfo=UTC),
+        datetime(2027, 12, 31, 23, 30, tzinfo=UTC),  # New Year's Day in Berlin
+    ],
+)
+@pytest.mark.parametrize("language", ["en", "de", "tr"])
+def test_when_maker_is_the_clinic_when_filter(instant, language):
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.utils import translation
+
+    from treatments.formatting import when_maker
+    from ui.templatetags.clinic_clock import clinic_when
+
+    with translation.override(language):
+        when = when_maker(ZoneInfo(settings.CLINIC_TIME_ZONE))
+        assert when(instant) == clinic_when(instant, settings.CLINIC_TIME_ZONE)
+
+
+_TEMPLATE_READS = (
+    "{% load clinic_clock %}{% for r in reads %}\n"
+    "    <tr><td>{{ r.at|clinic_when:clinic_zone }}</td><td>{{ r.username }}</td>"
+    "<td>{{ r.get_kind_display }}</td><td><code>{{ r.path|truncatechars:80 }}</code></td>"
+    '<td>{{ r.ip|default:"" }}</td></tr>\n'
+    "  {% endfor %}"
+)
+
+
+def test_the_reads_rows_written_in_python_are_what_the_template_wrote(db, frozen):
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.template import Context, Template
+
+    from audit.models import AccessKind
+    from frontdesk.views.history import _READ_COLUMNS, _read_rows
+    from treatments.formatting import when_maker
+
+    patient = PatientFactory()
+    for i, (username, path, ip) in enumerate(
+        [
+            ('<b>"eve"</b> & co', "/patients/1/?q=<script>&x=1", "10.0.0.1"),
+            ("anna", "/p/" + "x" * 100, None),
+            ("anna", "/p/ä" + "e\u0301" * 90, "::1"),
+        ]
+    ):
+        RecordAccess.objects.create(
+            username=username,
+            patient_id=patient.pk,
+            kind=[AccessKind.HISTORY, AccessKind.PORTAL, AccessKind.EXPORT][i],
+            path=path,
+            ip=ip,
+        )
+    reads = selectors.reads_of_patient(patient.pk)
+    expected = Template(_TEMPLATE_READS).render(
+        Context({"reads": list(reads), "clinic_zone": settings.CLINIC_TIME_ZONE})
+    )
+    written = _read_rows(
+        list(reads.values(*_READ_COLUMNS)), when_maker(ZoneInfo(settings.CLINIC_TIME_ZONE))
+    )
+    assert str(written) == expected
+    assert "&lt;b&gt;&quot;eve&quot;&lt;/b&gt; &amp; co" in written and "<script>" not in written
+
+
+def test_escaper_escapes_each_value_as_conditional_escape():
+    from django.utils.html import conditional_escape
+    from django.utils.safestring import mark_safe
+
+    from ui.rows import escaper
+
+    escaped = escaper()
+    for value in ["a&b", mark_safe("a&b"), "a&b", "<i>", 3, None, ["<x>"], mark_safe("<i>")]:
+        assert escaped(value) == conditional_escape(value)

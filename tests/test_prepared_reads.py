@@ -467,3 +467,47 @@ def test_prepared_values_names_columns_in_the_order_values_was_given_them():
     assert read.rows(pk=user.pk) == [
         {"full": "Ada Lovelace", "last_name": "Lovelace", "name": "order", "pk": user.pk}
     ]
+
+
+def test_the_history_pages_reads_are_the_orms():
+    """The history page's record and first page of who looked (frontdesk.views.history),
+    compiled once: the ORM's statements, parameters and rows."""
+    from audit.models import AccessKind, RecordAccess
+    from audit.selectors import reads_of_patient, reads_of_session
+    from frontdesk.views import history
+    from tests.factories import PatientFactory, book
+
+    session = book(PatientFactory(), date(2027, 3, 10))
+    patient = session.patient
+    for i in range(history.PER_PAGE + 3):
+        RecordAccess.objects.create(
+            username=f"u{i}",
+            patient_id=patient.pk,
+            kind=[AccessKind.HISTORY, AccessKind.SESSION_PAGE, AccessKind.PATIENT_PAGE][i % 3],
+            object_id=session.pk if i % 3 != 2 else None,
+            path=f"/p/{i}/",
+            ip="10.0.0.1" if i % 2 else None,
+        )
+    columns = history._READ_COLUMNS
+    first = history.PER_PAGE + 1
+    cases = [
+        (history._FIRST_PATIENT_READS, {"patient_id": patient.pk}, reads_of_patient),
+        (
+            history._FIRST_SESSION_READS,
+            {"patient_id": patient.pk, "session_id": session.pk},
+            reads_of_session,
+        ),
+    ]
+    for prepared, ids, orm_reads in cases:
+        orm = orm_reads(**ids).values(*columns)[:first]
+        sql, params = orm.query.sql_with_params()
+        assert prepared.sql_with_params(**ids) == (sql, list(params))
+        assert prepared.rows(**ids) == list(orm)
+    assert len(history._FIRST_PATIENT_READS.rows(patient_id=patient.pk)) == first
+    assert history._FIRST_PATIENT_READS.rows(patient_id=patient.pk + 1000) == []
+    with CaptureQueriesContext(connection) as ctx:  # the session with its patient
+        got = history._read_session.get(session.pk)
+        assert got == session and got.patient == patient and got.patient.full_name
+    assert len(ctx.captured_queries) == 1
+    assert history._read_patient.get(patient.pk) == patient
+    assert history._read_patient.get(patient.pk + 1000) is None

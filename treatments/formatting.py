@@ -158,6 +158,30 @@ def span_maker() -> Callable[[datetime, datetime, ZoneInfo], str]:
     return span
 
 
+def when_maker(tz: ZoneInfo) -> Callable[[datetime], str]:
+    """clinic_when(instant, tz, tz) (a staff reader, who reads the clinic's clock only) for
+    the many rows of one page, its text the same: "%(day)s at %(time)s", the long date's
+    format and "%(time)s %(place)s time" looked up once a zone and language, not three
+    gettext lookups a row."""
+    language = get_language()
+    at, day_format, before, after = _when_parts(tz, language)
+
+    def when(instant: datetime) -> str:
+        local = instant.astimezone(tz)
+        return at % {
+            "day": _day_in(local.date(), day_format, language),
+            "time": f"{before}{local:%H:%M}{after}",
+        }
+
+    return when
+
+
+@lru_cache(maxsize=64)
+def _when_parts(tz: ZoneInfo, language: str | None) -> tuple[str, str, str, str]:
+    before, after = named_time(_SLOT, tz).split(_SLOT)
+    return gettext("%(day)s at %(time)s"), pgettext("long date", "l j F Y"), before, after
+
+
 def session_time(instant: datetime, session) -> str:
     """09:42 Istanbul time: a moment of a session's day (e.g. its check-in) on its clock."""
     return named_time(f"{instant.astimezone(session.tz):%H:%M}", session.tz)

@@ -3,16 +3,19 @@ URLconf again for every row and the `date` filter builds a formatter and looks u
 translations for every cell: a 50-row page spends most of its time there. A view of a hot
 page prepares its rows' links and dates once in Python instead."""
 
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import get_format, localize
 from django.utils.html import conditional_escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeData, SafeString, mark_safe
+from django.utils.text import Truncator
 
 _PLACEHOLDER = 2_147_483_647  # an id no row has: replaced by each row's own
 
@@ -78,3 +81,37 @@ def staff_said(words: str, **values) -> SafeString:
     each value localized and escaped as the tag does."""
     escaped = {name: conditional_escape(localize(value)) for name, value in values.items()}
     return mark_safe(words % escaped)  # noqa: S308
+
+
+def escaper() -> Callable[[Any], str]:
+    """conditional_escape for the many cells of one page, each distinct value escaped once
+    (a page's cells repeat: the same users, kinds, addresses, fields). For rows written with
+    str.format and marked safe once whole, every value put in through it."""
+    done: dict[tuple[type, Any], str] = {}
+
+    def escaped(value) -> str:
+        key = (type(value), value)  # "a&b" and SafeString("a&b") are equal, not alike
+        try:
+            return done[key]
+        except KeyError:
+            text = done[key] = conditional_escape(value)
+            return text
+        except TypeError:  # unhashable
+            return conditional_escape(value)
+
+    return escaped
+
+
+def truncated(value, length: int) -> str:
+    """`{{ value|truncatechars:length }}`: the filter builds a Truncator and looks up the
+    translated ellipsis for every cell, though most texts are short. A text of at most
+    `length` characters (once NFC-normalized, as the filter reads it) comes back as that
+    normalized text, as from the filter; a longer one goes through the filter's Truncator.
+    Safe text stays safe, as the filter keeps it."""
+    text = str(value)
+    cut = None
+    if len(text) <= length:
+        cut = text if text.isascii() else unicodedata.normalize("NFC", text)
+    if cut is None or len(cut) > length:
+        cut = Truncator(text).chars(length)
+    return mark_safe(cut) if isinstance(value, SafeData) else cut  # noqa: S308 (it was safe)
