@@ -67,20 +67,20 @@ class _Words:
 @lru_cache(maxsize=16)
 def _words(where: tuple[str, str, str]) -> _Words:
     """`where`: ui.nav.where(), the language and URLs the words and link depend on."""
+    # Outside the f-strings below: makemessages does not look inside an f-string.
+    no_follow_up = pgettext("staff", "no follow-up yet")
+    no_marketing = pgettext("staff", "no marketing")
     return _Words(
         patient_link=link_maker("patient_detail"),
         now=escape(pgettext("staff", "now")),
         rated=pgettext("staff", "rated %(rating)s/10"),
         density=pgettext("staff", "%(density)s hairs/cm²"),
         seen=pgettext("staff", "seen"),
-        none=f'<span class="text-muted">{escape(pgettext("staff", "no follow-up yet"))}</span>',
+        none=f'<span class="text-muted">{escape(no_follow_up)}</span>',
         by_email=pgettext("staff", "email %(email)s"),
         by_sms=pgettext("staff", "SMS %(phone)s"),
         by_phone=pgettext("staff", "phone %(phone)s"),
-        opt_out=(
-            ' <span class="badge text-bg-secondary">'
-            f"{escape(pgettext('staff', 'no marketing'))}</span>"
-        ),
+        opt_out=(f' <span class="badge text-bg-secondary">{escape(no_marketing)}</span>'),
     )
 
 
