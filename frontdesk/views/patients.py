@@ -1,5 +1,6 @@
 """Patients: the list and search, registration, the patient's page, the portal invitation."""
 
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -47,6 +48,7 @@ from treatments.models import FollowUpKind, FollowUpStatus, SessionStatus
 from treatments.selectors import patient_page
 from ui.charts import chart_html
 from ui.forms import add_service_error, page_number
+from ui.nav import where
 from ui.pagination import window
 from ui.rows import (
     day_month_time,
@@ -194,7 +196,7 @@ def _prepare_rows(page, *, can_record_findings: bool) -> None:
     anew, a third of this function's time."""
     session_link, baseline_link = link_maker("session_detail"), link_maker("session_baseline")
     record_link = link_maker("follow_up_record")
-    words, esc = _TimelineWords(), escaper()
+    words, esc = _timeline_words(where()), escaper()
     for s in page.sessions:
         s.url, s.baseline_url, s.when = session_link(s.pk), baseline_link(s.pk), session_at(s)
         follow_ups = []
@@ -280,12 +282,23 @@ _BASELINE_LINK = '<div class="small ms-2"><a href="{}" class="baseline-link">{}<
 _LINK = '· <a href="{}">{}</a>'
 
 
+def _labels(choices) -> dict[str, str]:
+    return {value: str(label) for value, label in choices}
+
+
+@lru_cache(maxsize=16)
+def _timeline_words(where: tuple[str, str, str]) -> "_TimelineWords":
+    """`where`: ui.nav.where(), the language the words are in."""
+    return _TimelineWords()
+
+
 class _TimelineWords:
-    """The timeline's words in the reader's language, looked up once a page."""
+    """The timeline's words in the reader's language, looked up once per language a
+    process (`_timeline_words`): about twenty gettext lookups, each walking the catalogs."""
 
     def __init__(self):
-        self.session_statuses = dict(SessionStatus.choices)
-        self.kinds, self.statuses = dict(FollowUpKind.choices), dict(FollowUpStatus.choices)
+        self.session_statuses = _labels(SessionStatus.choices)
+        self.kinds, self.statuses = _labels(FollowUpKind.choices), _labels(FollowUpStatus.choices)
         self.missing = format_html(_FLAG, pgettext("staff", "previous 6-month assessment missing"))
         self.nsaid = format_html(_FLAG, pgettext("staff", "NSAID decision needed"))
         self.baseline = pgettext("staff", "Day-0 baseline (photos, measurements)")
@@ -362,6 +375,20 @@ _RESEND = (
 )
 
 
+@lru_cache(maxsize=16)
+def _reminder_words(where: tuple[str, str, str]) -> tuple:
+    """The reminders table's words in the reader's language, once per language a process
+    (`where`: ui.nav.where())."""
+    return (
+        _labels(ReminderKind.choices),
+        _labels(Channel.choices),
+        _labels(ReminderState.choices),
+        pgettext("staff", "ok"),
+        pgettext("staff", "failed: %(error)s"),
+        pgettext("staff", "Resend"),
+    )
+
+
 def _reminder_rows(request, reminders) -> None:
     """Each reminder's table row once in Python (`r.row`), as the review's: the template
     spent about 100 µs a row on its cells (three `get_…_display` lookups, a
@@ -369,10 +396,7 @@ def _reminder_rows(request, reminders) -> None:
     translated once a page; every value goes in through `esc` (ui.rows.escaper) and each
     row is marked safe once whole."""
     resend_link = link_maker("reminder_resend")
-    kinds, channels = dict(ReminderKind.choices), dict(Channel.choices)
-    states = dict(ReminderState.choices)
-    ok, failed = pgettext("staff", "ok"), pgettext("staff", "failed: %(error)s")
-    resend = pgettext("staff", "Resend")
+    kinds, channels, states, ok, failed, resend = _reminder_words(where())
     esc = escaper()
     token = None
 
