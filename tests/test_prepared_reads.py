@@ -475,6 +475,7 @@ def test_the_history_pages_reads_are_the_orms():
     from audit.models import AccessKind, RecordAccess
     from audit.selectors import reads_of_patient, reads_of_session
     from frontdesk.views import history
+    from patients.selectors import patient_by_id
     from tests.factories import PatientFactory, book
 
     session = book(PatientFactory(), date(2027, 3, 10))
@@ -509,5 +510,5 @@ def test_the_history_pages_reads_are_the_orms():
         got = history._read_session.get(session.pk)
         assert got == session and got.patient == patient and got.patient.full_name
     assert len(ctx.captured_queries) == 1
-    assert history._read_patient.get(patient.pk) == patient
-    assert history._read_patient.get(patient.pk + 1000) is None
+    assert patient_by_id(patient.pk) == patient
+    assert patient_by_id(patient.pk + 1000) is None and patient_by_id(2**63) is None
