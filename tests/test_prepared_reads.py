@@ -343,8 +343,8 @@ def test_the_follow_up_reviews_reads_are_the_orms():
     """The review's first page (a statement compiled once for each shape of filter) and its
     three counts send the ORM's statements and parameters and give its rows, whatever the
     status, kind, clinician and days; a later page is the ORM's own read."""
-    from tests.factories import PatientFactory, ProductLotFactory, at, book, reconfirm
-    from treatments import selectors, services
+    from tests.factories import PatientFactory, at, book, complete, reconfirm
+    from treatments import selectors
     from treatments.models import FollowUp, FollowUpKind
 
     def treated(first_day, hour):
@@ -352,13 +352,7 @@ def test_the_follow_up_reviews_reads_are_the_orms():
             PatientFactory(), first_day, hour=hour, now=at(first_day - timedelta(days=9))
         )
         reconfirm(session.patient, at=session.starts_at)
-        services.complete_session(
-            session=session,
-            vials=[(ProductLotFactory(), 1)],
-            completed_by=session.clinician,
-            now=session.ends_at,
-        )
-        return session
+        return complete(session)
 
     first = treated(date(2026, 1, 12), 9)
     treated(date(2026, 2, 3), 11)

@@ -15,7 +15,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 from django.forms.models import ModelChoiceIterator
 from django.forms.renderers import DjangoTemplates
-from django.forms.utils import flatatt
 from django.template.defaultfilters import unordered_list
 from django.templatetags.l10n import unlocalize
 from django.utils.html import conditional_escape, escape, format_html
@@ -69,9 +68,24 @@ class FastSelect(forms.Select):
         return format_html(
             '<select name="{}"{}>{}</select>',
             name,
-            flatatt(attrs),
+            _flatatt(attrs),
             mark_safe("\n".join(options)),  # noqa: S308 - each part escaped above
         )
+
+
+def _flatatt(attrs: Mapping[str, Any]) -> SafeString:
+    """Django's flatatt: the attributes with a value, then the true ones bare, each group by
+    name, escaped by ui.rows.escaped (flatatt calls format_html for each)."""
+    valued = sorted(
+        (name, value)
+        for name, value in attrs.items()
+        if not isinstance(value, bool) and value is not None
+    )
+    bare = sorted(name for name, value in attrs.items() if value is True)
+    return SafeString(
+        "".join(f' {escaped(name)}="{escaped(value)}"' for name, value in valued)
+        + "".join(f" {escaped(name)}" for name in bare)
+    )
 
 
 class _ValuesChoiceIterator(ModelChoiceIterator):

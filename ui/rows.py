@@ -72,8 +72,11 @@ def escaped(value) -> str:
     """Django's conditional_escape, the same text without its lazy wrappers (a long table
     calls it for every cell): HTML as it is, anything else escaped as Django's `escape`
     does it (html.escape of its text, quotes too)."""
-    if type(value) is str:  # most cells: a name, a day
+    kind = type(value)
+    if kind is str:  # most cells: a name, a day
         return html.escape(value)
+    if kind is SafeString:  # a cell written by row_html, a label escaped once a page
+        return value
     if isinstance(value, Promise):
         value = str(value)
     if hasattr(value, "__html__"):
@@ -83,9 +86,10 @@ def escaped(value) -> str:
 
 def row_html(template: str, /, *args, **kwargs) -> SafeString:
     """format_html(template, ...) for a table's rows and cells, each value escaped by
-    `escaped`: Django's `escape` wraps each call in keep_lazy's check of its arguments, more
-    than half of format_html's time on a 50-row page."""
-    return mark_safe(  # noqa: S308 - each value escaped
+    `escaped`: Django's `escape` and `mark_safe` wrap each call in keep_lazy's check of
+    its arguments, more than half of format_html's time on a 50-row page. (The text is
+    made a SafeString as mark_safe makes it.)"""
+    return SafeString(
         template.format(
             *map(escaped, args), **{name: escaped(value) for name, value in kwargs.items()}
         )
