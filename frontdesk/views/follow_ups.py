@@ -37,7 +37,6 @@ from treatments.models import (
     TreatmentSession,
 )
 from treatments.photos import photo_response
-from treatments.selectors import clinician_name
 from ui.forms import PhotoCompareForm, add_service_error, compare_context, page_number
 from ui.pagination import window
 from ui.rows import day_and_month, link_maker, row_html, short_day
@@ -174,7 +173,7 @@ def _prepare_rows(page) -> None:
             status=statuses[f["status"]],
             patient_url=patient_link(f["session__patient_id"]),
             patient=full_name,
-            clinician=clinician_name(
+            clinician=selectors.clinician_name(
                 f["session__clinician__first_name"],
                 f["session__clinician__last_name"],
                 f["session__clinician__username"],
