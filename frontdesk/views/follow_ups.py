@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import conditional_escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
@@ -138,12 +139,12 @@ _OPEN = '<a class="record-link" href="{}">{}</a>'
 _FROM = '<span class="text-muted small">{}</span>'
 
 
-def _prepare_rows(page) -> None:
-    """Each row's HTML once in Python, escaped by ui.rows.row_html (`f["row"]`), from the
-    row's plain values (selectors.ReviewRows): a Django template took about 100 µs a row to
-    resolve its cells (the page's dearest part), and a per-row {% blocktranslate %},
-    {% url %} or date filter more. The texts keep their "staff" msgids, translated and
-    escaped once a page."""
+def _prepare_rows(page) -> SafeString:
+    """The table's rows written once in Python, each escaped by ui.rows.row_html, from the
+    rows' plain values (selectors.ReviewRows), on lines as the template's loop wrote them:
+    a Django template took about 100 µs a row to resolve its cells (the page's dearest
+    part), and a per-row {% blocktranslate %}, {% url %} or date filter more. The texts
+    keep their "staff" msgids, translated and escaped once a page."""
     patient_link, record_link = link_maker("patient_detail"), link_maker("follow_up_record")
     kinds = {value: conditional_escape(label) for value, label in FollowUpKind.choices}
     statuses = {value: conditional_escape(label) for value, label in FollowUpStatus.choices}
@@ -153,6 +154,7 @@ def _prepare_rows(page) -> None:
     record = conditional_escape(pgettext("staff", "Record"))
     open_ = conditional_escape(pgettext("staff", "Open"))
     done = (FollowUpStatus.DONE, FollowUpStatus.MISSED)
+    rows = []
     for f in page:
         full_name = f"{f['session__patient__first_name']} {f['session__patient__last_name']}"
         record_url = record_link(f["pk"])
@@ -162,7 +164,7 @@ def _prepare_rows(page) -> None:
             action = row_html(_OPEN, record_url, open_)
         else:
             action = row_html(_FROM, from_day % {"due_from": day_and_month(f["due_from"])})
-        f["row"] = row_html(
+        row = row_html(
             _ROW,
             select=row_html(_SELECT, f["pk"], select % {"full_name": full_name})
             if f["may_be_marked_missed"]
@@ -182,6 +184,8 @@ def _prepare_rows(page) -> None:
             seen=short_day(f["seen_on"]) or "–",
             action=action,
         )
+        rows.append(f"\n    {row}\n  ")
+    return SafeString("".join(rows))  # each row escaped by row_html
 
 
 def _shown_counts(counts) -> dict:
@@ -204,7 +208,7 @@ def follow_up_review(request):
     )
     rows = selectors.ReviewRows(**filters)
     page = window(rows, page_number(request.GET), selectors.REVIEW_PAGE_SIZE)
-    _prepare_rows(page)
+    rows = _prepare_rows(page)
     counts["shown"] = _shown_counts(counts)
     query = request.GET.copy()
     query.pop("page", None)
@@ -214,6 +218,7 @@ def follow_up_review(request):
         {
             "form": form,
             "page": page,
+            "rows": rows,
             "status": status,
             "counts": counts,
             "today": today,
