@@ -585,19 +585,19 @@ class ReviewFilterForm(forms.Form):
         required=False,
         widget=FastSelect,
     )
-    clinician = forms.ModelChoiceField(
-        queryset=None,
+    # Options read as plain values, by a statement compiled once (as the booking form's).
+    clinician = ValuesChoiceField(
+        source=clinicians,
+        option_fields=CLINICIAN_NAME_FIELDS,
+        option_label=clinician_name,
         required=False,
         empty_label=pgettext_lazy("staff", "Any clinician"),
-        widget=FastSelect,
     )
     date_from = DayField(required=False, widget=iso_date_input())
     date_to = DayField(required=False, widget=iso_date_input())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["clinician"].queryset = clinicians()
-        self.fields["clinician"].label_from_instance = lambda u: u.get_full_name() or u.username
         if self.data.get("status") == "due":  # a link from before "Due now" and "Upcoming"
             self.fields["status"].choices = [
                 *self.fields["status"].choices,

@@ -170,6 +170,18 @@ def book(
     )
 
 
+def complete(session, *, vials: int = 1):
+    """Complete a session through the real service, at its end, by its clinician, with
+    `vials` of a new lot (its follow-ups are planned then)."""
+    services.complete_session(
+        session=session,
+        vials=[(ProductLotFactory(), vials)],
+        completed_by=session.clinician,
+        now=session.ends_at,
+    )
+    return session
+
+
 def pending_intake(patient, *, now: datetime = INTAKE_AT, **answers) -> IntakeVersion:
     """A submitted intake waiting for a clinician's review, through the real service."""
     from patients.intake import submit_intake

@@ -315,11 +315,11 @@ class TestFollowUpReview:
         # At NOW (4 Jan 2027): the 3-month one (due 1 Jan) is due now (and overdue); the
         # 6-month one (due 1 Apr) is upcoming.
         page = clinic_admin_client.get(reverse("follow_up_review"), {"status": "due_now"})
-        assert [f.kind for f in page.context["page"]] == ["early_result"]
+        assert [f["kind"] for f in page.context["page"]] == ["early_result"]
         assert page.context["counts"]["due_now"] == 1
         upcoming = clinic_admin_client.get(reverse("follow_up_review"), {"status": "upcoming"})
         # The 7-day check (due 8 Oct 2026, never recorded) is overdue, not upcoming.
-        assert [f.kind for f in upcoming.context["page"]] == ["assessment", "long_term"]
+        assert [f["kind"] for f in upcoming.context["page"]] == ["assessment", "long_term"]
         record = reverse("follow_up_record", args=[session.follow_ups.get(kind="early_result").pk])
         assert f'href="{record}"' in page.content.decode()
 
@@ -397,7 +397,7 @@ class TestFollowUpReview:
         response = clinic_admin_client.get(reverse("follow_up_review"))
         assert response.context["counts"]["overdue"] == 0
         assert response.context["status"] == "week"
-        assert [f.kind for f in response.context["page"]] == ["aftercare_check"]
+        assert [f["kind"] for f in response.context["page"]] == ["aftercare_check"]
         assert 'id="nothing-overdue"' in response.content.decode()
 
 

@@ -12,7 +12,7 @@ from icalendar import Calendar
 
 from accounts import roles
 from reminders.models import Reminder
-from tests.factories import NOW, PatientFactory, ProductLotFactory, UserFactory, at, book
+from tests.factories import NOW, PatientFactory, ProductLotFactory, UserFactory, at, book, complete
 from tests.test_query_counts import photo
 from treatments import patient_requests, services
 from treatments.models import ChangeRequest, FollowUpPhoto, SideEffectReport
@@ -457,14 +457,7 @@ class TestHomeNextSteps:
     """Issue 12, item 13: what comes next is on the home page, the phone is a tel: link."""
 
     def completed(self, patient, day=date(2027, 1, 2)):
-        session = book(patient, day, hour=10, now=at(day - timedelta(days=30)))
-        services.complete_session(
-            session=session,
-            vials=[(ProductLotFactory(), 1)],
-            completed_by=session.clinician,
-            now=session.ends_at,
-        )
-        return session
+        return complete(book(patient, day, hour=10, now=at(day - timedelta(days=30))))
 
     def test_next_follow_up_and_when_to_book_again(self, patient):
         self.completed(patient)

@@ -512,3 +512,81 @@ def test_the_history_pages_reads_are_the_orms():
     assert len(ctx.captured_queries) == 1
     assert patient_by_id(patient.pk) == patient
     assert patient_by_id(patient.pk + 1000) is None and patient_by_id(2**63) is None
+
+
+def test_the_follow_up_reviews_reads_are_the_orms():
+    """The review's first page (a statement compiled once for each shape of filter) and its
+    three counts send the ORM's statements and parameters and give its rows, whatever the
+    status, kind, clinician and days; a later page is the ORM's own read."""
+    from tests.factories import PatientFactory, at, book, complete, reconfirm
+    from treatments import selectors
+    from treatments.models import FollowUp, FollowUpKind
+
+    def treated(first_day, hour):
+        session = book(
+            PatientFactory(), first_day, hour=hour, now=at(first_day - timedelta(days=9))
+        )
+        reconfirm(session.patient, at=session.starts_at)
+        return complete(session)
+
+    first = treated(date(2026, 1, 12), 9)
+    treated(date(2026, 2, 3), 11)
+    FollowUp.objects.filter(pk=first.follow_ups.order_by("due_date").first().pk).update(
+        status="done", seen_on=date(2026, 1, 20), seen_by=first.clinician
+    )
+    assert FollowUp.objects.count() > 4
+    today = date(2026, 6, 1)
+    first_page = slice(0, selectors.REVIEW_PAGE_SIZE + 1)
+    shapes = [{"status": status} for status in (*selectors.REVIEW_STATUSES, "bogus")] + [
+        {"status": "all", "kind": FollowUpKind.ASSESSMENT},
+        {"status": "overdue", "clinician_id": first.clinician_id},
+        {"status": "all", "date_from": date(2026, 2, 1), "date_to": date(2026, 9, 30)},
+        {
+            "status": "week",
+            "kind": FollowUpKind.EARLY_RESULT,
+            "clinician_id": first.clinician_id,
+            "date_from": date(2026, 1, 1),
+        },
+    ]
+    for day in (today, date(2026, 1, 25), date(2026, 3, 15)):
+        for shape in shapes:
+            filters = {"kind": "", **shape, "today": day}
+            status = filters["status"] if filters["status"] in selectors.REVIEW_STATUSES else "all"
+            arguments = {
+                name: value
+                for name, value in {
+                    "today": day,
+                    "week_end": selectors._week_end(day) if status == "week" else None,
+                    "clinician_id": filters.get("clinician_id"),
+                    "date_from": filters.get("date_from"),
+                    "date_to": filters.get("date_to"),
+                }.items()
+                if value is not None
+            }
+            orm = selectors.follow_up_review(**filters).values(*selectors.REVIEW_ROW_FIELDS)
+            sql, params = orm[first_page].query.sql_with_params()
+            prepared = selectors._first_review_page(status, filters["kind"], tuple(arguments))
+            assert prepared.sql_with_params(**arguments) == (sql, list(params)), shape
+            rows = selectors.ReviewRows(
+                today=day,
+                status=filters["status"],
+                kind=filters["kind"],
+                clinician_id=filters.get("clinician_id"),
+                date_from=filters.get("date_from"),
+                date_to=filters.get("date_to"),
+            )
+            assert rows[first_page] == list(orm[first_page]), shape
+            assert rows[1:3] == list(orm[1:3]), shape
+        counts = selectors.follow_up_counts(today=day, now=at(day))
+        planned = FollowUp.objects.filter(status="planned")
+        assert counts["overdue"] == planned.filter(due_date__lt=day).count()
+        assert (
+            counts["due_this_week"]
+            == planned.filter(due_date__gte=day, due_date__lte=selectors._week_end(day)).count()
+        )
+        assert counts["due_now"] == planned.filter(due_from__lte=day, due_until__gte=day).count()
+    overdue = (
+        FollowUp.objects.order_by().overdue(today).values("due_date")[: selectors.COUNT_CAP + 1]
+    )
+    sql, params = overdue.query.sql_with_params()
+    assert selectors._COUNTED["overdue"].sql_with_params(today=today) == (sql, list(params))

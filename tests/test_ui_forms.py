@@ -97,6 +97,22 @@ def test_the_fast_select_writes_what_the_stock_one_does(value):
     assert fast.count(" selected") == stock.count(" selected")
 
 
+def test_the_fast_selects_attributes_are_flatatts_text():
+    """The select's attributes byte for byte as Django's flatatt writes them: the valued ones
+    by name, escaped, then the true ones bare; False and None left out."""
+    from django.forms.utils import flatatt
+
+    from ui.forms import _flatatt
+
+    for attrs in (
+        {},
+        {"id": "id_f", "class": "form-select", "required": True},
+        {"required": True, "multiple": True, "disabled": False, "b": None, "a": 'x "&" <y>'},
+        {"data-n": 3, "aria-label": "Who's <here>", "autofocus": True},
+    ):
+        assert _flatatt(attrs) == flatatt(attrs)
+
+
 def test_the_fast_select_selects_only_the_first_match_and_keeps_a_multiple_one():
     from django.test.html import parse_html
 

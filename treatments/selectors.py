@@ -843,6 +843,29 @@ def follow_up_review(
     overdue: planned, its due date passed; due_now: planned, today inside its window (the
     protocol's days either side of the due date); upcoming: planned, its window not begun;
     week: planned, due from today to Sunday; missed, done, all."""
+    return _review(
+        today=today,
+        week_end=_week_end(today),
+        status=status,
+        kind=kind,
+        clinician_id=clinician_id,
+        date_from=date_from,
+        date_to=date_to,
+    )
+
+
+def _review(
+    *,
+    today: date,
+    week_end: date | None = None,
+    status: str,
+    kind: str,
+    clinician_id=None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+):
+    """follow_up_review's queryset, from arguments that each reach its SQL unchanged (the
+    week's end computed by the caller): the form accounts.prepared compiles once."""
     qs = FollowUp.objects.select_related(
         "session__patient", "session__clinician", "seen_by"
     ).annotate(
@@ -859,7 +882,7 @@ def follow_up_review(
     elif status == "upcoming":
         qs = qs.later(today)
     elif status == "week":
-        qs = qs.upcoming(today).filter(due_date__lte=_week_end(today))
+        qs = qs.upcoming(today).filter(due_date__lte=week_end)
     elif status == "overdue":
         qs = qs.overdue(today)
     elif status == "missed":
@@ -875,6 +898,77 @@ def follow_up_review(
     if date_to:
         qs = qs.filter(due_date__lte=date_to)
     return qs.order_by("due_date", "id")
+
+
+REVIEW_PAGE_SIZE = 50  # follow-ups a page of the review shows
+# What the review's table shows of a follow-up (frontdesk.views.follow_ups writes the rows).
+REVIEW_ROW_FIELDS = (
+    "pk",
+    "kind",
+    "status",
+    "due_date",
+    "due_from",
+    "seen_on",
+    "session__local_date",
+    "session__patient_id",
+    "session__patient__first_name",
+    "session__patient__last_name",
+    *(f"session__clinician__{name}" for name in CLINICIAN_NAME_FIELDS),
+    "overdue",
+    "may_be_marked_missed",
+    "may_be_recorded",
+)
+
+
+def _review_values(**arguments):
+    return _review(**arguments).values(*REVIEW_ROW_FIELDS)
+
+
+class ReviewRows:
+    """follow_up_review's rows as plain values (REVIEW_ROW_FIELDS), for ui.pagination.window
+    to slice: the first page (what the review opens on, and what its cards link to) read by
+    a statement compiled once a process for each shape of filter (accounts.prepared):
+    building and compiling the queryset, and a model instance a row, cost more CPU than the
+    rest of the page's reads. A later page is read by the ORM, as it was."""
+
+    def __init__(self, *, today: date, status: str, kind: str, clinician_id, date_from, date_to):
+        self._status = status if status in REVIEW_STATUSES else "all"  # an unknown one: all
+        self._kind = kind
+        self._arguments = {
+            "today": today,
+            "week_end": _week_end(today) if self._status == "week" else None,
+            "clinician_id": clinician_id or None,
+            "date_from": date_from or None,
+            "date_to": date_to or None,
+        }
+
+    def __getitem__(self, part: slice) -> list[dict]:
+        given = {name: value for name, value in self._arguments.items() if value is not None}
+        if (part.start, part.stop) == (0, REVIEW_PAGE_SIZE + 1) and self._kind in _REVIEW_KINDS:
+            return _first_review_page(self._status, self._kind, tuple(given)).rows(**given)
+        values = _review_values(status=self._status, kind=self._kind, **given)
+        return list(values[part])
+
+
+_REVIEW_KINDS = {"", *FollowUpKind.values}
+_REVIEW_ARGUMENT_KINDS = {
+    "today": date,
+    "week_end": date,
+    "clinician_id": int,
+    "date_from": date,
+    "date_to": date,
+}
+
+
+@once_per_process
+def _first_review_page(status: str, kind: str, given: tuple[str, ...]) -> PreparedValues:
+    """The review's first page for one shape of filter (its status, kind, and which of the
+    other filters are given), compiled once a process: some 8 statuses x 6 kinds x 8."""
+
+    def build(**arguments):
+        return _review_values(status=status, kind=kind, **arguments)[: REVIEW_PAGE_SIZE + 1]
+
+    return PreparedValues(build, **{name: _REVIEW_ARGUMENT_KINDS[name] for name in given})
 
 
 def _week_end(today: date) -> date:
@@ -907,13 +1001,11 @@ def follow_up_counts(*, today: date, now: datetime) -> dict:
     is at most twice the protocol's widest).
     """
     week_end = _week_end(today)
-    planned = FollowUp.objects.order_by()  # no ORDER BY: each count stops at its LIMIT
+    since = today - timedelta(days=2 * rules.MAX_FOLLOW_UP_WINDOW_DAYS)
     ranges = {
-        "overdue": planned.overdue(today),
-        "due_now": planned.due_now(today).filter(
-            due_from__gte=today - timedelta(days=2 * rules.MAX_FOLLOW_UP_WINDOW_DAYS)
-        ),
-        "due_this_week": planned.upcoming(today).filter(due_date__lte=week_end),
+        "overdue": _COUNTED["overdue"].sql_with_params(today=today),
+        "due_now": _COUNTED["due_now"].sql_with_params(today=today, since=since),
+        "due_this_week": _COUNTED["due_this_week"].sql_with_params(today=today, week_end=week_end),
     }
     counts = _count(ranges)
     counts["capped"] = {name for name in ranges if counts[name] > COUNT_CAP}
@@ -993,11 +1085,35 @@ def _count_adherence(*, today: date, now: datetime) -> Adherence:
     }
 
 
+def _capped(planned):
+    """No ORDER BY: each count stops at its LIMIT."""
+    return planned.order_by().values("due_date")[: COUNT_CAP + 1]
+
+
+# follow_up_counts' ranges, compiled once a process (accounts.prepared): building and
+# compiling the three querysets cost more than PostgreSQL's counting.
+_COUNTED = {
+    "overdue": PreparedValues(lambda today: _capped(FollowUp.objects.overdue(today)), today=date),
+    "due_now": PreparedValues(
+        lambda today, since: _capped(FollowUp.objects.due_now(today).filter(due_from__gte=since)),
+        today=date,
+        since=date,
+    ),
+    "due_this_week": PreparedValues(
+        lambda today, week_end: _capped(
+            FollowUp.objects.upcoming(today).filter(due_date__lte=week_end)
+        ),
+        today=date,
+        week_end=date,
+    ),
+}
+
+
 def _count(ranges: dict) -> dict:
-    """One statement: COUNT(*) of each of `ranges` up to COUNT_CAP + 1 rows."""
+    """One statement: COUNT(*) of each of `ranges` (its SQL and parameters, up to
+    COUNT_CAP + 1 rows)."""
     columns, params = [], []
-    for qs in ranges.values():
-        sql, part = qs.values("due_date")[: COUNT_CAP + 1].query.sql_with_params()
+    for sql, part in ranges.values():
         columns.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped)")  # noqa: S608 - the ORM's SQL
         params.extend(part)
     with connection.cursor() as cursor:

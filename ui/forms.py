@@ -15,10 +15,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 from django.forms.models import ModelChoiceIterator
 from django.forms.renderers import DjangoTemplates
-from django.forms.utils import flatatt
 from django.template.defaultfilters import unordered_list
 from django.templatetags.l10n import unlocalize
-from django.utils.functional import Promise
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import format_lazy
@@ -27,6 +25,8 @@ from django.utils.translation import pgettext_lazy
 
 from accounts.prepared import PreparedGet, PreparedValues
 from patients.validators import EARLIEST_DAY, LATEST_DAY
+
+from .rows import escaped
 
 # A page number beyond this is served as this page (empty, with a "previous" link): the
 # OFFSET stays far inside PostgreSQL's bigint whatever number is asked for.
@@ -60,7 +60,7 @@ class FastSelect(forms.Select):
                 has_selected |= selected
                 parts.append(
                     f'<option value="{html.escape(text)}"{" selected" if selected else ""}>'
-                    f"{_conditional_escape(label)}</option>"
+                    f"{escaped(label)}</option>"
                 )
             if group:
                 parts = [format_html('<optgroup label="{}">', group), *parts, "</optgroup>"]
@@ -68,20 +68,24 @@ class FastSelect(forms.Select):
         return format_html(
             '<select name="{}"{}>{}</select>',
             name,
-            flatatt(attrs),
+            _flatatt(attrs),
             mark_safe("\n".join(options)),  # noqa: S308 - each part escaped above
         )
 
 
-def _conditional_escape(text) -> str:
-    """Django's conditional_escape, the same text without its lazy wrappers (a select of
-    200 options calls it 200 times): HTML as it is, anything else escaped as Django's
-    `escape` does it (html.escape of its text, quotes too)."""
-    if isinstance(text, Promise):
-        text = str(text)
-    if hasattr(text, "__html__"):
-        return text.__html__()
-    return html.escape(str(text))
+def _flatatt(attrs: Mapping[str, Any]) -> SafeString:
+    """Django's flatatt: the attributes with a value, then the true ones bare, each group by
+    name, escaped by ui.rows.escaped (flatatt calls format_html for each)."""
+    valued = sorted(
+        (name, value)
+        for name, value in attrs.items()
+        if not isinstance(value, bool) and value is not None
+    )
+    bare = sorted(name for name, value in attrs.items() if value is True)
+    return SafeString(
+        "".join(f' {escaped(name)}="{escaped(value)}"' for name, value in valued)
+        + "".join(f" {escaped(name)}" for name in bare)
+    )
 
 
 class _ValuesChoiceIterator(ModelChoiceIterator):

@@ -10,8 +10,9 @@ from django.db.models import F
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
@@ -39,7 +40,7 @@ from treatments.models import (
 from treatments.photos import photo_response
 from ui.forms import PhotoCompareForm, add_service_error, compare_context, page_number
 from ui.pagination import window
-from ui.rows import day_and_month, link_maker, short_day
+from ui.rows import day_and_month, link_maker, row_html, short_day
 
 from .common import now_and_today
 
@@ -108,39 +109,19 @@ def follow_up_photo(request, pk):
 
 
 def _review_filters(request, today, *, default_status="overdue"):
+    """The form and the filters it gives (selectors.follow_up_review's arguments)."""
     form = ReviewFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     status = data.get("status") or default_status
-    qs = selectors.follow_up_review(
-        today=today,
-        status=status,
-        kind=data.get("kind") or "",
-        clinician_id=data["clinician"].pk if data.get("clinician") else None,
-        date_from=data.get("date_from"),
-        date_to=data.get("date_to"),
-    )
-    return form, status, qs
-
-
-def _review_rows(qs):
-    """Only what the review's table shows: far fewer fields to read and build per row."""
-    return (
-        qs.select_related(None)
-        .select_related("session__patient", "session__clinician")
-        .only(
-            "kind",
-            "status",
-            "due_date",
-            "due_from",
-            "seen_on",
-            "session__local_date",
-            "session__patient__first_name",
-            "session__patient__last_name",
-            "session__clinician__first_name",
-            "session__clinician__last_name",
-            "session__clinician__username",
-        )
-    )
+    filters = {
+        "today": today,
+        "status": status,
+        "kind": data.get("kind") or "",
+        "clinician_id": data["clinician"].pk if data.get("clinician") else None,
+        "date_from": data.get("date_from"),
+        "date_to": data.get("date_to"),
+    }
+    return form, status, filters
 
 
 # One row of the review's table (templates/staff/follow_up_review.html prints them).
@@ -158,42 +139,53 @@ _OPEN = '<a class="record-link" href="{}">{}</a>'
 _FROM = '<span class="text-muted small">{}</span>'
 
 
-def _prepare_rows(page) -> None:
-    """Each row's HTML once in Python, escaped by format_html (`f.row`): a Django template
-    took about 100 µs a row to resolve its cells (the page's dearest part), and a per-row
-    {% blocktranslate %}, {% url %} or date filter more. The texts keep their "staff"
-    msgids, translated once a page."""
+def _prepare_rows(page) -> SafeString:
+    """The table's rows written once in Python, each escaped by ui.rows.row_html, from the
+    rows' plain values (selectors.ReviewRows), on lines as the template's loop wrote them:
+    a Django template took about 100 µs a row to resolve its cells (the page's dearest
+    part), and a per-row {% blocktranslate %}, {% url %} or date filter more. The texts
+    keep their "staff" msgids, translated and escaped once a page."""
     patient_link, record_link = link_maker("patient_detail"), link_maker("follow_up_record")
-    kinds, statuses = dict(FollowUpKind.choices), dict(FollowUpStatus.choices)
+    kinds = {value: conditional_escape(label) for value, label in FollowUpKind.choices}
+    statuses = {value: conditional_escape(label) for value, label in FollowUpStatus.choices}
     select = pgettext("staff", "Select %(full_name)s")
     from_day = pgettext("staff", "from %(due_from)s")
     flag = format_html(_FLAG, pgettext("staff", "overdue"))
-    record, open_ = pgettext("staff", "Record"), pgettext("staff", "Open")
+    record = conditional_escape(pgettext("staff", "Record"))
+    open_ = conditional_escape(pgettext("staff", "Open"))
+    done = (FollowUpStatus.DONE, FollowUpStatus.MISSED)
+    rows = []
     for f in page:
-        patient, clinician = f.session.patient, f.session.clinician
-        record_url = record_link(f.pk)
-        if f.may_be_recorded:
-            action = format_html(_RECORD, record_url, record)
-        elif f.status in (FollowUpStatus.DONE, FollowUpStatus.MISSED):
-            action = format_html(_OPEN, record_url, open_)
+        full_name = f"{f['session__patient__first_name']} {f['session__patient__last_name']}"
+        record_url = record_link(f["pk"])
+        if f["may_be_recorded"]:
+            action = row_html(_RECORD, record_url, record)
+        elif f["status"] in done:
+            action = row_html(_OPEN, record_url, open_)
         else:
-            action = format_html(_FROM, from_day % {"due_from": day_and_month(f.due_from)})
-        f.row = format_html(
+            action = row_html(_FROM, from_day % {"due_from": day_and_month(f["due_from"])})
+        row = row_html(
             _ROW,
-            select=format_html(_SELECT, f.pk, select % {"full_name": patient.full_name})
-            if f.may_be_marked_missed
+            select=row_html(_SELECT, f["pk"], select % {"full_name": full_name})
+            if f["may_be_marked_missed"]
             else "",
-            due=short_day(f.due_date, weekday=True),
-            flag=flag if f.overdue else "",
-            kind=kinds[f.kind],
-            status=statuses[f.status],
-            patient_url=patient_link(patient.pk),
-            patient=patient.full_name,
-            clinician=clinician.get_full_name() or clinician.username,
-            session_day=short_day(f.session.local_date),
-            seen=short_day(f.seen_on) or "–",
+            due=short_day(f["due_date"], weekday=True),
+            flag=flag if f["overdue"] else "",
+            kind=kinds[f["kind"]],
+            status=statuses[f["status"]],
+            patient_url=patient_link(f["session__patient_id"]),
+            patient=full_name,
+            clinician=selectors.clinician_name(
+                f["session__clinician__first_name"],
+                f["session__clinician__last_name"],
+                f["session__clinician__username"],
+            ),
+            session_day=short_day(f["session__local_date"]),
+            seen=short_day(f["seen_on"]) or "–",
             action=action,
         )
+        rows.append(f"\n    {row}\n  ")
+    return SafeString("".join(rows))  # each row escaped by row_html
 
 
 def _shown_counts(counts) -> dict:
@@ -211,11 +203,12 @@ def follow_up_review(request):
     counts = selectors.follow_up_counts(today=today, now=now)
     # The first page is never empty for nothing: with nothing overdue it opens on what is
     # due this week.
-    form, status, qs = _review_filters(
+    form, status, filters = _review_filters(
         request, today, default_status="overdue" if counts["overdue"] else "week"
     )
-    page = window(_review_rows(qs), page_number(request.GET), 50)
-    _prepare_rows(page)
+    rows = selectors.ReviewRows(**filters)
+    page = window(rows, page_number(request.GET), selectors.REVIEW_PAGE_SIZE)
+    rows = _prepare_rows(page)
     counts["shown"] = _shown_counts(counts)
     query = request.GET.copy()
     query.pop("page", None)
@@ -225,6 +218,7 @@ def follow_up_review(request):
         {
             "form": form,
             "page": page,
+            "rows": rows,
             "status": status,
             "counts": counts,
             "today": today,
@@ -236,7 +230,8 @@ def follow_up_review(request):
 @permission_required("treatments.export_followup")
 def follow_up_review_csv(request):
     now, today = now_and_today()
-    _, status, qs = _review_filters(request, today)
+    _, status, filters = _review_filters(request, today)
+    qs = selectors.follow_up_review(**filters)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="follow-ups-{status}-{today}.csv"'
     writer = csv.writer(response)
