@@ -161,9 +161,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
 else:
-    # Django's PostgreSQL backend, keeping the plans of repeated reads (clinic/postgresql):
-    # DATABASE_PREPARED_STATEMENTS=0 behind a pooler in transaction mode.
-    DATABASES["default"]["ENGINE"] = "clinic.postgresql"
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # No JIT compilation: at 1,000,000 patients the planner's cost estimates pass
@@ -171,7 +168,6 @@ else:
     # more than running them (EXPLAIN ANALYZE in `make bench`). Pages run short queries.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Time ---------------------------------------------------------------------------------
