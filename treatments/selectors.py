@@ -925,11 +925,11 @@ def _review_values(**arguments):
 
 
 class ReviewRows:
-    """follow_up_review's rows as plain values (REVIEW_ROW_FIELDS), for ui.pagination.window
-    to slice: the first page (what the review opens on, and what its cards link to) read by
-    a statement compiled once a process for each shape of filter (accounts.prepared):
-    building and compiling the queryset, and a model instance a row, cost more CPU than the
-    rest of the page's reads. A later page is read by the ORM, as it was."""
+    """follow_up_review's rows as plain values (REVIEW_ROW_FIELDS), `read(start, stop)` for
+    ui.pagination.window_of: the first page (what the review opens on, and what its cards
+    link to) read by a statement compiled once a process for each shape of filter
+    (accounts.prepared): building and compiling the queryset, and a model instance a row,
+    cost more CPU than the rest of the page's reads. A later page is read by the ORM."""
 
     def __init__(self, *, today: date, status: str, kind: str, clinician_id, date_from, date_to):
         self._status = status if status in REVIEW_STATUSES else "all"  # an unknown one: all
@@ -942,12 +942,13 @@ class ReviewRows:
             "date_to": date_to or None,
         }
 
-    def __getitem__(self, part: slice) -> list[dict]:
+    def read(self, start: int, stop: int) -> list[dict]:
+        """Rows `start` to `stop` - 1 in the review's order."""
         given = {name: value for name, value in self._arguments.items() if value is not None}
-        if (part.start, part.stop) == (0, REVIEW_PAGE_SIZE + 1) and self._kind in _REVIEW_KINDS:
+        if (start, stop) == (0, REVIEW_PAGE_SIZE + 1) and self._kind in _REVIEW_KINDS:
             return _first_review_page(self._status, self._kind, tuple(given)).rows(**given)
         values = _review_values(status=self._status, kind=self._kind, **given)
-        return list(values[part])
+        return list(values[start:stop])
 
 
 _REVIEW_KINDS = {"", *FollowUpKind.values}

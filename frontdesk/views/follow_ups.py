@@ -39,7 +39,7 @@ from treatments.models import (
 )
 from treatments.photos import photo_response
 from ui.forms import PhotoCompareForm, add_service_error, compare_context, page_number
-from ui.pagination import window
+from ui.pagination import window_of
 from ui.rows import day_and_month, link_maker, row_html, short_day
 
 from .common import now_and_today
@@ -206,8 +206,8 @@ def follow_up_review(request):
     form, status, filters = _review_filters(
         request, today, default_status="overdue" if counts["overdue"] else "week"
     )
-    rows = selectors.ReviewRows(**filters)
-    page = window(rows, page_number(request.GET), selectors.REVIEW_PAGE_SIZE)
+    read = selectors.ReviewRows(**filters).read
+    page = window_of(read, page_number(request.GET), selectors.REVIEW_PAGE_SIZE)
     rows = _prepare_rows(page)
     counts["shown"] = _shown_counts(counts)
     query = request.GET.copy()

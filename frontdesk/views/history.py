@@ -19,7 +19,7 @@ from frontdesk.forms import HistoryPagesForm
 from patients.selectors import patient_by_id
 from treatments.formatting import when_maker
 from treatments.models import TreatmentSession
-from ui.pagination import Window, window
+from ui.pagination import Window, window, window_of
 from ui.rows import escaper, staff_said, truncated
 
 PER_PAGE = 25
@@ -91,11 +91,14 @@ def session_history(request, pk):
 
 def _reads(number: int, first: prepared.PreparedValues, reads_of, **ids: int) -> Window:
     """Page `number` of who looked (rows as values): the first, the page as it opens, from
-    the compiled statement; a later one through the ORM (ui.pagination.window)."""
-    if number == 1:
-        rows = first.rows(**ids)
-        return Window(rows[:PER_PAGE], 1, False, len(rows) > PER_PAGE)
-    return window(reads_of(**ids).values(*_READ_COLUMNS), number, PER_PAGE)
+    the compiled statement (its PER_PAGE + 1 rows); a later one through the ORM."""
+
+    def read(start: int, stop: int) -> list:
+        if start == 0:
+            return first.rows(**ids)
+        return list(reads_of(**ids).values(*_READ_COLUMNS)[start:stop])
+
+    return window_of(read, number, PER_PAGE)
 
 
 def _history_page(request, context: dict, *, events: Window, reads: Window):
