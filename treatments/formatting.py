@@ -18,18 +18,12 @@ from django.utils import dateformat
 from django.utils.translation import get_language, gettext, pgettext
 
 
-def _day(day: date, fmt: str) -> str:
+def formatted_day(day: date, fmt: str) -> str:
     """`day` in the translated format `fmt`, in the active language. Django's dateformat
     spends ~0.1 ms translating each name; a message names the same few days many times and
     a reminder worker names the same days for every patient of a session, so each (day,
     format, language) is formatted once per process."""
     return _day_in(day, fmt, get_language())
-
-
-def formatted_day(day: date, fmt: str) -> str:
-    """`day` in a translated Django date format (`pgettext(context, "j M Y")`), once per
-    (day, format, language) a process: for a format not among this module's own."""
-    return _day(day, fmt)
 
 
 @lru_cache(maxsize=8192)
@@ -40,24 +34,24 @@ def _day_in(day: date, fmt: str, language: str | None) -> str:
 def long_date(day: date) -> str:
     """Wednesday 10 March 2027 (Mittwoch, 10. März 2027; 10 Mart 2027 Çarşamba)"""
     # Translators: a date in Django's date format letters: l weekday, j day, F month, Y year.
-    return _day(day, pgettext("long date", "l j F Y"))
+    return formatted_day(day, pgettext("long date", "l j F Y"))
 
 
 def medium_date(day: date) -> str:
     """10 March 2027 (10. März 2027; 10 Mart 2027)."""
     # Translators: a date without its weekday in Django's date format letters (j F Y).
-    return _day(day, pgettext("medium date", "j F Y"))
+    return formatted_day(day, pgettext("medium date", "j F Y"))
 
 
 def day_month(day: date) -> str:
     """Wednesday 10 March (Mittwoch, 10. März; 10 Mart Çarşamba): a day close at hand."""
     # Translators: a day without its year in Django's date format letters (l j F).
-    return _day(day, pgettext("day and month", "l j F"))
+    return formatted_day(day, pgettext("day and month", "l j F"))
 
 
 def short_date(day: date) -> str:
     """Wed 10 Mar (Mi 10. Mär; 10 Mar Çar): a day in an SMS."""
-    return _day(day, pgettext("short date", "D j M"))
+    return formatted_day(day, pgettext("short date", "D j M"))
 
 
 def short_when(instant: datetime, clinic_tz: ZoneInfo, reader_tz: ZoneInfo) -> str:
