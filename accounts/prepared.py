@@ -15,14 +15,17 @@ statements and rows with the ORM's).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections
-from django.db.models import Model
+from django.db.models import Func, JSONField, Model
+from django.db.models.functions import JSONArray
 from django.db.models.query import get_related_populators
 
 _PLACEHOLDER = -1_734_022_117  # an id no row has (within int4): marks the key's parameter
@@ -158,6 +161,91 @@ def by_id(model) -> PreparedGet:
     return PreparedGet(build)
 
 
+class JsonRows:
+    """A model's rows read as one column of another statement (PostgreSQL): `array(queryset)`
+    is an ARRAY of the queryset's rows, each a JSON array of the model's concrete fields in
+    their order (as treatments.availability reads its row sets in one statement), and
+    `instance(row)` makes a row the instance the ORM would have made (Model.from_db with
+    the values as the database driver gives them: instants, days and times parsed from
+    their ISO text). Only for models whose fields JSON carries exactly: numbers, text,
+    booleans, days, times and instants (others raise at construction).
+    tests/test_prepared_reads.py compares the instances with the ORM's."""
+
+    def __init__(self, model: type[Model]):
+        fields = model._meta.concrete_fields
+        self.model = model
+        self.attnames = [field.attname for field in fields]
+        self._loaders = [_json_loader(field) for field in fields]
+        self._pk_at = self.attnames.index(model._meta.pk.attname)
+
+    def array(self, queryset):
+        """The queryset's rows as one JSON document (an array of arrays, in its order): one
+        value for the driver to hand over and one json.loads, not one per row."""
+        return json_array(queryset.values(row=JSONArray(*self.attnames)))
+
+    @staticmethod
+    def rows(column) -> list[list]:
+        """The column's rows (their values still as JSON gives them)."""
+        return json.loads(column) if isinstance(column, str) else column
+
+    def pk_of(self, row):
+        return row[self._pk_at]
+
+    def instance(self, row, using: str = "default"):
+        values = [
+            value if load is None or value is None else load(value)
+            for load, value in zip(self._loaders, row, strict=True)
+        ]
+        return self.model.from_db(using, self.attnames, values)
+
+
+def json_array(rows) -> Func:
+    """A one-column queryset as one JSON array of its values, in its order (PostgreSQL)."""
+    return Func(ArraySubquery(rows), function="to_jsonb", output_field=JSONField())
+
+
+_JSON_NATIVE = {
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+    "ForeignKey",
+    "OneToOneField",
+    "CharField",
+    "TextField",
+    "EmailField",
+    "SlugField",
+    "URLField",
+    "BooleanField",
+}
+
+
+def _instant_from_json(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+_JSON_LOADERS: dict[str, Callable[[Any], Any]] = {
+    "DateTimeField": _instant_from_json,
+    "DateField": date.fromisoformat,
+    "TimeField": time.fromisoformat,
+}
+
+
+def _json_loader(field) -> Callable[[Any], Any] | None:
+    """How a field's JSON value becomes what the driver gives (None: as it is)."""
+    kind = field.get_internal_type()
+    if kind in _JSON_NATIVE:
+        return None
+    if kind in _JSON_LOADERS:
+        return _JSON_LOADERS[kind]
+    raise ValueError(f"{field.model.__name__}.{field.name}: {kind} is not read from JSON here.")
+
+
 class PreparedCount:
     """`PreparedCount(lambda: Model.objects.filter(...))`; `count()` is the queryset's
     `.count()`, its SQL compiled once per database (a filter with no arguments that change)."""
@@ -290,6 +378,10 @@ class PreparedValues:
         sql, params = self.sql_with_params(**arguments)
         _, _, _, compiler, converters, _ = self._compiled[using]
         return _fetch(using, sql, params, compiler, converters)
+
+    def columns(self) -> list[str]:
+        """The names of the statement's columns, in their order (tuples' order)."""
+        return (self._compiled.get(self._using) or self._compile(self._using))[5]
 
     def rows(self, **arguments: Any) -> list[dict[str, Any]]:
         if not _compiles_once(self._using):

@@ -70,6 +70,7 @@ import string
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -135,6 +136,17 @@ def clinic_tz() -> ZoneInfo:
 # --- Booking ------------------------------------------------------------------------------
 
 
+@dataclass
+class BookingReads:
+    """What book_session read before it refused, for a caller that shows its page again (the
+    staff booking page: the eligibility and the next free slots) without reading it anew:
+    the protocol in force on the clinic's day of `now`, and the patient's live sessions as
+    the gap rule sees them (read under the patient's lock). None: not read (refused before)."""
+
+    protocol: ProtocolVersion | None = None
+    booked: list[rules.BookedDay] | None = None
+
+
 def book_session(
     *,
     patient: Patient,
@@ -150,6 +162,7 @@ def book_session(
     booking_key=None,
     override_reason: str = "",
     now: datetime | None = None,
+    reads: BookingReads | None = None,
 ) -> TreatmentSession:
     """Book a session under the protocol version in force today, and plan its follow-ups.
 
@@ -167,10 +180,14 @@ def book_session(
     `await_nsaid_decision`: at short notice, for a patient on a prescribed NSAID, the front
     desk books while the clinician's decision is still awaited; the session shows it, and
     completing it is refused until a clinician records the decision.
+
+    `reads`: filled with what was read (BookingReads), for the caller to show after a refusal.
     """
     now = now or timezone.now()
     _check_times(starts_at, ends_at, now)
     protocol = ProtocolVersion.objects.in_force_on(rules.local_day(now, clinic_tz()))
+    if reads is not None:
+        reads.protocol = protocol
     session = TreatmentSession(
         patient=patient,
         starts_at=starts_at,
@@ -195,6 +212,8 @@ def book_session(
             # then every check on what the locks let through (one more): see _booking_checks.
             merged_into = _lock_for_booking(session)
             checks = _booking_checks(session, booking_key=booking_key)
+            if reads is not None:
+                reads.booked = checks["others"]
             _check_clinician(clinician, in_role=checks["is_clinician"])
             _refuse_merged(merged_into)
             if checks["key_used"]:

@@ -30,7 +30,7 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import accumulate
@@ -39,7 +39,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import FloatField, Func
 
-from accounts.prepared import PreparedGet, PreparedValues
+from accounts.prepared import JsonRows, PreparedGet, PreparedValues
 from patients.models import Patient
 from patients.validators import LATEST_DAY
 from sites import hours
@@ -94,6 +94,7 @@ def free_slots(
     limit: int | None = None,
     ignoring: TreatmentSession | None = None,
     booked: list[rules.BookedDay] | None = None,
+    protocol: ProtocolVersion | None = None,
 ) -> list[Slot]:
     """The free slots for `patient` at `site` from `start_day` to `end_day` (inclusive, on
     the site's clock), ordered by time; at most one per start time (the first clinician by
@@ -101,7 +102,9 @@ def free_slots(
     the NSAID notice (as book_session). `ignoring`: a session of the patient's being moved
     (its own time and gap do not block its new time, as reschedule_session sees it).
     `booked`: the patient's live sessions as selectors.live_booked_days reads them, when the
-    caller has just read them (the booking page: its eligibility); not with `ignoring`."""
+    caller has just read them (the booking page: its eligibility); not with `ignoring`.
+    `protocol`: the version in force on the clinic's day of `now`, when the caller has just
+    read it (the booking page after the service's refusal)."""
     if patient.merged_into_id:
         return []
     length = duration or timedelta(minutes=DEFAULT_SESSION_MINUTES)
@@ -111,7 +114,8 @@ def free_slots(
         return []
     ignored = [ignoring.pk] if ignoring else []
     clinic_today = rules.local_day(now, clinic_tz())
-    protocol = ProtocolVersion.objects.in_force_on(clinic_today)
+    if protocol is None:
+        protocol = ProtocolVersion.objects.in_force_on(clinic_today)
     terms = protocol.terms
     if ignored:
         rows = booked_days(patient.pk).exclude(pk__in=ignored)
@@ -128,31 +132,32 @@ def free_slots(
     ]
     if not open_days:
         return []
-    start_day, end_day = open_days[0], open_days[-1]
-    available = availability.load(site, start_day, end_day)
+    # With a limit (the booking page's next slots, the waitlist's first free time) the busy
+    # times are read a week first, then the rest of the range if that week has too few.
+    chunks = [open_days] if limit is None else [open_days[:7], open_days[7:]]
+    loaded = _load(site, open_days[0], open_days[-1], chunks[0], length, ignored)
+    available = loaded.available
     # Rows (id, row), made model instances only for the slots found (`made`): at 200
     # clinicians and rooms a month's search would otherwise build 400 instances for 8 slots.
-    rooms = [(_ROOMS.pk_of(row), row) for row in _ROOMS.rows(site.pk)]
-    doctors = [
-        (pk, row) for row in _DOCTORS.rows() if available.works_at_site(pk := _DOCTORS.pk_of(row))
-    ]
+    rooms = loaded.rooms
+    doctors = [(pk, row) for pk, row in loaded.doctors if available.works_at_site(pk)]
     if not rooms or not doctors:
         return []
     made: dict[tuple[str, int], object] = {}
 
-    def instance(read: PreparedGet, kind: str, pk: int, row):
+    def instance(kind: str, pk: int, row):
         if (kind, pk) not in made:
-            made[kind, pk] = read.instance(row)
+            made[kind, pk] = (loaded.room if kind == "room" else loaded.doctor)(row)
         return made[kind, pk]
 
     found: list[Slot] = []
-    # With a limit (the booking page's next slots, the waitlist's first free time) the busy
-    # times are read a week first, then the rest of the range if that week has too few.
-    chunks = [open_days] if limit is None else [open_days[:7], open_days[7:]]
     for chunk in chunks:
         if not chunk:
             continue
-        busy = _busy_times(chunk[0], chunk[-1], tz, length, ignored)
+        if chunk is chunks[0] and loaded.busy is not None:
+            busy = loaded.busy
+        else:
+            busy = _busy_times(chunk[0], chunk[-1], tz, length, ignored)
         doctor_times = [(pk, row, busy.clinicians.get(pk, _NEVER)) for pk, row in doctors]
         room_times = [(pk, row, busy.rooms.get(pk, _NEVER)) for pk, row in rooms]
         for day in chunk:
@@ -169,8 +174,8 @@ def free_slots(
                         start,
                         end,
                         start.astimezone(tz),
-                        instance(_DOCTORS, "clinician", doctor_id, doctor),
-                        instance(_ROOMS, "room", room_id, room),
+                        instance("clinician", doctor_id, doctor),
+                        instance("room", room_id, room),
                         site,
                     )
                 )
@@ -179,14 +184,106 @@ def free_slots(
     return found
 
 
+def _site_rooms(site_id):
+    return Room.objects.filter(site_id=site_id, is_active=True).order_by("name")
+
+
+def _doctors():
+    return clinicians().order_by("last_name", "first_name", "username")
+
+
 # The finder's reads, compiled once a process (accounts.prepared): building and compiling
 # them took the ORM about as much CPU as the finder's own work on a month.
-_ROOMS = PreparedGet(
-    lambda site_id: Room.objects.filter(site_id=site_id, is_active=True).order_by("name")
-)
-_DOCTORS = PreparedGet(
-    lambda: clinicians().order_by("last_name", "first_name", "username"), key=None
-)
+_ROOMS = PreparedGet(_site_rooms)
+_DOCTORS = PreparedGet(_doctors, key=None)
+# On PostgreSQL the rooms and the clinicians are read in _FINDER's one statement, as JSON.
+_ROOM_JSON = JsonRows(Room)
+_DOCTOR_JSON = JsonRows(User)
+
+
+def _finder_row(**arguments):
+    """The site's availability (treatments.availability's arrays), its rooms in service and
+    the clinicians (_ROOMS' and _DOCTORS' rows, as JSON arrays) in one row."""
+    return (
+        Site.objects.filter(pk=arguments["site_id"])
+        .order_by()
+        .values(
+            **availability.as_annotations(**arguments),
+            finder_rooms=_ROOM_JSON.array(_site_rooms(arguments["site_id"])),
+            # clinicians() is DISTINCT: its ids, so its order needs no column of the array's.
+            finder_doctors=_DOCTOR_JSON.array(
+                User.objects.filter(pk__in=clinicians().order_by().values("pk")).order_by(
+                    *_doctors().query.order_by
+                )
+            ),
+        )
+    )
+
+
+_FINDER = PreparedValues(_finder_row, **availability.ARGUMENTS)
+
+
+@dataclass
+class Loaded:
+    """What the finder reads before it looks: the site's availability, its rooms and the
+    clinicians as (id, row) with `room(row)` and `doctor(row)` making a row its instance,
+    and the busy times of the first days searched (None: not read yet)."""
+
+    available: availability.Availability
+    rooms: list[tuple[int, object]]
+    doctors: list[tuple[int, object]]
+    room: Callable[[object], Room]
+    doctor: Callable[[object], object]
+    busy: BusyTimes | None
+
+
+def _load(
+    site: Site, first_day: date, last_day: date, busy_days: list[date], length, ignored
+) -> Loaded:
+    """The site's availability from `first_day` to `last_day`, its rooms, the clinicians and
+    the busy times over `busy_days`. On PostgreSQL one statement (_FINDER's row, and the busy
+    times grouped as _busy_times groups them, in four arrays) unless a session is `ignored`
+    (then its busy times are read apart); elsewhere the ORM's queries, one each."""
+    if connection.vendor != "postgresql":
+        return Loaded(
+            availability.load(site, first_day, last_day),
+            [(_ROOMS.pk_of(row), row) for row in _ROOMS.rows(site.pk)],
+            [(_DOCTORS.pk_of(row), row) for row in _DOCTORS.rows()],
+            _ROOMS.instance,
+            _DOCTORS.instance,
+            None,
+        )
+    sql, params = _FINDER.sql_with_params(**availability.arguments(site, first_day, last_day))
+    names = _FINDER.columns()
+    if ignored:
+        busy_sql, busy_params = "SELECT NULL, NULL, NULL, NULL", []
+    else:
+        bounds = _busy_bounds(busy_days[0], busy_days[-1], site.tz, length)
+        inner, busy_params = _BUSY_ROWS.sql_with_params(**bounds)
+        busy_sql = (
+            "SELECT array_agg(grouped.clinician_id), array_agg(grouped.room_id), "  # noqa: S608
+            "array_agg(grouped.s), array_agg(grouped.e) "
+            f"FROM ({_GROUPED.format(inner)}) AS grouped"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT finder.*, busy.* FROM ({sql}) AS finder "  # noqa: S608 - the ORM's SQL
+            f"CROSS JOIN ({busy_sql}) AS busy",
+            [*params, *busy_params],
+        )
+        found = cursor.fetchone()
+    if found is None:  # as the ORM's .get() says it
+        raise Site.DoesNotExist("Site matching query does not exist.")
+    row = dict(zip(names, found, strict=False))
+    rooms, doctors = _ROOM_JSON.rows(row["finder_rooms"]), _DOCTOR_JSON.rows(row["finder_doctors"])
+    return Loaded(
+        availability.from_row(site, row),
+        [(_ROOM_JSON.pk_of(room), room) for room in rooms],
+        [(_DOCTOR_JSON.pk_of(doctor), doctor) for doctor in doctors],
+        _ROOM_JSON.instance,
+        _DOCTOR_JSON.instance,
+        None if ignored else _busy_from(zip(*(c or () for c in found[len(names) :]), strict=True)),
+    )
 
 
 def _grid(day: date, available: availability.Availability, length: timedelta) -> list[datetime]:
@@ -270,14 +367,7 @@ def _busy_times(
     hashed per clinician and per room into their starts and ends as packed binary doubles),
     so Python handles a row per clinician and room, not a row or a parsed number per session
     (26,000 in a month at 1,000,000 patients)."""
-    range_start = datetime.combine(first_day, time(0), tzinfo=tz)
-    range_end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz) + length
-    # Sessions are never a day long: the lower bound keeps this an index range scan.
-    bounds = {
-        "starts_after": range_start - timedelta(days=1),
-        "starts_before": range_end,
-        "ends_after": range_start,
-    }
+    bounds = _busy_bounds(first_day, last_day, tz, length)
     busy = BusyTimes({}, {})
     if connection.vendor == "postgresql":
         if ignored:
@@ -285,20 +375,8 @@ def _busy_times(
         else:
             inner, params = _BUSY_ROWS.sql_with_params(**bounds)
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT busy.clinician_id, busy.room_id, "  # noqa: S608 - the ORM's SQL, params
-                "string_agg(float8send(busy.s), ''), string_agg(float8send(busy.e), '') "
-                f"FROM ({inner}) AS busy "
-                "GROUP BY GROUPING SETS ((busy.clinician_id), (busy.room_id))",
-                params,
-            )
-            for clinician_id, room_id, starts, ends in cursor.fetchall():
-                timeline = _timeline(_floats(starts), _floats(ends))
-                if room_id is None:
-                    busy.clinicians[clinician_id] = timeline
-                else:
-                    busy.rooms[room_id] = timeline
-        return busy
+            cursor.execute(_GROUPED.format(inner), params)
+            return _busy_from(cursor.fetchall())
     sessions = _busy_sessions(**bounds).exclude(pk__in=ignored)
     by_clinician: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     by_room: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
@@ -311,6 +389,39 @@ def _busy_times(
     busy.clinicians = {key: _timeline(*times) for key, times in by_clinician.items()}
     busy.rooms = {key: _timeline(*times) for key, times in by_room.items()}
     return busy
+
+
+# _busy_rows' sessions ({}: its SQL) grouped per clinician and per room, their starts and ends
+# as packed binary doubles: the ORM's SQL and parameters, nothing else, go in.
+_GROUPED = (
+    "SELECT busy.clinician_id, busy.room_id, "
+    "string_agg(float8send(busy.s), '') AS s, string_agg(float8send(busy.e), '') AS e "
+    "FROM ({}) AS busy GROUP BY GROUPING SETS ((busy.clinician_id), (busy.room_id))"
+)
+
+
+def _busy_from(rows) -> BusyTimes:
+    """BusyTimes from _GROUPED's rows (clinician id, room id, starts, ends)."""
+    busy = BusyTimes({}, {})
+    for clinician_id, room_id, starts, ends in rows:
+        timeline = _timeline(_floats(starts), _floats(ends))
+        if room_id is None:
+            busy.clinicians[clinician_id] = timeline
+        else:
+            busy.rooms[room_id] = timeline
+    return busy
+
+
+def _busy_bounds(first_day: date, last_day: date, tz, length: timedelta) -> dict:
+    """_busy_sessions' bounds for slots from `first_day` to `last_day` (the site's clock)."""
+    range_start = datetime.combine(first_day, time(0), tzinfo=tz)
+    range_end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz) + length
+    # Sessions are never a day long: the lower bound keeps this an index range scan.
+    return {
+        "starts_after": range_start - timedelta(days=1),
+        "starts_before": range_end,
+        "ends_after": range_start,
+    }
 
 
 def _busy_sessions(*, starts_after: datetime, starts_before: datetime, ends_after: datetime):

@@ -35,7 +35,7 @@ from sites.models import Site
 from treatments import formatting, selectors, services, slots
 from treatments.formatting import long_date
 from treatments.models import SessionStatus, TreatmentSession
-from ui.forms import add_service_error
+from ui.forms import add_service_error, read_options
 
 from .common import now_and_today
 
@@ -66,6 +66,9 @@ def session_book(request, patient_pk):
         user=request.user,
     )
     free_slots = None
+    # What the service read before a refusal (the protocol, the patient's sessions): the
+    # page shown again reads neither anew.
+    reads = services.BookingReads()
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)  # a refusal on a field takes it out of cleaned_data
         try:
@@ -82,6 +85,8 @@ def session_book(request, patient_pk):
                 notes=data["notes"],
                 booking_key=data["booking_key"],
                 override_reason=form.chosen_override_reason(),
+                now=now,  # the page's clock: the protocol it reads is the page's
+                reads=reads,
             )
         except ValidationError as exc:
             add_service_error(form, exc, field_for_code=FIELD_FOR_CODE)
@@ -96,8 +101,10 @@ def session_book(request, patient_pk):
             )
             return redirect("session_detail", pk=session.pk)
     # The patient's live sessions as the gap rule sees them: for the eligibility and the
-    # next free slots alike (one read).
-    booked = selectors.live_booked_days(patient.pk)
+    # next free slots alike (one read, or none after the service's).
+    booked = reads.booked
+    if booked is None:
+        booked = selectors.live_booked_days(patient.pk)
     eligibility = selectors.eligibility_from_days(booked, today=today)
     site_list = _read_active_sites.all()
     first_site = site_list[0] if site_list else None
@@ -113,7 +120,9 @@ def session_book(request, patient_pk):
             now=now,
             limit=NEXT_SLOTS,
             booked=booked,
+            protocol=reads.protocol,
         )
+    read_options(form, "clinician", "room")  # one statement, not one each
     return render(
         request,
         "staff/session_book.html",
