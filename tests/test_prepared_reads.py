@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -590,3 +591,95 @@ def test_the_follow_up_reviews_reads_are_the_orms():
     )
     sql, params = overdue.query.sql_with_params()
     assert selectors._COUNTED["overdue"].sql_with_params(today=today) == (sql, list(params))
+
+
+def _fields(instance) -> dict:
+    """An instance's field values, with each value's type (an instant's zone too)."""
+    values = {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+    return {
+        name: (value, type(value), getattr(value, "tzinfo", None)) for name, value in values.items()
+    }
+
+
+def test_json_rows_make_the_orms_instances():
+    """JsonRows: the instances made from a row read as JSON are the ORM's, value for value
+    and type for type (an instant in UTC as the driver gives it, a missing one None)."""
+    from accounts.prepared import JsonRows
+    from tests.factories import RoomFactory, clinician
+
+    signed_in = clinician(first_name="Ada", last_name="Lovelace", email="ada@example.org")
+    User.objects.filter(pk=signed_in.pk).update(last_login=timezone.now())
+    never = clinician(first_name="", last_name="Zorn")
+    room = RoomFactory(name="Room 7")
+    for model, pks in ((User, [signed_in.pk, never.pk]), (Room, [room.pk])):
+        rows = JsonRows(model)
+        queryset = model.objects.filter(pk__in=pks).order_by("pk")
+        column = model.objects.filter(pk=pks[0]).values_list(rows.array(queryset), flat=True)[0]
+        made = [rows.instance(row) for row in rows.rows(column)]
+        orm = list(queryset)
+        assert [rows.pk_of(row) for row in rows.rows(column)] == pks
+        assert [_fields(m) for m in made] == [_fields(o) for o in orm]
+        assert all(m._state.adding is False and m._state.db == "default" for m in made)
+    assert made[0].site_id == room.site_id
+
+
+def test_the_slot_finders_one_statement_reads_what_its_queries_read():
+    """The finder's statement (PostgreSQL): the availability, the rooms, the clinicians and
+    the busy times that availability.load, _ROOMS, _DOCTORS and _busy_times read apart."""
+    from datetime import timedelta as days
+
+    from tests.factories import PatientFactory, RoomFactory, at, clinician
+    from tests.test_scheduling import book, site, works
+    from treatments import availability, slots
+
+    berlin = site()
+    doctors = [clinician(last_name=name) for name in ("Meyer", "Adler", "Zorn")]
+    for doctor in doctors[:2]:
+        works(doctor, berlin)
+    rooms = [RoomFactory(site=berlin, name=name) for name in ("Room 2", "Room 1")]
+    for n in range(4):
+        book(PatientFactory(), at(date(2027, 3, 8 + n), 10), doctors[n % 2], rooms[n % 2])
+    first, last = date(2027, 3, 8), date(2027, 3, 14)
+    week = [first + days(n) for n in range(7)]
+    with CaptureQueriesContext(connection) as ctx:
+        loaded = slots._load(berlin, first, last, week, days(hours=1), [])
+    assert len(ctx.captured_queries) == (1 if connection.vendor == "postgresql" else 4)
+    assert loaded.available == availability.load(berlin, first, last)
+    assert [loaded.room(row) for _, row in loaded.rooms] == slots._ROOMS.all(berlin.pk)
+    assert [pk for pk, _ in loaded.rooms] == [rooms[1].pk, rooms[0].pk]
+    assert [_fields(loaded.doctor(row)) for _, row in loaded.doctors] == [
+        _fields(d) for d in slots._DOCTORS.all()
+    ]
+    assert loaded.busy == slots._busy_times(first, last, berlin.tz, days(hours=1), [])
+    assert loaded.busy.clinicians and loaded.busy.rooms
+    nothing = slots._load(
+        berlin, date(2030, 1, 7), date(2030, 1, 7), [date(2030, 1, 7)], days(hours=1), []
+    )
+    assert nothing.busy == slots.BusyTimes({}, {})
+
+
+def test_read_options_reads_each_fields_options_in_one_statement():
+    """ui.forms.read_options: the booking form's clinician and room options, in one query,
+    as each field reads them itself (its source's rows, in its order)."""
+    from frontdesk.forms import BookingForm
+    from tests.factories import RoomFactory, clinician
+    from ui.forms import read_options
+
+    for name, first in [("Meyer", "Ute"), ("Adler", "Kai"), ("Meyer", "Ann"), ("", "")]:
+        clinician(last_name=name, first_name=first)
+    for name, active in [("Room 2", True), ("Annex", True), ("Off", False)]:
+        RoomFactory(name=name, is_active=active)
+    own = BookingForm()
+    # Iterated as the widget iterates them (list() would ask their len(): a COUNT).
+    expected = {name: [*iter(own.fields[name].choices)] for name in ("clinician", "room")}
+    form = BookingForm()
+    with CaptureQueriesContext(connection) as ctx:
+        read_options(form, "clinician", "room")
+    assert len(ctx.captured_queries) == (1 if connection.vendor == "postgresql" else 0)
+    with CaptureQueriesContext(connection) as ctx:
+        got = {name: [*iter(form.fields[name].choices)] for name in ("clinician", "room")}
+    assert got == expected and len(got["clinician"]) == 5 and len(got["room"]) == 3
+    if connection.vendor == "postgresql":
+        assert ctx.captured_queries == []
+    # Another form reads its own again (the rows belong to one form).
+    assert BookingForm().fields["clinician"].option_rows is None
