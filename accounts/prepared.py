@@ -176,7 +176,7 @@ class JsonRows:
         self.model = model
         self.attnames = [field.attname for field in fields]
         self._loaders = [_json_loader(field) for field in fields]
-        self._pk_at = self.attnames.index(model._meta.pk.attname)
+        self.pk_at = self.attnames.index(model._meta.pk.attname)  # the id's place in a row
 
     def array(self, queryset):
         """The queryset's rows as one JSON document (an array of arrays, in its order): one
@@ -189,7 +189,7 @@ class JsonRows:
         return json.loads(column) if isinstance(column, str) else column
 
     def pk_of(self, row):
-        return row[self._pk_at]
+        return row[self.pk_at]
 
     def instance(self, row, using: str = "default"):
         values = [

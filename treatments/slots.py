@@ -15,11 +15,12 @@ the recall list to call): a slot is offered only where
 Slots lie on a grid from each opening interval's start, one slot length apart
 (DEFAULT_SESSION_MINUTES unless `duration` is given). A site without opening hours is
 searched from SLOT_DAY_START to SLOT_DAY_END every day. Everything is loaded for the whole
-range at once (six queries, whatever the range and the number of sessions: pinned in
-tests/test_scheduling.py; with a limit, a week's busy times first and the rest of the range
-only when needed) and computed in Python: the busy times come grouped per clinician and per
-room (_busy_times) and each start bisects them (bench/slots.py measures a month at the bench
-data).
+range at once (three queries on PostgreSQL, six elsewhere, whatever the range and the
+number of sessions: pinned in tests/test_scheduling.py; the site's availability, rooms,
+clinicians and busy times are one statement, _load; with a limit, a week's busy times first
+and the rest of the range only when needed) and computed in Python: the busy times come
+grouped per clinician and per room (_busy_times) and each start bisects them (bench/slots.py
+measures a month at the bench data).
 
 A hint, not a reservation: the booking service checks again under its lock.
 """
@@ -125,10 +126,14 @@ def free_slots(
     patient_today = rules.local_day(now, patient.tz)
     # The days the six-month gap allows: none (a patient treated recently) needs no more
     # queries; otherwise only their span is loaded.
+    # A day on or after every session's blocks_until conflicts with none of them (the second
+    # condition of rules.gap_conflicts): only the days before that are asked.
+    reach = max((other.blocks_until for other in booked), default=start_day)
     open_days = [
         day
         for day in hours.days(start_day, end_day)
-        if not rules.gap_conflicts(day, gap_months=protocol.gap_months, others=booked)
+        if day >= reach
+        or not rules.gap_conflicts(day, gap_months=protocol.gap_months, others=booked)
     ]
     if not open_days:
         return []
@@ -255,8 +260,9 @@ def _load(
         )
     sql, params = _FINDER.sql_with_params(**availability.arguments(site, first_day, last_day))
     names = _FINDER.columns()
+    busy_params: list = []
     if ignored:
-        busy_sql, busy_params = "SELECT NULL, NULL, NULL, NULL", []
+        busy_sql = "SELECT NULL, NULL, NULL, NULL"
     else:
         bounds = _busy_bounds(busy_days[0], busy_days[-1], site.tz, length)
         inner, busy_params = _BUSY_ROWS.sql_with_params(**bounds)
@@ -276,10 +282,11 @@ def _load(
         raise Site.DoesNotExist("Site matching query does not exist.")
     row = dict(zip(names, found, strict=False))
     rooms, doctors = _ROOM_JSON.rows(row["finder_rooms"]), _DOCTOR_JSON.rows(row["finder_doctors"])
+    room_at, doctor_at = _ROOM_JSON.pk_at, _DOCTOR_JSON.pk_at  # (not a call per row)
     return Loaded(
         availability.from_row(site, row),
-        [(_ROOM_JSON.pk_of(room), room) for room in rooms],
-        [(_DOCTOR_JSON.pk_of(doctor), doctor) for doctor in doctors],
+        [(room[room_at], room) for room in rooms],
+        [(doctor[doctor_at], doctor) for doctor in doctors],
         _ROOM_JSON.instance,
         _DOCTOR_JSON.instance,
         None if ignored else _busy_from(zip(*(c or () for c in found[len(names) :]), strict=True)),
