@@ -237,9 +237,10 @@ _JSON_LOADERS: dict[str, Callable[[Any], Any]] = {
 
 
 def _json_loader(field) -> Callable[[Any], Any] | None:
-    """How a field's JSON value becomes what the driver gives (None: as it is)."""
+    """How a field's JSON value becomes what the driver gives (None: as it is). A JSONField's
+    value comes parsed already, as its from_db_value would parse it (with no decoder)."""
     kind = field.get_internal_type()
-    if kind in _JSON_NATIVE:
+    if kind in _JSON_NATIVE or (kind == "JSONField" and field.decoder is None):
         return None
     if kind in _JSON_LOADERS:
         return _JSON_LOADERS[kind]

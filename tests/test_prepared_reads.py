@@ -683,3 +683,42 @@ def test_read_options_reads_each_fields_options_in_one_statement():
         assert ctx.captured_queries == []
     # Another form reads its own again (the rows belong to one form).
     assert BookingForm().fields["clinician"].option_rows is None
+
+
+def test_booked_days_and_the_protocol_in_one_statement_are_the_orms():
+    """The booking page's first read (PostgreSQL: one statement): live_booked_days and the
+    version ProtocolVersion.objects.in_force_on gives, field for field; None when no version
+    is in force (the finder then reads it and says so)."""
+    from tests.factories import PatientFactory, RoomFactory, at, clinician
+    from tests.test_scheduling import book, site, works
+    from treatments.models import ProtocolVersion
+    from treatments.selectors import live_booked_days, live_booked_days_and_protocol
+
+    first = ProtocolVersion.objects.order_by("effective_from", "id").first()
+    assert first is not None
+    later = ProtocolVersion.objects.create(
+        name="Later", effective_from=first.effective_from + timedelta(days=100), gap_months=7
+    )
+    berlin = site()
+    patient, doctor, room = PatientFactory(), clinician(), RoomFactory(site=berlin)
+    works(doctor, berlin)
+    book(patient, at(date(2027, 3, 10), 10), doctor, room)
+    book(patient, at(date(2028, 3, 10), 10), doctor, room)
+    postgres = connection.vendor == "postgresql"
+    for day in (first.effective_from, later.effective_from + timedelta(days=1)):
+        with CaptureQueriesContext(connection) as ctx:
+            booked, protocol = live_booked_days_and_protocol(patient.pk, day=day)
+        assert len(ctx.captured_queries) == 1
+        assert sorted(booked, key=lambda b: b.day) == sorted(
+            live_booked_days(patient.pk), key=lambda b: b.day
+        )
+        assert len(booked) == 2
+        if postgres:
+            assert _fields(protocol) == _fields(ProtocolVersion.objects.in_force_on(day))
+            assert protocol._state.adding is False
+        else:
+            assert protocol is None
+    before_any = first.effective_from - timedelta(days=1)
+    booked, protocol = live_booked_days_and_protocol(patient.pk, day=before_any)
+    assert protocol is None and len(booked) == 2
+    assert live_booked_days_and_protocol(PatientFactory().pk, day=first.effective_from)[0] == []

@@ -28,9 +28,10 @@ MAX_QUERIES = {
     # One more than before the access log: its INSERT (audit.services.record_access).
     "patient_detail": 20,  # 14 + the intake: its newest version, lines, reconfirmations,
     # and what changed since the last reviewed version (that version and its lines)
-    "session_book": 8,  # the page's reads (the patient's sessions once, for the eligibility
-    # and the finder), the slot finder's (protocol; availability, rooms, clinicians and the
-    # range's sessions in one statement), the form's options (one), the Inbox's unread count
+    "session_book": 7,  # the page's reads (the patient's sessions once, for the eligibility
+    # and the finder, with the protocol in force), the active sites, the slot finder's one
+    # statement (availability, rooms, clinicians, the range's sessions), the form's options
+    # (one), the Inbox's unread count
     "session_detail": 12,  # 8 + the access log INSERT + missing consents + intake check + inbox
     "session_detail_amended": 10,
     "session_amend": 9,

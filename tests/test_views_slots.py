@@ -101,7 +101,7 @@ def test_the_page_queries_stay_constant(staff_client, doctor, room, django_asser
     url = reverse("session_book", args=[patient.pk])
     for n in range(10):
         book(day=date(2027, 1, 11 + n), hour=9, clinician_user=doctor, room=room)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(7):
         assert staff_client.get(url).status_code == 200
 
 

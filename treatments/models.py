@@ -36,7 +36,7 @@ def default_quiet_hours_end() -> time:
     return time(8, 0)
 
 
-def _newest_from(versions: models.QuerySet, day: date) -> models.QuerySet:
+def newest_protocols(versions: models.QuerySet, day: date) -> models.QuerySet:
     """The versions that took effect on or before `day`, the newest first."""
     return versions.filter(effective_from__lte=day).order_by("-effective_from", "-id")
 
@@ -49,7 +49,7 @@ class ProtocolVersionQuerySet(models.QuerySet):
         if not self.query.where and not self.query.is_sliced:
             version = _version_in_force.get(day, using=self.db)
         else:
-            version = _newest_from(self, day).first()
+            version = newest_protocols(self, day).first()
         if version is None:
             raise ProtocolVersion.DoesNotExist(f"No protocol version is in force on {day}.")
         return version
@@ -159,7 +159,7 @@ class ProtocolVersion(models.Model):
 
 
 _version_in_force = PreparedGet(
-    lambda day: _newest_from(ProtocolVersion._default_manager.all(), day), key=date
+    lambda day: newest_protocols(ProtocolVersion._default_manager.all(), day), key=date
 )
 
 

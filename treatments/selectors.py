@@ -29,10 +29,11 @@ from django.db.models import (
     Q,
     Subquery,
 )
+from django.db.models.functions import JSONArray
 from redis.exceptions import RedisError
 
 from accounts import roles
-from accounts.prepared import PreparedGet, PreparedValues, prefetched
+from accounts.prepared import JsonRows, PreparedGet, PreparedValues, json_array, prefetched
 from patients.models import Patient
 
 from . import rules
@@ -61,6 +62,7 @@ from .models import (
     WaitlistOffer,
     WaitlistStatus,
     due_by,
+    newest_protocols,
     nsaid_review_pending,
     overdue_on,
 )
@@ -125,6 +127,45 @@ BOOKED_DAYS = PreparedValues(booked_days, patient_id=int)
 def live_booked_days(patient_id: int) -> list[rules.BookedDay]:
     """The patient's live sessions as the gap rule sees them. One query."""
     return [rules.BookedDay(day, gap) for day, gap in BOOKED_DAYS.tuples(patient_id=patient_id)]
+
+
+def _booked_days_and_protocol(*, patient_id: int, day: date):
+    """booked_days' rows and the protocol version in force on `day` (at most one), as JSON
+    documents in one row of the patient."""
+    return (
+        Patient.objects.filter(pk=patient_id)
+        .order_by()
+        .values(
+            booked=json_array(booked_days(patient_id).values(row=JSONArray(*_BOOKED_COLUMNS))),
+            protocol=_PROTOCOL_JSON.array(
+                newest_protocols(ProtocolVersion._default_manager.all(), day)[:1]
+            ),
+        )
+    )
+
+
+_BOOKED_COLUMNS = ("local_date", "gap_months")
+_PROTOCOL_JSON = JsonRows(ProtocolVersion)
+_BOOKED_DAYS_AND_PROTOCOL = PreparedValues(_booked_days_and_protocol, patient_id=int, day=date)
+
+
+def live_booked_days_and_protocol(
+    patient_id: int, *, day: date
+) -> tuple[list[rules.BookedDay], ProtocolVersion | None]:
+    """live_booked_days, and the protocol version in force on `day` (the clinic's): one
+    statement on PostgreSQL, for a page that shows the eligibility and asks the slot finder
+    (the booking page). Elsewhere, or when no version is in force, the version is None (the
+    finder reads it, and says so as ProtocolVersion.objects.in_force_on says it)."""
+    if connection.vendor != "postgresql":
+        return live_booked_days(patient_id), None
+    rows = _BOOKED_DAYS_AND_PROTOCOL.tuples(patient_id=patient_id, day=day)
+    if not rows:  # no such patient: no sessions
+        return [], None
+    booked, protocol = (_PROTOCOL_JSON.rows(column) for column in rows[0])
+    return (
+        [rules.BookedDay(date.fromisoformat(day_text), gap) for day_text, gap in booked],
+        _PROTOCOL_JSON.instance(protocol[0]) if protocol else None,
+    )
 
 
 def next_session_eligibility(patient: Patient, *, today: date) -> NextSessionEligibility:

@@ -101,10 +101,12 @@ def session_book(request, patient_pk):
             )
             return redirect("session_detail", pk=session.pk)
     # The patient's live sessions as the gap rule sees them: for the eligibility and the
-    # next free slots alike (one read, or none after the service's).
+    # next free slots alike (one read, with the protocol the finder needs; none after the
+    # service's).
     booked = reads.booked
     if booked is None:
-        booked = selectors.live_booked_days(patient.pk)
+        booked, protocol = selectors.live_booked_days_and_protocol(patient.pk, day=today)
+        reads.protocol = reads.protocol or protocol
     eligibility = selectors.eligibility_from_days(booked, today=today)
     site_list = _read_active_sites.all()
     first_site = site_list[0] if site_list else None
