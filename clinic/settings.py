@@ -495,13 +495,13 @@ CELERY_BEAT_SCHEDULE = {
 # Redis outage costs a page a second at most, never a sign-in.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "clinic.cache.SharedClientRedisCache",
         "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
         "KEY_PREFIX": "clinic",
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     },
     "throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "clinic.cache.SharedClientRedisCache",
         "LOCATION": env.str("THROTTLE_CACHE_URL", default=REDIS_URL),
         "KEY_PREFIX": "throttle",
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
