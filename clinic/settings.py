@@ -142,6 +142,8 @@ TEMPLATES = [
         "OPTIONS": {"autoescape": False},
     },
 ]
+# Django's form renderer, with <input> and <textarea> written in Python (ui.forms).
+FORM_RENDERER = "ui.forms.FormRenderer"
 
 WSGI_APPLICATION = "clinic.wsgi.application"
 
