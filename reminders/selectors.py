@@ -10,7 +10,13 @@ from typing import Any
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
-from accounts.prepared import PreparedCount, PreparedGet, PreparedValues, prefetched
+from accounts.prepared import (
+    PreparedCount,
+    PreparedGet,
+    PreparedValues,
+    prefetched,
+    values_by_ids,
+)
 from patients.models import Patient
 from treatments.models import Recall, RecallContact, RecallRecipient
 
@@ -263,12 +269,12 @@ def message_log_rows(patient_id: int, *, offset: int, limit: int) -> list[LogRow
     keys = _log_page(offset, limit).tuples(patient_id=patient_id)
     out_ids = list(dict.fromkeys(key for _, source, key in keys if source == "out"))
     in_ids = list(dict.fromkeys(key for _, source, key in keys if source == "in"))
-    reminders = {row["id"]: row for row in _by_ids(_log_reminders, out_ids)}
+    reminders = {row["id"]: row for row in values_by_ids(_log_reminders, out_ids)}
     for reminder in reminders.values():
         reminder["deliveries"] = []
-    for attempt in _by_ids(_log_attempts, out_ids):
+    for attempt in values_by_ids(_log_attempts, out_ids):
         reminders[attempt["reminder_id"]]["deliveries"].append(attempt)
-    inbound = {row["id"]: row for row in _by_ids(_log_inbound, in_ids)}
+    inbound = {row["id"]: row for row in values_by_ids(_log_inbound, in_ids)}
     return [
         LogRow(at, reminder=reminders.get(key))
         if source == "out"
@@ -296,19 +302,3 @@ def _log_attempts(ids: list[int]):
 
 def _log_inbound(ids: list[int]):
     return InboundMessage.objects.filter(pk__in=ids).order_by().values(*LOG_INBOUND)
-
-
-def _by_ids(read, ids: list[int]) -> list[dict[str, Any]]:
-    """`read(ids)`'s rows (none without ids, and no query), by the statement compiled for
-    that many ids: `IN (%s, …)` has a placeholder per id."""
-    if not ids:
-        return []
-    names = [f"id{n}" for n in range(len(ids))]
-    return _in_read(read, len(ids)).rows(**dict(zip(names, ids, strict=True)))
-
-
-@lru_cache(maxsize=128)
-def _in_read(read, count: int) -> PreparedValues:
-    return PreparedValues(
-        lambda **ids: read(list(ids.values())), **{f"id{n}": int for n in range(count)}
-    )

@@ -14,6 +14,7 @@ from django.utils.text import Truncator
 from django.utils.translation import pgettext
 from twilio.request_validator import RequestValidator
 
+from accounts import prepared
 from patients.models import Patient, PatientEvent
 from patients.phones import migrate_phone_numbers
 from patients.selectors import phones_to_fix
@@ -529,7 +530,7 @@ def test_the_message_logs_compiled_reads_are_the_orms(twilio):
         reminder_selectors._log_attempts,
         reminder_selectors._log_inbound,
     ):
-        compiled = reminder_selectors._in_read(read, 3)
+        compiled = prepared._read_of_ids(read, 3)
         sql, params = read([7, 8, 9]).query.sql_with_params()
         assert compiled.sql_with_params(id0=7, id1=8, id2=9) == (sql, list(params))
 
