@@ -115,6 +115,12 @@ def main():
     )
     parser.add_argument("--show-queries", action="store_true", help="print one request's SQL")
     parser.add_argument(
+        "--html",
+        metavar="DIR",
+        help="also save one response of each page as DIR/<page>.html, its per-request tokens "
+        "(CSP nonce, CSRF token, booking key) blanked: compare two versions' bytes with diff",
+    )
+    parser.add_argument(
         "--layers",
         action="store_true",
         help="print the CPU each middleware layer spends per request (markers between them)",
@@ -235,6 +241,10 @@ def main():
             make_request(name, client)
         if args.show_queries:
             print("\n".join(f"    {sql[:160]}" for sql in queries))
+        if args.html:
+            Path(args.html).mkdir(parents=True, exist_ok=True)
+            html = make_request(name, client).content.decode()
+            Path(args.html, f"{name}.html").write_text(without_tokens(html))
         times, cpu = [], []
         profiler = None
         if args.profile:
@@ -294,6 +304,19 @@ def main():
         )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+def without_tokens(html: str) -> str:
+    """A page's HTML without what changes from one request to the next."""
+    import re
+
+    for pattern, blank in (
+        (r'nonce="[^"]*"', 'nonce=""'),
+        (r'(name="(?:csrfmiddlewaretoken|booking_key)" value=")[^"]*"', r'\1"'),
+        (r'(value=")[^"]*(" name="(?:csrfmiddlewaretoken|booking_key)")', r"\1\2"),
+    ):
+        html = re.sub(pattern, blank, html)
+    return html
 
 
 def count_calls(request, n: int = 20) -> int:

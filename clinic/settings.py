@@ -142,6 +142,8 @@ TEMPLATES = [
         "OPTIONS": {"autoescape": False},
     },
 ]
+# Django's form renderer, with <input> and <textarea> written in Python (ui.forms).
+FORM_RENDERER = "ui.forms.FormRenderer"
 
 WSGI_APPLICATION = "clinic.wsgi.application"
 
@@ -495,13 +497,13 @@ CELERY_BEAT_SCHEDULE = {
 # Redis outage costs a page a second at most, never a sign-in.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "clinic.cache.SharedClientRedisCache",
         "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
         "KEY_PREFIX": "clinic",
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     },
     "throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "clinic.cache.SharedClientRedisCache",
         "LOCATION": env.str("THROTTLE_CACHE_URL", default=REDIS_URL),
         "KEY_PREFIX": "throttle",
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},

@@ -56,15 +56,47 @@ class Home:
     book_again_from: date | None
 
 
-def _sessions(patient: Patient) -> list[TreatmentSession]:
-    sessions = list(
-        TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
+def _live_sessions(patient_id: int):
+    return (
+        TreatmentSession.objects.filter(patient=patient_id, status__in=LIVE_STATUSES)
         .select_related("protocol", "site")
         .order_by("starts_at")
     )
+
+
+# The home page's reads (and the aftercare page's), compiled once a process: building and
+# compiling the querysets cost the page more CPU than PostgreSQL spent answering them.
+_LIVE_SESSIONS = PreparedGet(_live_sessions)
+
+
+def _sessions(patient: Patient) -> list[TreatmentSession]:
+    sessions = _LIVE_SESSIONS.all(patient.pk)
     for session in sessions:
         session.patient = patient  # no query per session for the patient's time zone
     return sessions
+
+
+NEXT_FOLLOW_UP_SHOWN = ("id", "kind", "due_date")
+
+
+def _next_follow_up_values(patient_id: int, today: date):
+    return (
+        FollowUp.objects.filter(
+            session__patient=patient_id, status=FollowUpStatus.PLANNED, due_date__gte=today
+        )
+        .order_by("due_date", "id")
+        .values(*NEXT_FOLLOW_UP_SHOWN)[:1]
+    )
+
+
+_NEXT_FOLLOW_UP = PreparedValues(_next_follow_up_values, patient_id=int, today=date)
+
+
+def _next_follow_up(patient: Patient, today: date) -> FollowUp | None:
+    """The next planned check, as `.only(*NEXT_FOLLOW_UP_SHOWN).first()` reads it: what the
+    home page shows of it (its other fields, deferred, are read if asked for)."""
+    found = _NEXT_FOLLOW_UP.tuples(patient_id=patient.pk, today=today)
+    return FollowUp.from_db("default", NEXT_FOLLOW_UP_SHOWN, found[0]) if found else None
 
 
 def home(patient: Patient, *, now: datetime, requested: set[int] | None = None) -> Home:
@@ -87,13 +119,7 @@ def home(patient: Patient, *, now: datetime, requested: set[int] | None = None) 
                 "session_id", flat=True
             )
         )
-    next_follow_up = (
-        FollowUp.objects.filter(
-            session__patient=patient, status=FollowUpStatus.PLANNED, due_date__gte=today
-        )
-        .order_by("due_date", "id")
-        .first()
-    )
+    next_follow_up = _next_follow_up(patient, today)
     book_again_from = None
     if upcoming is None and sessions:
         # The gap rule counts on the clinic's calendar, where the session takes place.

@@ -52,6 +52,7 @@ from ui.charts import chart_html
 from ui.forms import PhotoCompareForm, add_service_error, compare_context
 
 from . import calendar, selectors
+from . import home as home_parts
 from .forms import (
     FIELD_FOR_CODE,
     ChangeRequestForm,
@@ -104,6 +105,7 @@ def home(request, patient):
     requested, answered = patient_requests.open_and_answered(patient)
     page = selectors.home(patient, now=now, requested=requested)
     prep = page.prep
+    self_change = prep is not None and self_service.may_change_itself(prep.session, now=now)
     return render(
         request,
         "portal/home.html",
@@ -114,9 +116,14 @@ def home(request, patient):
             "booking_request": self_service.open_request(patient)
             if self_service.needs_approval()
             else None,
-            "self_change": prep is not None
-            and self_service.may_change_itself(prep.session, now=now),
+            "self_change": self_change,
             "answered": answered,
+            "session_card": prep
+            and home_parts.session_card(
+                patient, prep, requested=page.requested, self_change=self_change
+            ),
+            "follow_up_card": page.next_follow_up
+            and home_parts.follow_up_card(page.next_follow_up),
         },
     )
 

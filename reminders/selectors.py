@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
-from accounts.prepared import PreparedCount, PreparedGet, prefetched
+from accounts.prepared import (
+    PreparedCount,
+    PreparedGet,
+    PreparedValues,
+    prefetched,
+    values_by_ids,
+)
 from patients.models import Patient
 from treatments.models import Recall, RecallContact, RecallRecipient
 
@@ -186,24 +194,30 @@ class LogEntry:
     inbound: InboundMessage | None = None
 
 
-def message_log(patient: Patient, *, offset: int, limit: int) -> list[LogEntry]:
-    """Every reminder sent (or planned) to the patient and every SMS received from them,
-    newest first, `limit` of them from `offset`: one UNION for the keys, then one read of
-    each kind (and the reminders' delivery attempts), whatever the number of messages."""
+def _log_keys(patient_id: int):
+    """The log's entries, newest first, as (at, source, key): "out" a reminder's id, "in" a
+    received SMS's."""
     about_sessions, about_offers = (
         branch.annotate(
             at=Coalesce("sent_at", "due_at"), source=Value("out"), key=F("id")
         ).values_list("at", "source", "key")
-        for branch in _to(patient.pk)
+        for branch in _to(patient_id)
     )
     incoming = (
-        InboundMessage.objects.filter(patient=patient)
+        InboundMessage.objects.filter(patient_id=patient_id)
         .order_by()  # a part of a UNION has no order of its own (SQLite refuses one)
         .annotate(at=F("received_at"), source=Value("in"), key=F("id"))
         .values_list("at", "source", "key")
     )
-    union = about_sessions.union(about_offers, incoming, all=True).order_by("-at", "-key")
-    rows = list(union[offset : offset + limit])
+    return about_sessions.union(about_offers, incoming, all=True).order_by("-at", "-key")
+
+
+def message_log(patient: Patient, *, offset: int, limit: int) -> list[LogEntry]:
+    """Every reminder sent (or planned) to the patient and every SMS received from them,
+    newest first, `limit` of them from `offset`: one UNION for the keys, then one read of
+    each kind (and the reminders' delivery attempts), whatever the number of messages.
+    As model instances (the page reads `message_log_rows`)."""
+    rows = list(_log_keys(patient.pk)[offset : offset + limit])
     out_ids = [key for _, source, key in rows if source == "out"]
     in_ids = [key for _, source, key in rows if source == "in"]
     reminders = (
@@ -221,3 +235,70 @@ def message_log(patient: Patient, *, offset: int, limit: int) -> list[LogEntry]:
         else LogEntry(at, inbound=inbound.get(key))
         for at, source, key in rows
     ]
+
+
+# What the message log shows of each kind (frontdesk.views.messages writes its rows).
+LOG_REMINDER = (
+    "id",
+    "kind",
+    "channel",
+    "state",
+    "status_note",
+    "delivery_status",
+    "delivered_at",
+    "provider_message_id",
+)
+LOG_ATTEMPT = ("reminder_id", "attempted_at", "succeeded", "error")
+LOG_INBOUND = ("id", "body", "kind", "outcome", "read_at", "provider_message_id")
+
+
+@dataclass
+class LogRow:
+    """An entry of the message log as values: `reminder` (LOG_REMINDER, and "deliveries":
+    its attempts, LOG_ATTEMPT, in DeliveryAttempt's order) or `inbound` (LOG_INBOUND)."""
+
+    at: datetime
+    reminder: dict[str, Any] | None = None
+    inbound: dict[str, Any] | None = None
+
+
+def message_log_rows(patient_id: int, *, offset: int, limit: int) -> list[LogRow]:
+    """`message_log` as values, from statements compiled once a process (the same reads:
+    the UNION's page of keys, the reminders, their attempts, the received SMS): building and
+    compiling the four querysets cost the page more CPU than anything else it did."""
+    keys = _log_page(offset, limit).tuples(patient_id=patient_id)
+    out_ids = list(dict.fromkeys(key for _, source, key in keys if source == "out"))
+    in_ids = list(dict.fromkeys(key for _, source, key in keys if source == "in"))
+    reminders = {row["id"]: row for row in values_by_ids(_log_reminders, out_ids)}
+    for reminder in reminders.values():
+        reminder["deliveries"] = []
+    for attempt in values_by_ids(_log_attempts, out_ids):
+        reminders[attempt["reminder_id"]]["deliveries"].append(attempt)
+    inbound = {row["id"]: row for row in values_by_ids(_log_inbound, in_ids)}
+    return [
+        LogRow(at, reminder=reminders.get(key))
+        if source == "out"
+        else LogRow(at, inbound=inbound.get(key))
+        for at, source, key in keys
+    ]
+
+
+@lru_cache(maxsize=32)
+def _log_page(offset: int, limit: int) -> PreparedValues:
+    """The UNION's page of keys: the ORM writes LIMIT and OFFSET into the SQL, so each page
+    has its statement (compiled when first asked for)."""
+    return PreparedValues(
+        lambda patient_id: _log_keys(patient_id)[offset : offset + limit], patient_id=int
+    )
+
+
+def _log_reminders(ids: list[int]):
+    return Reminder.objects.filter(pk__in=ids).order_by().values(*LOG_REMINDER)
+
+
+def _log_attempts(ids: list[int]):
+    return DeliveryAttempt.objects.filter(reminder_id__in=ids).values(*LOG_ATTEMPT)
+
+
+def _log_inbound(ids: list[int]):
+    return InboundMessage.objects.filter(pk__in=ids).order_by().values(*LOG_INBOUND)

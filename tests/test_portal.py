@@ -475,6 +475,51 @@ class TestHomeNextSteps:
         self.completed(long_ago, day=date(2026, 6, 1))
         assert 'id="book-again"' not in page(portal_client(long_ago))
 
+    def test_the_homes_compiled_reads_are_the_orms(self, patient):
+        """The home's reads compiled once (the live sessions with their protocol and site,
+        the next follow-up, the open and newest answered requests) send the ORM's own
+        statements and give the rows it gave."""
+        from portal import selectors
+        from treatments.models import LIVE_STATUSES, FollowUp, FollowUpStatus, TreatmentSession
+
+        done = self.completed(patient)
+        coming = book(patient, date(2027, 8, 2), hour=11)
+        patient_requests.request_change(patient=patient, session=coming, kind="cancel")
+        today = date(2027, 1, 4)
+        sessions = list(
+            TreatmentSession.objects.filter(patient=patient, status__in=LIVE_STATUSES)
+            .select_related("protocol", "site")
+            .order_by("starts_at")
+        )
+        read = selectors._sessions(patient)
+        assert read == sessions == [done, coming]
+        assert [(s.protocol.name, s.site.name) for s in read] == [
+            (s.protocol.name, s.site.name) for s in sessions
+        ]
+        sql, params = selectors._live_sessions(patient.pk).query.sql_with_params()
+        compiled_sql, compiled_params = selectors._LIVE_SESSIONS._compiled["default", True][:2]
+        keyed = [patient.pk if p == -1_734_022_117 else p for p in compiled_params]
+        assert (compiled_sql, keyed) == (sql, list(params))
+        orm = (
+            FollowUp.objects.filter(
+                session__patient=patient, status=FollowUpStatus.PLANNED, due_date__gte=today
+            )
+            .order_by("due_date", "id")
+            .first()
+        )
+        found = selectors._next_follow_up(patient, today)
+        assert found == orm and (found.kind, found.due_date) == (orm.kind, orm.due_date)
+        assert selectors._next_follow_up(patient, date(2030, 1, 1)) is None
+        sql, params = selectors._next_follow_up_values(patient.pk, today).query.sql_with_params()
+        assert selectors._NEXT_FOLLOW_UP.sql_with_params(patient_id=patient.pk, today=today) == (
+            sql,
+            list(params),
+        )
+        requested, answered = patient_requests.open_and_answered(patient)
+        assert requested == {coming.pk} and answered == []
+        wide = patient_requests.open_and_answered(patient, limit=6)  # through the ORM
+        assert wide == (requested, answered)
+
     def test_the_clinic_phone_is_a_tel_link(self, patient):
         html = page(portal_client(patient))
         assert 'href="tel:+49301234567"' in html

@@ -9,23 +9,32 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+from django.utils.translation import pgettext
 from twilio.request_validator import RequestValidator
 
+from accounts import prepared
 from patients.models import Patient, PatientEvent
 from patients.phones import migrate_phone_numbers
 from patients.selectors import phones_to_fix
 from patients.services import register_patient
 from reminders import delivery
+from reminders import selectors as reminder_selectors
 from reminders.models import (
+    Channel,
     DeliveryAttempt,
+    DeliveryStatus,
     DeliveryStatusEvent,
     InboundKind,
     InboundMessage,
     Reminder,
+    ReminderKind,
     ReminderState,
 )
 from tests.factories import NOW, PatientFactory, book
 from tests.faketwilio import FakeTwilio, error
+from ui.rows import day_month_time, day_time, staff_said
 
 pytestmark = pytest.mark.django_db
 
@@ -393,6 +402,137 @@ def test_the_message_log_escapes_what_patients_and_providers_wrote(twilio, staff
     assert "read 4 Jan 09:05" in html
     assert "failed: &lt;b&gt;Busy&lt;/b&gt; &amp; " + "y" * 25 + "…</div>" in html
     assert "handed over</div>" in html  # the dispatch's own attempt
+
+
+def _reference_log_rows(entries) -> str:
+    """The log's rows as the view wrote them before its reads were compiled once (model
+    instances from reminder_selectors.message_log, each row through format_html), with the
+    white space of the template's `{% for %}` around each: what the page must still show."""
+    kinds, channels = dict(ReminderKind.choices), dict(Channel.choices)
+    states, statuses = dict(ReminderState.choices), dict(DeliveryStatus.choices)
+    sent_row = (
+        "\n    <tr><td>{at}</td><td>{sent}</td><td>{kind}</td><td>{channel}</td>\n"
+        "      <td>{state}{note}</td>\n      <td>{delivery}\n        {attempts}</td>\n"
+        "      <td><code>{provider_id}</code></td></tr>\n    "
+    )
+    received_row = (
+        "\n    <tr><td>{at}</td><td>{received}</td><td>{body}</td><td>{sms}</td>\n"
+        "      <td>{kind}{outcome}</td>\n      <td>{read}</td>\n"
+        "      <td><code>{provider_id}</code></td></tr>\n    "
+    )
+    muted = ' <span class="text-muted">{}</span>'
+    failed, read = pgettext("staff", "failed: %(error)s"), pgettext("staff", "read %(read_at)s")
+    rows = []
+    for e in entries:
+        if r := e.reminder:
+            delivery = "–"
+            if r.delivery_status:
+                delivered = f" {day_month_time(r.delivered_at)}" if r.delivered_at else ""
+                delivery = statuses.get(r.delivery_status, r.delivery_status) + delivered
+            row = format_html(
+                sent_row,
+                at=day_time(e.at),
+                sent=pgettext("staff", "sent"),
+                kind=kinds.get(r.kind, r.kind),
+                channel=channels.get(r.channel, r.channel),
+                state=states.get(r.state, r.state),
+                note=format_html(muted, Truncator(r.status_note).chars(60))
+                if r.status_note
+                else "",
+                delivery=delivery,
+                attempts=format_html_join(
+                    "",
+                    '<div class="text-muted">{} {}</div>',
+                    (
+                        (
+                            day_month_time(d.attempted_at),
+                            pgettext("staff", "handed over")
+                            if d.succeeded
+                            else staff_said(failed, error=Truncator(d.error).chars(40)),
+                        )
+                        for d in r.deliveries.all()
+                    ),
+                ),
+                provider_id=r.provider_message_id or "–",
+            )
+        elif m := e.inbound:
+            row = format_html(
+                received_row,
+                at=day_time(e.at),
+                received=pgettext("staff", "received"),
+                body=m.body,
+                sms=pgettext("staff", "SMS"),
+                kind=dict(InboundKind.choices).get(m.kind, m.kind),
+                outcome=format_html(muted, m.outcome) if m.outcome else "",
+                read=staff_said(read, read_at=day_month_time(m.read_at)) if m.read_at else "–",
+                provider_id=m.provider_message_id,
+            )
+        else:
+            row = ""
+        rows.append(f"\n    {row}\n  ")
+    return "".join(rows)
+
+
+def test_the_message_log_rows_are_the_ones_format_html_wrote(twilio, client, staff_client):
+    """The rows written from compiled reads (messages._log_rows over message_log_rows) are
+    byte for byte those of the instances through format_html: sent and failed attempts, a
+    delivery status with its time, a long status note, SMS received (read or not, with an
+    outcome), text to escape, on both pages of a long log."""
+    patient = sms_patient()
+    _, reminder = sent_confirmation(patient)
+    signed_post(client, "sms_status_callback", status_payload(reminder, "delivered"))
+    Reminder.objects.filter(pk=reminder.pk).update(
+        provider_message_id="SM<1>", status_note="Tried & " + "ü" * 70
+    )
+    DeliveryAttempt.objects.create(
+        reminder=reminder, attempted_at=NOW, succeeded=False, error='<b>"Busy"</b> ' + "y" * 50
+    )
+    DeliveryAttempt.objects.create(
+        reminder=reminder, attempted_at=NOW, succeeded=False, error="short"
+    )
+    for n in range(30):
+        InboundMessage.objects.create(
+            provider_message_id=f"SM<in>{n}",
+            from_number=str(patient.phone),
+            to_number="+4930000",
+            body=f'Late <script>x</script> & "sorry" {n}',
+            kind=InboundKind.MESSAGE if n % 3 else InboundKind.OPT_OUT,
+            outcome="Told <staff>" if n % 2 else "",
+            received_at=NOW - timedelta(hours=n),
+            read_at=NOW + timedelta(minutes=n) if n % 4 else None,
+            patient=patient,
+        )
+    url = reverse("message_log", args=[patient.pk])
+    pages = []
+    for number in (1, 2):
+        html = staff_client.get(url, {"page": number}).content.decode()
+        pages.append(html)
+        entries = reminder_selectors.message_log(patient, offset=(number - 1) * 25, limit=25)
+        expected = _reference_log_rows(entries)
+        assert len(entries) > 4 and expected in html
+        assert f"<tbody>\n  {expected}\n  </tbody>" in html
+    both = "".join(pages)
+    assert "failed: &lt;b&gt;&quot;Busy&quot;&lt;/b&gt;" in both and "Tried &amp; " in both
+    assert "read 4 Jan" in both and "Told &lt;staff&gt;" in both
+
+
+def test_the_message_logs_compiled_reads_are_the_orms(twilio):
+    """Each statement compiled once (the UNION's page of keys, each kind read by its ids)
+    is the ORM's own, with the same parameters."""
+    patient = sms_patient()
+    keys = reminder_selectors._log_keys(patient.pk)[25:51]
+    assert reminder_selectors._log_page(25, 26).sql_with_params(patient_id=patient.pk) == (
+        str(keys.query.sql_with_params()[0]),
+        list(keys.query.sql_with_params()[1]),
+    )
+    for read in (
+        reminder_selectors._log_reminders,
+        reminder_selectors._log_attempts,
+        reminder_selectors._log_inbound,
+    ):
+        compiled = prepared._read_of_ids(read, 3)
+        sql, params = read([7, 8, 9]).query.sql_with_params()
+        assert compiled.sql_with_params(id0=7, id1=8, id2=9) == (sql, list(params))
 
 
 def test_another_role_cannot_read_the_inbox(patient_client):

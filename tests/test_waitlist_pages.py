@@ -291,3 +291,88 @@ def test_the_waitlist_pages_compiled_reads_are_the_orms(offered):
             starts_at__gt=booked.starts_at,
         ).exists()
     )
+
+
+# The staff list's two tables as the template wrote them before the view wrote their rows
+# (frontdesk.views.waitlist._rows): the reference the rows are pinned to.
+STAFF_ROWS_TEMPLATE = """{% load clinic_clock i18n %}<tbody>{% for f in freed %}
+    <tr><td>{{ f.starts_at|at_site:site }}</td><td>{{ f.clinician.get_full_name|default:f.clinician.username }}, {{ f.room.name }}</td>
+    <td>{% for o in f.live_offers %}<a href="{% url 'patient_detail' o.patient_id %}">{{ o.patient.full_name }}</a>{% empty %}<span class="text-muted">{% translate "nobody yet" context "staff" %}</span>{% endfor %}</td>
+    <td>{% for o in f.live_offers %}{{ o.expires_at|at_site:site }}{% endfor %}</td></tr>
+  {% empty %}<tr><td colspan="4" class="text-muted">{% translate "No freed time is being offered." context "staff" %}</td></tr>{% endfor %}</tbody>
+</table></div>|<tbody>{% for e in page %}
+    <tr><td><a href="{% url 'patient_detail' e.patient_id %}">{{ e.patient.last_name }}, {{ e.patient.first_name }}</a></td>
+    <td>{{ e.created_at|at_site:site }}</td>
+    <td>{% if e.not_after %}{{ e.not_after|date:"d M Y" }}{% else %}{% translate "any day" context "staff" %}{% endif %}</td>
+    <td>{% for o in e.live_offers %}{% blocktranslate with starts_at=o.freed_slot.starts_at|at_site:site context "staff" %}offered {{ starts_at }}{% endblocktranslate %}{% empty %}{% if e.has_session %}{% translate "has a session booked (passed over)" context "staff" %}{% else %}{% translate "waiting" context "staff" %}{% endif %}{% endfor %}</td></tr>
+  {% empty %}<tr><td colspan="4" class="text-muted">{% translate "Nobody is waiting." context "staff" %}</td></tr>{% endfor %}</tbody>"""  # noqa: E501
+
+
+def test_the_staff_lists_rows_are_the_templates(offered, staff_client):
+    """The rows written in Python from compiled reads are byte for byte the template's over
+    the ORM's instances: an offer (its patient linked, its time and expiry on the site's
+    clock), a name to escape, a last day, a patient passed over for a booked session, a
+    clinician known by username only; and with nothing freed or nobody waiting."""
+    from django.template import Context, Template
+
+    from treatments import selectors
+    from treatments.models import FreedSlot
+
+    def reference(site) -> list[str]:
+        html = Template(STAFF_ROWS_TEMPLATE).render(
+            Context(
+                {
+                    "site": site,
+                    "freed": selectors.open_freed_slots(site),
+                    "page": list(selectors.waiting_at(site, now=NOW)[:50]),
+                }
+            )
+        )
+        return html.split("|")
+
+    site = offered.offer.freed_slot.site
+    offered.wait('O\'Brien <b>"x"</b>', joined=NOW - timedelta(hours=1), last_name="Smith & Co")
+    entry = WaitlistEntry.objects.get(patient=offered.wait("Dora", joined=NOW))
+    WaitlistEntry.objects.filter(pk=entry.pk).update(not_after=NOW.date() + timedelta(days=40))
+    offered.book(offered.wait("Emil", joined=NOW), FRIDAY + timedelta(days=7))
+    for _ in range(2):
+        html = staff_client.get("/waitlist/").content.decode()
+        freed, waiting = reference(site)
+        assert freed in html and waiting in html
+        assert "O&#x27;Brien &lt;b&gt;" in waiting and "offered Friday" in waiting
+        assert "passed over" in waiting and "any day" in waiting and "Dora" in waiting
+        slot = FreedSlot.objects.get()
+        slot.clinician.first_name = slot.clinician.last_name = ""
+        slot.clinician.save()
+    assert f"<td>{slot.clinician.username}, Room 2</td>" in freed  # no name: the username
+    WaitlistOffer.objects.update(status=OfferStatus.DECLINED)
+    html = staff_client.get("/waitlist/").content.decode()
+    freed, waiting = reference(site)
+    assert freed in html and waiting in html and "nobody yet" in freed
+    WaitlistEntry.objects.all().delete()
+    FreedSlot.objects.all().delete()
+    html = staff_client.get("/waitlist/").content.decode()
+    freed, waiting = reference(site)
+    assert freed in html and waiting in html and "Nobody is waiting." in waiting
+
+
+def test_the_staff_lists_compiled_reads_are_the_orms(offered):
+    """The staff list's statements compiled once are the ORM's own, parameters and all."""
+    from accounts import prepared
+    from treatments import selectors
+
+    site_id = offered.offer.freed_slot.site_id
+    page = selectors.waiting_at(site_id, now=NOW).prefetch_related(None)
+    page = page.values(*selectors.WAITING_SHOWN)[50:101]
+    sql, params = page.query.sql_with_params()
+    compiled = selectors._waiting_page(50, 101).sql_with_params(site_id=site_id, now=NOW)
+    assert compiled == (sql, list(params))
+    freed = selectors._open_freed_values(site_id).query.sql_with_params()
+    assert selectors._FREED.sql_with_params(site_id=site_id) == (freed[0], list(freed[1]))
+    for read in (selectors._live_offers_of_entries, selectors._live_offers_of_slots):
+        sql, params = read([4, 5]).query.sql_with_params()
+        assert prepared._read_of_ids(read, 2).sql_with_params(id0=4, id1=5) == (sql, list(params))
+    rows = selectors.waiting_rows(site_id, now=NOW, start=0, stop=51)
+    assert [(r["patient_id"], r["live_offers"]) for r in rows] == [
+        (offered.ben.pk, [offered.offer.freed_slot.starts_at])
+    ]

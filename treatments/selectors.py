@@ -11,7 +11,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache as once_per_process
-from typing import TypedDict
+from functools import lru_cache
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -33,7 +34,14 @@ from django.db.models.functions import JSONArray
 from redis.exceptions import RedisError
 
 from accounts import roles
-from accounts.prepared import JsonRows, PreparedGet, PreparedValues, json_array, prefetched
+from accounts.prepared import (
+    JsonRows,
+    PreparedGet,
+    PreparedValues,
+    json_array,
+    prefetched,
+    values_by_ids,
+)
 from patients.models import Patient
 
 from . import rules
@@ -1245,4 +1253,85 @@ def open_freed_slots(site, *, limit: int = 50):
             )
         )
         .order_by("starts_at", "id")[:limit]
+    )
+
+
+# The staff waitlist's rows as values (frontdesk.views.waitlist writes them), from statements
+# compiled once a process: building and compiling waiting_at and open_freed_slots, with their
+# prefetches, cost the page more CPU than its rows.
+WAITING_SHOWN = (
+    "id",
+    "patient_id",
+    "patient__first_name",
+    "patient__last_name",
+    "created_at",
+    "not_after",
+    "has_session",
+)
+FREED_SHOWN = (
+    "id",
+    "starts_at",
+    "clinician__first_name",
+    "clinician__last_name",
+    "clinician__username",
+    "room__name",
+)
+
+
+def waiting_rows(site_id: int, *, now: datetime, start: int, stop: int) -> list[dict[str, Any]]:
+    """Rows `start` to `stop` - 1 of waiting_at (WAITING_SHOWN), each with "live_offers":
+    the starts of its offers' freed times, as the prefetch orders them."""
+    rows = _waiting_page(start, stop).rows(site_id=site_id, now=now)
+    by_entry: dict[int, list] = {row["id"]: [] for row in rows}
+    for offer in values_by_ids(_live_offers_of_entries, list(by_entry)):
+        by_entry[offer["entry_id"]].append(offer["freed_slot__starts_at"])
+    for row in rows:
+        row["live_offers"] = by_entry[row["id"]]
+    return rows
+
+
+@lru_cache(maxsize=32)
+def _waiting_page(start: int, stop: int) -> PreparedValues:
+    """A page of waiting_at: LIMIT and OFFSET are in the SQL, a statement a page."""
+    return PreparedValues(
+        lambda site_id, now: (
+            waiting_at(site_id, now=now).prefetch_related(None).values(*WAITING_SHOWN)[start:stop]
+        ),
+        site_id=int,
+        now=datetime,
+    )
+
+
+def _live_offers_of_entries(ids: list[int]):
+    return WaitlistOffer.objects.filter(status=OfferStatus.OFFERED, entry_id__in=ids).values(
+        "entry_id", "freed_slot__starts_at"
+    )
+
+
+def freed_rows(site_id: int) -> list[dict[str, Any]]:
+    """open_freed_slots as values (FREED_SHOWN), each with "live_offers": its offers'
+    patient_id, patient__first_name, patient__last_name and expires_at."""
+    rows = _FREED.rows(site_id=site_id)
+    by_slot: dict[int, list] = {row["id"]: [] for row in rows}
+    for offer in values_by_ids(_live_offers_of_slots, list(by_slot)):
+        by_slot[offer["freed_slot_id"]].append(offer)
+    for row in rows:
+        row["live_offers"] = by_slot[row["id"]]
+    return rows
+
+
+def _open_freed_values(site_id: int):
+    return (
+        FreedSlot.objects.filter(site_id=site_id, status=FreedSlotStatus.OPEN)
+        .order_by("starts_at", "id")
+        .values(*FREED_SHOWN)[:50]
+    )
+
+
+_FREED = PreparedValues(_open_freed_values, site_id=int)
+
+
+def _live_offers_of_slots(ids: list[int]):
+    return WaitlistOffer.objects.filter(status=OfferStatus.OFFERED, freed_slot_id__in=ids).values(
+        "freed_slot_id", "patient_id", "patient__first_name", "patient__last_name", "expires_at"
     )

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class UiConfig(AppConfig):
     name = "ui"
     verbose_name = "Shared page parts"
+
+    def ready(self):
+        from ui.translation import remember_translations
+
+        remember_translations()
