@@ -145,7 +145,9 @@ def free_slots(
     # Rows (id, row), made model instances only for the slots found (`made`): at 200
     # clinicians and rooms a month's search would otherwise build 400 instances for 8 slots.
     rooms = loaded.rooms
-    doctors = [(pk, row) for pk, row in loaded.doctors if available.works_at_site(pk)]
+    doctors = loaded.doctors
+    if available.has_hours:  # (without hours every clinician works there: not asked each)
+        doctors = [(pk, row) for pk, row in doctors if available.works_at_site(pk)]
     if not rooms or not doctors:
         return []
     made: dict[tuple[str, int], object] = {}
