@@ -652,6 +652,10 @@ def test_the_slot_finders_one_statement_reads_what_its_queries_read():
     ]
     assert loaded.busy == slots._busy_times(first, last, berlin.tz, days(hours=1), [])
     assert loaded.busy.clinicians and loaded.busy.rooms
+    # Moving a session (`ignoring`): its busy times are read apart, without it.
+    moving = slots._load(berlin, first, last, week, days(hours=1), [1])
+    assert moving.busy is None and moving.available == loaded.available
+    assert [pk for pk, _ in moving.doctors] == [pk for pk, _ in loaded.doctors]
     nothing = slots._load(
         berlin, date(2030, 1, 7), date(2030, 1, 7), [date(2030, 1, 7)], days(hours=1), []
     )
