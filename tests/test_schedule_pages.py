@@ -161,3 +161,76 @@ class TestRowTimes:
             assert span(session.starts_at, session.ends_at, tz) == expected
             assert span(session.starts_at, session.ends_at, tz) == expected  # cached zone
         assert zone.split("/")[1] in expected
+
+
+class TestCompiledReads:
+    """The schedule's reads (counts, a page's rows, the open side effects) are statements
+    compiled once a process: for each shape of filter they are the ORM's own statement and
+    parameters, and give its rows."""
+
+    @pytest.fixture
+    def sessions(self):
+        doctor, other = clinician(), clinician()
+        return [
+            book(PatientFactory(), DAY + timedelta(days=n % 3), hour=9 + n, clinician_user=who)
+            for n, who in enumerate([doctor, other, doctor, other, doctor])
+        ]
+
+    def test_each_shape_is_the_orms_statement_and_rows(self, sessions):
+        from django.db.models import Count
+
+        start, end = DAY, DAY + timedelta(days=7)
+        doctor, room = sessions[0].clinician_id, sessions[0].room_id
+        for filters in [
+            {},
+            {"clinician_id": doctor},
+            {"room_id": room},
+            {
+                "clinician_id": doctor,
+                "room_id": room,
+            },
+        ]:
+            shape = tuple(filters)
+            counts = (
+                selectors._schedule_sessions(start, end, **filters)
+                .order_by()
+                .values_list("local_date")
+                .annotate(n=Count("id"))
+                .values_list("local_date", "n")
+            )
+            prepared = selectors._schedule_counts(shape)
+            sql, params = counts.query.sql_with_params()
+            assert prepared.sql_with_params(start=start, end=end, **filters) == (sql, list(params))
+            rows = prepared.tuples(start=start, end=end, **filters)
+            assert sorted(map(tuple, rows)) == sorted(counts) and counts
+            for first, stop in [(0, 50), (1, 3), (4, 6)]:
+                orm = selectors._schedule_page_values(first, stop, start=start, end=end, **filters)
+                prepared = selectors._schedule_page(shape, first, stop)
+                sql, params = orm.query.sql_with_params()
+                assert prepared.sql_with_params(start=start, end=end, **filters) == (
+                    sql,
+                    list(params),
+                )
+                assert [tuple(r) for r in prepared.tuples(start=start, end=end, **filters)] == [
+                    tuple(r) for r in orm
+                ]
+
+    def test_the_open_side_effects_are_the_orms(self, sessions):
+        for n, session in enumerate(sessions[:3]):
+            selectors.SideEffectReport.objects.create(
+                patient=session.patient, description=f"Itch {n} <b>", resolved_at=NOW if n else None
+            )
+        orm = (
+            selectors.SideEffectReport.objects.filter(resolved_at__isnull=True)
+            .order_by("-reported_at")
+            .values(
+                "patient_id",
+                "patient__first_name",
+                "patient__last_name",
+                "reported_at",
+                "description",
+            )[:20]
+        )
+        sql, params = orm.query.sql_with_params()
+        assert selectors._open_side_effects(20).sql_with_params() == (sql, list(params))
+        assert selectors.open_side_effect_reports() == list(orm) and len(list(orm)) == 1
