@@ -1,7 +1,6 @@
 """Form parts both page apps use: a day inside the clinic's range, the page number, and
 putting a service's coded refusal next to the field it concerns."""
 
-import html
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any, cast
@@ -26,7 +25,7 @@ from django.utils.translation import pgettext_lazy
 from accounts.prepared import PreparedGet, PreparedValues
 from patients.validators import EARLIEST_DAY, LATEST_DAY
 
-from .rows import escaped
+from .rows import HTML_ESCAPES, escaped
 
 # A page number beyond this is served as this page (empty, with a "previous" link): the
 # OFFSET stays far inside PostgreSQL's bigint whatever number is asked for.
@@ -58,10 +57,9 @@ class FastSelect(forms.Select):
                 text = "" if option_value is None else str(option_value)
                 selected = (multiple or not has_selected) and text in chosen
                 has_selected |= selected
-                parts.append(
-                    f'<option value="{html.escape(text)}"{" selected" if selected else ""}>'
-                    f"{escaped(label)}</option>"
-                )
+                quoted = text.translate(HTML_ESCAPES)  # html.escape's, in one call
+                mark = " selected" if selected else ""
+                parts.append(f'<option value="{quoted}"{mark}>{escaped(label)}</option>')
             if group:
                 parts = [format_html('<optgroup label="{}">', group), *parts, "</optgroup>"]
             options.extend(parts)

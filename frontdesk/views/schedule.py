@@ -254,18 +254,18 @@ def _row_html(row: ScheduleRow, session_link, patient_link, confirmed: str) -> s
     """One session's <tr>, every value escaped: the time (its site's clock, named) linking
     to the session, the patient linking to their page, clinician, room, status (and the
     patient's SMS confirmation), flags; a cancelled or missed session muted."""
-    status = escape(row["status"])
+    status = escaped(row["status"])
     if row["confirmed"]:
         status += f'<br><span class="badge text-bg-success">{confirmed}</span>'
     flags = "".join(
-        f'<span class="badge flag text-bg-{escape(style)} me-1">{escape(text)}</span>'
+        f'<span class="badge flag text-bg-{escaped(style)} me-1">{escaped(text)}</span>'
         for style, text in row["flags"]
     )
     muted = ' class="text-muted"' if row["muted"] else ""
     return (
         f"<tr{muted}>"
-        f'<td><a href="{session_link(row["session_id"])}">{escape(row["times"])}</a></td>'
-        f'<td><a href="{patient_link(row["patient_id"])}">{escape(row["patient"])}</a></td>'
-        f"<td>{escape(row['clinician'])}</td><td>{escape(row['room'])}</td>"
+        f'<td><a href="{session_link(row["session_id"])}">{escaped(row["times"])}</a></td>'
+        f'<td><a href="{patient_link(row["patient_id"])}">{escaped(row["patient"])}</a></td>'
+        f"<td>{escaped(row['clinician'])}</td><td>{escaped(row['room'])}</td>"
         f'<td class="session-status">{status}</td><td>{flags}</td></tr>\n'
     )
