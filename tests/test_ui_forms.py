@@ -404,3 +404,30 @@ def test_a_values_choice_field_from_a_source_cleans_as_a_model_choice_field():
         with pytest.raises(ValidationError) as refused:
             field.clean("")
         assert refused.value.code == "required"
+
+
+@pytest.mark.parametrize("language", ["en-gb", "de", "tr"])
+@pytest.mark.parametrize("page_query", ["", "q=santos", "q=a%26b&day=2027-03-10&x=<i>"])
+def test_the_pager_is_the_pagination_templates_byte_for_byte(language, page_query):
+    """ui.pagination.pager_html writes what staff/_pagination.html writes, for a Window
+    (has_next as a value) and a Django Page (methods, a paginator) on every side."""
+    from django.core.paginator import Paginator
+    from django.template.loader import get_template
+    from django.utils import translation
+
+    from ui.pagination import Window, pager_html
+
+    pages = [
+        Window([1], 1, False, False),
+        Window([1], 1, False, True),
+        Window([1], 3, True, True),
+        Window([1], 1234, True, False),
+        *(Paginator(range(5), 2).page(n) for n in (1, 2, 3)),
+        Paginator(range(1), 2).page(1),
+        Paginator(range(3000), 1).page(1500),
+    ]
+    template = get_template("staff/_pagination.html")
+    with translation.override(language):
+        for page in pages:
+            expected = template.render({"page": page, "page_query": page_query})
+            assert pager_html(page, page_query) == expected, (page, page_query)

@@ -52,7 +52,7 @@ from treatments.selectors import patient_page
 from ui.charts import chart_html
 from ui.forms import add_service_error, page_number
 from ui.nav import where
-from ui.pagination import window_of
+from ui.pagination import pager_html, window_of
 from ui.rows import (
     day_month_time,
     day_time,
@@ -83,6 +83,7 @@ def patient_list(request):
             "page_query": urlencode({"q": query}) if query else "",
             "words": _list_page_words(where()),
             "head": _list_head(query, form),
+            "pager": pager_html(page, urlencode({"q": query}) if query else ""),
         },
     )
 

@@ -20,6 +20,7 @@ from treatments.formatting import formatted_day
 from treatments.selectors import ScheduleRow
 from ui.forms import page_number
 from ui.nav import where
+from ui.pagination import pager_html
 from ui.rows import day_and_month, escaped, link_maker, staff_said
 
 from .common import now_and_today
@@ -80,6 +81,7 @@ def schedule(request):
         "side_effects": _side_effects(w.patient_link),
     }
     context["title"], context["content"] = _content(context, w)
+    context["pager"] = pager_html(shown.page, context["page_query"])
     return render(request, "staff/schedule.html", context)
 
 
