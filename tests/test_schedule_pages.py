@@ -224,17 +224,7 @@ class TestCompiledReads:
             selectors.SideEffectReport.objects.create(
                 patient=session.patient, description=f"Itch {n} <b>", resolved_at=NOW if n else None
             )
-        orm = (
-            selectors.SideEffectReport.objects.filter(resolved_at__isnull=True)
-            .order_by("-reported_at")
-            .values(
-                "patient_id",
-                "patient__first_name",
-                "patient__last_name",
-                "reported_at",
-                "description",
-            )[:20]
-        )
+        orm = selectors._open_side_effects_values(20)
         sql, params = orm.query.sql_with_params()
         assert selectors._open_side_effects(20).sql_with_params() == (sql, list(params))
         assert selectors.open_side_effect_reports() == list(orm) and len(list(orm)) == 1

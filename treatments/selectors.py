@@ -873,18 +873,16 @@ def open_side_effect_reports(limit: int = 20):
 
 @lru_cache(maxsize=4)
 def _open_side_effects(limit: int) -> PreparedValues:
-    return PreparedValues(
-        lambda: (
-            SideEffectReport.objects.filter(resolved_at__isnull=True)
-            .order_by("-reported_at")
-            .values(
-                "patient_id",
-                "patient__first_name",
-                "patient__last_name",
-                "reported_at",
-                "description",
-            )[:limit]
-        )
+    return PreparedValues(lambda: _open_side_effects_values(limit))
+
+
+def _open_side_effects_values(limit: int):
+    return (
+        SideEffectReport.objects.filter(resolved_at__isnull=True)
+        .order_by("-reported_at")
+        .values(
+            "patient_id", "patient__first_name", "patient__last_name", "reported_at", "description"
+        )[:limit]
     )
 
 

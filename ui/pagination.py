@@ -63,11 +63,7 @@ def pager_html(page, page_query: str) -> SafeString:
     query = f"&amp;{escaped(page_query)}" if page_query else ""
     parts = ["\n", words.nav_start]
     if _answer(page.has_previous):
-        number = page.previous_page_number()
-        parts.append(
-            f'<li class="page-item"><a class="page-link" href="?page={localize(number)}{query}">'
-            f"{words.previous}</a></li>"
-        )
+        parts.append(_page_link(page.previous_page_number(), query, words.previous))
     parts.append('\n  <li class="page-item disabled"><span class="page-link">')
     parts.append(staff_said(words.page, number=page.number))
     paginator = getattr(page, "paginator", None)
@@ -75,13 +71,16 @@ def pager_html(page, page_query: str) -> SafeString:
         parts.append(f" {staff_said(words.of, num_pages=paginator.num_pages)}")
     parts.append("</span></li>\n  ")
     if _answer(page.has_next):
-        number = page.next_page_number()
-        parts.append(
-            f'<li class="page-item"><a class="page-link" href="?page={localize(number)}{query}">'
-            f"{words.next}</a></li>"
-        )
+        parts.append(_page_link(page.next_page_number(), query, words.next))
     parts.append("\n</ul></nav>\n\n")
     return SafeString("".join(parts))  # every value escaped, the words our markup
+
+
+def _page_link(number: int, query: str, text: str) -> str:
+    return (
+        f'<li class="page-item"><a class="page-link" href="?page={localize(number)}{query}">'
+        f"{text}</a></li>"
+    )
 
 
 def _answer(value):
