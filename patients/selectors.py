@@ -1,7 +1,8 @@
-from collections import namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import BooleanField, CharField, Q, Value
@@ -76,18 +77,20 @@ def _matching(words: list[str]):
     return matching.order_by(*SEARCH_ORDER)
 
 
-# What the patient list shows of a patient (`list_rows`), read as plain values.
-LIST_FIELDS = (
-    "pk",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "date_of_birth",
-    "takes_prescribed_nsaid",
-    "merged_into_id",
-)
-ListRow = namedtuple("ListRow", LIST_FIELDS)
+class ListRow(NamedTuple):
+    """What the patient list shows of a patient (`list_rows`), read as plain values."""
+
+    pk: int
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    date_of_birth: date
+    takes_prescribed_nsaid: bool
+    merged_into_id: int | None
+
+
+LIST_FIELDS = ListRow._fields
 
 
 def list_rows(query: str) -> Callable[[int, int], list[ListRow]]:
@@ -232,7 +235,8 @@ def _statement(shape: tuple, cap: int, whole: bool, *, rows: bool) -> _SearchSta
     if rows:
         ids = RawSQL(sql, params)  # noqa: S611 - the ORM's SQL, its parameters
         query = Patient.objects.filter(pk__in=ids).order_by(*SEARCH_ORDER).values_list(*LIST_FIELDS)
-        sql, params = query.query.sql_with_params()
+        sql, orm_params = query.query.sql_with_params()
+        params = list(orm_params)
     recipe = []
     for value in params:
         if type(value) is str and "\x1e" in value:
