@@ -15,6 +15,7 @@ from django.utils import translation
 from patients import selectors
 from patients.selectors import search_patients
 from tests.factories import NOW, PatientFactory
+from ui.nav import where
 from ui.rows import padded_day
 
 pytestmark = pytest.mark.django_db
@@ -226,10 +227,10 @@ def test_the_list_rows_are_the_templates_byte_for_byte(people):
         for row in rows
     ]
     with translation.override("en-gb"):
-        html = _list_rows_html(rows)
+        html = _list_rows_html(rows, where())
         assert html == LIST_ROWS_REFERENCE.render({"page": shown})
         assert "merged into no." in html and "prescribed NSAID" in html and "&amp; Co" in html
-        assert _list_rows_html([]) == ""
+        assert _list_rows_html([], where()) == ""
 
 
 # The list page's fixed parts were staff/patient_list.html's tags; the view writes them once a

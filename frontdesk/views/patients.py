@@ -72,18 +72,20 @@ def patient_list(request):
     form = PatientSearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
     page = window_of(list_rows(query), page_number(request.GET), 25)
+    here = where()
+    page_query = urlencode({"q": query}) if query else ""
     return render(
         request,
         "staff/patient_list.html",
         {
             "page": page,  # the rows as values (ListRow: the tests read them)
-            "rows": _list_rows_html(page),
+            "rows": _list_rows_html(page, here),
             "query": query,
             "form": form,
-            "page_query": urlencode({"q": query}) if query else "",
-            "words": _list_page_words(where()),
-            "head": _list_head(query, form),
-            "pager": pager_html(page, urlencode({"q": query}) if query else ""),
+            "page_query": page_query,
+            "words": _list_page_words(here),
+            "head": _list_head(query, form, here),
+            "pager": pager_html(page, page_query),
         },
     )
 
@@ -159,10 +161,10 @@ def _list_page_words(where: tuple[str, str, str]) -> dict[str, SafeString]:
     return {name: mark_safe(text) for name, text in words.items()}  # noqa: S308 - our markup
 
 
-def _list_head(query: str, form) -> SafeString:
+def _list_head(query: str, form, here: tuple[str, str, str]) -> SafeString:
     """The page's head (title, search form, its error, the register button), as the
     template wrote it: tests/test_patient_search.py compares the page with it."""
-    words = _list_page_words(where())
+    words = _list_page_words(here)
     error = ""
     if form.errors.get("q"):
         message = escaped(form.errors["q"][0])
@@ -172,12 +174,12 @@ def _list_head(query: str, form) -> SafeString:
     )
 
 
-def _list_rows_html(rows) -> SafeString:
+def _list_rows_html(rows, here: tuple[str, str, str]) -> SafeString:
     """The list's rows written once in Python, as the template's loop wrote them (spaced
     alike, every value escaped by ui.rows.escaped, the date of birth as `date:"d M Y"`):
     the loop's tags and filters cost more than the rest of the page.
     tests/test_patient_search.py compares it with the loop kept as a reference template."""
-    w = _list_words(where())
+    w = _list_words(here)  # here: ui.nav.where()
     patient_link, nsaid, merged = w.patient_link, w.nsaid, w.merged
     parts = []
     for p in rows:
