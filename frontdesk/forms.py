@@ -605,6 +605,11 @@ class ReviewFilterForm(forms.Form):
             ]
 
 
+def _rooms_in_use():
+    """The rooms the schedule filters by: the active ones."""
+    return Room.objects.filter(is_active=True)
+
+
 class ScheduleForm(forms.Form):
     """The schedule's query: a field that does not parse is ignored (today, everyone)."""
 
@@ -613,9 +618,10 @@ class ScheduleForm(forms.Form):
         choices=[("day", pgettext_lazy("staff", "Day")), ("week", pgettext_lazy("staff", "Week"))],
         required=False,
     )
-    # The filter's selects, options as plain values (200 of each at the 1,000,000-patient bench).
+    # The filter's selects, options as plain values (200 of each at the 1,000,000-patient bench)
+    # read by statements compiled once a process (`source`).
     clinician = ValuesChoiceField(
-        queryset=None,
+        source=clinicians,
         required=False,
         option_fields=CLINICIAN_NAME_FIELDS,
         option_label=clinician_name,
@@ -623,18 +629,13 @@ class ScheduleForm(forms.Form):
         widget=FastSelect(attrs={"id": "f-clinician", "class": "form-select form-select-sm"}),
     )
     room = ValuesChoiceField(
-        queryset=None,
+        source=_rooms_in_use,
         required=False,
         option_fields=("name",),
         option_label=str,
         empty_label=pgettext_lazy("staff", "All rooms"),
         widget=FastSelect(attrs={"id": "f-room", "class": "form-select form-select-sm"}),
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["clinician"].queryset = clinicians()
-        self.fields["room"].queryset = Room.objects.filter(is_active=True)
 
     def parsed(self) -> dict:
         """The fields that parsed (an invalid one is simply left out)."""

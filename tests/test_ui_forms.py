@@ -404,3 +404,73 @@ def test_a_values_choice_field_from_a_source_cleans_as_a_model_choice_field():
         with pytest.raises(ValidationError) as refused:
             field.clean("")
         assert refused.value.code == "required"
+
+
+@pytest.mark.parametrize("language", ["en-gb", "de", "tr"])
+@pytest.mark.parametrize("page_query", ["", "q=santos", "q=a%26b&day=2027-03-10&x=<i>"])
+def test_the_pager_is_the_pagination_templates_byte_for_byte(language, page_query):
+    """ui.pagination.pager_html writes what staff/_pagination.html writes, for a Window
+    (has_next as a value) and a Django Page (methods, a paginator) on every side."""
+    from django.core.paginator import Paginator
+    from django.template.loader import get_template
+    from django.utils import translation
+
+    from ui.pagination import Window, pager_html
+
+    pages = [
+        Window([1], 1, False, False),
+        Window([1], 1, False, True),
+        Window([1], 3, True, True),
+        Window([1], 1234, True, False),
+        *(Paginator(range(5), 2).page(n) for n in (1, 2, 3)),
+        Paginator(range(1), 2).page(1),
+        Paginator(range(3000), 1).page(1500),
+    ]
+    template = get_template("staff/_pagination.html")
+    with translation.override(language):
+        for page in pages:
+            expected = template.render({"page": page, "page_query": page_query})
+            assert pager_html(page, page_query) == expected, (page, page_query)
+
+
+@pytest.mark.django_db
+def test_a_values_choice_fields_options_written_once_follow_their_rows():
+    """FastSelect writes a source field's options once for the same rows, choice and
+    language (ui.forms._options_of): a new row, another choice, another empty label each
+    write them anew, as Django's Select writes them."""
+    import copy
+
+    from django.contrib.auth import get_user_model
+    from django.test.html import parse_html
+
+    from treatments.selectors import CLINICIAN_NAME_FIELDS, clinician_name
+    from ui.forms import ValuesChoiceField
+
+    users = get_user_model().objects
+    ann = users.create_user("ann", first_name="Ann", last_name="Meyer")
+
+    def source():
+        return users.order_by("username")
+
+    def written(field, value):
+        stock = forms.ModelChoiceField(source(), empty_label=field.empty_label)
+        stock.label_from_instance = lambda u: u.get_full_name() or u.username
+        expected = forms.Select(choices=stock.choices).render("who", value)
+        html = field.widget.render("who", value)
+        assert parse_html(html) == parse_html(expected)
+        return html
+
+    fast = ValuesChoiceField(
+        source=source, option_fields=CLINICIAN_NAME_FIELDS, option_label=clinician_name
+    )
+    first = written(fast, str(ann.pk))
+    assert written(copy.deepcopy(fast), str(ann.pk)) == first
+    bob = users.create_user("bob", first_name="Bob <&>")
+    again = written(copy.deepcopy(fast), str(ann.pk))
+    assert again != first and "Bob &lt;&amp;&gt;" in again
+    assert f'<option value="{bob.pk}" selected>' in written(fast, str(bob.pk))
+    safe = copy.deepcopy(fast)
+    safe.empty_label = mark_safe("<i>all</i>")
+    assert '<option value="" selected><i>all</i></option>' in written(safe, "")
+    safe.empty_label = "<i>all</i>"
+    assert "&lt;i&gt;all&lt;/i&gt;" in written(safe, "")

@@ -521,20 +521,18 @@ def schedule(
     """A page of the sessions per day from `start` (each on its site's calendar:
     `local_date`), with the flags staff must see, as plain values. Two queries (one with no
     session at all): the sessions per day, then the page's rows with their flags' facts.
-    `page` as Paginator.get_page takes it (anything else: the first or last page)."""
-    sessions = TreatmentSession.objects.filter(
-        local_date__gte=start, local_date__lt=start + timedelta(days=days)
-    )
-    if clinician_id:
-        sessions = sessions.filter(clinician_id=clinician_id)
-    if room_id:
-        sessions = sessions.filter(room_id=room_id)
-    counts = dict(
-        sessions.order_by()
-        .values_list("local_date")
-        .annotate(n=Count("id"))
-        .values_list("local_date", "n")
-    )
+    `page` as Paginator.get_page takes it (anything else: the first or last page).
+
+    Both reads are statements compiled once a process (accounts.prepared), per shape of
+    filter (and the rows' per slice): building and compiling the querysets (the rows' three
+    subqueries) cost more CPU than the rest of the page."""
+    filters = {
+        name: value
+        for name, value in (("clinician_id", clinician_id), ("room_id", room_id))
+        if value
+    }
+    end = start + timedelta(days=days)
+    counts = dict(_schedule_counts(tuple(filters)).tuples(start=start, end=end, **filters))
     total = sum(counts.values())
     per_page = per_page or SCHEDULE_PAGE_SIZE
     shown = Paginator(range(total), per_page).get_page(page)
@@ -542,16 +540,10 @@ def schedule(
     last = min(first + per_page, total)  # rows [first, last) of the days' sessions
     rows: dict[date, list[ScheduleRow]] = defaultdict(list)
     if last > first:
-        order = ("local_date", "starts_at", "id")
-        # The page's ids first: the flags' subqueries then run for its rows only, not for
-        # every row an OFFSET skips (the 24th page of a 1,200-session day).
-        page_ids = sessions.order_by(*order).values("pk")[first:last]
-        values = (
-            TreatmentSession.objects.filter(pk__in=page_ids)
-            .annotate(**_schedule_facts())
-            .order_by(*order)
-            .values_list(*_SCHEDULE_FIELDS)
-        )
+        # A whole page's slice, whatever the total (fewer statements to compile), cut to
+        # the rows counted (a session booked since then waits for the next request).
+        read = _schedule_page(tuple(filters), first, first + per_page)
+        values = read.tuples(start=start, end=end, **filters)[: last - first]
         for row in _schedule_rows(values, now=now):
             rows[row["local_date"]].append(row)
     shown_days = []
@@ -568,6 +560,66 @@ def schedule(
             shown_days.append(ScheduleDay(day, n, rows.get(day, [])))
         offset += n
     return SchedulePage(shown_days, shown)
+
+
+def _schedule_sessions(start: date, end: date, clinician_id=None, room_id=None):
+    """The sessions of the days from `start` to `end` (excluded), on their sites' calendars,
+    of one clinician and one room where given."""
+    sessions = TreatmentSession.objects.filter(local_date__gte=start, local_date__lt=end)
+    if clinician_id is not None:
+        sessions = sessions.filter(clinician_id=clinician_id)
+    if room_id is not None:
+        sessions = sessions.filter(room_id=room_id)
+    return sessions
+
+
+# The filters a schedule read may have: their arguments' types (accounts.prepared).
+_SCHEDULE_FILTERS = {"clinician_id": int, "room_id": int}
+
+
+@once_per_process
+def _schedule_counts(filters: tuple[str, ...]) -> PreparedValues:
+    """(day, sessions) of each day with sessions, for one shape of filter (`filters`: the
+    names of those given)."""
+
+    def build(**arguments):
+        return (
+            _schedule_sessions(**arguments)
+            .order_by()
+            .values_list("local_date")
+            .annotate(n=Count("id"))
+            .values_list("local_date", "n")
+        )
+
+    return PreparedValues(
+        build, start=date, end=date, **{name: _SCHEDULE_FILTERS[name] for name in filters}
+    )
+
+
+def _schedule_page_values(first: int, stop: int, **arguments):
+    """Rows `first` to `stop` - 1 of the sessions in the schedule's order, as
+    _SCHEDULE_FIELDS. The page's ids first: the flags' subqueries then run for its rows
+    only, not for every row an OFFSET skips (the 24th page of a 1,200-session day)."""
+    order = ("local_date", "starts_at", "id")
+    page_ids = _schedule_sessions(**arguments).order_by(*order).values("pk")[first:stop]
+    return (
+        TreatmentSession.objects.filter(pk__in=page_ids)
+        .annotate(**_schedule_facts())
+        .order_by(*order)
+        .values_list(*_SCHEDULE_FIELDS)
+    )
+
+
+@lru_cache(maxsize=64)
+def _schedule_page(filters: tuple[str, ...], first: int, stop: int) -> PreparedValues:
+    """_schedule_page_values for one shape of filter and one slice: the ORM writes LIMIT
+    and OFFSET into the SQL, so each page has its statement (the first is the one read)."""
+    return PreparedValues(
+        lambda **arguments: _schedule_page_values(first, stop, **arguments),
+        start=date,
+        end=date,
+        **{name: _SCHEDULE_FILTERS[name] for name in filters},
+    )
 
 
 @once_per_process
@@ -862,8 +914,18 @@ def patient_page(
 
 def open_side_effect_reports(limit: int = 20):
     """Side effects patients reported that no one has dealt with yet, newest first (plain
-    values: the patient's id and names, when, what)."""
-    return list(
+    values: the patient's id and names, when, what). Read on every schedule page: the
+    statement is compiled once a process for each limit (accounts.prepared)."""
+    return _open_side_effects(limit).rows()
+
+
+@lru_cache(maxsize=4)
+def _open_side_effects(limit: int) -> PreparedValues:
+    return PreparedValues(lambda: _open_side_effects_values(limit))
+
+
+def _open_side_effects_values(limit: int):
+    return (
         SideEffectReport.objects.filter(resolved_at__isnull=True)
         .order_by("-reported_at")
         .values(

@@ -1,10 +1,10 @@
 """Form parts both page apps use: a day inside the clinic's range, the page number, and
 putting a service's coded refusal next to the field it concerns."""
 
-import html
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any, cast
 
 from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field, optgroups
@@ -23,13 +23,13 @@ from django.templatetags.l10n import unlocalize
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import format_lazy
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from accounts.prepared import PreparedGet, PreparedValues
 from patients.validators import EARLIEST_DAY, LATEST_DAY
 
-from .rows import escaped
+from .rows import HTML_ESCAPES, escaped
 
 # A page number beyond this is served as this page (empty, with a "previous" link): the
 # OFFSET stays far inside PostgreSQL's bigint whatever number is asked for.
@@ -49,31 +49,57 @@ class FastSelect(forms.Select):
         if multiple:
             attrs["multiple"] = True
         chosen = set(self.format_value(value))
-        options: list[str] = []
-        has_selected = False
-        for group_value, group_label in self.choices:
-            if isinstance(group_label, list | tuple):
-                group, members = group_value, group_label
-            else:
-                group, members = None, [(group_value, group_label)]
-            parts = []
-            for option_value, label in members:
-                text = "" if option_value is None else str(option_value)
-                selected = (multiple or not has_selected) and text in chosen
-                has_selected |= selected
-                parts.append(
-                    f'<option value="{html.escape(text)}"{" selected" if selected else ""}>'
-                    f"{escaped(label)}</option>"
-                )
-            if group:
-                parts = [format_html('<optgroup label="{}">', group), *parts, "</optgroup>"]
-            options.extend(parts)
+        made_of = getattr(self.choices, "made_of", None)
+        key = made_of() if made_of is not None else None
+        options = None
+        if key is not None:  # options read as values: written once for the same values
+            try:
+                options = _options_of(key, frozenset(chosen), multiple, get_language())
+            except TypeError:  # a value that cannot be a key (a list): written each time
+                pass
+        if options is None:
+            options = _options(self.choices, chosen, multiple)
         return format_html(
             '<select name="{}"{}>{}</select>',
             name,
             _flatatt(attrs),
-            mark_safe("\n".join(options)),  # noqa: S308 - each part escaped above
+            mark_safe(options),  # noqa: S308 - each part escaped in _options
         )
+
+
+def _options(choices, chosen: set[str], multiple: bool) -> str:
+    """The <option>s (and <optgroup>s) of `choices`, one a line, `chosen` selected."""
+    options: list[str] = []
+    has_selected = False
+    for group_value, group_label in choices:
+        if isinstance(group_label, list | tuple):
+            group, members = group_value, group_label
+        else:
+            group, members = None, [(group_value, group_label)]
+        parts = []
+        for option_value, label in members:
+            text = "" if option_value is None else str(option_value)
+            selected = (multiple or not has_selected) and text in chosen
+            has_selected |= selected
+            quoted = text.translate(HTML_ESCAPES)  # html.escape's, in one call
+            mark = " selected" if selected else ""
+            parts.append(f'<option value="{quoted}"{mark}>{escaped(label)}</option>')
+        if group:
+            parts = [format_html('<optgroup label="{}">', group), *parts, "</optgroup>"]
+        options.extend(parts)
+    return "\n".join(options)
+
+
+@lru_cache(maxsize=64)
+def _options_of(key: tuple, chosen: frozenset[str], multiple: bool, language: str | None) -> str:
+    """_options of a ValuesChoiceField's choices from what they are made of (`key`, from
+    _ValuesChoiceIterator.made_of): the same rows, labels and choice write the same options,
+    so a page of 200 clinicians and 200 rooms writes them once a process, not each request
+    (in each language, should a label be translated)."""
+    (_, empty), rows, option_label = key
+    choices = [] if empty is None else [("", empty)]
+    choices += [(pk, option_label(*values)) for pk, *values in rows]
+    return _options(choices, set(chosen), multiple)
 
 
 def _flatatt(attrs: Mapping[str, Any]) -> SafeString:
@@ -92,6 +118,17 @@ def _flatatt(attrs: Mapping[str, Any]) -> SafeString:
 
 
 class _ValuesChoiceIterator(ModelChoiceIterator):
+    def made_of(self) -> tuple | None:
+        """What the choices are made of, hashable: the empty label (its type: safe or not),
+        the rows read (by the statement compiled once), the labelling function; None when
+        the options are read by the ORM."""
+        field = cast("ValuesChoiceField", self.field)
+        if field.options is None:
+            return None
+        empty = None if field.empty_label is None else str(field.empty_label)
+        rows = tuple(map(tuple, field.options.tuples()))
+        return (type(empty), empty), rows, field.option_label
+
     def __iter__(self):
         field = cast("ValuesChoiceField", self.field)
         if field.empty_label is not None:

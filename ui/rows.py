@@ -3,7 +3,6 @@ URLconf again for every row and the `date` filter builds a formatter and looks u
 translations for every cell: a 50-row page spends most of its time there. A view of a hot
 page prepares its rows' links and dates once in Python instead."""
 
-import html
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
@@ -91,14 +90,14 @@ def escaped(value) -> str:
     does it (html.escape of its text, quotes too)."""
     kind = type(value)
     if kind is str:  # most cells: a name, a day
-        return html.escape(value)
+        return value.translate(HTML_ESCAPES)
     if kind is SafeString:  # a cell written by row_html, a label escaped once a page
         return value
     if isinstance(value, Promise):
         value = str(value)
     if hasattr(value, "__html__"):
         return value.__html__()
-    return html.escape(str(value))
+    return str(value).translate(HTML_ESCAPES)
 
 
 def escaper() -> Callable[[Any], str]:
@@ -145,3 +144,8 @@ def truncated(value, length: int) -> str:
     if cut is None or len(cut) > length:
         cut = Truncator(text).chars(length)
     return mark_safe(cut) if isinstance(value, SafeData) else cut  # noqa: S308 (it was safe)
+
+
+# html.escape(text) (quotes too) as one table for str.translate: one call a cell, where
+# html.escape makes six (itself and five str.replace), on pages that escape thousands.
+HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})

@@ -1,5 +1,7 @@
 """Patients: the list and search, registration, the patient's page, the portal invitation."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlencode
 
@@ -8,9 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
@@ -33,11 +36,11 @@ from patients import intake as patient_intake
 from patients import invitations
 from patients.models import IntakeVersion, Patient
 from patients.selectors import (
+    list_rows,
     medical_changes,
     patient_by_id,
     patient_changes,
     possible_duplicates,
-    search_patients,
 )
 from patients.services import register_patient, update_patient
 from reminders import selectors as reminder_selectors
@@ -49,10 +52,11 @@ from treatments.selectors import patient_page
 from ui.charts import chart_html
 from ui.forms import add_service_error, page_number
 from ui.nav import where
-from ui.pagination import window
+from ui.pagination import pager_html, window_of
 from ui.rows import (
     day_month_time,
     day_time,
+    escaped,
     escaper,
     link_maker,
     padded_day,
@@ -67,21 +71,128 @@ from .common import now_and_today
 def patient_list(request):
     form = PatientSearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
-    patients = search_patients(query)
-    page = window(patients, page_number(request.GET), 25)
-    patient_link = link_maker("patient_detail")
-    for p in page:  # the cells prepared once (ui.rows), not in every row
-        p.url, p.born = patient_link(p.pk), padded_day(p.date_of_birth)
+    page = window_of(list_rows(query), page_number(request.GET), 25)
+    here = where()
+    page_query = urlencode({"q": query}) if query else ""
     return render(
         request,
         "staff/patient_list.html",
         {
-            "page": page,
+            "page": page,  # the rows as values (ListRow: the tests read them)
+            "rows": _list_rows_html(page, here),
             "query": query,
             "form": form,
-            "page_query": urlencode({"q": query}) if query else "",
+            "page_query": page_query,
+            "words": _list_page_words(here),
+            "head": _list_head(query, form, here),
+            "pager": pager_html(page, page_query),
         },
     )
+
+
+@dataclass(frozen=True)
+class _ListRowWords:
+    """The patient link and the rows' badges in the reader's language."""
+
+    patient_link: Callable[[int], str]
+    nsaid: str
+    merged: str  # "merged into no. %(merged_into_id)s"
+
+
+@lru_cache(maxsize=16)
+def _list_words(where: tuple[str, str, str]) -> _ListRowWords:
+    """`where`: ui.nav.where(), the language and URLs the words and link depend on."""
+    nsaid = escaped(pgettext("staff", "prescribed NSAID"))
+    return _ListRowWords(
+        patient_link=link_maker("patient_detail"),
+        nsaid=f' <span class="badge text-bg-danger flag">{nsaid}</span>',
+        merged=pgettext("staff", "merged into no. %(merged_into_id)s"),
+    )
+
+
+@lru_cache(maxsize=16)
+def _list_page_words(where: tuple[str, str, str]) -> dict[str, SafeString]:
+    """The list page's fixed parts in the reader's language, as the template wrote them
+    (a template's translated literals are HTML: here too): looked up once a language, the
+    template's translations cost a third of the page."""
+    patients = pgettext("staff", "Patients")
+    search = pgettext("staff", "Search")
+    placeholder = pgettext("staff", "Name, email or phone")
+    register = pgettext("staff", "Register a patient")
+    phones = pgettext("staff", "Phone numbers to fix")
+    heads = [
+        pgettext("staff", "Name"),
+        pgettext("staff", "Email"),
+        pgettext("staff", "Phone"),
+        pgettext("staff", "Date of birth"),
+    ]
+    no_match = pgettext("staff", "No patient matches.")
+    words = {
+        "patients": patients,
+        # The head up to the query's value, and after it up to the form's end.
+        "head_start": (
+            '\n<div class="d-flex flex-wrap gap-2 align-items-center mb-3">\n'
+            f'  <h1 class="h3 mb-0 me-3">{patients}</h1>\n'
+            '  <form method="get" class="d-flex gap-2" role="search">\n'
+            f'    <label class="visually-hidden" for="q">{search}</label>\n'
+            '    <input id="q" class="form-control" type="search" name="q" value="'
+        ),
+        "head_form_end": (
+            f'" placeholder="{placeholder}">\n'
+            f'    <button class="btn btn-outline-primary" type="submit">{search}</button>\n'
+            "  </form>"
+        ),
+        "register": (
+            '\n  <a class="btn btn-primary ms-auto" '
+            f'href="{escaped(reverse("patient_create"))}">{register}</a>'
+        ),
+        "phones_link": (
+            '<a class="btn btn-outline-secondary ms-2" '
+            f'href="{escaped(reverse("phones_to_fix"))}">{phones}</a>'
+        ),
+        "table_start": (
+            '<div class="table-responsive" tabindex="0" role="region" '
+            f'aria-label="{patients}"><table class="table table-striped">\n'
+            f"  <thead><tr>{''.join(f'<th>{head}</th>' for head in heads)}</tr></thead>\n"
+            "  <tbody>\n  "
+        ),
+        "no_match": f'<tr><td colspan="4" class="text-muted">{no_match}</td></tr>',
+    }
+    return {name: mark_safe(text) for name, text in words.items()}  # noqa: S308 - our markup
+
+
+def _list_head(query: str, form, here: tuple[str, str, str]) -> SafeString:
+    """The page's head (title, search form, its error, the register button), as the
+    template wrote it: tests/test_patient_search.py compares the page with it."""
+    words = _list_page_words(here)
+    error = ""
+    if form.errors.get("q"):
+        message = escaped(form.errors["q"][0])
+        error = f'<div class="text-danger small" id="search-error">{message}</div>'
+    return mark_safe(  # noqa: S308 - the query and error escaped, the rest our markup
+        f"{words['head_start']}{escaped(query)}{words['head_form_end']}{error}{words['register']}"
+    )
+
+
+def _list_rows_html(rows, here: tuple[str, str, str]) -> SafeString:
+    """The list's rows written once in Python, as the template's loop wrote them (spaced
+    alike, every value escaped by ui.rows.escaped, the date of birth as `date:"d M Y"`):
+    the loop's tags and filters cost more than the rest of the page.
+    tests/test_patient_search.py compares it with the loop kept as a reference template."""
+    w = _list_words(here)  # here: ui.nav.where()
+    patient_link, nsaid, merged = w.patient_link, w.nsaid, w.merged
+    parts = []
+    for p in rows:
+        badges = nsaid if p.takes_prescribed_nsaid else ""
+        if p.merged_into_id:
+            said = staff_said(merged, merged_into_id=p.merged_into_id)
+            badges += f' <span class="badge text-bg-secondary">{said}</span>'
+        parts.append(
+            f'\n    <tr><td><a href="{patient_link(p.pk)}">{escaped(p.last_name)}, '
+            f"{escaped(p.first_name)}</a>{badges}</td>\n    <td>{escaped(p.email)}</td>"
+            f"<td>{escaped(p.phone)}</td><td>{padded_day(p.date_of_birth)}</td></tr>\n  "
+        )
+    return mark_safe("".join(parts))  # noqa: S308 - every value escaped above
 
 
 @permission_required("patients.add_patient")
