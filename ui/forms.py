@@ -126,7 +126,9 @@ class _ValuesChoiceIterator(ModelChoiceIterator):
         if field.options is None:
             return None
         empty = None if field.empty_label is None else str(field.empty_label)
-        rows = tuple(map(tuple, field.options.tuples()))
+        # The rows read_options read with the form's other options, else the field's read.
+        read = field.option_rows if field.option_rows is not None else field.options.tuples()
+        rows = tuple(map(tuple, read))
         return (type(empty), empty), rows, field.option_label
 
     def __iter__(self):
