@@ -131,8 +131,13 @@ PYTHON_ALLOWED = {
 }
 
 
+# Calls whose string arguments are messages to translate (a template's msgid may hold HTML).
+TRANSLATING = {"gettext", "pgettext", "ngettext", "npgettext", "gettext_lazy", "pgettext_lazy"}
+
+
 def html_literals(path: Path) -> list[str]:
-    """The string literals of a module that hold an HTML tag, docstrings left out."""
+    """The string literals of a module that hold an HTML tag, docstrings and the messages
+    passed to gettext and its kin (marked for translation) left out."""
     tree = ast.parse(path.read_text())
     docstrings = {
         id(node.body[0].value)
@@ -142,12 +147,19 @@ def html_literals(path: Path) -> list[str]:
         and isinstance(node.body[0], ast.Expr)
         and isinstance(node.body[0].value, ast.Constant)
     }
+    messages = {
+        id(argument)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) in TRANSLATING
+        for argument in node.args
+    }
     return [
         node.value
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
-        and id(node) not in docstrings
+        and id(node) not in docstrings | messages
         and HTML_TAG.search(node.value)
     ]
 
@@ -196,8 +208,12 @@ class TestTheScan:
             '"""A <tr> per row: docstrings are not read."""\n'
             "ROW = '<tr><td>{name}</td><td>due {day}</td><td>{}</td></tr>'\n"
             "OK = '<span class=\"badge\">{}</span>'\n"
+            "MARKED = gettext('<strong>Bring:</strong> a list')\n"
+            "CONTEXT = pgettext('staff', '<b>Due</b> {day}')\n"
+            "LOOSE = str('<b>Not</b> marked')\n"
         )
         assert html_literals(module) == [
             "<tr><td>{name}</td><td>due {day}</td><td>{}</td></tr>",
             '<span class="badge">{}</span>',
+            "<b>Not</b> marked",
         ]
