@@ -18,6 +18,7 @@ import re
 import statistics
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -326,7 +327,9 @@ def main():
             "duration": "60",
             "clinician": clinicians[0],
             "room": rooms[0],
-            "booking_key": "00000000-0000-4000-8000-000000000000",
+            # A key of its own, as every POST of the load has: the valid booking's key again
+            # made the refused POST read the session booked with it (one query more).
+            "booking_key": str(uuid.uuid4()),
         }
         # Every statement the request sends (CaptureQueriesContext would miss the first ones:
         # a request's start empties the query log it slices).
