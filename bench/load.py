@@ -44,6 +44,11 @@ SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 PEER = Path(os.environ.get("PEER_BENCH", ROOT.parent / "shared" / "peer-bench" / "run.sh"))
 PREFIX = os.environ.get("BENCH_DB_PREFIX", "clinic_bench_")
+# The bench's own Redis database (sessions, throttles, the Celery broker): every valid
+# booking POST nudges the reminder dispatcher, and with no worker running the nudges piled up
+# in the default broker's queue (4,312 after one `make bench`), for the next `make run`'s
+# worker to drain. They are dropped after each size (`drop_nudges`).
+BENCH_REDIS = os.environ.get("BENCH_LOAD_REDIS_URL", "redis://127.0.0.1:6379/13")
 PEER_TARGET = 5.0  # our key pages' req/s over the peer's booking page
 ORDER = [
     "ceiling",
@@ -126,6 +131,7 @@ def env_for(size: int) -> dict:
         "SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "DATABASE_URL": f"{SERVER}/{PREFIX}{size}",
+        "REDIS_URL": BENCH_REDIS,
         "SECURE_SSL_REDIRECT": "0",
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",
@@ -425,6 +431,13 @@ def explain_only(sizes: list[int], only_seeded: bool, plans: str | None) -> None
         print(f"{'dispatcher':<17} claim query seq scans: {claim}")
 
 
+def drop_nudges() -> None:
+    """Empty the bench broker's Celery queue: the nudges its bookings sent (no worker runs)."""
+    import redis
+
+    redis.Redis.from_url(BENCH_REDIS, socket_timeout=5).delete("celery")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
@@ -474,6 +487,7 @@ def main():
     runs = []
     for size in sizes:
         run = run_size(size, args.seconds, args.connections, args.workers, args.threads)
+        drop_nudges()
         # The peer right after our pages at each size: the ratios compare figures measured
         # under the same conditions (its data does not grow; the machine's state may).
         run["peer"] = (
