@@ -187,7 +187,7 @@ class JsonRows:
     @staticmethod
     def rows(column) -> list[list]:
         """The column's rows (their values still as JSON gives them)."""
-        return json.loads(column) if isinstance(column, str) else column
+        return json_rows(column)
 
     def pk_of(self, row):
         return row[self.pk_at]
@@ -198,6 +198,11 @@ class JsonRows:
             for load, value in zip(self._loaders, row, strict=True)
         ]
         return self.model.from_db(using, self.attnames, values)
+
+
+def json_rows(column) -> list:
+    """A JSON column's value as Python (psycopg2 parses jsonb itself, json arrives as text)."""
+    return json.loads(column) if isinstance(column, str) else column
 
 
 def json_array(rows) -> Func:
@@ -388,8 +393,17 @@ class PreparedValues:
     def rows(self, **arguments: Any) -> list[dict[str, Any]]:
         if not _compiles_once(self._using):
             return list(self._build(**arguments))
-        names = (self._compiled.get(self._using) or self._compile(self._using))[5]
+        names = self.columns()
         return [dict(zip(names, row, strict=True)) for row in self.tuples(**arguments)]
+
+
+@lru_cache(maxsize=256)
+def sliced(build: Callable[..., Any], start: int, stop: int, **kinds: type) -> PreparedValues:
+    """`build(**arguments)[start:stop]` (a values() queryset) compiled once a process for
+    each slice: Django writes LIMIT and OFFSET into the SQL as numbers, not parameters, so
+    each page of a list is a statement of its own (compiled when first asked for). `build`
+    is a module-level function (the cache's key); `kinds` as PreparedValues takes them."""
+    return PreparedValues(lambda **arguments: build(**arguments)[start:stop], **kinds)
 
 
 def values_by_ids(read: Callable[[list[int]], Any], ids: list[int]) -> list[dict[str, Any]]:

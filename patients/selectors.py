@@ -9,7 +9,7 @@ from django.db.models import BooleanField, CharField, Q, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Lower, Reverse
 
-from accounts.prepared import PreparedGet, PreparedValues, by_id
+from accounts.prepared import PreparedGet, PreparedValues, by_id, sliced
 
 from .models import Patient, PatientChange
 from .phones import search_digits
@@ -105,11 +105,13 @@ def list_rows(query: str) -> Callable[[int, int], list[ListRow]]:
     return lambda start, stop: list(found.values_list(*LIST_FIELDS, named=True)[start:stop])
 
 
-@lru_cache(maxsize=32)
 def _everyone(start: int, stop: int) -> PreparedValues:
-    """A page of everyone (the list with no search), its statement compiled once: the ORM
-    writes LIMIT and OFFSET into the SQL, so each page has its own."""
-    return PreparedValues(lambda: search_patients("").values_list(*LIST_FIELDS)[start:stop])
+    """A page of everyone, the list with no search (accounts.prepared.sliced)."""
+    return sliced(_everyone_values, start, stop)
+
+
+def _everyone_values():
+    return search_patients("").values_list(*LIST_FIELDS)
 
 
 # A name search's page reads each field's matches one value of the field at a time (see

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Value
@@ -15,6 +14,7 @@ from accounts.prepared import (
     PreparedGet,
     PreparedValues,
     prefetched,
+    sliced,
     values_by_ids,
 )
 from patients.models import Patient
@@ -283,13 +283,9 @@ def message_log_rows(patient_id: int, *, offset: int, limit: int) -> list[LogRow
     ]
 
 
-@lru_cache(maxsize=32)
 def _log_page(offset: int, limit: int) -> PreparedValues:
-    """The UNION's page of keys: the ORM writes LIMIT and OFFSET into the SQL, so each page
-    has its statement (compiled when first asked for)."""
-    return PreparedValues(
-        lambda patient_id: _log_keys(patient_id)[offset : offset + limit], patient_id=int
-    )
+    """The UNION's page of keys (accounts.prepared.sliced: a statement a page)."""
+    return sliced(_log_keys, offset, offset + limit, patient_id=int)
 
 
 def _log_reminders(ids: list[int]):

@@ -726,3 +726,27 @@ def test_booked_days_and_the_protocol_in_one_statement_are_the_orms():
     booked, protocol = live_booked_days_and_protocol(patient.pk, day=before_any)
     assert protocol is None and len(booked) == 2
     assert live_booked_days_and_protocol(PatientFactory().pk, day=first.effective_from)[0] == []
+
+
+def _rooms_of_site(site_id):
+    return Room.objects.filter(site_id=site_id).order_by("name", "id").values("id", "name")
+
+
+def test_a_slice_is_compiled_once_and_reads_the_orms_rows(django_assert_num_queries):
+    """accounts.prepared.sliced: one statement a slice, kept for the process, with the
+    ORM's SQL and rows for that slice (LIMIT and OFFSET are numbers in Django's SQL)."""
+    from accounts.prepared import sliced
+    from tests.factories import RoomFactory
+
+    site = RoomFactory().site  # the default site
+    for _ in range(4):
+        RoomFactory()
+    second = sliced(_rooms_of_site, 2, 4, site_id=int)
+    assert sliced(_rooms_of_site, 2, 4, site_id=int) is second
+    assert sliced(_rooms_of_site, 0, 2, site_id=int) is not second
+    sql, params = _rooms_of_site(site.pk)[2:4].query.sql_with_params()
+    assert second.sql_with_params(site_id=site.pk) == (sql, list(params))
+    orm = list(_rooms_of_site(site.pk)[2:4])
+    with django_assert_num_queries(1):
+        read = second.rows(site_id=site.pk)
+    assert read == orm and len(orm) == 2

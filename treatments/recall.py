@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
 
-from accounts.prepared import PreparedValues
+from accounts.prepared import PreparedValues, sliced
 from patients.models import Patient
 
 from .models import LIVE_STATUSES, OPEN_STATUSES, FollowUp, FollowUpStatus, TreatmentSession
@@ -101,16 +100,13 @@ def due_rows(*, today: date, within_weeks: int, start: int, stop: int) -> list[d
     return _page_read(start, stop).rows(today=today, due_by=due_by)
 
 
-@lru_cache(maxsize=32)
 def _page_read(start: int, stop: int) -> PreparedValues:
-    """The read of one slice: the ORM writes LIMIT and OFFSET into the SQL, not as
-    parameters, so each page number has its statement (the first pages are the ones read;
-    a far page is compiled when asked for, as the ORM would)."""
-    return PreparedValues(
-        lambda today, due_by: _due_by(today, due_by).values(*SHOWN)[start:stop],
-        today=date,
-        due_by=date,
-    )
+    """The read of one slice (accounts.prepared.sliced: a statement a page number)."""
+    return sliced(_due_values, start, stop, today=date, due_by=date)
+
+
+def _due_values(today: date, due_by: date):
+    return _due_by(today, due_by).values(*SHOWN)
 
 
 @contextmanager

@@ -40,6 +40,7 @@ from accounts.prepared import (
     PreparedValues,
     json_array,
     prefetched,
+    sliced,
     values_by_ids,
 )
 from patients.models import Patient
@@ -1352,16 +1353,13 @@ def waiting_rows(site_id: int, *, now: datetime, start: int, stop: int) -> list[
     return rows
 
 
-@lru_cache(maxsize=32)
 def _waiting_page(start: int, stop: int) -> PreparedValues:
-    """A page of waiting_at: LIMIT and OFFSET are in the SQL, a statement a page."""
-    return PreparedValues(
-        lambda site_id, now: (
-            waiting_at(site_id, now=now).prefetch_related(None).values(*WAITING_SHOWN)[start:stop]
-        ),
-        site_id=int,
-        now=datetime,
-    )
+    """A page of waiting_at (accounts.prepared.sliced: a statement a page)."""
+    return sliced(_waiting_values, start, stop, site_id=int, now=datetime)
+
+
+def _waiting_values(site_id: int, now: datetime):
+    return waiting_at(site_id, now=now).prefetch_related(None).values(*WAITING_SHOWN)
 
 
 def _live_offers_of_entries(ids: list[int]):

@@ -1,7 +1,6 @@
 """Form parts both page apps use: a day inside the clinic's range, the page number, and
 putting a service's coded refusal next to the field it concerns."""
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from functools import lru_cache
@@ -26,7 +25,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from accounts.prepared import PreparedGet, PreparedValues
+from accounts.prepared import PreparedGet, PreparedValues, json_rows
 from patients.validators import EARLIEST_DAY, LATEST_DAY
 
 from .rows import HTML_ESCAPES, escaped
@@ -247,7 +246,7 @@ def read_options(form: forms.BaseForm, *names: str) -> None:
         cursor.execute(f"SELECT {arrays}", [p for _, params in parts for p in params])  # noqa: S608 - the ORM's SQL
         columns = cursor.fetchone()
     for field, column in zip(fields, columns, strict=True):
-        field.option_rows = json.loads(column) if isinstance(column, str) else column
+        field.option_rows = json_rows(column)
 
 
 def day_range_validators(*, earliest: date = EARLIEST_DAY, latest: date = LATEST_DAY):
