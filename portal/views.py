@@ -34,7 +34,7 @@ from patients.services import (
     revoke_calendar_token,
     update_reminder_preferences,
 )
-from sites.models import Site
+from sites.models import active_sites
 from treatments import formatting, patient_requests, self_service
 from treatments import selectors as treatment_selectors
 from treatments import waitlist as waitlists
@@ -509,7 +509,7 @@ def book(request, patient):
     """The free slots the finder offers this patient, a week at a time; one picked is booked
     (or, with `move`, the patient's own session is moved there)."""
     now = timezone.now()
-    sites = Site.objects.filter(is_active=True).order_by("name")
+    sites = active_sites()
     site_list = list(sites)
     weeks = settings.SELF_BOOKING_WEEKS
     sessions = _own_open_sessions(patient)
@@ -614,7 +614,7 @@ def waitlist(request, patient):
     """Ask for an earlier date than the first free one: join the waitlist at a site (with,
     if the patient likes, the last day they would take); see the open offers; leave."""
     now = timezone.now()
-    sites = Site.objects.filter(is_active=True).order_by("name")
+    sites = active_sites()
     site_list = list(sites)
     query = SelfBookingQueryForm(
         request.GET or None, sites=sites, sessions=TreatmentSession.objects.none(), weeks=1

@@ -192,3 +192,8 @@ class ClinicianAbsence(models.Model):
     def clean(self):
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The absence must end after it starts."})
+
+
+def active_sites():
+    """The sites in service, by name: what the booking, waitlist and self-booking pages offer."""
+    return Site.objects.filter(is_active=True).order_by("name")

@@ -31,7 +31,7 @@ from frontdesk.forms import (
 )
 from patients.models import Patient
 from patients.selectors import patient_by_id
-from sites.models import Site
+from sites.models import active_sites
 from treatments import formatting, selectors, services, slots
 from treatments.formatting import long_date
 from treatments.models import SessionStatus, TreatmentSession
@@ -42,12 +42,8 @@ from .common import now_and_today
 # --- Booking ------------------------------------------------------------------------------
 
 
-def _active_sites():
-    return Site.objects.filter(is_active=True).order_by("name")
-
-
 # The sites the booking page offers, read by a statement compiled once a process.
-_read_active_sites = prepared.PreparedGet(_active_sites, key=None)
+_read_active_sites = prepared.PreparedGet(active_sites, key=None)
 
 
 @permission_required("treatments.add_treatmentsession")
@@ -57,7 +53,7 @@ def session_book(request, patient_pk):
         raise Http404("No such patient.")
     now, today = now_and_today()
     # A slot picked from the list (a query): none on a plain GET or a POST.
-    pick = SlotPickForm(request.GET, sites=_active_sites()) if request.GET else None
+    pick = SlotPickForm(request.GET, sites=active_sites()) if request.GET else None
     form = BookingForm(
         request.POST or None,
         initial=pick.picked() if pick else {},

@@ -11,7 +11,7 @@ from django.utils.translation import pgettext
 from accounts.decorators import permission_required
 from accounts.prepared import PreparedGet
 from frontdesk.forms import SlotPickForm
-from sites.models import Site
+from sites.models import active_sites
 from treatments import selectors
 from treatments.formatting import when_maker
 from ui.forms import page_number
@@ -23,12 +23,8 @@ from .common import now_and_today
 PER_PAGE = 50
 
 
-def _active_sites():
-    return Site.objects.filter(is_active=True).order_by("name")
-
-
 # The sites to choose from, read by a statement compiled once a process.
-_ACTIVE_SITES = PreparedGet(_active_sites, key=None)
+_ACTIVE_SITES = PreparedGet(active_sites, key=None)
 
 
 @permission_required("treatments.view_waitlistentry")
@@ -38,7 +34,7 @@ def waitlist(request):
     if "site" in request.GET:
         # Without a site asked for, the form (which reads the clinicians and the rooms for
         # its other fields) would answer the first site anyway.
-        site = SlotPickForm(request.GET, sites=_active_sites()).site_or(site)
+        site = SlotPickForm(request.GET, sites=active_sites()).site_or(site)
     now, _ = now_and_today()
     page = window_of(
         lambda start, stop: (
