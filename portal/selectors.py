@@ -110,8 +110,8 @@ def home(patient: Patient, *, now: datetime, requested: set[int] | None = None) 
         prep = Prep(
             upcoming, day, upcoming.nsaid_window(), (day - today).days, day - timedelta(days=1)
         )
-    current = next((s for s in sessions if s.nsaid_window().contains(today)), None)
-    window = current.nsaid_window() if current else None
+    # The window today falls in, if any (each session's computed once).
+    window = next((w for s in sessions if (w := s.nsaid_window()).contains(today)), None)
     completed = [s for s in sessions if s.status == SessionStatus.COMPLETED]
     if requested is None:
         requested = set(
