@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from patients.models import IntakeVersion, Patient
+from tests.conftest import TEST_REDIS_URL
 from treatments.models import FollowUp, TreatmentSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,14 @@ def test_seed_twice_duplicates_nothing():
 
 
 def test_embedded_sqlite_default_migrates_and_seeds(tmp_path):
-    env = {**os.environ, "DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}"}
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        # The tests' Redis (cache and broker): the demo's bookings nudge the dispatcher, and
+        # in the default broker the nudges waited for the next `make run`'s worker.
+        "REDIS_URL": TEST_REDIS_URL,
+    }
     for args in (["migrate", "-v0"], ["seed_demo"], ["seed_demo"]):
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
