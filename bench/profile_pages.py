@@ -48,6 +48,7 @@ PAGES = [
     "consent_sign",
     "patient_consents",
     "portal_intake",
+    "photo_compare",
     "portal_booking",
     "portal_waitlist",
     "portal_waitlist_offer",
