@@ -286,6 +286,54 @@ def test_a_merged_duplicates_sessions_show_in_the_kept_records_history(frozen):
     assert {e.action for e in mine} >= {"created", "changed"}
 
 
+def _former_patient_scope(patient_id):
+    """The patient scope as it was written before the sessions' and follow-ups' ids were
+    read once (issue 18): each table's WHERE with its own subqueries."""
+    from audit.selectors import _live, _Scope, _table
+
+    sessions = (
+        f"(SELECT id FROM {_live('treatments.TreatmentSession')} WHERE patient_id = %s"
+        f" UNION SELECT pgh_obj_id FROM {_table('treatments.TreatmentSession')}"
+        " WHERE patient_id = %s)"
+    )
+    follow_ups = (
+        f"(SELECT id FROM {_live('treatments.FollowUp')} WHERE session_id IN {sessions}"
+        f" UNION SELECT pgh_obj_id FROM {_table('treatments.FollowUp')}"
+        f" WHERE session_id IN {sessions})"
+    )
+    wheres = (
+        ("patients.Patient", "e.pgh_obj_id = %s", 1),
+        ("treatments.TreatmentSession", f"e.pgh_obj_id IN {sessions}", 2),
+        ("treatments.SessionVial", f"e.session_id IN {sessions}", 2),
+        ("treatments.NsaidDecision", f"e.session_id IN {sessions}", 2),
+        ("treatments.FollowUp", f"e.session_id IN {sessions}", 2),
+        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", 4),
+        ("treatments.SideEffectReport", "e.patient_id = %s", 1),
+        ("treatments.ChangeRequest", "e.patient_id = %s", 1),
+    )
+    return _Scope("", [], [(label, where, [patient_id] * n) for label, where, n in wheres])
+
+
+@pytest.mark.django_db
+def test_the_patient_scope_read_once_finds_what_each_tables_subqueries_found(frozen):
+    from treatments.merges import merge_patients
+
+    kept, duplicate = PatientFactory(), PatientFactory()
+    treated(kept)
+    treated(duplicate, date(2021, 9, 1))  # its session, vial, follow-ups and photo move over
+    t.SideEffectReport.objects.create(patient=kept, description="Itch")
+    merge_patients(duplicate=duplicate, kept=kept, merged_by=UserFactory(role=roles.CLINIC_ADMIN))
+    treated(PatientFactory())  # someone else's: in neither
+    for patient in (kept, duplicate):
+        former = selectors.History(_former_patient_scope(patient.pk))
+        for start, stop in ((0, 500), (0, 3), (2, 9), (40, 60)):
+            now = selectors.patient_history(patient)[start:stop]
+            assert [(e.model, e.object_id, e.at, e.action, e.changes) for e in now] == [
+                (e.model, e.object_id, e.at, e.action, e.changes) for e in former[start:stop]
+            ]
+    assert len(selectors.patient_history(kept)[0:500]) > 15
+
+
 # --- The pages ------------------------------------------------------------------------
 
 
