@@ -281,6 +281,48 @@ def test_unshared_visits_are_not_in_the_portal_comparison(frozen):
         assert client.get(photo_url("portal_photo", visit, "top")).status_code == 404
 
 
+def _visits_as_the_orm_read_them(patient, *, shared_only):
+    """photo_visits as it was written before its reads were compiled (issue 18)."""
+    from django.db.models import Prefetch
+
+    from treatments.models import FollowUp, FollowUpPhoto
+    from treatments.selectors import PhotoVisit
+
+    rows = FollowUp.objects.filter(session__patient=patient, status=FollowUpStatus.DONE)
+    if shared_only:
+        rows = rows.filter(shared_with_patient=True)
+    rows = rows.prefetch_related(
+        Prefetch("photos", queryset=FollowUpPhoto.objects.order_by("uploaded_at", "id"))
+    ).order_by("due_date", "id")
+    return [PhotoVisit(f, {p.view: p for p in f.photos.all()}) for f in rows]
+
+
+@pytest.mark.django_db
+def test_the_compiled_visits_are_the_orms(frozen):
+    from treatments.selectors import photo_visits
+
+    b, _ = two_visits(shared=False)
+    patient = b.session.patient
+    for follow_up in b.session.follow_ups.filter(kind__in=["aftercare_check", "early_result"]):
+        services.record_follow_up(
+            follow_up=follow_up,
+            status=FollowUpStatus.DONE,
+            recorded_by=b.session.clinician,
+            shared_with_patient=True,
+            photos=[("top", photo()), ("left", photo()), ("top", photo())],
+            now=at(follow_up.due_date),
+        )
+    two_visits()  # someone else's
+    for shared_only in (False, True):
+        ours = photo_visits(patient, shared_only=shared_only)
+        orm = _visits_as_the_orm_read_them(patient, shared_only=shared_only)
+        assert [(v.follow_up.pk, v.by_view, v.label) for v in ours] == [
+            (v.follow_up.pk, v.by_view, v.label) for v in orm
+        ]
+        assert len(ours) == (2 if shared_only else 4)
+    assert photo_visits(PatientFactory(), shared_only=False) == []
+
+
 def _counts(clinician_client, portal, session) -> list[int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

@@ -7,7 +7,7 @@ import re
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import conditional_escape, format_html
@@ -27,7 +27,7 @@ from frontdesk.forms import (
     MarkMissedForm,
     ReviewFilterForm,
 )
-from patients.models import Patient
+from patients.selectors import patient_by_id
 from treatments import baseline, selectors, services
 from treatments.models import (
     FollowUp,
@@ -371,7 +371,9 @@ def session_baseline(request, pk):
 def photo_compare(request, pk):
     """Before/after: one standard view at two visits (day 0 and a follow-up), side by side.
     Each photo shown is fetched through follow_up_photo, which logs the read."""
-    patient = get_object_or_404(Patient, pk=pk)
+    patient = patient_by_id(pk)  # compiled once (patients.selectors)
+    if patient is None:
+        raise Http404("No Patient matches the given query.")
     visits = selectors.photo_visits(patient, shared_only=False)
     form = PhotoCompareForm(request.GET or None, visits=visits, views=PhotoView.choices)
     view, view_label, before, after = form.chosen()
