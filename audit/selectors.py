@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.apps import apps
 from django.db import connection, models
@@ -62,38 +62,66 @@ def _live(label: str) -> str:
     return connection.ops.quote_name(apps.get_model(label)._meta.db_table)
 
 
-def _patient_scope(patient_id: int) -> list[tuple[str, str, list]]:
-    """(tracked model, WHERE on its event table `e`, params) for a patient's history."""
-    return [(label, where, [patient_id] * n) for label, where, n in _patient_wheres()]
+class _Scope(NamedTuple):
+    """A record's history: the ids it reaches (common table expressions, read once by the
+    statement), then each tracked model's event table `e` with its WHERE, and their
+    parameters."""
+
+    ctes: str  # "name AS (...), " for each, or ""
+    cte_params: list
+    tables: list[tuple[str, str, list]]  # (tracked model, WHERE on `e`, its parameters)
 
 
-def _session_scope(session_id: int) -> list[tuple[str, str, list]]:
-    return [(label, where, [session_id] * n) for label, where, n in _session_wheres()]
+def _patient_scope(patient_id: int) -> _Scope:
+    """A patient's history: their sessions (also those merged in from a duplicate: any the
+    patient's id was ever on) and the sessions' follow-ups, each list read once."""
+    ctes, cte_uses, wheres = _patient_wheres()
+    return _Scope(
+        ctes,
+        [patient_id] * cte_uses,
+        [(label, where, [patient_id] * n) for label, where, n in wheres],
+    )
+
+
+def _session_scope(session_id: int) -> _Scope:
+    return _Scope(
+        "", [], [(label, where, [session_id] * n) for label, where, n in _session_wheres()]
+    )
 
 
 @lru_cache(maxsize=1)
-def _patient_wheres() -> tuple[tuple[str, str, int], ...]:
-    """The patient scope's WHERE of each event table and how many times it takes the id:
-    written once a process (its table names do not change)."""
-    sessions = (
-        f"(SELECT id FROM {_live('treatments.TreatmentSession')} WHERE patient_id = %s"  # noqa: S608
+def _patient_wheres() -> tuple[str, int, tuple[tuple[str, str, int], ...]]:
+    """The patient scope's common table expressions and how many times they take the id,
+    then each event table's WHERE and how many times it takes the id: written once a
+    process (its table names do not change). The sessions' ids are read once (`scope_s`),
+    not once for each table that hangs off a session: PostgreSQL planned and ran that
+    subquery seven times a page (planning 1.0–1.3 ms → 0.8, running 0.6 → 0.2 at 1,000
+    patients)."""
+    ctes = (
+        "scope_s AS MATERIALIZED ("  # noqa: S608
+        f"SELECT id FROM {_live('treatments.TreatmentSession')} WHERE patient_id = %s"
         f" UNION SELECT pgh_obj_id FROM {_table('treatments.TreatmentSession')}"
-        " WHERE patient_id = %s)"
-    )
-    follow_ups = (
-        f"(SELECT id FROM {_live('treatments.FollowUp')} WHERE session_id IN {sessions}"  # noqa: S608
+        " WHERE patient_id = %s), "
+        "scope_f AS MATERIALIZED ("
+        f"SELECT id FROM {_live('treatments.FollowUp')}"
+        " WHERE session_id IN (SELECT id FROM scope_s)"
         f" UNION SELECT pgh_obj_id FROM {_table('treatments.FollowUp')}"
-        f" WHERE session_id IN {sessions})"
+        " WHERE session_id IN (SELECT id FROM scope_s)), "
     )
+    sessions, follow_ups = "(SELECT id FROM scope_s)", "(SELECT id FROM scope_f)"
     return (
-        ("patients.Patient", "e.pgh_obj_id = %s", 1),
-        ("treatments.TreatmentSession", f"e.pgh_obj_id IN {sessions}", 2),
-        ("treatments.SessionVial", f"e.session_id IN {sessions}", 2),
-        ("treatments.NsaidDecision", f"e.session_id IN {sessions}", 2),
-        ("treatments.FollowUp", f"e.session_id IN {sessions}", 2),
-        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", 4),
-        ("treatments.SideEffectReport", "e.patient_id = %s", 1),
-        ("treatments.ChangeRequest", "e.patient_id = %s", 1),
+        ctes,
+        2,
+        (
+            ("patients.Patient", "e.pgh_obj_id = %s", 1),
+            ("treatments.TreatmentSession", f"e.pgh_obj_id IN {sessions}", 0),
+            ("treatments.SessionVial", f"e.session_id IN {sessions}", 0),
+            ("treatments.NsaidDecision", f"e.session_id IN {sessions}", 0),
+            ("treatments.FollowUp", f"e.session_id IN {sessions}", 0),
+            ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", 0),
+            ("treatments.SideEffectReport", "e.patient_id = %s", 1),
+            ("treatments.ChangeRequest", "e.patient_id = %s", 1),
+        ),
     )
 
 
@@ -142,16 +170,20 @@ class HistoryEvent:
         return f"user no. {context['user']}" if context.get("user") else "unknown"
 
 
-def _history_sql(scope: list[tuple[str, str, list]]) -> tuple[str, list, list]:
-    sql, labels = _history_statement(tuple((label, where) for label, where, _ in scope))
-    params = []
-    for label, _, where_params in scope:
+def _history_sql(scope: _Scope) -> tuple[str, list, list]:
+    sql, labels = _history_statement(
+        scope.ctes, tuple((label, where) for label, where, _ in scope.tables)
+    )
+    params = list(scope.cte_params)
+    for label, _, where_params in scope.tables:
         params += [label, *where_params]
     return sql, params, list(labels)
 
 
 @lru_cache(maxsize=16)
-def _history_statement(wheres: tuple[tuple[str, str], ...]) -> tuple[str, tuple[str, ...]]:
+def _history_statement(
+    ctes: str, wheres: tuple[tuple[str, str], ...]
+) -> tuple[str, tuple[str, ...]]:
     """The statement of a scope's shape (its tables and WHEREs, not its ids), written once
     a process, and the labels its details take as parameters."""
     keys, details = [], []
@@ -167,7 +199,7 @@ def _history_statement(wheres: tuple[tuple[str, str], ...]) -> tuple[str, tuple[
             " WHERE page.model = %s AND e.pgh_id = page.pgh_id"
         )
     sql = (
-        "WITH page AS (SELECT * FROM ("  # noqa: S608
+        f"WITH {ctes}page AS (SELECT * FROM ("  # noqa: S608
         + " UNION ALL ".join(keys)
         + ") k ORDER BY pgh_created_at DESC, pgh_id DESC, model LIMIT %s OFFSET %s)"
         " SELECT page.model, page.pgh_created_at, d.curr, d.prev FROM page"
@@ -262,7 +294,7 @@ class History:
     it like an ordered queryset): one query a slice, whatever its size. `[start:]` reads all
     of it from `start` (the subject-access export)."""
 
-    def __init__(self, scope: list[tuple[str, str, list]]):
+    def __init__(self, scope: _Scope):
         self.scope = scope
 
     def __getitem__(self, key: slice) -> list[HistoryEvent]:

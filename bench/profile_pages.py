@@ -48,6 +48,7 @@ PAGES = [
     "consent_sign",
     "patient_consents",
     "portal_intake",
+    "photo_compare",
     "portal_booking",
     "portal_waitlist",
     "portal_waitlist_offer",
@@ -135,6 +136,12 @@ def main():
         action="store_true",
         help="also count the Python function calls of a request (cProfile, after the timed "
         "requests): a figure the machine's load does not move, to compare two versions",
+    )
+    parser.add_argument(
+        "--query-ms",
+        action="store_true",
+        help="print each query's wall milliseconds as the page sends it (median of --n "
+        "requests, round trip and PostgreSQL's planning included)",
     )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument(
@@ -241,6 +248,8 @@ def main():
             make_request(name, client)
         if args.show_queries:
             print("\n".join(f"    {sql[:160]}" for sql in queries))
+        if args.query_ms:
+            print_query_ms(lambda n=name, c=client: make_request(n, c), args.n)
         if args.html:
             Path(args.html).mkdir(parents=True, exist_ok=True)
             html = make_request(name, client).content.decode()
@@ -317,6 +326,35 @@ def without_tokens(html: str) -> str:
     ):
         html = re.sub(pattern, blank, html)
     return html
+
+
+def print_query_ms(request, n: int) -> None:
+    """Each query's wall time as the page sends it, the median of `n` requests."""
+    from django.db import connection
+
+    spent: list[list[float]] = []
+    texts: list[str] = []
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            position = timed.position
+            if position == len(spent):
+                spent.append([])
+                texts.append(sql)
+            spent[position].append((time.perf_counter() - started) * 1000)
+            timed.position += 1
+
+    for _ in range(n):
+        timed.position = 0  # type: ignore[attr-defined]
+        with connection.execute_wrapper(timed):
+            request()
+    for times, sql in zip(spent, texts, strict=True):
+        print(f"    {statistics.median(times):7.2f} ms  {sql[:110]}")
+    total = sum(statistics.median(times) for times in spent)
+    print(f"    {total:7.2f} ms  in all")
 
 
 def count_calls(request, n: int = 20) -> int:

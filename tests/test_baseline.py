@@ -281,6 +281,48 @@ def test_unshared_visits_are_not_in_the_portal_comparison(frozen):
         assert client.get(photo_url("portal_photo", visit, "top")).status_code == 404
 
 
+def _visits_as_the_orm_read_them(patient, *, shared_only):
+    """photo_visits as it was written before its reads were compiled (issue 18)."""
+    from django.db.models import Prefetch
+
+    from treatments.models import FollowUp, FollowUpPhoto
+    from treatments.selectors import PhotoVisit
+
+    rows = FollowUp.objects.filter(session__patient=patient, status=FollowUpStatus.DONE)
+    if shared_only:
+        rows = rows.filter(shared_with_patient=True)
+    rows = rows.prefetch_related(
+        Prefetch("photos", queryset=FollowUpPhoto.objects.order_by("uploaded_at", "id"))
+    ).order_by("due_date", "id")
+    return [PhotoVisit(f, {p.view: p for p in f.photos.all()}) for f in rows]
+
+
+@pytest.mark.django_db
+def test_the_compiled_visits_are_the_orms(frozen):
+    from treatments.selectors import photo_visits
+
+    b, _ = two_visits(shared=False)
+    patient = b.session.patient
+    for follow_up in b.session.follow_ups.filter(kind__in=["aftercare_check", "early_result"]):
+        services.record_follow_up(
+            follow_up=follow_up,
+            status=FollowUpStatus.DONE,
+            recorded_by=b.session.clinician,
+            shared_with_patient=True,
+            photos=[("top", photo()), ("left", photo()), ("top", photo())],
+            now=at(follow_up.due_date),
+        )
+    two_visits()  # someone else's
+    for shared_only in (False, True):
+        ours = photo_visits(patient, shared_only=shared_only)
+        orm = _visits_as_the_orm_read_them(patient, shared_only=shared_only)
+        assert [(v.follow_up.pk, v.by_view, v.label) for v in ours] == [
+            (v.follow_up.pk, v.by_view, v.label) for v in orm
+        ]
+        assert len(ours) == (2 if shared_only else 4)
+    assert photo_visits(PatientFactory(), shared_only=False) == []
+
+
 def _counts(clinician_client, portal, session) -> list[int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -350,3 +392,68 @@ def test_a_protocol_cannot_plan_the_baseline_as_a_follow_up():
     assert "follow_up_plan" in exc.value.message_dict
     version.follow_up_plan = [{"kind": "assessment", "months": 6}]
     version.clean()
+
+
+# --- The staff comparison written in Python (issue 18) ----------------------------------
+# staff/photo_compare.html's content is written by the view (ui.compare); the template it
+# was is kept as the reference (it includes _photo_compare.html, the portal's too).
+def _as_the_reference_renders_it(response) -> tuple[str, str]:
+    from pathlib import Path
+
+    from django.template import engines
+
+    reference = engines["django"].from_string(
+        (Path(__file__).parent / "reference" / "photo_compare.html").read_text()
+    )
+    context = next(c for c in response.context if "pair" in c).flatten()
+    expected = reference.render(context, response.wsgi_request)
+    masked = re.compile(r'(name="csrfmiddlewaretoken" value=)"[^"]*"')
+    return masked.sub(r"\1", response.content.decode()), masked.sub(r"\1", expected)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "view=top",
+        "view=crown",  # missing at the assessment
+        "view=left",  # missing at both
+        "view=nope&before=abc&after=-1",
+        "view=top&view=crown&before=&after=%20",
+        "after=%F0%9F%98%80",
+    ],
+)
+def test_the_comparison_is_the_templates_byte_for_byte(clinician_client, query):
+    b, a = two_visits(PatientFactory(first_name='Zoë <b>"&', last_name="O'Neil"))
+    url = reverse("photo_compare", args=[b.session.patient_id])
+    for asked in (query, f"{query}&before={a.pk}&after={b.pk}"):
+        page, expected = _as_the_reference_renders_it(clinician_client.get(f"{url}?{asked}"))
+        assert page == expected
+        assert "Zoë &lt;b&gt;&quot;&amp; O&#x27;Neil" in page
+
+
+def test_the_comparison_without_visits_is_the_templates(clinician_client):
+    session = completed_session()
+    url = reverse("photo_compare", args=[session.patient_id])
+    page, expected = _as_the_reference_renders_it(clinician_client.get(url))
+    assert page == expected and 'id="compare-empty"' in page
+    assert clinician_client.get(reverse("photo_compare", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize("language", ["de", "tr"])
+def test_the_comparison_in_other_languages_is_the_templates(clinician_client, language):
+    from django.template import engines
+    from django.utils import translation
+
+    from ui.compare import compare_html
+    from ui.rows import link_maker
+
+    b, _ = two_visits()
+    response = clinician_client.get(
+        reverse("photo_compare", args=[b.session.patient_id]), {"view": "crown"}
+    )
+    context = next(c for c in response.context if "pair" in c).flatten()
+    partial = engines["django"].get_template("_photo_compare.html")
+    with translation.override(language):
+        written = compare_html(context, link_maker("follow_up_photo"))
+        assert written == partial.render(context, response.wsgi_request)

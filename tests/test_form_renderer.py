@@ -57,8 +57,61 @@ def test_the_same_markup_as_djangos_templates(make_widget, value, attributes, na
     assert ours == stock
 
 
+choice_values = st.one_of(st.none(), text, text.map(mark_safe), st.integers(-5, 10**6))
+labels = st.one_of(
+    text,
+    text.map(mark_safe),
+    text.map(lazy_text),
+    st.integers(-5, 10**6),
+    st.sampled_from([date(2027, 2, 28), Decimal("1.50")]),
+)
+flat = st.lists(st.tuples(choice_values, labels), max_size=5)
+choices = st.one_of(
+    flat,
+    st.lists(  # groups, and options between them
+        st.one_of(st.tuples(choice_values, labels), st.tuples(text, flat)), max_size=4
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([forms.Select, forms.SelectMultiple, forms.NullBooleanSelect]),
+    choices,
+    st.one_of(values, st.lists(st.one_of(text, st.integers(-5, 10)), max_size=3)),
+    attrs,
+    st.sampled_from(["view", 'a"b<']),
+)
+def test_selects_are_djangos_markup(make_widget, options, value, attributes, name):
+    widget = make_widget()
+    if isinstance(widget, forms.NullBooleanSelect):
+        value = None if isinstance(value, list) else value  # it takes one value
+    else:
+        widget.choices = options
+    stock = widget.render(name, value, attrs=dict(attributes), renderer=STOCK)
+    ours = widget.render(name, value, attrs=dict(attributes), renderer=OURS)
+    assert ours == stock
+
+
+def test_selects_are_written_without_a_template(monkeypatch):
+    widget = forms.Select(choices=[("1", "one & two"), ("2", "<b>")])
+    stock = widget.render("s", "1", renderer=STOCK)
+    monkeypatch.setattr(FormRenderer, "get_template", TestNoTemplate.refuse)
+    assert widget.render("s", "1", renderer=OURS) == stock
+    assert stock == (
+        '<select name="s">\n  <option value="1" selected>one &amp; two</option>\n\n'
+        '  <option value="2">&lt;b&gt;</option>\n\n</select>'
+    )
+
+
+class TestNoTemplate:
+    @staticmethod
+    def refuse(self, template_name):
+        raise AssertionError(f"rendered {template_name}")
+
+
 def test_other_templates_are_djangos():
-    widget = forms.Select(choices=[("1", "one & two")])
+    widget = forms.RadioSelect(choices=[("1", "one & two")])
     assert widget.render("s", "1", renderer=OURS) == widget.render("s", "1", renderer=STOCK)
     form = forms.formset_factory(forms.Form)().management_form
     assert form.render(renderer=OURS) == form.render(renderer=STOCK)

@@ -286,6 +286,54 @@ def test_a_merged_duplicates_sessions_show_in_the_kept_records_history(frozen):
     assert {e.action for e in mine} >= {"created", "changed"}
 
 
+def _former_patient_scope(patient_id):
+    """The patient scope as it was written before the sessions' and follow-ups' ids were
+    read once (issue 18): each table's WHERE with its own subqueries."""
+    from audit.selectors import _live, _Scope, _table
+
+    sessions = (
+        f"(SELECT id FROM {_live('treatments.TreatmentSession')} WHERE patient_id = %s"
+        f" UNION SELECT pgh_obj_id FROM {_table('treatments.TreatmentSession')}"
+        " WHERE patient_id = %s)"
+    )
+    follow_ups = (
+        f"(SELECT id FROM {_live('treatments.FollowUp')} WHERE session_id IN {sessions}"
+        f" UNION SELECT pgh_obj_id FROM {_table('treatments.FollowUp')}"
+        f" WHERE session_id IN {sessions})"
+    )
+    wheres = (
+        ("patients.Patient", "e.pgh_obj_id = %s", 1),
+        ("treatments.TreatmentSession", f"e.pgh_obj_id IN {sessions}", 2),
+        ("treatments.SessionVial", f"e.session_id IN {sessions}", 2),
+        ("treatments.NsaidDecision", f"e.session_id IN {sessions}", 2),
+        ("treatments.FollowUp", f"e.session_id IN {sessions}", 2),
+        ("treatments.FollowUpPhoto", f"e.follow_up_id IN {follow_ups}", 4),
+        ("treatments.SideEffectReport", "e.patient_id = %s", 1),
+        ("treatments.ChangeRequest", "e.patient_id = %s", 1),
+    )
+    return _Scope("", [], [(label, where, [patient_id] * n) for label, where, n in wheres])
+
+
+@pytest.mark.django_db
+def test_the_patient_scope_read_once_finds_what_each_tables_subqueries_found(frozen):
+    from treatments.merges import merge_patients
+
+    kept, duplicate = PatientFactory(), PatientFactory()
+    treated(kept)
+    treated(duplicate, date(2021, 9, 1))  # its session, vial, follow-ups and photo move over
+    t.SideEffectReport.objects.create(patient=kept, description="Itch")
+    merge_patients(duplicate=duplicate, kept=kept, merged_by=UserFactory(role=roles.CLINIC_ADMIN))
+    treated(PatientFactory())  # someone else's: in neither
+    for patient in (kept, duplicate):
+        former = selectors.History(_former_patient_scope(patient.pk))
+        for start, stop in ((0, 500), (0, 3), (2, 9), (40, 60)):
+            now = selectors.patient_history(patient)[start:stop]
+            assert [(e.model, e.object_id, e.at, e.action, e.changes) for e in now] == [
+                (e.model, e.object_id, e.at, e.action, e.changes) for e in former[start:stop]
+            ]
+    assert len(selectors.patient_history(kept)[0:500]) > 15
+
+
 # --- The pages ------------------------------------------------------------------------
 
 
@@ -596,3 +644,90 @@ class SimpleText:
 
     def __str__(self):
         return self.text
+
+
+# --- The page written in Python (issue 18) ---------------------------------------------
+# staff/history.html's content is written by the view (frontdesk.views.history._content);
+# the template it was is kept as the reference the page must match byte for byte.
+def _reference():
+    from pathlib import Path
+
+    from django.template import engines
+
+    return engines["django"].from_string(
+        (Path(__file__).parent / "reference" / "history.html").read_text()
+    )
+
+
+def _without_csrf(html: str) -> str:
+    import re
+
+    return re.sub(r'(name="csrfmiddlewaretoken" value=)"[^"]*"', r"\1", html)
+
+
+@pytest.fixture
+def long_history(db, frozen):
+    """A record with more changes and reads than a page holds, and text to escape."""
+    patient = PatientFactory(first_name='Zoë <b>"&', last_name="O'Neil")
+    session = book(patient, date(2027, 3, 10))
+    with pghistory.context(username='dr <b>"o\'neil"</b>', ip="10.0.0.1"):
+        for i in range(2 * PER_PAGE + 4):  # page 2 links to both others
+            TreatmentSession.objects.filter(pk=session.pk).update(notes=f"note {i} <&>")
+    for i in range(PER_PAGE + 2):
+        RecordAccess.objects.create(
+            username=f"<i>reader {i}</i>",
+            patient_id=patient.pk,
+            kind="history",
+            object_id=session.pk,
+            path=f"/patients/{patient.pk}/?q=<{i}>&x=1",
+            ip="10.0.0.2",
+        )
+    return session
+
+
+_QUERIES = [
+    "",
+    "?page=2",
+    "?reads=2",
+    "?page=2&reads=2&x=<b>&y=1",
+    "?page=9&reads=9",
+    "?page=abc&reads=-1",
+    "?reads=x&page=2",
+]
+
+
+@pytest.mark.parametrize("query", _QUERIES)
+@pytest.mark.parametrize("name", ["patient_history", "session_history"])
+def test_the_history_page_is_the_templates_byte_for_byte(
+    clinic_admin_client, long_history, name, query
+):
+    pk = long_history.patient_id if name == "patient_history" else long_history.pk
+    response = clinic_admin_client.get(reverse(name, args=[pk]) + query)
+    context = next(c for c in response.context if "event_rows" in c).flatten()
+    expected = _reference().render(context, response.wsgi_request)
+    assert _without_csrf(response.content.decode()) == _without_csrf(expected)
+
+
+@pytest.mark.parametrize("language", ["de", "tr"])
+def test_the_history_content_is_the_templates_in_other_languages(
+    clinic_admin_client, long_history, language
+):
+    from django.template import engines
+    from django.utils import translation
+
+    from frontdesk.views.history import _content, _words
+    from ui.nav import where
+
+    for name, pk in (
+        ("patient_history", long_history.patient_id),
+        ("session_history", long_history.pk),
+    ):
+        response = clinic_admin_client.get(reverse(name, args=[pk]) + "?page=2&reads=2")
+        context = next(c for c in response.context if "event_rows" in c).flatten()
+        request = response.wsgi_request
+        with translation.override(language):
+            context["title"], context["content"] = _content(request, context, _words(where()))
+            page = engines["django"].get_template("staff/history.html").render(context, request)
+            expected = _reference().render(context, request)
+            assert _without_csrf(page) == _without_csrf(expected)
+            assert page.count('#changes">') == 2 and page.count('#reads">') == 1

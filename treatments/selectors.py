@@ -1257,17 +1257,41 @@ class PhotoVisit:
         )
 
 
+def _recorded_visits(patient_id, *, shared_only: bool):
+    rows = FollowUp.objects.filter(session__patient_id=patient_id, status=FollowUpStatus.DONE)
+    return rows.filter(shared_with_patient=True) if shared_only else rows
+
+
+# The visits and their photos, compiled once a process (accounts.prepared) for the staff
+# and for the portal: the photos of every recorded visit of the patient, in the order
+# prefetch_related read them (by upload, then id), not `follow_up_id IN (...)` a visit.
+_VISITS = {
+    shared: (
+        PreparedGet(
+            lambda pk, shared=shared: _recorded_visits(pk, shared_only=shared).order_by(
+                "due_date", "id"
+            )
+        ),
+        PreparedGet(
+            lambda pk, shared=shared: FollowUpPhoto.objects.filter(
+                follow_up__in=_recorded_visits(pk, shared_only=shared).values("id")
+            ).order_by("uploaded_at", "id")
+        ),
+    )
+    for shared in (False, True)
+}
+
+
 def photo_visits(patient: Patient, *, shared_only: bool) -> list[PhotoVisit]:
-    """The patient's recorded visits, oldest first, with their photos (two queries).
+    """The patient's recorded visits, oldest first, with their photos (two queries; one
+    when there is no visit).
 
     `shared_only`: what the portal may show (the visits the clinic shared with the patient).
     """
-    rows = FollowUp.objects.filter(session__patient=patient, status=FollowUpStatus.DONE)
-    if shared_only:
-        rows = rows.filter(shared_with_patient=True)
-    rows = rows.prefetch_related(
-        Prefetch("photos", queryset=FollowUpPhoto.objects.order_by("uploaded_at", "id"))
-    ).order_by("due_date", "id")
+    visits, photos = _VISITS[shared_only]
+    rows = visits.all(patient.pk)
+    if rows:
+        prefetched(rows, "photos", photos.all(patient.pk), "follow_up_id")
     return [PhotoVisit(f, {p.view: p for p in f.photos.all()}) for f in rows]
 
 

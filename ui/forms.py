@@ -19,9 +19,11 @@ from django.forms.models import ModelChoiceIterator
 from django.forms.renderers import DjangoTemplates
 from django.template.defaultfilters import unordered_list
 from django.templatetags.l10n import unlocalize
+from django.utils.formats import localize
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import format_lazy
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined] # not in the stubs
 from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -429,6 +431,8 @@ _INPUT_TEMPLATES = frozenset(
     "hidden checkbox".split()
 )
 _TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
+_SELECT_TEMPLATE = "django/forms/widgets/select.html"
+_OPTION_TEMPLATE = "django/forms/widgets/select_option.html"
 _WIDGETS = "django/forms/widgets/"
 
 
@@ -449,7 +453,39 @@ def widget_html(template_name: str, widget: Mapping[str, Any]) -> str | None:
             f'<input type="{conditional_escape(widget["type"])}" '
             f'name="{conditional_escape(widget["name"])}"{shown}{_attrs(widget["attrs"])}>'
         )
+    if template_name == _SELECT_TEMPLATE:
+        return _select_html(widget)
     return None
+
+
+def _select_html(widget: Mapping[str, Any]) -> str | None:
+    """select.html with an include of select_option.html an option (the renderer strips
+    the whole, not an option's closing newline); None if an option has a template of its
+    own. Labels shown as `{{ … }}` shows them: localized, then escaped."""
+    parts = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+    for group_name, options, _index in widget["optgroups"]:
+        if group_name:
+            parts.append(f'\n  <optgroup label="{_shown(group_name)}">')
+        for option in options:
+            if option["template_name"] != _OPTION_TEMPLATE:
+                return None
+            parts.append(
+                f'\n  <option value="{conditional_escape(option["value"])}"'
+                f"{_attrs(option['attrs'])}>{_shown(option['label'])}</option>\n"
+            )
+        if group_name:
+            parts.append("\n  </optgroup>")
+    parts.append("\n</select>")
+    return "".join(parts).strip()
+
+
+def _shown(value) -> str:
+    """`{{ value }}` in a template (render_value_in_context): in the current time zone,
+    localized, escaped."""
+    value = localize(template_localtime(value))
+    if not issubclass(type(value), str):
+        value = str(value)
+    return conditional_escape(value)
 
 
 class FormRenderer(DjangoTemplates):

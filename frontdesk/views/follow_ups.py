@@ -3,11 +3,12 @@ marking overdue ones missed."""
 
 import csv
 import re
+from functools import lru_cache
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import conditional_escape, format_html
@@ -27,7 +28,7 @@ from frontdesk.forms import (
     MarkMissedForm,
     ReviewFilterForm,
 )
-from patients.models import Patient
+from patients.selectors import patient_by_id
 from treatments import baseline, selectors, services
 from treatments.models import (
     FollowUp,
@@ -38,9 +39,11 @@ from treatments.models import (
     TreatmentSession,
 )
 from treatments.photos import photo_response
+from ui.compare import compare_html
 from ui.forms import PhotoCompareForm, add_service_error, compare_context, page_number
+from ui.nav import where
 from ui.pagination import window_of
-from ui.rows import day_and_month, link_maker, row_html, short_day
+from ui.rows import day_and_month, link_maker, row_html, short_day, staff_said
 
 from .common import now_and_today
 
@@ -371,17 +374,33 @@ def session_baseline(request, pk):
 def photo_compare(request, pk):
     """Before/after: one standard view at two visits (day 0 and a follow-up), side by side.
     Each photo shown is fetched through follow_up_photo, which logs the read."""
-    patient = get_object_or_404(Patient, pk=pk)
+    patient = patient_by_id(pk)  # compiled once (patients.selectors)
+    if patient is None:
+        raise Http404("No Patient matches the given query.")
     visits = selectors.photo_visits(patient, shared_only=False)
     form = PhotoCompareForm(request.GET or None, visits=visits, views=PhotoView.choices)
     view, view_label, before, after = form.chosen()
     note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
-    return render(
-        request,
-        "staff/photo_compare.html",
-        {
-            "patient": patient,
-            **compare_context(form, view, view_label, before, after),
-            "photo_url": "follow_up_photo",
-        },
+    context = {
+        "patient": patient,
+        **compare_context(form, view, view_label, before, after),
+        "photo_url": "follow_up_photo",
+    }
+    # The content written in Python (the template it was: tests/reference/photo_compare.html).
+    links = _compare_links(where())
+    context["title"] = staff_said(
+        pgettext("staff", "Before and after: %(full_name)s"), full_name=patient.full_name
     )
+    context["content"] = SafeString(
+        f'\n<h1 class="h3">{context["title"]}</h1>\n'
+        f"{compare_html(context, links['follow_up_photo'])}"
+        f'\n<p class="mt-3"><a href="{links["patient_detail"](patient.pk)}">'
+        f"{pgettext('staff', 'Back to the patient')}</a></p>\n"
+    )
+    return render(request, "staff/photo_compare.html", context)
+
+
+@lru_cache(maxsize=16)
+def _compare_links(where: tuple[str, str, str]) -> dict:
+    """The comparison's links for ui.nav.where()'s URLs, reversed once."""
+    return {name: link_maker(name) for name in ("follow_up_photo", "patient_detail")}

@@ -1,6 +1,8 @@
 """A record's history: every change (the database's own event tables) and every read (the
 access log), for clinic admins and clinicians."""
 
+from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -19,8 +21,9 @@ from frontdesk.forms import HistoryPagesForm
 from patients.selectors import patient_by_id
 from treatments.formatting import when_maker
 from treatments.models import TreatmentSession
+from ui.nav import where
 from ui.pagination import Window, window, window_of
-from ui.rows import escaper, staff_said, truncated
+from ui.rows import escaped, escaper, link_maker, staff_said, truncated
 
 PER_PAGE = 25
 
@@ -103,17 +106,155 @@ def _reads(number: int, first: prepared.PreparedValues, reads_of, **ids: int) ->
 
 def _history_page(request, context: dict, *, events: Window, reads: Window):
     when = when_maker(ZoneInfo(settings.CLINIC_TIME_ZONE))
-    return render(
-        request,
-        "staff/history.html",
-        {
-            **context,
-            "events": events,
-            "reads": reads,
-            "event_rows": _event_rows(events, when),
-            "read_rows": _read_rows(reads, when),
-        },
+    context = {
+        **context,
+        "events": events,
+        "reads": reads,
+        "event_rows": _event_rows(events, when),
+        "read_rows": _read_rows(reads, when),
+    }
+    context["title"], context["content"] = _content(request, context, _words(where()))
+    return render(request, "staff/history.html", context)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """The page's words in the reader's language (HTML, as a template's translated
+    literals are) and its back links: the same on every request in a language, so looked
+    up once (`_words`)."""
+
+    title: str  # "History: %(subject)s"
+    back: str
+    to_session: str
+    to_patient: str
+    explained: str
+    what_changed: str
+    who_looked: str
+    changes_head: str  # "What changed" and the changes' table to its <tbody>
+    reads_head: str  # "Who looked" and the reads' table to its <tbody>
+    changes_nav: str
+    reads_nav: str
+    newer: str
+    page: str  # "Page %(number)s"
+    older: str
+    no_changes: str
+    no_reads: str
+    on_this_page: str
+    links: dict  # url name -> link_maker
+
+
+@lru_cache(maxsize=16)
+def _words(where: tuple[str, str, str]) -> _Words:
+    """`where`: ui.nav.where(), the language and URLs the words and links depend on. Each
+    msgid as the template had it (tests/reference/history.html)."""
+
+    def heads(*names: str) -> str:
+        return "".join(f"<th>{name}</th>" for name in names)
+
+    when, who, what = (
+        pgettext("staff", "When"),
+        pgettext("staff", "Who"),
+        pgettext("staff", "What"),
     )
+    return _Words(
+        title=pgettext("staff", "History: %(subject)s"),
+        back=pgettext("staff", "Back to the"),
+        to_session=pgettext("staff", "session"),
+        to_patient=pgettext("staff", "patient's page"),
+        explained=pgettext(
+            "staff",
+            "Every change is recorded by the database itself, whatever made it, and can be "
+            "neither edited nor deleted. Times are on the clinic's clock.",
+        ),
+        what_changed=pgettext("staff", "What changed"),
+        who_looked=pgettext("staff", "Who looked"),
+        changes_head=(
+            '<div class="table-responsive"><table class="table table-sm small history-events">'
+            "\n  <thead><tr>"
+            + heads(
+                when,
+                who,
+                what,
+                pgettext("staff", "Field"),
+                pgettext("staff", "Before"),
+                pgettext("staff", "After"),
+            )
+            + "</tr></thead>\n  <tbody>\n  "
+        ),
+        reads_head=(
+            '<div class="table-responsive"><table class="table table-sm small record-reads">'
+            "\n  <thead><tr>"
+            + heads(when, who, what, pgettext("staff", "Page"), pgettext("staff", "From"))
+            + "</tr></thead>\n  <tbody>\n  "
+        ),
+        changes_nav=pgettext("staff", "Pages of changes"),
+        reads_nav=pgettext("staff", "Pages of reads"),
+        newer=pgettext("staff", "Newer"),
+        page=pgettext("staff", "Page %(number)s"),
+        older=pgettext("staff", "Older"),
+        no_changes=pgettext("staff", "No changes recorded"),
+        no_reads=pgettext("staff", "No reads recorded"),
+        on_this_page=pgettext("staff", "on this page"),
+        links={name: link_maker(name) for name in ("patient_detail", "session_detail")},
+    )
+
+
+def _content(request, c: dict, w: _Words) -> tuple[SafeString, SafeString]:
+    """The page's title and content as staff/history.html wrote them (kept as
+    tests/reference/history.html, compared byte for byte in tests/test_history.py): its
+    two dozen translations, its URL and query-string tags cost more than the rows. Values
+    escaped as the template escaped them; the translated literals are HTML, as there."""
+    title = staff_said(w.title, subject=c["subject"])
+    name, pk = c["back"]
+    parts = [
+        f'\n<h1 class="h3">{title}</h1>\n'
+        f'<p><a href="{w.links[name](pk)}">{w.back} '
+        f"{w.to_session if c.get('session') else w.to_patient}</a></p>\n"
+        f'<p class="text-muted small">{w.explained}</p>\n\n'
+        f'<h2 class="h5 mt-4" id="changes">{w.what_changed}</h2>\n'
+    ]
+    query = request.GET
+    _list(parts, c["events"], c["event_rows"], w.changes_head, "page", "changes", w, query)
+    parts.append(f'\n\n<h2 class="h5 mt-4" id="reads">{w.who_looked}</h2>\n')
+    _list(parts, c["reads"], c["read_rows"], w.reads_head, "reads", "reads", w, query)
+    parts.append("\n")
+    return title, mark_safe("".join(parts))  # noqa: S308 (every value escaped)
+
+
+def _list(parts: list, page: Window, rows: str, head: str, key: str, anchor: str, w, query):
+    """One of the two lists: its table and pager, or that it has nothing (on this page)."""
+    if not page:
+        later = f" {w.on_this_page}" if page.number > 1 else ""
+        empty = w.no_changes if key == "page" else w.no_reads
+        parts.append(f'<p class="text-muted small">{empty}{later}.</p>')
+        return
+    parts.append(f"\n{head}{rows}\n  </tbody>\n</table></div>\n")
+    if page.has_other_pages():
+        label = w.changes_nav if key == "page" else w.reads_nav
+        link = '<li class="page-item"><a class="page-link" href="{}#{}">{}</a></li>'
+        newer = (
+            link.format(_querystring(query, key, page.number - 1), anchor, w.newer)
+            if page.has_previous
+            else ""
+        )
+        older = (
+            link.format(_querystring(query, key, page.number + 1), anchor, w.older)
+            if page.has_next
+            else ""
+        )
+        parts.append(
+            f'\n<nav aria-label="{label}"><ul class="pagination">\n  {newer}\n'
+            '  <li class="page-item disabled"><span class="page-link">'
+            f"{staff_said(w.page, number=page.number)}</span></li>\n  {older}\n</ul></nav>\n"
+        )
+    parts.append("\n")
+
+
+def _querystring(query, key: str, number: int) -> str:
+    """`{% querystring key=number %}`: the request's query with `key` set, escaped."""
+    params = query.copy()
+    params[key] = number
+    return escaped(f"?{params.urlencode()}")
 
 
 # Each row with the white space the template's {% for %}/{% with %} lines left around it
