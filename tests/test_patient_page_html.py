@@ -12,6 +12,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template import engines
 from django.urls import reverse
+from django.utils.formats import localize
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from accounts import roles
@@ -41,6 +47,7 @@ from treatments.models import (
     SideEffectReport,
     TreatmentSession,
 )
+from ui.rows import staff_said
 
 pytestmark = pytest.mark.django_db
 
@@ -215,3 +222,24 @@ def test_a_reviewed_intake_with_lines_is_the_templates_byte_for_byte(clinician_c
     )
     assert page == expected
     assert 'id="intake-reviewed"' in page and 'id="intake-reconfirmed"' in page
+
+
+@given(
+    st.one_of(
+        st.text(),
+        st.text().map(mark_safe),
+        st.integers(),
+        st.decimals(allow_nan=False, allow_infinity=False, places=2),
+        st.dates(),
+        st.booleans(),
+        st.none(),
+        st.just(gettext_lazy("Reminders")),
+    )
+)
+def test_staff_said_is_blocktranslates_escaping(value):
+    """ui.rows.staff_said puts text in with `escaped` (no lazy-argument checks): the same
+    as the tag's localize and conditional_escape, for text, safe text and anything else."""
+    words = "said %(value)s & <b>%(value)s</b>"
+    expected = words % {"value": conditional_escape(localize(value))}
+    assert staff_said(words, value=value) == expected
+    assert type(staff_said(words, value=value)) is SafeString
