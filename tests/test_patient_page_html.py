@@ -23,6 +23,7 @@ from PIL import Image
 from accounts import roles
 from patients.intake import review_intake
 from patients.models import Patient, PatientChange
+from reminders import selectors as reminder_selectors
 from reminders.models import DeliveryAttempt, Reminder, ReminderState
 from tests.factories import (
     PatientFactory,
@@ -243,3 +244,32 @@ def test_staff_said_is_blocktranslates_escaping(value):
     expected = words % {"value": conditional_escape(localize(value))}
     assert staff_said(words, value=value) == expected
     assert type(staff_said(words, value=value)) is SafeString
+
+
+@pytest.mark.parametrize("limit", [100, 2])
+def test_the_reminders_rows_are_for_patients_instances(limit):
+    """The page reads its reminders as rows (reminders.selectors.for_patient_rows): the
+    same reminders in the same order, with the same attempts, as for_patient's instances."""
+    patient, _ = a_full_record()
+    book(PatientFactory(), date(2027, 5, 10))  # another patient's reminders are not read
+    reminder = Reminder.objects.filter(session__patient=patient).order_by("-due_at", "-id")[1]
+    DeliveryAttempt.objects.create(
+        reminder=reminder, attempted_at=at(date(2026, 1, 3), 9), succeeded=True
+    )
+    rows = reminder_selectors.for_patient_rows(patient.pk, limit=limit)
+    instances = reminder_selectors.for_patient(patient, limit=limit)
+    assert len(rows) == len(instances) == min(limit, len(instances)) > 1
+    for row, r in zip(rows, instances, strict=True):
+        assert (row.pk, row.kind, row.channel, row.state, row.due_at, row.status_note) == (
+            r.pk,
+            r.kind,
+            r.channel,
+            r.state,
+            r.due_at,
+            r.status_note,
+        )
+        assert [(a.attempted_at, a.succeeded, a.error) for a in row.deliveries] == [
+            (a.attempted_at, a.succeeded, a.error) for a in r.deliveries.all()
+        ]
+    assert sum(len(row.deliveries) for row in rows) >= 1
+    assert reminder_selectors.for_patient_rows(PatientFactory().pk) == []

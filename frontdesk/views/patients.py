@@ -270,7 +270,7 @@ def patient_detail(request, pk):
     changes = patient_changes(patient)
     intake = patient_intake.newest_version(patient)
     note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
-    reminders = reminder_selectors.for_patient(patient)
+    reminders = reminder_selectors.for_patient_rows(patient.pk)
     can_record_findings = roles.role_grants(request.user, "treatments.record_findings")
     here = where()  # the language and URLs the page's words and links are cached for
     _prepare_rows(page, can_record_findings=can_record_findings, here=here)
@@ -531,7 +531,7 @@ def _reminder_rows(reminders, token: str, here: tuple[str, str, str]) -> None:
         return f"<div>{esc(day_month_time(d.attempted_at))} {outcome}</div>"
 
     for r in reminders:
-        deliveries = "".join(attempt(d) for d in r.deliveries.all())
+        deliveries = "".join(attempt(d) for d in r.deliveries)
         action = ""
         if r.state == ReminderState.FAILED:
             action = _RESEND.format(esc(resend_link(r.pk)), esc(token), esc(resend))
