@@ -5,13 +5,16 @@ view's context for the same request and compares."""
 
 import io
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template import engines
 from django.urls import reverse
+from django.utils import dateformat, translation
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -36,6 +39,7 @@ from tests.factories import (
     reconfirm,
 )
 from treatments import services
+from treatments.formatting import named_time, session_at
 from treatments.merges import merge_patients
 from treatments.models import (
     ChangeRequest,
@@ -273,3 +277,23 @@ def test_the_reminders_rows_are_for_patients_instances(limit):
         ]
     assert sum(len(row.deliveries) for row in rows) >= 1
     assert reminder_selectors.for_patient_rows(PatientFactory().pk) == []
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1990, 1, 1),
+        max_value=datetime(2100, 1, 1),
+        timezones=st.just(UTC),
+    ),
+    st.sampled_from(["Europe/Berlin", "Europe/Istanbul", "America/New_York"]),
+    st.sampled_from(["en-gb", "de", "tr"]),
+)
+def test_session_at_is_its_dateformat(instant, zone, language):
+    """treatments.formatting.session_at formats its day once a process (formatted_day):
+    the same text as dateformat's 'D j M Y' of the site's local start."""
+    tz = ZoneInfo(zone)
+    session = SimpleNamespace(starts_at=instant, tz=tz)
+    start = instant.astimezone(tz)
+    with translation.override(language):
+        expected = f"{dateformat.format(start, 'D j M Y')}, {named_time(f'{start:%H:%M}', tz)}"
+        assert session_at(session) == expected
