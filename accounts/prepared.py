@@ -120,6 +120,13 @@ class PreparedGet:
             setattr(instance, name, row[position])
         return instance
 
+    def positions(self, using: str = "default") -> dict[str, int]:
+        """{field's attname: its place in a row of `rows()`}, for a caller that reads a
+        few fields of many rows without making instances (after a `rows()` call)."""
+        compiled = self._compiled[using, True]
+        (start, _), init_list = compiled[6], compiled[7]
+        return {name: start + n for n, name in enumerate(init_list)}
+
     def pk_of(self, row, using: str = "default"):
         if isinstance(row, Model):
             return row.pk

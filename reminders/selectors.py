@@ -85,6 +85,61 @@ def for_patient(patient: Patient, *, limit: int = REMINDERS_SHOWN) -> list[Remin
     return reminders
 
 
+@dataclass(slots=True)
+class ReminderRow:
+    """What the patient page shows of a reminder (`for_patient_rows`), not a model
+    instance; `row` is its table row, written by the page."""
+
+    pk: int
+    kind: str
+    channel: str
+    state: str
+    due_at: datetime
+    status_note: str
+    deliveries: list[AttemptRow]
+    row: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class AttemptRow:
+    attempted_at: datetime
+    succeeded: bool
+    error: str
+
+
+_REMINDER_FIELDS = ("id", "kind", "channel", "state", "due_at", "status_note")
+_ATTEMPT_FIELDS = ("reminder_id", "attempted_at", "succeeded", "error")
+
+
+def for_patient_rows(patient_id: int, *, limit: int = REMINDERS_SHOWN) -> list[ReminderRow]:
+    """`for_patient`'s reminders and their attempts as rows of the fields the patient page
+    shows, read by the same two statements: making a Reminder and a DeliveryAttempt
+    instance for each row, and a related manager for each reminder's attempts, was a sixth
+    of the page's Python calls. Where the ORM reads (SQLite), from its instances."""
+    found = _NEWEST_TO.rows(patient_id)[:limit]
+    if not found:
+        return []
+    attempts = _ATTEMPTS_TO.rows(patient_id)
+    if isinstance(found[0], Reminder):  # read by the ORM
+        reminder_rows = [[getattr(r, name) for name in _REMINDER_FIELDS] for r in found]
+        attempt_rows = [[getattr(a, name) for name in _ATTEMPT_FIELDS] for a in attempts]
+    else:
+        at = _NEWEST_TO.positions()
+        reminder_rows = [[row[at[name]] for name in _REMINDER_FIELDS] for row in found]
+        at = _ATTEMPTS_TO.positions()
+        attempt_rows = [[row[at[name]] for name in _ATTEMPT_FIELDS] for row in attempts]
+    reminders = [
+        ReminderRow(pk, kind, channel, state, due_at, note, [])
+        for pk, kind, channel, state, due_at, note in reminder_rows
+    ]
+    by_id = {r.pk: r.deliveries for r in reminders}
+    for reminder_id, attempted_at, succeeded, error in attempt_rows:
+        shown = by_id.get(reminder_id)
+        if shown is not None:
+            shown.append(AttemptRow(attempted_at, succeeded, error))
+    return reminders
+
+
 def failed_reminders():
     return (
         Reminder.objects.filter(state=ReminderState.FAILED)

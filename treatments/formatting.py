@@ -185,4 +185,6 @@ def session_at(session) -> str:
     """Wed 10 Mar 2027, 16:00 Istanbul time: a session in a staff list, its day the
     site's day."""
     start = session.starts_at.astimezone(session.tz)
-    return f"{dateformat.format(start, 'D j M Y')}, {named_time(f'{start:%H:%M}', session.tz)}"
+    # Its day formatted once a process (formatted_day): 'D j M Y' reads only the date.
+    day = formatted_day(start.date(), "D j M Y")
+    return f"{day}, {named_time(f'{start:%H:%M}', session.tz)}"

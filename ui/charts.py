@@ -7,12 +7,13 @@ the template it replaces, kept there as the reference, in three languages): the 
 numbers unlocalized (the template's `{% localize off %}`), the table's figures localized,
 every text escaped (`esc`) before it is put in its place."""
 
+from django.conf import settings
 from django.utils.formats import localize
-from django.utils.html import conditional_escape as esc
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from treatments.charts import chart_day, progress_chart
+from ui.rows import escaped as esc  # conditional_escape's bytes, without its lazy checks
 
 _FIGURE = '\n  <figure class="progress-panel mb-0" id="chart-{key}">\n    {body}\n  </figure>\n'
 _EMPTY = '\n    <p class="border rounded p-3 mb-0 text-muted chart-empty">{said}</p>\n    '
@@ -50,7 +51,17 @@ _ROW = "<tr><td>{kind}, {day}</td><td>{density}</td><td>{rating}</td></tr>"
 
 
 def _n(value) -> str:
-    """A number in the SVG: as `{% localize off %}{{ value }}` writes it."""
+    """A number in the SVG: as `{% localize off %}{{ value }}` writes it. Unlocalized, an
+    integer is its digits and a float its str() (Django's numberformat splits str() at the
+    point and joins it again with DECIMAL_SEPARATOR), but for an exponent (numberformat
+    reads it as a Decimal): those asked of localize, as is any other type."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is float and settings.DECIMAL_SEPARATOR == ".":
+        text = str(value)
+        if "e" not in text:
+            return text
     return localize(value, use_l10n=False)
 
 

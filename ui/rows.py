@@ -80,8 +80,15 @@ def staff_said(words: str, **values) -> SafeString:
     """`{% blocktranslate with … %}…{% endblocktranslate %}` in Python: `words`, already
     translated (a `pgettext(...)` call, so that makemessages finds its msgid), as they are,
     each value localized and escaped as the tag does."""
-    escaped = {name: conditional_escape(localize(value)) for name, value in values.items()}
-    return mark_safe(words % escaped)  # noqa: S308
+    said = {
+        # Text (most values: a name, a day) as localize leaves it, escaped as
+        # conditional_escape does (`escaped`), without its lazy-argument checks.
+        name: escaped(value)
+        if type(value) is str or type(value) is SafeString
+        else conditional_escape(localize(value))
+        for name, value in values.items()
+    }
+    return mark_safe(words % said)  # noqa: S308
 
 
 def escaped(value) -> str:

@@ -55,7 +55,6 @@ from ui.nav import where
 from ui.pagination import pager_html, window_of
 from ui.rows import (
     day_month_time,
-    day_time,
     escaped,
     escaper,
     link_maker,
@@ -64,6 +63,7 @@ from ui.rows import (
     staff_said,
 )
 
+from . import patient_content
 from .common import now_and_today
 
 
@@ -270,34 +270,39 @@ def patient_detail(request, pk):
     changes = patient_changes(patient)
     intake = patient_intake.newest_version(patient)
     note_read(request, patient_id=patient.pk, kind=AccessKind.PATIENT_PAGE)
-    reminders = reminder_selectors.for_patient(patient)
+    reminders = reminder_selectors.for_patient_rows(patient.pk)
     can_record_findings = roles.role_grants(request.user, "treatments.record_findings")
-    _prepare_rows(page, can_record_findings=can_record_findings)
-    _reminder_rows(request, reminders)
-    return render(
-        request,
-        "staff/patient_detail.html",
-        {
-            "page": page,
-            "patient": patient,
-            "reminders": reminders,
-            "chart": chart_html(page.progress),
-            "now": now,
-            "can_record_findings": can_record_findings,
-            "changes": changes,
-            "can_merge": roles.role_grants(request.user, "patients.merge_patient"),
-            "can_see_photos": can_see_photos,
-            "medical_changes": medical_changes(changes),
-            "can_export": roles.role_grants(request.user, EXPORT_PERMISSION),
-            "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
-            "intake": intake,
-            "intake_diff": patient_intake.diff_since_review(intake) if intake else None,
-            "can_review_intake": roles.role_grants(request.user, patient_intake.REVIEW_PERMISSION),
-        },
-    )
+    here = where()  # the language and URLs the page's words and links are cached for
+    _prepare_rows(page, can_record_findings=can_record_findings, here=here)
+    # One token for the page's forms, the layout's too (the view's context wins over the
+    # csrf context processor's): get_token masks anew at each call, 900 calls or so.
+    token = get_token(request)
+    _reminder_rows(reminders, token, here)
+    context = {
+        "csrf_token": token,
+        "page": page,
+        "patient": patient,
+        "reminders": reminders,
+        "chart": chart_html(page.progress),
+        "now": now,
+        "can_record_findings": can_record_findings,
+        "changes": changes,
+        "can_merge": roles.role_grants(request.user, "patients.merge_patient"),
+        "can_see_photos": can_see_photos,
+        "medical_changes": medical_changes(changes),
+        "can_export": roles.role_grants(request.user, EXPORT_PERMISSION),
+        "can_see_history": roles.role_grants(request.user, HISTORY_PERMISSION),
+        "intake": intake,
+        "intake_diff": patient_intake.diff_since_review(intake) if intake else None,
+        "can_review_intake": roles.role_grants(request.user, patient_intake.REVIEW_PERMISSION),
+    }
+    # The content written in Python (patient_content); the context stays the reference
+    # template's (tests/reference/patient_detail.html), which the tests render to compare.
+    context["content"] = patient_content.content(context, token, here)
+    return render(request, "staff/patient_detail.html", context)
 
 
-def _prepare_rows(page, *, can_record_findings: bool) -> None:
+def _prepare_rows(page, *, can_record_findings: bool, here: tuple[str, str, str]) -> None:
     """Each session's part of the timeline written once in Python (`s.item`), escaped as
     the template escaped it: the template spent most of the page's rendering there (a
     `{% blocktranslate %}`, two `get_…_display` and four `{% if %}` a follow-up). Links are
@@ -305,9 +310,8 @@ def _prepare_rows(page, *, can_record_findings: bool) -> None:
     Every value goes in through `esc` (ui.rows.escaper: conditional_escape, once per distinct
     value) and each item is marked safe once whole: format_html escaped each of its values
     anew, a third of this function's time."""
-    session_link, baseline_link = link_maker("session_detail"), link_maker("session_baseline")
-    record_link = link_maker("follow_up_record")
-    words, esc = _timeline_words(where()), escaper()
+    words, esc = _timeline_words(here), escaper()
+    session_link, baseline_link, record_link = words.links
     for s in page.sessions:
         s.url, s.baseline_url, s.when = session_link(s.pk), baseline_link(s.pk), session_at(s)
         follow_ups = []
@@ -408,6 +412,11 @@ class _TimelineWords:
     process (`_timeline_words`): about twenty gettext lookups, each walking the catalogs."""
 
     def __init__(self):
+        self.links = (
+            link_maker("session_detail"),
+            link_maker("session_baseline"),
+            link_maker("follow_up_record"),
+        )
         self.session_statuses = _labels(SessionStatus.choices)
         self.kinds, self.statuses = _labels(FollowUpKind.choices), _labels(FollowUpStatus.choices)
         self.missing = format_html(_FLAG, pgettext("staff", "previous 6-month assessment missing"))
@@ -488,9 +497,10 @@ _RESEND = (
 
 @lru_cache(maxsize=16)
 def _reminder_words(where: tuple[str, str, str]) -> tuple:
-    """The reminders table's words in the reader's language, once per language a process
-    (`where`: ui.nav.where())."""
+    """The reminders table's words in the reader's language and its resend link, once per
+    language a process (`where`: ui.nav.where())."""
     return (
+        link_maker("reminder_resend"),
         _labels(ReminderKind.choices),
         _labels(Channel.choices),
         _labels(ReminderState.choices),
@@ -500,30 +510,34 @@ def _reminder_words(where: tuple[str, str, str]) -> tuple:
     )
 
 
-def _reminder_rows(request, reminders) -> None:
+def _reminder_rows(reminders, token: str, here: tuple[str, str, str]) -> None:
     """Each reminder's table row once in Python (`r.row`), as the review's: the template
     spent about 100 µs a row on its cells (three `get_…_display` lookups, a
     `{% blocktranslate %}` per delivery attempt). The texts keep their "staff" msgids,
     translated once a page; every value goes in through `esc` (ui.rows.escaper) and each
     row is marked safe once whole."""
-    resend_link = link_maker("reminder_resend")
-    kinds, channels, states, ok, failed, resend = _reminder_words(where())
+    resend_link, kinds, channels, states, ok, failed, resend = _reminder_words(here)
     esc = escaper()
-    token = None
+    zone = timezone.get_current_timezone()  # as localtime finds it, once
+
+    def when(instant) -> str:  # ui.rows.day_time, the zone looked up once
+        if instant is None:
+            return ""
+        local = instant.astimezone(zone)
+        return f"{local.day} {local:%b} {local.year} {local:%H:%M}"
 
     def attempt(d) -> str:
         outcome = esc(ok) if d.succeeded else staff_said(failed, error=Truncator(d.error).chars(40))
         return f"<div>{esc(day_month_time(d.attempted_at))} {outcome}</div>"
 
     for r in reminders:
-        deliveries = "".join(attempt(d) for d in r.deliveries.all())
+        deliveries = "".join(attempt(d) for d in r.deliveries)
         action = ""
         if r.state == ReminderState.FAILED:
-            token = token or get_token(request)
             action = _RESEND.format(esc(resend_link(r.pk)), esc(token), esc(resend))
         r.row = mark_safe(  # noqa: S308 (every value escaped by esc or staff_said)
             _REMINDER_ROW.format(
-                due=esc(day_time(r.due_at)),
+                due=esc(when(r.due_at)),
                 kind=esc(kinds.get(r.kind, r.kind)),
                 channel=esc(channels.get(r.channel, r.channel)),
                 badge=_REMINDER_BADGES.get(r.state, "secondary"),
