@@ -13,6 +13,7 @@ from django.template import engines
 from django.urls import reverse
 
 from tests.factories import PatientFactory, ProductLotFactory, at, book, clinician
+from tests.test_recall import seen
 from treatments import selectors, services
 from treatments.models import FollowUp
 
@@ -139,13 +140,14 @@ def recall_data():
         session = book(patient, day, now=at(day - timedelta(days=30)))
         patients.append(patient)
         if n == 0:
-            FollowUp.objects.filter(session=session).update(
-                status="done", seen_on=day + timedelta(days=30), patient_rating=7
+            seen(
+                FollowUp.objects.filter(session=session), day + timedelta(days=30), patient_rating=7
             )
+        if n == 1:  # seen, nothing measured
+            seen(FollowUp.objects.filter(session=session), day + timedelta(days=8))
         if n == 2:
-            FollowUp.objects.filter(pk=session.follow_ups.order_by("due_date")[0].pk).update(
-                status="done", seen_on=day + timedelta(days=9), hair_density_per_cm2="150.5"
-            )
+            first = FollowUp.objects.filter(pk=session.follow_ups.order_by("due_date")[0].pk)
+            seen(first, day + timedelta(days=9), hair_density_per_cm2="150.5")
     return patients
 
 
@@ -163,10 +165,13 @@ RECALL_QUERIES = [
 
 @pytest.mark.parametrize("query", RECALL_QUERIES)
 def test_the_recall_list_is_its_templates_byte_for_byte(staff_client, recall_data, query, language):
-    response = staff_client.get(reverse("recall_list"), query)
+    response = staff_client.get(reverse("recall"), query)
     page, expected = as_the_reference_renders_it(response, "recall.html", "weeks")
     assert page == expected
     assert "<i>" not in page and f'<html lang="{language}">' in page
+    if language == "en-gb" and query == {"weeks": 52}:  # every branch of a row shown
+        for shown in ("rated 7/10", "150.5 hairs/cm²", "no marketing", "SMS ", "seen ("):
+            assert shown in page, page[page.index("<tbody>") :]
 
 
 def test_the_recall_list_with_a_pager_and_with_nobody_due(staff_client, frozen, monkeypatch):
@@ -176,13 +181,13 @@ def test_the_recall_list_with_a_pager_and_with_nobody_due(staff_client, frozen, 
     def in_pages_of_two(read, number, per_page):
         return pagination.window_of(read, number, 2)
 
-    response = staff_client.get(reverse("recall_list"))  # nobody due
+    response = staff_client.get(reverse("recall"))  # nobody due
     page, expected = as_the_reference_renders_it(response, "recall.html", "weeks")
     assert page == expected and "No patient is due." in page
     for n in range(5):
         book(PatientFactory(), date(2026, 5, 4 + n), now=at(date(2026, 4, 1)))
     monkeypatch.setattr(view, "window_of", in_pages_of_two)
     for number in (1, 2, 3):
-        response = staff_client.get(reverse("recall_list"), {"page": number, "weeks": 3})
+        response = staff_client.get(reverse("recall"), {"page": number, "weeks": 3})
         page, expected = as_the_reference_renders_it(response, "recall.html", "weeks")
         assert page == expected and 'aria-label="Pages"' in page
