@@ -191,3 +191,38 @@ def test_the_recall_list_with_a_pager_and_with_nobody_due(staff_client, frozen, 
         response = staff_client.get(reverse("recall"), {"page": number, "weeks": 3})
         page, expected = as_the_reference_renders_it(response, "recall.html", "weeks")
         assert page == expected and 'aria-label="Pages"' in page
+
+
+def _pager_as_the_template_writes_it(response) -> str:
+    from django.template.loader import get_template
+
+    context = next(c for c in response.context if "pager" in c).flatten()
+    return get_template("staff/_pagination.html").render(
+        {"page": context["page"], "page_query": context.get("page_query", "")}
+    )
+
+
+def test_the_message_log_and_waitlist_pagers_are_the_templates(staff_client, monkeypatch):
+    """Both pages write their pager with ui.pagination.pager_html, where they included
+    staff/_pagination.html: the same bytes, in the same place (before the layout's end)."""
+    from frontdesk.views import messages, waitlist
+    from tests.test_waitlist import Clinic
+
+    monkeypatch.setattr(messages, "PER_PAGE", 1)
+    monkeypatch.setattr(waitlist, "PER_PAGE", 1)
+    patient = PatientFactory()
+    book(patient, date(2027, 3, 10))  # its reminders: a log of several pages
+    clinic = Clinic()
+    for n in range(3):
+        clinic.wait(f"Waiting{n}", joined=at(date(2027, 1, 3), 9 + n))
+    for url, query in [
+        (reverse("message_log", args=[patient.pk]), {"page": 1}),
+        (reverse("message_log", args=[patient.pk]), {"page": 2}),
+        (reverse("staff_waitlist"), {}),
+        (reverse("staff_waitlist"), {"page": 2, "site": clinic.site.pk}),
+    ]:
+        response = staff_client.get(url, query)
+        assert response.status_code == 200
+        html = response.content.decode()
+        pager = _pager_as_the_template_writes_it(response)
+        assert 'aria-label="Pages"' in pager and f"{pager}\n\n</main>" in html, url

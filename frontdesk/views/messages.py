@@ -24,7 +24,7 @@ from reminders.models import (
     ReminderState,
 )
 from ui.forms import page_number
-from ui.pagination import Window, window, window_of
+from ui.pagination import Window, pager_html, window, window_of
 from ui.rows import day_month_time, day_time, escaped, truncated
 
 PER_PAGE = 25
@@ -60,7 +60,12 @@ def message_log(request, pk):
     return render(
         request,
         "staff/message_log.html",
-        {"patient": patient, "page": page, "log_rows": _log_rows(page)},
+        {
+            "patient": patient,
+            "page": page,
+            "log_rows": _log_rows(page),
+            "pager": pager_html(page, ""),
+        },
     )
 
 
