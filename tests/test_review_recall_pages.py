@@ -226,3 +226,37 @@ def test_the_message_log_and_waitlist_pagers_are_the_templates(staff_client, mon
         html = response.content.decode()
         pager = _pager_as_the_template_writes_it(response)
         assert 'aria-label="Pages"' in pager and f"{pager}\n\n</main>" in html, url
+
+
+def test_the_inbox_phones_and_failed_reminders_pagers_are_the_templates(
+    clinic_admin_client, monkeypatch
+):
+    """As above, for the three lists paged by ui.pagination.window (a page of one row)."""
+    from frontdesk.views import messages, reminders
+    from patients.models import Patient
+    from reminders.models import InboundKind, InboundMessage, Reminder
+    from ui import pagination
+
+    def in_pages_of_one(queryset, number, per_page):
+        return pagination.window(queryset, number, 1)
+
+    monkeypatch.setattr(messages, "window", in_pages_of_one)
+    monkeypatch.setattr(reminders, "window", in_pages_of_one)
+    for n in range(3):
+        patient = PatientFactory(phone=f"12{n}")
+        Patient.objects.filter(pk=patient.pk).update(phone_e164="")  # typed before checks
+        InboundMessage.objects.create(
+            kind=InboundKind.MESSAGE,
+            provider_message_id=f"pager-{n}",
+            from_number="+4915112345678",
+            body="Hello",
+        )
+        book(patient, date(2027, 3, 10 + n))
+    Reminder.objects.update(state="failed")
+    for name in ("inbox", "phones_to_fix", "failed_reminders"):
+        for number in (1, 2):
+            response = clinic_admin_client.get(reverse(name), {"page": number})
+            assert response.status_code == 200, name
+            html = response.content.decode()
+            pager = _pager_as_the_template_writes_it(response)
+            assert 'aria-label="Pages"' in pager and f"{pager}\n\n</main>" in html, name
