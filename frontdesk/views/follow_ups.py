@@ -207,7 +207,7 @@ def _review_words(where: tuple[str, str, str]) -> _ReviewWords:
         "nothing_matches": pgettext("staff", "Nothing matches."),
         "mark_missed": pgettext("staff", "Mark selected as missed"),
     }
-    card = '<div class="col-6 col-md-3"><div class="card'
+    card = '<div class="col-6 col-md-3">'  # each card's column
     return _ReviewWords(
         patient_link=link_maker("patient_detail"),
         record_link=link_maker("follow_up_record"),
@@ -222,24 +222,25 @@ def _review_words(where: tuple[str, str, str]) -> _ReviewWords:
         title=t["review"],
         head=(
             f'\n<h1 class="h3">{t["review"]}</h1>\n<div class="row g-2 mb-3">\n  '
-            f'{card} text-bg-danger"><div class="card-body">'
+            f'{card}<div class="card text-bg-danger"><div class="card-body">'
             '<div class="h3 mb-0" id="count-overdue">'
         ),
         overdue_card=(
             f"</div>{t['overdue_now']}</div></div></div>\n  "
-            f'{card} text-bg-warning"><div class="card-body">'
+            f'{card}<div class="card text-bg-warning"><div class="card-body">'
             '<a class="stretched-link text-reset text-decoration-none" href="?status=due_now">'
             '<div class="h3 mb-0" id="count-due-now">'
         ),
         due_now_card=(
             f"</div>{t['due_now']}</a></div></div></div>\n  "
-            f'{card} text-bg-primary"><div class="card-body">'
+            f'{card}<div class="card text-bg-primary"><div class="card-body">'
             '<a class="stretched-link text-reset text-decoration-none" href="?status=week">'
             '<div class="h3 mb-0" id="count-week">'
         ),
         week_card=(
             f"</div>{t['due_this_week']}</a></div></div></div>\n  "
-            f'{card}"><div class="card-body"><div class="h3 mb-0" id="count-adherence">'
+            f'{card}<div class="card"><div class="card-body">'
+            '<div class="h3 mb-0" id="count-adherence">'
         ),
         adherence_card=f'</div>{t["adherence"]}<div class="small opacity-75">',
         counted_at=pgettext("staff", "counted at %(time)s"),
