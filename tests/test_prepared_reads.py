@@ -566,8 +566,13 @@ def test_the_follow_up_reviews_reads_are_the_orms():
             }
             orm = selectors.follow_up_review(**filters).values(*selectors.REVIEW_ROW_FIELDS)
             sql, params = orm[first_page].query.sql_with_params()
-            prepared = selectors._first_review_page(status, filters["kind"], tuple(arguments))
+            prepared = selectors._review_slice(
+                status, filters["kind"], tuple(arguments), first_page.start, first_page.stop
+            )
             assert prepared.sql_with_params(**arguments) == (sql, list(params)), shape
+            sql, params = orm[1:3].query.sql_with_params()
+            later = selectors._review_slice(status, filters["kind"], tuple(arguments), 1, 3)
+            assert later.sql_with_params(**arguments) == (sql, list(params)), shape
             rows = selectors.ReviewRows(
                 today=day,
                 status=filters["status"],

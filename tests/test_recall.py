@@ -131,8 +131,9 @@ def test_the_page_is_planned_without_parallel_workers_for_its_transaction_only()
 
 
 def test_the_pages_rows_are_read_as_the_orm_reads_them(frozen):
-    """due_rows sends the ORM's own statement (compiled once for each slice) and gives its
-    rows, for several windows and slices, empty ones included."""
+    """due_rows sends the ORM's own statement (compiled once for each slice) and gives the
+    rows due_patients gives (its outcome's three subqueries read as one column), for
+    several windows and slices, empty ones included."""
     for i in range(4):
         patient = PatientFactory(last_name=f"Due{i}", reminders_by_sms=i % 2 == 1)
         session = past(patient, date(2026, 6, 1) + timedelta(days=20 * i))
@@ -143,15 +144,26 @@ def test_the_pages_rows_are_read_as_the_orm_reads_them(frozen):
                 patient_rating=7,
                 hair_density_per_cm2=141.5,
             )
+        if i == 1:  # seen twice: the later one, which measured only a density of 150
+            first, second = FollowUp.objects.filter(session=session).order_by("due_date")[:2]
+            seen(FollowUp.objects.filter(pk=first.pk), date(2026, 7, 1), patient_rating=9)
+            seen(FollowUp.objects.filter(pk=second.pk), date(2026, 8, 1), hair_density_per_cm2=150)
+        if i == 3:  # seen, nothing measured
+            seen(FollowUp.objects.filter(session=session), date(2026, 9, 1))
     for weeks, start, stop in [(4, 0, 51), (4, 1, 3), (0, 0, 51), (52, 2, 5), (52, 50, 101)]:
         orm = recall.due_patients(today=TODAY, within_weeks=weeks).values(*recall.SHOWN)
         orm = orm[start:stop]
-        sql, params = orm.query.sql_with_params()
-        prepared = recall._page_read(start, stop)
         due_by = TODAY + timedelta(weeks=weeks)
+        read = recall._due_values(TODAY, due_by)[start:stop]
+        sql, params = read.query.sql_with_params()
+        prepared = recall._page_read(start, stop)
         assert prepared.sql_with_params(today=TODAY, due_by=due_by) == (sql, list(params))
         rows = recall.due_rows(today=TODAY, within_weeks=weeks, start=start, stop=stop)
         assert rows == list(orm)
+        # ...to their types and a decimal's places (Decimal("150") == Decimal("150.0")).
+        assert [{k: repr(v) for k, v in row.items()} for row in rows] == [
+            {k: repr(v) for k, v in row.items()} for row in orm
+        ]
     assert len(recall.due_rows(today=TODAY, within_weeks=52, start=0, stop=51)) == 4
 
 

@@ -7,6 +7,7 @@ come through select_related / prefetch_related, flags are computed in bulk).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -1038,10 +1039,9 @@ def _review_values(**arguments):
 
 class ReviewRows:
     """follow_up_review's rows as plain values (REVIEW_ROW_FIELDS), `read(start, stop)` for
-    ui.pagination.window_of: the first page (what the review opens on, and what its cards
-    link to) read by a statement compiled once a process for each shape of filter
-    (accounts.prepared): building and compiling the queryset, and a model instance a row,
-    cost more CPU than the rest of the page's reads. A later page is read by the ORM."""
+    ui.pagination.window_of: each page read by a statement compiled once a process for each
+    shape of filter and slice (accounts.prepared.sliced): building and compiling the
+    queryset, and a model instance a row, cost more CPU than the rest of the page's reads."""
 
     def __init__(self, *, today: date, status: str, kind: str, clinician_id, date_from, date_to):
         self._status = status if status in REVIEW_STATUSES else "all"  # an unknown one: all
@@ -1057,8 +1057,8 @@ class ReviewRows:
     def read(self, start: int, stop: int) -> list[dict]:
         """Rows `start` to `stop` - 1 in the review's order."""
         given = {name: value for name, value in self._arguments.items() if value is not None}
-        if (start, stop) == (0, REVIEW_PAGE_SIZE + 1) and self._kind in _REVIEW_KINDS:
-            return _first_review_page(self._status, self._kind, tuple(given)).rows(**given)
+        if self._kind in _REVIEW_KINDS:  # always (the form's choices): a bounded set of shapes
+            return _review_slice(self._status, self._kind, tuple(given), start, stop).rows(**given)
         values = _review_values(status=self._status, kind=self._kind, **given)
         return list(values[start:stop])
 
@@ -1073,15 +1073,25 @@ _REVIEW_ARGUMENT_KINDS = {
 }
 
 
+def _review_slice(
+    status: str, kind: str, given: tuple[str, ...], start: int, stop: int
+) -> PreparedValues:
+    """Rows `start` to `stop` - 1 of the review for one shape of filter (its status, kind,
+    and which of the other filters are given: some 8 statuses x 6 kinds x 8), compiled once
+    a process for each slice (accounts.prepared.sliced, as the other lists' pages)."""
+    kinds = {name: _REVIEW_ARGUMENT_KINDS[name] for name in given}
+    return sliced(_review_build(status, kind), start, stop, **kinds)
+
+
 @once_per_process
-def _first_review_page(status: str, kind: str, given: tuple[str, ...]) -> PreparedValues:
-    """The review's first page for one shape of filter (its status, kind, and which of the
-    other filters are given), compiled once a process: some 8 statuses x 6 kinds x 8."""
+def _review_build(status: str, kind: str) -> Callable[..., Any]:
+    """The review's values for a status and kind, as a function of the other filters: one
+    function a shape, so that `sliced` keeps one statement for each."""
 
     def build(**arguments):
-        return _review_values(status=status, kind=kind, **arguments)[: REVIEW_PAGE_SIZE + 1]
+        return _review_values(status=status, kind=kind, **arguments)
 
-    return PreparedValues(build, **{name: _REVIEW_ARGUMENT_KINDS[name] for name in given})
+    return build
 
 
 def _week_end(today: date) -> date:

@@ -3,15 +3,19 @@ marking overdue ones missed."""
 
 import csv
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.html import conditional_escape, format_html
+from django.utils import timezone
+from django.utils.formats import localize
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.utils.translation import pgettext
@@ -40,10 +44,16 @@ from treatments.models import (
 )
 from treatments.photos import photo_response
 from ui.compare import compare_html
-from ui.forms import PhotoCompareForm, add_service_error, compare_context, page_number
+from ui.forms import (
+    PhotoCompareForm,
+    add_service_error,
+    bootstrap_field,
+    compare_context,
+    page_number,
+)
 from ui.nav import where
-from ui.pagination import window_of
-from ui.rows import day_and_month, link_maker, row_html, short_day, staff_said
+from ui.pagination import pager_html, window_of
+from ui.rows import day_and_month, escaped, link_maker, short_day, staff_said
 
 from .common import now_and_today
 
@@ -127,12 +137,7 @@ def _review_filters(request, today, *, default_status="overdue"):
     return form, status, filters
 
 
-# One row of the review's table (templates/staff/follow_up_review.html prints them).
-_ROW = (
-    "<tr><td>{select}</td><td>{due}{flag}</td><td>{kind}</td><td>{status}</td>"
-    '<td><a href="{patient_url}">{patient}</a></td><td>{clinician}</td><td>{session_day}</td>'
-    "<td>{seen}</td><td>{action}</td></tr>"
-)
+# One row of the review's table (tests/reference/follow_up_review.html printed them).
 _SELECT = (
     '<input class="form-check-input" type="checkbox" name="follow_up" value="{}" aria-label="{}">'
 )
@@ -140,64 +145,227 @@ _FLAG = ' <span class="badge text-bg-danger flag">{}</span>'
 _RECORD = '<a class="btn btn-sm btn-outline-primary record-link" href="{}">{}</a>'
 _OPEN = '<a class="record-link" href="{}">{}</a>'
 _FROM = '<span class="text-muted small">{}</span>'
+_CSRF_INPUT = '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'  # {% csrf_token %}
 
 
-def _prepare_rows(page) -> SafeString:
-    """The table's rows written once in Python, each escaped by ui.rows.row_html, from the
-    rows' plain values (selectors.ReviewRows), on lines as the template's loop wrote them:
-    a Django template took about 100 µs a row to resolve its cells (the page's dearest
-    part), and a per-row {% blocktranslate %}, {% url %} or date filter more. The texts
-    keep their "staff" msgids, translated and escaped once a page."""
-    patient_link, record_link = link_maker("patient_detail"), link_maker("follow_up_record")
-    kinds = {value: conditional_escape(label) for value, label in FollowUpKind.choices}
-    statuses = {value: conditional_escape(label) for value, label in FollowUpStatus.choices}
-    select = pgettext("staff", "Select %(full_name)s")
-    from_day = pgettext("staff", "from %(due_from)s")
-    flag = format_html(_FLAG, pgettext("staff", "overdue"))
-    record = conditional_escape(pgettext("staff", "Record"))
-    open_ = conditional_escape(pgettext("staff", "Open"))
+@dataclass(frozen=True)
+class _ReviewWords:
+    """The review's texts in the reader's language (a template's translated literals are
+    HTML: here too; labels escaped once) and its links: the same on every request in a
+    language, so looked up once (`_review_words`)."""
+
+    patient_link: Callable[[int], str]
+    record_link: Callable[[int], str]
+    kinds: dict[str, str]
+    statuses: dict[str, str]
+    select: str  # "Select %(full_name)s"
+    from_day: str  # "from %(due_from)s"
+    flag: str
+    record: str
+    open: str
+    more: str  # "more than %(count)s"
+    title: str
+    head: str  # the page's start, to the first card's figure
+    overdue_card: str  # the first card's end, to the second card's figure
+    due_now_card: str
+    week_card: str
+    adherence_card: str  # after the adherence figure, to the time it was counted
+    counted_at: str  # "counted at %(time)s"
+    cards_end: str
+    nothing_overdue: str
+    filters_start: str
+    filters_end: str  # after the fields, to the CSV link's query
+    csv_end: str  # after the CSV link's query, to the CSRF token
+    table_start: str  # after the CSRF token, to the `next` path
+    table_head: str  # after the `next` path, to the rows
+    nothing_matches: str
+    table_end: str
+
+
+@lru_cache(maxsize=16)
+def _review_words(where: tuple[str, str, str]) -> _ReviewWords:
+    """`where`: ui.nav.where(), the language and URLs the words and links depend on."""
+    # Each msgid as the template had it (makemessages does not look inside f-strings).
+    t = {
+        "review": pgettext("staff", "Follow-up review"),
+        "overdue_now": pgettext("staff", "overdue now"),
+        "due_now": pgettext("staff", "due now"),
+        "due_this_week": pgettext("staff", "due this week"),
+        "adherence": pgettext("staff", "adherence, last 90 days"),
+        "nothing_overdue": pgettext("staff", "Nothing is overdue. Below: what is due this week."),
+        "filter": pgettext("staff", "Filter"),
+        "csv": pgettext("staff", "CSV"),
+        "follow_ups": pgettext("staff", "Follow-ups"),
+        "select": pgettext("staff", "Select"),
+        "due": pgettext("staff", "Due"),
+        "kind": pgettext("staff", "Kind"),
+        "status": pgettext("staff", "Status"),
+        "patient": pgettext("staff", "Patient"),
+        "clinician": pgettext("staff", "Clinician"),
+        "session": pgettext("staff", "Session"),
+        "seen_on": pgettext("staff", "Seen on"),
+        "record": pgettext("staff", "Record"),
+        "nothing_matches": pgettext("staff", "Nothing matches."),
+        "mark_missed": pgettext("staff", "Mark selected as missed"),
+    }
+    card = '<div class="col-6 col-md-3">'  # each card's column
+    return _ReviewWords(
+        patient_link=link_maker("patient_detail"),
+        record_link=link_maker("follow_up_record"),
+        kinds={value: escaped(label) for value, label in FollowUpKind.choices},
+        statuses={value: escaped(label) for value, label in FollowUpStatus.choices},
+        select=pgettext("staff", "Select %(full_name)s"),
+        from_day=pgettext("staff", "from %(due_from)s"),
+        flag=_FLAG.format(escaped(pgettext("staff", "overdue"))),
+        record=escaped(pgettext("staff", "Record")),
+        open=escaped(pgettext("staff", "Open")),
+        more=pgettext("staff", "more than %(count)s"),
+        title=t["review"],
+        head=(
+            f'\n<h1 class="h3">{t["review"]}</h1>\n<div class="row g-2 mb-3">\n  '
+            f'{card}<div class="card text-bg-danger"><div class="card-body">'
+            '<div class="h3 mb-0" id="count-overdue">'
+        ),
+        overdue_card=(
+            f"</div>{t['overdue_now']}</div></div></div>\n  "
+            f'{card}<div class="card text-bg-warning"><div class="card-body">'
+            '<a class="stretched-link text-reset text-decoration-none" href="?status=due_now">'
+            '<div class="h3 mb-0" id="count-due-now">'
+        ),
+        due_now_card=(
+            f"</div>{t['due_now']}</a></div></div></div>\n  "
+            f'{card}<div class="card text-bg-primary"><div class="card-body">'
+            '<a class="stretched-link text-reset text-decoration-none" href="?status=week">'
+            '<div class="h3 mb-0" id="count-week">'
+        ),
+        week_card=(
+            f"</div>{t['due_this_week']}</a></div></div></div>\n  "
+            f'{card}<div class="card"><div class="card-body">'
+            '<div class="h3 mb-0" id="count-adherence">'
+        ),
+        adherence_card=f'</div>{t["adherence"]}<div class="small opacity-75">',
+        counted_at=pgettext("staff", "counted at %(time)s"),
+        cards_end="</div></div></div></div>\n</div>\n",
+        nothing_overdue=(
+            f'<p class="alert alert-success" id="nothing-overdue">{t["nothing_overdue"]}</p>'
+        ),
+        filters_start=(
+            '\n<form method="get" class="row g-2 align-items-end mb-3" id="review-filters">\n  '
+        ),
+        filters_end=(
+            '\n  <div class="col-12 col-md-2 d-flex gap-2 mb-3">\n'
+            f'    <button class="btn btn-primary" type="submit">{t["filter"]}</button>\n'
+            '    <a class="btn btn-outline-secondary" id="csv-export" '
+            f'href="{reverse("follow_up_review_csv")}?'
+        ),
+        csv_end=(
+            f'">{t["csv"]}</a>\n  </div>\n</form>\n'
+            f'<form method="post" action="{reverse("follow_up_mark_missed")}">'
+        ),
+        table_start='\n<input type="hidden" name="next" value="',
+        table_head=(
+            '">\n<div class="table-responsive" tabindex="0" role="region" '
+            f'aria-label="{t["follow_ups"]}"><table class="table table-sm" id="review-table">\n'
+            f'  <thead><tr><th><span class="visually-hidden">{t["select"]}</span></th>'
+            f"<th>{t['due']}</th><th>{t['kind']}</th><th>{t['status']}</th>"
+            f"<th>{t['patient']}</th><th>{t['clinician']}</th><th>{t['session']}</th>"
+            f"<th>{t['seen_on']}</th>"
+            f'<th><span class="visually-hidden">{t["record"]}</span></th></tr></thead>\n'
+            "  <tbody>\n  "
+        ),
+        nothing_matches=(
+            f'<tr><td colspan="9" class="text-muted">{t["nothing_matches"]}</td></tr>'
+        ),
+        table_end=(
+            "\n  </tbody>\n</table></div>\n"
+            f'<button class="btn btn-outline-danger btn-sm" type="submit">{t["mark_missed"]}'
+            "</button>\n</form>"
+        ),
+    )
+
+
+def _prepare_rows(page, w: _ReviewWords) -> SafeString:
+    """The table's rows written once in Python from the rows' plain values
+    (selectors.ReviewRows), every value typed by someone escaped (ui.rows.escaped), on lines
+    as the template's loop wrote them: a Django template took about 100 µs a row to resolve
+    its cells, and a per-row {% blocktranslate %}, {% url %} or date filter more. The texts
+    keep their "staff" msgids, looked up once a language (`_review_words`)."""
     done = (FollowUpStatus.DONE, FollowUpStatus.MISSED)
     rows = []
     for f in page:
         full_name = f"{f['session__patient__first_name']} {f['session__patient__last_name']}"
-        record_url = record_link(f["pk"])
+        pk = int(f["pk"])
         if f["may_be_recorded"]:
-            action = row_html(_RECORD, record_url, record)
+            action = _RECORD.format(w.record_link(pk), w.record)
         elif f["status"] in done:
-            action = row_html(_OPEN, record_url, open_)
+            action = _OPEN.format(w.record_link(pk), w.open)
         else:
-            action = row_html(_FROM, from_day % {"due_from": day_and_month(f["due_from"])})
-        row = row_html(
-            _ROW,
-            select=row_html(_SELECT, f["pk"], select % {"full_name": full_name})
+            action = _FROM.format(escaped(w.from_day % {"due_from": day_and_month(f["due_from"])}))
+        select = (
+            _SELECT.format(pk, escaped(w.select % {"full_name": full_name}))
             if f["may_be_marked_missed"]
-            else "",
-            due=short_day(f["due_date"], weekday=True),
-            flag=flag if f["overdue"] else "",
-            kind=kinds[f["kind"]],
-            status=statuses[f["status"]],
-            patient_url=patient_link(f["session__patient_id"]),
-            patient=full_name,
-            clinician=selectors.clinician_name(
-                f["session__clinician__first_name"],
-                f["session__clinician__last_name"],
-                f["session__clinician__username"],
-            ),
-            session_day=short_day(f["session__local_date"]),
-            seen=short_day(f["seen_on"]) or "–",
-            action=action,
+            else ""
         )
-        rows.append(f"\n    {row}\n  ")
-    return SafeString("".join(rows))  # each row escaped by row_html
+        clinician = selectors.clinician_name(
+            f["session__clinician__first_name"],
+            f["session__clinician__last_name"],
+            f["session__clinician__username"],
+        )
+        # Days are written from ASCII digits and C-locale month and day names: nothing to
+        # escape in them.
+        rows.append(
+            f"\n    <tr><td>{select}</td>"
+            f"<td>{short_day(f['due_date'], weekday=True)}{w.flag if f['overdue'] else ''}</td>"
+            f"<td>{w.kinds[f['kind']]}</td><td>{w.statuses[f['status']]}</td>"
+            f'<td><a href="{w.patient_link(f["session__patient_id"])}">{escaped(full_name)}</a>'
+            f"</td><td>{escaped(clinician)}</td><td>{short_day(f['session__local_date'])}</td>"
+            f"<td>{short_day(f['seen_on']) or '–'}</td><td>{action}</td></tr>\n  "
+        )
+    return SafeString("".join(rows))  # every value escaped above
 
 
-def _shown_counts(counts) -> dict:
+def _shown_counts(counts, w: _ReviewWords) -> dict:
     """Each card's figure: the count, or "more than 10,000" past selectors.COUNT_CAP."""
-    more = pgettext("staff", "more than %(count)s") % {"count": f"{counts['cap']:,}"}
+    more = w.more % {"count": f"{counts['cap']:,}"}
     return {
         name: more if name in counts["capped"] else str(counts[name])
         for name in ("overdue", "due_now", "due_this_week")
     }
+
+
+def _review_content(request, w: _ReviewWords, form, page, rows, counts, page_query) -> SafeString:
+    """The page's content (tests/reference/follow_up_review.html's, but for its pager),
+    written in Python, every value escaped."""
+    shown = counts["shown"]
+    adherence = counts["adherence"]
+    counted_at = counts["adherence_counted_at"]
+    counted = "" if counted_at is None else f"{timezone.localtime(counted_at):%H:%M}"
+    parts = [
+        w.head,
+        escaped(shown["overdue"]),
+        w.overdue_card,
+        escaped(shown["due_now"]),
+        w.due_now_card,
+        escaped(shown["due_this_week"]),
+        w.week_card,
+        "–" if adherence is None else f"{escaped(localize(adherence))}%",
+        w.adherence_card,
+        staff_said(w.counted_at, time=counted),
+        w.cards_end,
+        w.nothing_overdue if not counts["overdue"] and not request.GET.get("status") else "",
+        w.filters_start,
+        *(f'<div class="col-6 col-md-2">{bootstrap_field(field)}</div>' for field in form),
+        w.filters_end,
+        escaped(page_query),
+        w.csv_end,
+        _CSRF_INPUT.format(escaped(get_token(request))),
+        w.table_start,
+        escaped(request.get_full_path()),
+        w.table_head,
+        rows if page else w.nothing_matches,
+        w.table_end,
+    ]
+    return SafeString("".join(parts))  # every value escaped above
 
 
 @permission_required("treatments.review_followup")
@@ -211,21 +379,28 @@ def follow_up_review(request):
     )
     read = selectors.ReviewRows(**filters).read
     page = window_of(read, page_number(request.GET), selectors.REVIEW_PAGE_SIZE)
-    rows = _prepare_rows(page)
-    counts["shown"] = _shown_counts(counts)
+    w = _review_words(where())
+    rows = _prepare_rows(page, w)
+    counts["shown"] = _shown_counts(counts, w)
     query = request.GET.copy()
     query.pop("page", None)
+    page_query = query.urlencode()
     return render(
         request,
         "staff/follow_up_review.html",
         {
+            # What tests/reference/follow_up_review.html renders the page from:
             "form": form,
             "page": page,
             "rows": rows,
             "status": status,
             "counts": counts,
             "today": today,
-            "page_query": query.urlencode(),
+            "page_query": page_query,
+            # What the page is rendered from:
+            "title": SafeString(w.title),  # a translated literal, HTML as in a template
+            "content": _review_content(request, w, form, page, rows, counts, page_query),
+            "pager": pager_html(page, page_query),
         },
     )
 

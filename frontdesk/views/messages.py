@@ -24,7 +24,7 @@ from reminders.models import (
     ReminderState,
 )
 from ui.forms import page_number
-from ui.pagination import Window, window, window_of
+from ui.pagination import Window, pager_html, window, window_of
 from ui.rows import day_month_time, day_time, escaped, truncated
 
 PER_PAGE = 25
@@ -33,7 +33,7 @@ PER_PAGE = 25
 @permission_required("reminders.read_inbox")
 def inbox(request):
     page = window(reminder_selectors.inbox(), page_number(request.GET), PER_PAGE)
-    return render(request, "staff/inbox.html", {"page": page})
+    return render(request, "staff/inbox.html", {"page": page, "pager": pager_html(page, "")})
 
 
 @permission_required("reminders.read_inbox")
@@ -60,7 +60,12 @@ def message_log(request, pk):
     return render(
         request,
         "staff/message_log.html",
-        {"patient": patient, "page": page, "log_rows": _log_rows(page)},
+        {
+            "patient": patient,
+            "page": page,
+            "log_rows": _log_rows(page),
+            "pager": pager_html(page, ""),
+        },
     )
 
 
@@ -173,4 +178,6 @@ def _log_rows(page: Window) -> SafeString:
 @permission_required("patients.change_patient")
 def phone_numbers_to_fix(request):
     page = window(phones_to_fix(), page_number(request.GET), 50)
-    return render(request, "staff/phones_to_fix.html", {"page": page})
+    return render(
+        request, "staff/phones_to_fix.html", {"page": page, "pager": pager_html(page, "")}
+    )

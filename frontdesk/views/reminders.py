@@ -11,13 +11,15 @@ from reminders import selectors as reminder_selectors
 from reminders import services as reminder_services
 from reminders.models import Reminder
 from ui.forms import page_number
-from ui.pagination import window
+from ui.pagination import pager_html, window
 
 
 @permission_required("reminders.monitor_delivery")
 def failed_reminders(request):
     page = window(reminder_selectors.failed_reminders(), page_number(request.GET), 50)
-    return render(request, "staff/failed_reminders.html", {"page": page})
+    return render(
+        request, "staff/failed_reminders.html", {"page": page, "pager": pager_html(page, "")}
+    )
 
 
 @permission_required("reminders.change_reminder")

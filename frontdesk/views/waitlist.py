@@ -15,7 +15,7 @@ from sites.models import active_sites
 from treatments import selectors
 from treatments.formatting import when_maker
 from ui.forms import page_number
-from ui.pagination import Window, window_of
+from ui.pagination import Window, pager_html, window_of
 from ui.rows import escaper, link_maker, padded_day
 
 from .common import now_and_today
@@ -43,6 +43,7 @@ def waitlist(request):
         page_number(request.GET),
         PER_PAGE,
     )
+    page_query = urlencode({"site": site.pk}) if site else ""
     return render(
         request,
         "staff/waitlist.html",
@@ -52,7 +53,8 @@ def waitlist(request):
             "page": page,
             **_rows(site, page, selectors.freed_rows(site.pk) if site else []),
             "offer_hours": settings.WAITLIST_OFFER_HOURS,
-            "page_query": urlencode({"site": site.pk}) if site else "",
+            "page_query": page_query,
+            "pager": pager_html(page, page_query),
         },
     )
 
