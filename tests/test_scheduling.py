@@ -292,6 +292,9 @@ def test_a_slots_clinician_and_room_are_read_no_further_when_booked_or_moved():
     )
     assert read == set(DOCTOR_FIELDS)
     with CaptureQueriesContext(connection) as ctx:
+        assert first.room.site == berlin  # the finder's site, not read again
+    assert not ctx.captured_queries
+    with CaptureQueriesContext(connection) as ctx:
         assert "Room 1" in first.text
         session = book(patient, first.starts_at, first.clinician, first.room)
         services.reschedule_session(

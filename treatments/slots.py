@@ -154,7 +154,14 @@ def free_slots(
 
     def instance(kind: str, pk: int, row):
         if (kind, pk) not in made:
-            made[kind, pk] = (loaded.room if kind == "room" else loaded.doctor)(row)
+            if kind == "room":
+                room = loaded.room(row)
+                # The rooms are the site's (_site_rooms): book_session reads the room's site
+                # (self-booking, a waitlist offer accepted), which would be a query.
+                room.site = site
+                made[kind, pk] = room
+            else:
+                made[kind, pk] = loaded.doctor(row)
         return made[kind, pk]
 
     found: list[Slot] = []
