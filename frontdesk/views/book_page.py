@@ -81,7 +81,10 @@ def _words(where: tuple[str, str, str]) -> _Words:
 def title_and_content(request, c: dict) -> tuple[SafeString, SafeString]:
     """The page's title and content from the view's context `c` (form, patient,
     eligibility, free_slots, next_slots, site, sites), as the template wrote them: every
-    value escaped as it escaped them."""
+    value escaped as it escaped them. Sets the context's `csrf_token`: the form's, which the
+    layout's sign-out form writes too (the context processor's would be masked again, about
+    500 Python calls: django.middleware.csrf.get_token)."""
+    c["csrf_token"] = get_token(request)
     w = _words(where())
     patient = c["patient"]
     full_name = escaped(patient.full_name)
@@ -103,7 +106,7 @@ def title_and_content(request, c: dict) -> tuple[SafeString, SafeString]:
         '<div class="row g-3">\n  <div class="col-lg-7">\n'
         '    <form method="post" id="booking-form" data-preview-url="'
         f'{reverse("session_preview", args=[patient.pk])}">'
-        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escaped(get_token(request))}">'
+        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escaped(c["csrf_token"])}">'
         f"\n      {free}\n      {bootstrap_form(c['form'])}\n"
         f'      <button class="btn btn-primary" type="submit" id="book-button">{w.book}</button>\n'
         f'      <a class="btn btn-link" href="{record}">{w.back}</a>\n'
