@@ -157,8 +157,10 @@ def free_slots(
             if kind == "room":
                 room = loaded.room(row)
                 # The rooms are the site's (_site_rooms): book_session reads the room's site
-                # (self-booking, a waitlist offer accepted), which would be a query.
-                room.site = site
+                # (self-booking, a waitlist offer accepted), which would be a query. (Cached
+                # as select_related caches it: `room.site = site` also runs the descriptor's
+                # checks, which site_id, the same already, does not need.)
+                _ROOM_SITE.set_cached_value(room, site)
                 made[kind, pk] = room
             else:
                 made[kind, pk] = loaded.doctor(row)
@@ -233,6 +235,7 @@ _ROOMS = PreparedGet(_site_rooms)
 _DOCTORS = PreparedGet(lambda: _doctors().only(*DOCTOR_FIELDS), key=None)
 # On PostgreSQL the rooms and the clinicians are read in _FINDER's one statement, as JSON.
 _ROOM_JSON = JsonRows(Room)
+_ROOM_SITE = Room._meta.get_field("site")
 _DOCTOR_JSON = JsonRows(User, only=DOCTOR_FIELDS)
 
 
