@@ -177,13 +177,25 @@ class JsonRows:
     the values as the database driver gives them: instants, days and times parsed from
     their ISO text). Only for models whose fields JSON carries exactly: numbers, text,
     booleans, days, times and instants (others raise at construction).
+    `only`: read just these fields (by attname, the id among them), as `.only()` reads them:
+    the instance defers the others, and reading one of those later is a query of its own
+    (for a caller that needs a few columns of many rows: the slot finder's clinicians).
     tests/test_prepared_reads.py compares the instances with the ORM's."""
 
-    def __init__(self, model: type[Model]):
+    def __init__(self, model: type[Model], *, only: tuple[str, ...] | None = None):
         fields = model._meta.concrete_fields
+        if only is not None:
+            unknown = set(only) - {field.attname for field in fields}
+            if unknown:
+                raise ValueError(f"Not fields of {model.__name__}: {', '.join(sorted(unknown))}.")
+            # In the model's order, as Model.from_db takes a deferred instance's values.
+            fields = [field for field in fields if field.attname in only]
+            if model._meta.pk not in fields:
+                raise ValueError("The id is one of the fields read.")
         self.model = model
         self.attnames = [field.attname for field in fields]
         self._loaders = [_json_loader(field) for field in fields]
+        self._as_given = all(load is None for load in self._loaders)  # JSON's values as they are
         self.pk_at = self.attnames.index(model._meta.pk.attname)  # the id's place in a row
 
     def array(self, queryset):
@@ -200,6 +212,8 @@ class JsonRows:
         return row[self.pk_at]
 
     def instance(self, row, using: str = "default"):
+        if self._as_given:
+            return self.model.from_db(using, self.attnames, row)
         values = [
             value if load is None or value is None else load(value)
             for load, value in zip(self._loaders, row, strict=True)

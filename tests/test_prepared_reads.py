@@ -599,8 +599,15 @@ def test_the_follow_up_reviews_reads_are_the_orms():
 
 
 def _fields(instance) -> dict:
-    """An instance's field values, with each value's type (an instant's zone too)."""
-    values = {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+    """An instance's field values, with each value's type (an instant's zone too); a
+    deferred field's not (reading it would be a query), but its name, as deferred."""
+    deferred = instance.get_deferred_fields()
+    values = {
+        f.attname: getattr(instance, f.attname)
+        for f in instance._meta.concrete_fields
+        if f.attname not in deferred
+    }
+    values.update({name: "deferred" for name in deferred})
     return {
         name: (value, type(value), getattr(value, "tzinfo", None)) for name, value in values.items()
     }
@@ -626,6 +633,30 @@ def test_json_rows_make_the_orms_instances():
         assert [_fields(m) for m in made] == [_fields(o) for o in orm]
         assert all(m._state.adding is False and m._state.db == "default" for m in made)
     assert made[0].site_id == room.site_id
+
+
+def test_json_rows_of_some_fields_make_the_orms_only_instances():
+    """JsonRows(only=...): the instances have the fields read, as `.only()`'s do, and defer
+    the others; the fields are named in any order, the id among them."""
+    from accounts.prepared import JsonRows
+    from tests.factories import clinician
+
+    ada = clinician(first_name="Ada", last_name="Lovelace", email="ada@example.org")
+    fields = ("last_name", "id", "is_active", "username", "first_name")
+    rows = JsonRows(User, only=fields)
+    queryset = User.objects.filter(pk=ada.pk)
+    column = queryset.values_list(rows.array(queryset), flat=True)[0]
+    [made] = [rows.instance(row) for row in rows.rows(column)]
+    [orm] = queryset.only(*fields)
+    with CaptureQueriesContext(connection) as ctx:
+        assert _fields(made) == _fields(orm)
+    assert not ctx.captured_queries
+    assert made.get_deferred_fields() == orm.get_deferred_fields() != set()
+    assert "password" in made.get_deferred_fields()
+    with pytest.raises(ValueError, match="The id"):
+        JsonRows(User, only=("username",))
+    with pytest.raises(ValueError, match="nickname"):
+        JsonRows(User, only=("id", "nickname"))
 
 
 def test_the_slot_finders_one_statement_reads_what_its_queries_read():

@@ -271,6 +271,47 @@ def test_a_month_of_slots_takes_a_constant_number_of_queries(django_assert_max_n
     assert len(slots) > 150
 
 
+def test_a_slots_clinician_and_room_are_read_no_further_when_booked_or_moved():
+    """The finder reads of a clinician what a slot shows and the services check
+    (slots.DOCTOR_FIELDS; the other fields deferred): booking a session at a slot, or moving
+    one to a slot, with its clinician reads nothing more of them (a deferred field read
+    would be a query of auth_user)."""
+    from treatments.slots import DOCTOR_FIELDS
+
+    berlin = site()
+    doctor = clinician(first_name="Ada", last_name="Meyer")
+    works(doctor, berlin)
+    RoomFactory(site=berlin, name="Room 1")
+    patient = PatientFactory()
+    day = date(2027, 3, 8)
+    found = free_slots(patient=patient, site=berlin, start_day=day, end_day=day, now=NOW)
+    first, later = found[0], found[3]
+    assert first.clinician.pk == doctor.pk and first.clinician_name == "Ada Meyer"
+    read = {f.attname for f in first.clinician._meta.concrete_fields} - (
+        first.clinician.get_deferred_fields()
+    )
+    assert read == set(DOCTOR_FIELDS)
+    with CaptureQueriesContext(connection) as ctx:
+        assert first.room.site == berlin  # the finder's site, not read again
+    assert not ctx.captured_queries
+    with CaptureQueriesContext(connection) as ctx:
+        assert "Room 1" in first.text
+        session = book(patient, first.starts_at, first.clinician, first.room)
+        services.reschedule_session(
+            session=session,
+            starts_at=later.starts_at,
+            ends_at=later.ends_at,
+            clinician=later.clinician,
+            room=later.room,
+            changed_by=doctor,
+            now=NOW,
+        )
+    # (reschedule_session's full_clean asks whether `changed_by` exists: SELECT 1 FROM it.)
+    assert not [q for q in ctx.captured_queries if q["sql"].startswith('SELECT "auth_user".')]
+    session.refresh_from_db()
+    assert (session.clinician_id, session.starts_at) == (doctor.pk, later.starts_at)
+
+
 def test_a_limited_search_reads_a_week_first_and_gives_the_unlimited_searchs_first_slots():
     berlin = site(hours=((9, 11),))
     doctor = clinician()

@@ -273,3 +273,105 @@ def date_time(y, m, d):
     from tests.factories import at
 
     return at(date(y, m, d), 9)
+
+
+# --- The page's content, written in Python (issue 18) ---------------------------------------
+# staff/session_book.html's content was tags and filters; the view writes it (frontdesk.views.
+# book_page). The template is kept as the reference the page must match byte for byte.
+
+REFERENCE_TEMPLATE = "session_book.html"
+
+
+def as_the_reference_renders_it(response) -> tuple[str, str]:
+    """The page, and the reference rendered with the view's context for the same request
+    (a CSRF token is masked anew each time it is written: compared without it)."""
+    import re
+    from pathlib import Path
+
+    from django.template import engines
+
+    reference = engines["django"].from_string(
+        (Path(__file__).parent / "reference" / REFERENCE_TEMPLATE).read_text()
+    )
+    context = next(c for c in response.context if "eligibility" in c).flatten()
+    expected = reference.render(context, response.wsgi_request)
+    masked = re.compile(r'(name="csrfmiddlewaretoken" value=)"[^"]*"')
+    return masked.sub(r"\1", response.content.decode()), masked.sub(r"\1", expected)
+
+
+@pytest.fixture
+def odd_names():
+    """A clinic whose names need escaping: a second site, a clinician and rooms."""
+    from sites.models import Site
+    from tests.test_scheduling import site, works
+
+    doctor = clinician(first_name='Zoë <b>"&', last_name="O'Neil")
+    other = clinician(first_name="Ada", last_name="Meyer")
+    berlin = Site.objects.order_by("pk").first()
+    second = site(name='Kreuzberg <i>&"', zone="Europe/Istanbul")
+    for person in (doctor, other):
+        works(person, berlin)
+        works(person, second)
+    rooms = [RoomFactory(site=berlin, name="Room <1>"), RoomFactory(site=second, name="R&2")]
+    return doctor, rooms, second
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["plain", "other_site", "picked", "slot_taken", "no_time_free", "gap", "nsaid", "no_site"],
+)
+def test_the_page_is_the_templates_byte_for_byte(staff_client, odd_names, case):
+    """Every part of the page (a second site, a picked slot, the free times after a clash or
+    none, a refusal, a prescribed NSAID, no site in service), names to escape. (Staff pages
+    are in English whatever the browser asks: README, "Languages".)"""
+    from sites.models import Site
+
+    doctor, rooms, second = odd_names
+    patient = PatientFactory(first_name="Ana & <i>", last_name='O\'Brien "x"')
+    url = reverse("session_book", args=[patient.pk])
+    headers: dict = {}
+    if case == "nsaid":
+        patient.takes_prescribed_nsaid, patient.prescribed_nsaid = True, "Ibuprofen <400> & co"
+        patient.save()
+    if case == "no_site":
+        Site.objects.update(is_active=False)
+    if case == "other_site":
+        response = staff_client.get(url, {"site": second.pk}, **headers)
+    elif case == "picked":
+        response = staff_client.get(
+            url,
+            {"site": second.pk, "day": "2027-03-10", "time": "10:00", "clinician": doctor.pk},
+            **headers,
+        )
+    elif case in ("slot_taken", "no_time_free"):
+        hours = range(24) if case == "no_time_free" else [10]
+        for hour in hours:
+            book(
+                PatientFactory(),
+                date(2027, 3, 10),
+                hour,
+                clinician_user=doctor,
+                room=rooms[0],
+                override_reason="set-up",
+            )
+        response = staff_client.post(url, form_data(doctor, rooms[0]), **headers)
+        assert 'id="free-slots"' in response.content.decode()
+    elif case == "gap":
+        book(patient, date(2027, 3, 10))
+        response = staff_client.post(url, form_data(doctor, rooms[0], day="2027-04-10"), **headers)
+    else:
+        response = staff_client.get(url, **headers)
+    assert response.status_code == 200
+    page, expected = as_the_reference_renders_it(response)
+    assert page == expected
+    shown = {
+        "plain": 'id="slot-site"',
+        "other_site": "Kreuzberg &lt;i&gt;&amp;&quot;",
+        "picked": 'class="d-flex justify-content-between',
+        "slot_taken": 'class="alert alert-info" id="free-slots"',
+        "no_time_free": 'class="alert alert-secondary" id="free-slots"',
+        "gap": "is-invalid",
+        "nsaid": "Ibuprofen &lt;400&gt; &amp; co",
+        "no_site": 'id="no-slots"',
+    }
+    assert shown[case] in page

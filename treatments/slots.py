@@ -154,10 +154,27 @@ def free_slots(
 
     def instance(kind: str, pk: int, row):
         if (kind, pk) not in made:
-            made[kind, pk] = (loaded.room if kind == "room" else loaded.doctor)(row)
+            if kind == "room":
+                room = loaded.room(row)
+                # The rooms are the site's (_site_rooms): book_session reads the room's site
+                # (self-booking, a waitlist offer accepted), which would be a query. (Cached
+                # as select_related caches it: `room.site = site` also runs the descriptor's
+                # checks, which site_id, the same already, does not need.)
+                _ROOM_SITE.set_cached_value(room, site)
+                made[kind, pk] = room
+            else:
+                made[kind, pk] = loaded.doctor(row)
         return made[kind, pk]
 
     found: list[Slot] = []
+    # The NSAID notice (as book_session refuses `nsaid_window_started`): a session on the
+    # patient's calendar from this day on has a window that has not begun by their today.
+    notice_from = rules.earliest_day_without_short_notice(patient_today, terms=terms)
+    patient_tz = patient.tz
+    # Whether a start has passed both `now` and the notice: the starts ascend (days in order,
+    # each day's grid sorted), and a later start is as late on the patient's calendar too,
+    # so every start after it passes them; they are not asked again.
+    past_notice = False
     for chunk in chunks:
         if not chunk:
             continue
@@ -170,8 +187,12 @@ def free_slots(
         for day in chunk:
             for start in _grid(day, available, length):
                 end = start + length
-                if start < now or not _notice_ok(start, patient, patient_today, terms):
-                    continue
+                if not past_notice:
+                    # (rules.local_day's day, on the patient's calendar: the grid's starts
+                    # are aware.)
+                    if start < now or start.astimezone(patient_tz).date() < notice_from:
+                        continue
+                    past_notice = True
                 slot = _first_free(start, end, doctor_times, room_times, available)
                 if slot is None:
                     continue
@@ -195,6 +216,15 @@ def _site_rooms(site_id):
     return Room.objects.filter(site_id=site_id, is_active=True).order_by("name")
 
 
+# What the finder reads of a clinician: what a Slot shows (Slot.clinician_name) and what
+# the services it is handed to read (book_session's and reschedule_session's clinician
+# check: is_active, the name in the refusal; the session takes the id). At 200 clinicians
+# (1,000,000 patients) writing and parsing every User column as JSON took the finder's one
+# statement from about 7.5 to 11.9 ms. Slot.clinician defers the other fields: reading one
+# would be a query (tests/test_scheduling.py checks a booking through a slot reads none).
+DOCTOR_FIELDS = ("id", "username", "first_name", "last_name", "is_active")
+
+
 def _doctors():
     return clinicians().order_by("last_name", "first_name", "username")
 
@@ -202,10 +232,11 @@ def _doctors():
 # The finder's reads, compiled once a process (accounts.prepared): building and compiling
 # them took the ORM about as much CPU as the finder's own work on a month.
 _ROOMS = PreparedGet(_site_rooms)
-_DOCTORS = PreparedGet(_doctors, key=None)
+_DOCTORS = PreparedGet(lambda: _doctors().only(*DOCTOR_FIELDS), key=None)
 # On PostgreSQL the rooms and the clinicians are read in _FINDER's one statement, as JSON.
 _ROOM_JSON = JsonRows(Room)
-_DOCTOR_JSON = JsonRows(User)
+_ROOM_SITE = Room._meta.get_field("site")
+_DOCTOR_JSON = JsonRows(User, only=DOCTOR_FIELDS)
 
 
 def _finder_row(**arguments):
@@ -249,8 +280,8 @@ def _load(
 ) -> Loaded:
     """The site's availability from `first_day` to `last_day`, its rooms, the clinicians and
     the busy times over `busy_days`. On PostgreSQL one statement (_FINDER's row, and the busy
-    times grouped as _busy_times groups them, in four arrays) unless a session is `ignored`
-    (then its busy times are read apart); elsewhere the ORM's queries, one each."""
+    times grouped as _busy_times groups them, in one row: _IN_ONE_ROW) unless a session is
+    `ignored` (then its busy times are read apart); elsewhere the ORM's queries, one each."""
     if connection.vendor != "postgresql":
         return Loaded(
             availability.load(site, first_day, last_day),
@@ -264,15 +295,11 @@ def _load(
     names = _FINDER.columns()
     busy_params: list = []
     if ignored:
-        busy_sql = "SELECT NULL, NULL, NULL, NULL"
+        busy_sql = "SELECT NULL, NULL, NULL, NULL, NULL"
     else:
         bounds = _busy_bounds(busy_days[0], busy_days[-1], site.tz, length)
         inner, busy_params = _BUSY_ROWS.sql_with_params(**bounds)
-        busy_sql = (
-            "SELECT array_agg(grouped.clinician_id), array_agg(grouped.room_id), "  # noqa: S608
-            "array_agg(grouped.s), array_agg(grouped.e) "
-            f"FROM ({_GROUPED.format(inner)}) AS grouped"
-        )
+        busy_sql = _IN_ONE_ROW.format(_GROUPED.format(inner))
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT finder.*, busy.* FROM ({sql}) AS finder "  # noqa: S608 - the ORM's SQL
@@ -291,7 +318,7 @@ def _load(
         [(doctor[doctor_at], doctor) for doctor in doctors],
         _ROOM_JSON.instance,
         _DOCTOR_JSON.instance,
-        None if ignored else _busy_from(zip(*(c or () for c in found[len(names) :]), strict=True)),
+        None if ignored else _busy_from_one_row(*found[len(names) :]),
     )
 
 
@@ -307,13 +334,6 @@ def _grid(day: date, available: availability.Availability, length: timedelta) ->
             starts.add(start)
             start += length
     return sorted(starts)
-
-
-def _notice_ok(start: datetime, patient: Patient, patient_today: date, terms) -> bool:
-    """The NSAID pause of a session at `start` has not begun by the patient's today (no
-    short-notice confirmation needed)."""
-    window = rules.nsaid_window(rules.local_day(start, patient.tz), terms=terms)
-    return not window.has_started(patient_today)
 
 
 # The busy times of one clinician or room over the range: their starts in ascending order and,
@@ -409,11 +429,47 @@ _GROUPED = (
 )
 
 
+# _GROUPED's rows ({}: its SQL) in one row, for _load's statement: their ids, the length of
+# each one's packed starts (its ends' too), and all their starts and all their ends packed
+# one after the other, every column in the same order. Not an array of each row's packed
+# values: PostgreSQL writes a bytea[] as text with each element quoted and escaped, which
+# the driver then parses; at 1,000,000 patients (400 rows, 5,500 sessions a week) the arrays
+# took the statement about 2 ms longer than these two values.
+_IN_ONE_ROW = (  # noqa: S608 - no value goes in, only _GROUPED's SQL
+    "SELECT array_agg(grouped.clinician_id {order}), array_agg(grouped.room_id {order}), "
+    "array_agg(length(grouped.s) {order}), string_agg(grouped.s, '' {order}), "
+    "string_agg(grouped.e, '' {order}) FROM ({{}}) AS grouped"
+).format(order="ORDER BY grouped.clinician_id, grouped.room_id")
+
+
+def _busy_from_one_row(clinician_ids, room_ids, lengths, starts, ends) -> BusyTimes:
+    """BusyTimes from _IN_ONE_ROW's row (all NULL without a session)."""
+    if not lengths:
+        return BusyTimes({}, {})
+    all_starts, all_ends = _floats(starts), _floats(ends)
+    rows = []
+    at = 0
+    for clinician_id, room_id, size in zip(clinician_ids, room_ids, lengths, strict=True):
+        end = at + size // 8  # (8 bytes a double)
+        rows.append((clinician_id, room_id, all_starts[at:end], all_ends[at:end]))
+        at = end
+    return _busy_of(rows)
+
+
 def _busy_from(rows) -> BusyTimes:
     """BusyTimes from _GROUPED's rows (clinician id, room id, starts, ends)."""
+    return _busy_of(
+        (clinician_id, room_id, _floats(starts), _floats(ends))
+        for clinician_id, room_id, starts, ends in rows
+    )
+
+
+def _busy_of(rows) -> BusyTimes:
+    """BusyTimes from rows of (clinician id, room id, starts, ends as floats): a clinician's
+    with no room id, a room's with no clinician id."""
     busy = BusyTimes({}, {})
     for clinician_id, room_id, starts, ends in rows:
-        timeline = _timeline(_floats(starts), _floats(ends))
+        timeline = _timeline(starts, ends)
         if room_id is None:
             busy.clinicians[clinician_id] = timeline
         else:

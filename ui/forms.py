@@ -60,12 +60,8 @@ class FastSelect(forms.Select):
                 pass
         if options is None:
             options = _options(self.choices, chosen, multiple)
-        return format_html(
-            '<select name="{}"{}>{}</select>',
-            name,
-            _flatatt(attrs),
-            mark_safe(options),  # noqa: S308 - each part escaped in _options
-        )
+        # Each part escaped: the name here, the attributes by _flatatt, the options by _options.
+        return mark_safe(f'<select name="{escaped(name)}"{_flatatt(attrs)}>{options}</select>')  # noqa: S308
 
 
 def _options(choices, chosen: set[str], multiple: bool) -> str:
@@ -417,7 +413,7 @@ def _attrs(attrs: Mapping[str, Any]) -> str:
     """Attributes as Django's and crispy's attrs.html write them: in their order, True as the
     bare name, False left out (flatatt would put the bare names last)."""
     return "".join(
-        f" {name}" if value is True else f' {name}="{conditional_escape(value)}"'
+        f" {name}" if value is True else f' {name}="{escaped(value)}"'
         for name, value in attrs.items()
         if value is not False
     )
@@ -443,15 +439,15 @@ def widget_html(template_name: str, widget: Mapping[str, Any]) -> str | None:
     escapes it: text escaped, safe text as it is."""
     if template_name == _TEXTAREA_TEMPLATE:
         value = widget["value"]
-        text = conditional_escape(value) if value else ""
-        name = conditional_escape(widget["name"])
+        text = escaped(value) if value else ""
+        name = escaped(widget["name"])
         return f'<textarea name="{name}"{_attrs(widget["attrs"])}>\n{text}</textarea>'
     if template_name in _INPUT_TEMPLATES:
         value = widget["value"]
-        shown = "" if value is None else f' value="{conditional_escape(value)}"'
+        shown = "" if value is None else f' value="{escaped(value)}"'
         return (
-            f'<input type="{conditional_escape(widget["type"])}" '
-            f'name="{conditional_escape(widget["name"])}"{shown}{_attrs(widget["attrs"])}>'
+            f'<input type="{escaped(widget["type"])}" '
+            f'name="{escaped(widget["name"])}"{shown}{_attrs(widget["attrs"])}>'
         )
     if template_name == _SELECT_TEMPLATE:
         return _select_html(widget)
@@ -535,12 +531,12 @@ def _label(field: forms.BoundField, opening: str, indent: str) -> str:
     required field's asterisk right after it."""
     tag = opening[1:].split(maxsplit=1)[0]
     ending = '<span class="asteriskField">*</span> ' if field.field.required else indent[:-4]
-    return f"{opening}{indent}{conditional_escape(field.label)}{ending}</{tag}>"
+    return f"{opening}{indent}{escaped(field.label)}{ending}</{tag}>"
 
 
 def _form_label(field: forms.BoundField, tag: str, css: str) -> str:
     id_for_label = field.id_for_label
-    label_for = format_html('for="{}"', id_for_label) if id_for_label else ""
+    label_for = f'for="{escaped(id_for_label)}"' if id_for_label else ""
     return _label(
         field, f'<{tag}{_LABEL_INDENT}{label_for} class="form-label{css}">', _LABEL_INDENT
     )
@@ -554,9 +550,9 @@ def _errors(field: forms.BoundField) -> list[str]:
     return [
         " ".join(
             [
-                format_html('<div id="{}_error" class="invalid-feedback">', field.auto_id),
+                f'<div id="{escaped(field.auto_id)}_error" class="invalid-feedback">',
                 *(
-                    format_html('<p id="error_{}_{}"><strong>{}</strong></p>', n, field.auto_id, e)
+                    f'<p id="error_{n}_{escaped(field.auto_id)}"><strong>{escaped(e)}</strong></p>'
                     for n, e in enumerate(field.errors, 1)
                 ),
                 "</div>",
@@ -569,7 +565,7 @@ def _help(field: forms.BoundField) -> list[str]:
     """bootstrap5/layout/help_text.html (the help text is HTML there too)."""
     if not field.help_text:
         return []
-    helptext_id = format_html('id="{}_helptext" ', field.auto_id) if field.auto_id else ""
+    helptext_id = f'id="{escaped(field.auto_id)}_helptext" ' if field.auto_id else ""
     return [f'<div {helptext_id}class="form-text">{field.help_text}</div>']
 
 
@@ -585,9 +581,9 @@ def _radio_checkbox_select(field: forms.BoundField) -> str | None:
         buttons.extend(
             f'<div class="form-check"> <input type="{escape(option["type"])}" '
             f'class="form-check-input{invalid}"  name="{escape(field.html_name)}" '
-            f'value="{conditional_escape(unlocalize(option["value"]))}" {_attrs(option["attrs"])}>'
+            f'value="{escaped(unlocalize(option["value"]))}" {_attrs(option["attrs"])}>'
             f' <label for="{escape(option["attrs"].get("id", ""))}" class="form-check-label">'
-            f"\n            {conditional_escape(unlocalize(option['label']))}\n        </label>"
+            f"\n            {escaped(unlocalize(option['label']))}\n        </label>"
             for option in options
         )
     if buttons:
@@ -622,9 +618,7 @@ def bootstrap_field(field: forms.BoundField) -> str:
     required = " requiredField" if field.field.required else ""
     if isinstance(widget, forms.CheckboxInput):
         control = _widget(field, _widget_css(widget, "form-check-input" + invalid))
-        opening = format_html(
-            '<label for="{}" class="form-check-label{}">', field.id_for_label, required
-        )
+        opening = f'<label for="{escaped(field.id_for_label)}" class="form-check-label{required}">'
         return " ".join(
             [
                 f'<div class="mb-3"> <div id="div_{auto_id}" class="form-check{extra}">',
@@ -639,9 +633,7 @@ def bootstrap_field(field: forms.BoundField) -> str:
     if buttons is not None:
         if field.label:
             aria = field.aria_describedby
-            parts.append(
-                format_html('<fieldset aria-describedby="{}">', aria) if aria else "<fieldset>"
-            )
+            parts.append(f'<fieldset aria-describedby="{escaped(aria)}">' if aria else "<fieldset>")
             parts.append(_form_label(field, "legend", f"{required} fs-6"))
         parts.extend([buttons, *_help(field)])
         if field.label:

@@ -37,6 +37,7 @@ from treatments.formatting import long_date
 from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error, read_options
 
+from . import book_page
 from .common import now_and_today
 
 # --- Booking ------------------------------------------------------------------------------
@@ -121,20 +122,18 @@ def session_book(request, patient_pk):
             protocol=reads.protocol,
         )
     read_options(form, "clinician", "room")  # one statement, not one each
-    return render(
-        request,
-        "staff/session_book.html",
-        {
-            "form": form,
-            "patient": patient,
-            "eligibility": eligibility,
-            "free_slots": free_slots,
-            "next_slots": _slot_rows(next_slots),
-            "site": site,
-            "sites": site_list,
-            "pick": pick,
-        },
-    )
+    context = {
+        "form": form,
+        "patient": patient,
+        "eligibility": eligibility,
+        "free_slots": free_slots,
+        "next_slots": _slot_rows(next_slots),
+        "site": site,
+        "sites": site_list,
+        "pick": pick,
+    }
+    context["title"], context["content"] = book_page.title_and_content(request, context)
+    return render(request, "staff/session_book.html", context)
 
 
 # The booking page lists this many free slots, looked for this many days from the first
