@@ -130,6 +130,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.clinic",
+                "ui.csrf.csrf",  # one CSRF token a response (ui/csrf.py)
             ],
         },
     },

@@ -6,12 +6,12 @@ tests/test_views_booking.py); the form is `ui.forms.bootstrap_form`'s, as there.
 from dataclasses import dataclass
 from functools import lru_cache
 
-from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import pgettext
 
 from treatments.formatting import formatted_day
+from ui.csrf import page_token
 from ui.forms import bootstrap_form
 from ui.nav import where
 from ui.rows import escaped, staff_said
@@ -81,10 +81,9 @@ def _words(where: tuple[str, str, str]) -> _Words:
 def title_and_content(request, c: dict) -> tuple[SafeString, SafeString]:
     """The page's title and content from the view's context `c` (form, patient,
     eligibility, free_slots, next_slots, site, sites), as the template wrote them: every
-    value escaped as it escaped them. Sets the context's `csrf_token`: the form's, which the
-    layout's sign-out form writes too (the context processor's would be masked again, about
-    500 Python calls: django.middleware.csrf.get_token)."""
-    c["csrf_token"] = get_token(request)
+    value escaped as it escaped them. Sets the context's `csrf_token`: the response's one
+    token (ui.csrf.page_token), which the layout's sign-out form writes too."""
+    c["csrf_token"] = page_token(request)
     w = _words(where())
     patient = c["patient"]
     full_name = escaped(patient.full_name)

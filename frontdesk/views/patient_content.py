@@ -20,6 +20,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import pgettext
 
 from treatments.formatting import session_at
+from ui.csrf import hidden_input
 from ui.rows import (
     day_and_month,
     day_time,
@@ -212,10 +213,6 @@ def _breaks(text) -> str:
     return linebreaksbr(text or "–", autoescape=True)
 
 
-def _csrf_input(token: str) -> str:
-    return f'<input type="hidden" name="csrfmiddlewaretoken" value="{escaped(token)}">'
-
-
 def content(c: dict, token: str, where: tuple[str, str, str]) -> SafeString:
     """The page's `{% block content %}`, from the view's context `c` (what the reference
     template reads) and the page's CSRF token."""
@@ -223,7 +220,7 @@ def content(c: dict, token: str, where: tuple[str, str, str]) -> SafeString:
     t, links = w.w, w.links
     patient, page = c["patient"], c["page"]
     pk = patient.pk
-    csrf = _csrf_input(token)
+    csrf = hidden_input(token)
     out = []
     add = out.append
 
