@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, JsonResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -50,11 +49,13 @@ from treatments.merges import merge_patients
 from treatments.models import FollowUpKind, FollowUpStatus, SessionStatus
 from treatments.selectors import patient_page
 from ui.charts import chart_html
+from ui.csrf import hidden_input, page_token
 from ui.forms import add_service_error, page_number
 from ui.nav import where
 from ui.pagination import pager_html, window_of
 from ui.rows import (
     day_month_time,
+    day_time,
     escaped,
     escaper,
     link_maker,
@@ -274,9 +275,7 @@ def patient_detail(request, pk):
     can_record_findings = roles.role_grants(request.user, "treatments.record_findings")
     here = where()  # the language and URLs the page's words and links are cached for
     _prepare_rows(page, can_record_findings=can_record_findings, here=here)
-    # One token for the page's forms, the layout's too (the view's context wins over the
-    # csrf context processor's): get_token masks anew at each call, 900 calls or so.
-    token = get_token(request)
+    token = page_token(request)  # the response's one token (ui.csrf), the layout's too
     _reminder_rows(reminders, token, here)
     context = {
         "csrf_token": token,
@@ -489,8 +488,7 @@ _REMINDER_BADGES = {
     ReminderState.PENDING: "primary",
 }
 _RESEND = (
-    '<form method="post" action="{}">'
-    '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+    '<form method="post" action="{}">{}'
     '<button class="btn btn-sm btn-outline-danger">{}</button></form>'
 )
 
@@ -520,24 +518,20 @@ def _reminder_rows(reminders, token: str, here: tuple[str, str, str]) -> None:
     esc = escaper()
     zone = timezone.get_current_timezone()  # as localtime finds it, once
 
-    def when(instant) -> str:  # ui.rows.day_time, the zone looked up once
-        if instant is None:
-            return ""
-        local = instant.astimezone(zone)
-        return f"{local.day} {local:%b} {local.year} {local:%H:%M}"
+    csrf = hidden_input(token)
 
     def attempt(d) -> str:
         outcome = esc(ok) if d.succeeded else staff_said(failed, error=Truncator(d.error).chars(40))
-        return f"<div>{esc(day_month_time(d.attempted_at))} {outcome}</div>"
+        return f"<div>{esc(day_month_time(d.attempted_at, zone))} {outcome}</div>"
 
     for r in reminders:
         deliveries = "".join(attempt(d) for d in r.deliveries)
         action = ""
         if r.state == ReminderState.FAILED:
-            action = _RESEND.format(esc(resend_link(r.pk)), esc(token), esc(resend))
+            action = _RESEND.format(esc(resend_link(r.pk)), csrf, esc(resend))
         r.row = mark_safe(  # noqa: S308 (every value escaped by esc or staff_said)
             _REMINDER_ROW.format(
-                due=esc(when(r.due_at)),
+                due=esc(day_time(r.due_at, zone)),
                 kind=esc(kinds.get(r.kind, r.kind)),
                 channel=esc(channels.get(r.channel, r.channel)),
                 badge=_REMINDER_BADGES.get(r.state, "secondary"),
