@@ -167,10 +167,6 @@ def free_slots(
         return made[kind, pk]
 
     found: list[Slot] = []
-    # The NSAID notice (as book_session refuses `nsaid_window_started`): a session on the
-    # patient's calendar from this day on has a window that has not begun by their today.
-    notice_from = rules.earliest_day_without_short_notice(patient_today, terms=terms)
-    patient_tz = patient.tz
     # Whether a start has passed both `now` and the notice: the starts ascend (days in order,
     # each day's grid sorted), and a later start is as late on the patient's calendar too,
     # so every start after it passes them; they are not asked again.
@@ -188,9 +184,7 @@ def free_slots(
             for start in _grid(day, available, length):
                 end = start + length
                 if not past_notice:
-                    # (rules.local_day's day, on the patient's calendar: the grid's starts
-                    # are aware.)
-                    if start < now or start.astimezone(patient_tz).date() < notice_from:
+                    if start < now or not _notice_ok(start, patient, patient_today, terms):
                         continue
                     past_notice = True
                 slot = _first_free(start, end, doctor_times, room_times, available)
@@ -334,6 +328,14 @@ def _grid(day: date, available: availability.Availability, length: timedelta) ->
             starts.add(start)
             start += length
     return sorted(starts)
+
+
+def _notice_ok(start: datetime, patient: Patient, patient_today: date, terms) -> bool:
+    """The NSAID pause of a session at `start` has not begun by the patient's today (no
+    short-notice confirmation needed): book_session's rule (`nsaid_window_started`), the
+    same call."""
+    window = rules.nsaid_window(rules.local_day(start, patient.tz), terms=terms)
+    return not window.has_started(patient_today)
 
 
 # The busy times of one clinician or room over the range: their starts in ascending order and,
