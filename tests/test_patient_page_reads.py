@@ -143,3 +143,21 @@ def test_the_timeline_escapes_what_people_typed_and_links_by_role(staff_client, 
     assert f'· <a href="{record}">amend</a>' in html and "baseline-link" in html
     assert f'· <a href="{record}">amend</a>' not in front_desk
     assert "baseline-link" not in front_desk
+
+
+def test_an_open_side_effect_report_shows_however_many_are_resolved(clinician_client):
+    """The page read the newest 20 reports and skipped the resolved ones: an open report
+    behind 20 resolved ones was never shown for a clinician to resolve."""
+    from django.utils import timezone
+
+    from treatments.models import SideEffectReport
+
+    patient = PatientFactory()
+    SideEffectReport.objects.create(patient=patient, description="Scalp itch, still open")
+    SideEffectReport.objects.bulk_create(
+        SideEffectReport(patient=patient, description=f"Resolved {n}", resolved_at=timezone.now())
+        for n in range(21)
+    )
+    page = clinician_client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
+    assert "Scalp itch, still open" in page
+    assert "Resolved 3" not in page

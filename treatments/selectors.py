@@ -841,8 +841,11 @@ def _page_photos(patient_id):
 
 
 def _page_side_effects(patient_id):
-    # The newest 20 (SideEffectReport's own order), resolved ones too.
-    return SideEffectReport.objects.filter(patient_id=patient_id).select_related("resolved_by")[:20]
+    """The patient's open reports, every one, newest first (SideEffectReport's own order):
+    the page lists those a clinician has still to resolve. (It read the newest 20, resolved
+    ones too, and skipped the resolved: an open report behind 20 resolved ones was never
+    shown.)"""
+    return SideEffectReport.objects.filter(patient_id=patient_id, resolved_at__isnull=True)
 
 
 def _page_change_requests(patient_id):
