@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_POST
 
-from accounts import prepared, roles
+from accounts import roles
 from accounts.decorators import permission_required
 from audit.models import AccessKind
 from audit.selectors import HISTORY_PERMISSION
@@ -38,13 +38,9 @@ from treatments.models import SessionStatus, TreatmentSession
 from ui.forms import add_service_error, read_options
 
 from . import book_page
-from .common import now_and_today
+from .common import active_sites_read, now_and_today
 
 # --- Booking ------------------------------------------------------------------------------
-
-
-# The sites the booking page offers, read by a statement compiled once a process.
-_read_active_sites = prepared.PreparedGet(active_sites, key=None)
 
 
 @permission_required("treatments.add_treatmentsession")
@@ -105,7 +101,7 @@ def session_book(request, patient_pk):
         booked, protocol = selectors.live_booked_days_and_protocol(patient.pk, day=today)
         reads.protocol = reads.protocol or protocol
     eligibility = selectors.eligibility_from_days(booked, today=today)
-    site_list = _read_active_sites.all()
+    site_list = active_sites_read.all()
     first_site = site_list[0] if site_list else None
     site = pick.site_or(first_site) if pick else first_site
     next_slots = []
@@ -130,7 +126,6 @@ def session_book(request, patient_pk):
         "next_slots": _slot_rows(next_slots),
         "site": site,
         "sites": site_list,
-        "pick": pick,
     }
     context["title"], context["content"] = book_page.title_and_content(request, context)
     return render(request, "staff/session_book.html", context)

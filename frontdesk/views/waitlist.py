@@ -9,7 +9,6 @@ from django.utils.safestring import SafeString
 from django.utils.translation import pgettext
 
 from accounts.decorators import permission_required
-from accounts.prepared import PreparedGet
 from frontdesk.forms import SlotPickForm
 from sites.models import active_sites
 from treatments import selectors
@@ -18,18 +17,14 @@ from ui.forms import page_number
 from ui.pagination import Window, pager_html, window_of
 from ui.rows import escaper, link_maker, padded_day
 
-from .common import now_and_today
+from .common import active_sites_read, now_and_today
 
 PER_PAGE = 50
 
 
-# The sites to choose from, read by a statement compiled once a process.
-_ACTIVE_SITES = PreparedGet(active_sites, key=None)
-
-
 @permission_required("treatments.view_waitlistentry")
 def waitlist(request):
-    site_list = _ACTIVE_SITES.all()
+    site_list = active_sites_read.all()
     site = site_list[0] if site_list else None
     if "site" in request.GET:
         # Without a site asked for, the form (which reads the clinicians and the rooms for
