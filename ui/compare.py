@@ -30,6 +30,8 @@ class _Words:
 def _words(language: str | None) -> _Words:
     """Each msgid as the template has it (makemessages reads this file too)."""
     before, after = gettext("Before"), gettext("After")
+    # Outside the f-strings below: makemessages does not look inside an f-string.
+    show, side_by_side = gettext("Show"), gettext("Side by side")
     return _Words(
         errors=(
             '<div class="col-12"><div class="alert alert-warning mb-0" id="compare-errors">'
@@ -42,11 +44,11 @@ def _words(language: str | None) -> _Words:
         compare=gettext("Compare"),
         toggle=(
             '  <fieldset class="compare-toggle mb-2">\n'
-            f'    <legend class="form-label fs-6">{gettext("Show")}</legend>\n'
+            f'    <legend class="form-label fs-6">{show}</legend>\n'
             '    <input class="btn-check" type="radio" name="compare-show" id="compare-both"'
             ' value="both" checked>\n'
             '    <label class="btn btn-outline-secondary btn-sm" for="compare-both">'
-            f"{gettext('Side by side')}</label>\n"
+            f"{side_by_side}</label>\n"
             '    <input class="btn-check" type="radio" name="compare-show" id="compare-before"'
             ' value="before">\n'
             '    <label class="btn btn-outline-secondary btn-sm" for="compare-before">'

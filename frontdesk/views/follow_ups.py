@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.http import Http404, HttpResponse, HttpResponseRedirect
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -44,6 +43,7 @@ from treatments.models import (
 )
 from treatments.photos import photo_response
 from ui.compare import compare_html
+from ui.csrf import csrf_input
 from ui.forms import (
     PhotoCompareForm,
     add_service_error,
@@ -145,7 +145,6 @@ _FLAG = ' <span class="badge text-bg-danger flag">{}</span>'
 _RECORD = '<a class="btn btn-sm btn-outline-primary record-link" href="{}">{}</a>'
 _OPEN = '<a class="record-link" href="{}">{}</a>'
 _FROM = '<span class="text-muted small">{}</span>'
-_CSRF_INPUT = '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'  # {% csrf_token %}
 
 
 @dataclass(frozen=True)
@@ -358,7 +357,7 @@ def _review_content(request, w: _ReviewWords, form, page, rows, counts, page_que
         w.filters_end,
         escaped(page_query),
         w.csv_end,
-        _CSRF_INPUT.format(escaped(get_token(request))),
+        csrf_input(request),
         w.table_start,
         escaped(request.get_full_path()),
         w.table_head,
@@ -566,11 +565,12 @@ def photo_compare(request, pk):
     context["title"] = staff_said(
         pgettext("staff", "Before and after: %(full_name)s"), full_name=patient.full_name
     )
+    back = pgettext("staff", "Back to the patient")  # makemessages skips f-strings
     context["content"] = SafeString(
         f'\n<h1 class="h3">{context["title"]}</h1>\n'
         f"{compare_html(context, links['follow_up_photo'])}"
         f'\n<p class="mt-3"><a href="{links["patient_detail"](patient.pk)}">'
-        f"{pgettext('staff', 'Back to the patient')}</a></p>\n"
+        f"{back}</a></p>\n"
     )
     return render(request, "staff/photo_compare.html", context)
 
